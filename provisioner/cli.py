@@ -1,0 +1,195 @@
+"""``provision``: argument parsing and output only; the work happens elsewhere.
+
+Exit codes: 0 success, 1 a host failed or was unreachable, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError, ProvisionerError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"error: {len(exc.problems)} problem(s):" if len(exc.problems) > 1 else "error:", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+        return exc.exit_code
+    except ProvisionerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="provision", description="Kubernetes pod networking by hand, over SSH, from a YAML inventory.")
+    p.add_argument("--version", action="version", version=f"provision {__version__}")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    def cmd(name: str, func, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(func=func)
+        return sp
+
+    def run_opts(sp: argparse.ArgumentParser, playbook: bool = True) -> None:
+        sp.add_argument("inventory", help="inventory YAML file")
+        if playbook:
+            sp.add_argument("-p", "--playbook", help="playbook YAML (default playbooks/site.yaml)")
+        sp.add_argument("--forks", type=int, default=10, help="hosts worked on at once (default 10)")
+        sp.add_argument("--limit", help="comma-separated node names to run on")
+        sp.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
+        sp.add_argument("-v", "--verbose", action="store_true", help="show commands and diffs of changed tasks")
+        sp.add_argument("--timeout", type=float, default=300, help="seconds one script may run on a host (default 300)")
+
+    sp = cmd("validate", _validate, "check an inventory (and a playbook) without contacting any node")
+    sp.add_argument("inventory")
+    sp.add_argument("-p", "--playbook", help="also bind this playbook to every node")
+    sp.add_argument("--json", action="store_true")
+
+    sp = cmd("ipcalc", _ipcalc, "network numbers of ADDRESS/PREFIX, like Debian's ipcalc")
+    sp.add_argument("address", help="e.g. 10.49.70.3/24")
+    sp.add_argument("--json", action="store_true")
+
+    run_opts(cmd("plan", _plan, "show what apply would change; changes nothing"))
+    run_opts(cmd("apply", _apply, "bring every node to the state the playbook describes"))
+
+    sp = cmd("verify", _verify, "run the packaged testinfra suite against the nodes")
+    sp.add_argument("inventory")
+    sp.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+
+    lab = sub.add_parser("lab", help="local lab: up, down, status").add_subparsers(metavar="ACTION")
+    up = lab.add_parser("up", help="start a namespace lab and write its inventory")
+    up.add_argument("--nodes", type=int, default=3)
+    up.add_argument("--out", default="lab-inventory.yaml", help="inventory file to write (default lab-inventory.yaml)")
+    up.add_argument("--subnet", default="10.213.0.0/24", help="the lab's node network (default 10.213.0.0/24)")
+    up.add_argument("--name", default="plab", help="lab name, prefix of its namespaces and links (default plab)")
+    up.add_argument("--pods", default="web,api", help="lab pods per node (default web,api)")
+    up.set_defaults(func=_lab_up)
+    down = lab.add_parser("down", help="remove every namespace, link, process and file of the lab")
+    down.add_argument("--name", default="plab")
+    down.set_defaults(func=_lab_down)
+    st = lab.add_parser("status", help="what exists of the lab")
+    st.add_argument("--name", default="plab")
+    st.set_defaults(func=_lab_status)
+    return p
+
+
+def _validate(args) -> int:
+    from .inventory import load_inventory
+    from .playbook import bind, load_playbook
+
+    inv = load_inventory(args.inventory)
+    if args.playbook:
+        bind(load_playbook(args.playbook), inv)
+    if args.json:
+        print(json.dumps({"ok": True, "nodes": {n.name: {"ip": str(n.ip), "pod_subnet": str(n.pod_subnet),
+                                                         "gateway": str(n.pod_gateway)} for n in inv.nodes}}))
+    else:
+        print(f"{args.inventory}: ok ({len(inv.nodes)} nodes)")
+        for n in inv.nodes:
+            print(f"  {n.name:<12} {str(n.ip):<16} pods {n.pod_subnet} gateway {n.pod_gateway}")
+    return 0
+
+
+def _ipcalc(args) -> int:
+    from .addressing import format_ipcalc, ipcalc
+
+    try:
+        fields = ipcalc(args.address)
+    except ValueError as exc:
+        raise InputError(f"{args.address}: {exc}") from None
+    print(json.dumps(fields) if args.json else format_ipcalc(fields))
+    return 0
+
+
+def _run(args, mode: str, playbook: str | None = None) -> int:
+    from .inventory import load_inventory
+    from .playbook import bind, load_playbook, resolve_path
+    from .report import Reporter
+    from .runner import run_all
+    from .transport.ssh import SSHTransport
+
+    inv = load_inventory(args.inventory)
+    limit = _limit(args.limit, inv)
+    book = load_playbook(resolve_path(playbook or getattr(args, "playbook", None)))
+    hosts = bind(book, inv, limit)
+    reporter = Reporter(mode, args.json, verbose=args.verbose)
+    results = run_all(hosts, lambda h: SSHTransport(inv, inv.node(h)), mode, args.forks, reporter, args.timeout)
+    reporter.finish(results)
+    return 1 if any(r.failed for r in results) else 0
+
+
+def _limit(text: str | None, inv) -> list[str] | None:
+    if not text:
+        return None
+    import fnmatch
+
+    names = [n.name for n in inv.nodes]
+    chosen = []
+    for pattern in text.split(","):
+        hits = fnmatch.filter(names, pattern.strip())
+        if not hits:
+            raise InputError(f"--limit {pattern}: no node matches (nodes: {', '.join(names)})")
+        chosen += [h for h in hits if h not in chosen]
+    return chosen
+
+
+def _plan(args) -> int:
+    return _run(args, "plan")
+
+
+def _apply(args) -> int:
+    return _run(args, "apply")
+
+
+def _verify(args) -> int:
+    from .inventory import load_inventory
+    from .verify import run_suite
+
+    inv = load_inventory(args.inventory)
+    return run_suite(inv, args.pytest_args)
+
+
+def _lab_up(args) -> int:
+    from .lab import namespace
+
+    pods = tuple(p for p in args.pods.split(",") if p)
+    out = namespace.up(args.nodes, Path(args.out), args.subnet, args.name, pods)
+    print(f"lab {args.name} is up: {args.nodes} node(s); inventory written to {out}")
+    print(f"  next: provision apply {out}")
+    print(f"  look around: ip netns exec {args.name}-node1 ip -br addr   (or ssh with the inventory's key)")
+    print(f"  tear down: provision lab down --name {args.name}")
+    return 0
+
+
+def _lab_down(args) -> int:
+    from .lab import namespace
+
+    removed = namespace.down(args.name)
+    print(f"lab {args.name}: " + ("removed " + ", ".join(removed) if removed else "nothing to remove"))
+    return 0
+
+
+def _lab_status(args) -> int:
+    from .lab import namespace
+
+    print(json.dumps(namespace.running(args.name), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""One exception tree for everything the tool reports to a person.
+
+Every message names the object and where it came from, e.g.
+``inventories/lab.yaml:14 nodes[1].pod_subnet: 10.244.1.0/24 overlaps nodes[0]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ProvisionerError(Exception):
+    """Base of every error the CLI turns into a message and an exit code."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in an input file: ``file:line path: message``."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class InputError(ProvisionerError):
+    """Bad input (inventory, playbook, arguments): exit 2, nothing was contacted."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem] | str):
+        if isinstance(problems, str):
+            problems = [Problem("", None, "", problems)]
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class InventoryError(InputError):
+    """The inventory failed its schema or its semantic checks."""
+
+
+class PlaybookError(InputError):
+    """A playbook failed its schema, a template, or a module's argument check."""
+
+
+class HostError(ProvisionerError):
+    """Something went wrong on (or on the way to) one host."""
+
+
+class TransportError(HostError):
+    """The host could not be reached or the connection broke: worth a retry."""
+
+
+class LabError(ProvisionerError):
+    """The namespace lab could not be built or removed."""

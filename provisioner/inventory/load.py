@@ -1,0 +1,250 @@
+"""YAML → validated :class:`Inventory`, or every problem at once with ``file:line``.
+
+Two passes: the JSON Schema (types, unknown keys, name patterns), then the
+semantic checks that need address maths (overlaps, sizes, duplicates). Both
+collect all problems before raising one :class:`InventoryError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .. import addressing as ad
+from ..errors import InventoryError, Problem
+from ..yamlsrc import Document, load_file, schema_problems
+from .model import Cluster, Inventory, Node, Pod, SSHSettings
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(resources.files(__package__).joinpath("schema.json").read_text())
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Load, check and build the inventory at ``path``; raises :class:`InventoryError`."""
+    doc = load_file(path)
+    return build(doc)
+
+
+def build(doc: Document) -> Inventory:
+    if not isinstance(doc.data, dict):
+        raise InventoryError([Problem(doc.file, 1, "", "an inventory is a mapping with 'cluster' and 'nodes'")])
+    problems = schema_problems(doc, schema())
+    if problems:
+        raise InventoryError(problems)
+    checker = _Checker(doc)
+    inv = checker.run()
+    if checker.problems:
+        raise InventoryError(checker.problems)
+    return inv
+
+
+class _Checker:
+    """Semantic checks; records problems and keeps going so all are reported."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def bad(self, path: tuple, message: str) -> None:
+        self.problems.append(self.doc.problem(path, message))
+
+    def net(self, path: tuple, value: str) -> ipaddress.IPv4Network | None:
+        try:
+            return ipaddress.IPv4Network(value)
+        except ValueError as exc:
+            hint = ""
+            try:
+                hint = f" (did you mean {ipaddress.IPv4Network(value, strict=False)}?)"
+            except ValueError:
+                pass
+            self.bad(path, f"{value} is not a network: {exc}{hint}")
+            return None
+
+    def addr(self, path: tuple, value: str) -> ipaddress.IPv4Address | None:
+        try:
+            return ipaddress.IPv4Address(value)
+        except ValueError as exc:
+            self.bad(path, f"{value} is not an IPv4 address: {exc}")
+            return None
+
+    def run(self) -> Inventory | None:
+        data = self.doc.data
+        cluster = self.cluster(data["cluster"])
+        ssh = self.ssh(data.get("ssh", {}))
+        nodes = self.nodes(data["nodes"], cluster, ssh.port) if cluster else None
+        if self.problems or cluster is None or nodes is None:
+            return None
+        return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes))
+
+    # -- cluster -----------------------------------------------------------
+    def cluster(self, c: dict[str, Any]) -> Cluster | None:
+        base = ("cluster",)
+        ranges = {k: self.net(base + (k,), c[k]) for k in ("node_cidr", "pod_cidr", "service_cidr")}
+        names = list(ranges)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if ranges[a] and ranges[b] and ad.overlaps(ranges[a], ranges[b]):
+                    self.bad(base + (b,), f"{ranges[b]} overlaps cluster.{a} {ranges[a]}")
+        pod, svc = ranges["pod_cidr"], ranges["service_cidr"]
+        prefix = c.get("node_prefix", 24)
+        if pod and prefix < pod.prefixlen:
+            self.bad(base + ("node_prefix",), f"/{prefix} is larger than cluster.pod_cidr {pod}")
+        dns = None
+        if svc:
+            if "dns_ip" in c:
+                dns = self.addr(base + ("dns_ip",), c["dns_ip"])
+                if dns and dns not in svc:
+                    self.bad(base + ("dns_ip",), f"{dns} is outside cluster.service_cidr {svc}")
+                elif dns and dns == svc.network_address:
+                    self.bad(base + ("dns_ip",), f"{dns} is the network address of {svc}")
+                elif dns and svc.num_addresses > 1 and dns == ad.api_ip_for(svc):
+                    self.bad(base + ("dns_ip",), f"{dns} is the first address of {svc}, taken by the kubernetes API service")
+            elif svc.num_addresses > 10:
+                dns = ad.dns_ip_for(svc)
+            else:
+                self.bad(base + ("service_cidr",), f"{svc} is too small for a cluster DNS address")
+        router = None
+        routing = c.get("routing", "peers")
+        if routing == "router":
+            if "router" not in c:
+                self.bad(base + ("routing",), "routing: router needs cluster.router (the router's node-network IP)")
+            else:
+                router = self.addr(base + ("router",), c["router"])
+                if router and ranges["node_cidr"] and router not in ranges["node_cidr"]:
+                    self.bad(base + ("router",), f"{router} is outside cluster.node_cidr {ranges['node_cidr']}")
+        if None in ranges.values() or dns is None:
+            return None
+        return Cluster(
+            name=c.get("name", "kubernetes"), domain=c.get("domain", "cluster.local"),
+            node_cidr=ranges["node_cidr"], pod_cidr=pod, node_prefix=prefix,
+            service_cidr=svc, dns_ip=dns, bridge=c.get("bridge", "v-net-0"),
+            routing=routing, router=router,
+        )
+
+    # -- ssh ---------------------------------------------------------------
+    def ssh(self, s: dict[str, Any]) -> SSHSettings:
+        here = Path(self.doc.file).parent
+
+        def rel(key: str) -> Path | None:
+            if key not in s:
+                return None
+            p = Path(s[key]).expanduser()
+            return p if p.is_absolute() else here / p
+
+        return SSHSettings(
+            user=s.get("user", "root"), port=s.get("port", 22), identity_file=rel("identity_file"),
+            known_hosts=rel("known_hosts"), host_key_policy=s.get("host_key_policy", "strict"),
+            sudo=s.get("sudo", False), connect_timeout=float(s.get("connect_timeout", 10)),
+        )
+
+    # -- nodes -------------------------------------------------------------
+    def nodes(self, items: list[dict[str, Any]], cluster: Cluster, port: int) -> list[Node] | None:
+        ips, explicit = [], []
+        for i, n in enumerate(items):
+            ips.append(self.node_ip(i, n, cluster))
+            explicit.append(self.node_subnet(i, n, cluster))
+        self.duplicates("name", [n["name"] for n in items])
+        self.duplicates("address", [f"{n['address']}:{n.get('port', port)}" for n in items])
+        self.duplicates("ip", [None if ip is None else str(ip) for ip in ips])
+        try:
+            subnets = ad.allocate_subnets(cluster.pod_cidr, cluster.node_prefix, [e for e in explicit])
+        except ValueError as exc:
+            self.bad(("cluster", "pod_cidr"), str(exc))
+            return None
+        out = []
+        for i, n in enumerate(items):
+            pods = self.pods(i, n.get("pods", []), subnets[i])
+            if ips[i] is None:
+                continue
+            out.append(Node(
+                name=n["name"], address=n["address"], port=n.get("port", port), ip=ips[i],
+                interface=n.get("interface", "eth0"), groups=tuple(n.get("groups", ())),
+                pod_subnet=subnets[i], pods=tuple(pods),
+            ))
+        return out
+
+    def node_ip(self, i: int, n: dict, cluster: Cluster):
+        path = ("nodes", i, "ip")
+        if "ip" in n:
+            ip = self.addr(path, n["ip"])
+        else:
+            try:
+                ip = ipaddress.IPv4Address(n["address"])
+            except ValueError:
+                self.bad(("nodes", i), f"node {n['name']}: 'ip' is required when address is a host name")
+                return None
+        if ip and ip not in cluster.node_cidr:
+            self.bad(path, f"{ip} is outside cluster.node_cidr {cluster.node_cidr}")
+        if ip and str(ip) == "10.0.2.15":
+            self.bad(path, "10.0.2.15 is the NAT address every VirtualBox VM has; use the private network address")
+        return ip
+
+    def node_subnet(self, i: int, n: dict, cluster: Cluster):
+        if "pod_subnet" not in n:
+            return None
+        path = ("nodes", i, "pod_subnet")
+        sub = self.net(path, n["pod_subnet"])
+        if sub is None:
+            return None
+        if not sub.subnet_of(cluster.pod_cidr):
+            self.bad(path, f"{sub} is outside cluster.pod_cidr {cluster.pod_cidr}")
+        if sub.prefixlen != cluster.node_prefix:
+            self.bad(path, f"{sub} is a /{sub.prefixlen}; cluster.node_prefix says /{cluster.node_prefix}")
+        for j in range(i):
+            other = self.doc.data["nodes"][j].get("pod_subnet")
+            try:
+                if other and ad.overlaps(sub, ipaddress.IPv4Network(other)):
+                    self.bad(path, f"{sub} overlaps nodes[{j}].pod_subnet {other}")
+            except ValueError:
+                pass
+        return sub
+
+    def duplicates(self, what: str, keys: list[str | None]) -> None:
+        seen: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k is None:
+                continue
+            if k in seen:
+                self.bad(("nodes", i, what), f"duplicate {what} {k} (also nodes[{seen[k]}])")
+            else:
+                seen[k] = i
+
+    def pods(self, i: int, items: list, subnet: ipaddress.IPv4Network) -> list[Pod]:
+        specs = [{"name": p} if isinstance(p, str) else p for p in items]
+        fixed = set()
+        for j, p in enumerate(specs):
+            if "ip" in p:
+                ip = self.addr(("nodes", i, "pods", j, "ip"), p["ip"])
+                if ip and not ad.usable_host(subnet, ip):
+                    self.bad(("nodes", i, "pods", j, "ip"),
+                             f"{ip} is not a pod address of {subnet} (network, broadcast and gateway {ad.gateway_for(subnet)} are taken)")
+                elif ip in fixed:
+                    self.bad(("nodes", i, "pods", j, "ip"), f"duplicate pod ip {ip}")
+                fixed.add(ip)
+        names: dict[str, int] = {}
+        out, next_host = [], 2
+        for j, p in enumerate(specs):
+            if p["name"] in names:
+                self.bad(("nodes", i, "pods", j, "name"), f"duplicate pod name {p['name']} (also pods[{names[p['name']]}])")
+            names[p["name"]] = j
+            if "ip" in p:
+                try:
+                    ip = ipaddress.IPv4Address(p["ip"])
+                except ValueError:
+                    continue  # reported above
+            else:
+                while next_host < subnet.num_addresses - 1 and ad.nth(subnet, next_host) in fixed:
+                    next_host += 1
+                if next_host >= subnet.num_addresses - 1:
+                    self.bad(("nodes", i, "pods", j), f"{subnet} has no address left for pod {p['name']}")
+                    continue
+                ip = ad.nth(subnet, next_host)
+                next_host += 1
+            out.append(Pod(p["name"], ip, p.get("via", "manual")))
+        return out

@@ -1,0 +1,275 @@
+"""The namespace lab: N "nodes" on this machine, each a real sshd in its own namespaces.
+
+A node is a network namespace (veth to the lab bridge) plus, inside it, new
+mount, UTS and PID namespaces: an overlay with ``lowerdir=/`` and its upper dir
+on a tmpfs private to the node, fresh /proc, /run and /tmp, its own hostname,
+then ``chroot`` and ``sshd -D``. Files a node writes stay on that node.
+
+Everything is named from the lab name (default ``plab``): namespaces and host
+links ``plab-node1``…, bridge ``plab-br``, state in ``/run/provisioner-lab/plab``.
+``down`` finds leftovers by those names, so it also cleans up after a crash.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import yaml
+
+from ..errors import LabError
+
+ROOT = Path("/run/provisioner-lab")
+NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+MARKER = "# written by `provision lab up`"
+NEEDS = {"ip": "iproute2", "unshare": "util-linux", "sshd": "openssh-server", "ssh-keygen": "openssh-client"}
+POD_CIDR, SERVICE_CIDR = "10.244.0.0/16", "10.96.0.0/12"
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run(argv, capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise LabError(f"`{' '.join(argv)}` failed: {p.stderr.strip()}")
+    return p
+
+
+def preflight(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise LabError(f"lab name {name!r}: 1-6 lower-case letters and digits, starting with a letter")
+    if os.geteuid() != 0:
+        raise LabError("the namespace lab needs root (it creates network namespaces, a bridge and mounts): run it with sudo")
+    missing = [f"{cmd} (Debian package {pkg})" for cmd, pkg in NEEDS.items()
+               if shutil.which(cmd) is None and not Path(f"/usr/sbin/{cmd}").exists()]
+    if missing:
+        raise LabError("missing: " + ", ".join(missing))
+
+
+def node_names(count: int) -> list[str]:
+    return [f"node{i}" for i in range(1, count + 1)]
+
+
+def plan_addresses(subnet: str, count: int) -> tuple[ipaddress.IPv4Interface, list[ipaddress.IPv4Address]]:
+    """Bridge takes the first host, nodes .11, .12, …"""
+    try:
+        net = ipaddress.IPv4Network(subnet)
+    except ValueError as exc:
+        raise LabError(f"--subnet {subnet}: {exc}") from None
+    if net.num_addresses < count + 12:
+        raise LabError(f"--subnet {subnet} is too small for {count} nodes")
+    for other in (POD_CIDR, SERVICE_CIDR):
+        if net.overlaps(ipaddress.IPv4Network(other)):
+            raise LabError(f"--subnet {subnet} overlaps the lab's {other}")
+    return ipaddress.IPv4Interface(f"{net.network_address + 1}/{net.prefixlen}"), [net.network_address + 10 + i for i in range(1, count + 1)]
+
+
+def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab", pods: tuple[str, ...] = ("web", "api"),
+       pod_via: str = "manual") -> Path:
+    """Build the lab and write its inventory to ``out``; on any failure, remove what was made."""
+    preflight(name)
+    if not 1 <= count <= 20:
+        raise LabError("--nodes must be between 1 and 20")
+    state = ROOT / name
+    if state.exists() or _netns(name):
+        raise LabError(f"lab {name} is already up (or left over): run `provision lab down --name {name}` first")
+    bridge_if, ips = plan_addresses(subnet, count)
+    try:
+        state.mkdir(parents=True)
+        _keys(state, node_names(count))
+        bridge = f"{name}-br"
+        _run("ip", "link", "add", bridge, "type", "bridge")
+        _run("ip", "addr", "add", str(bridge_if), "dev", bridge)
+        _run("ip", "link", "set", bridge, "up")
+        for node, ip in zip(node_names(count), ips):
+            _start_node(name, state, node, ip, bridge_if.network.prefixlen, bridge)
+        known = "".join(f"{ip} {(state / node / 'ssh_host_ed25519_key.pub').read_text().split(' ')[0]} "
+                        f"{(state / node / 'ssh_host_ed25519_key.pub').read_text().split(' ')[1]}\n"
+                        for node, ip in zip(node_names(count), ips))
+        (state / "known_hosts").write_text(known)
+        for ip in ips:
+            _wait_port(str(ip), 22, 15)
+        out = out.resolve()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(MARKER + "\n" + yaml.safe_dump(inventory(name, state, subnet, ips, pods, pod_via), sort_keys=False))
+        (state / "state.json").write_text(json.dumps({"name": name, "nodes": count, "subnet": subnet, "inventory": str(out)}))
+    except BaseException:
+        down(name)
+        raise
+    return out
+
+
+def inventory(name: str, state: Path, subnet: str, ips, pods, pod_via: str) -> dict:
+    names = node_names(len(ips))
+    return {
+        "cluster": {"name": name, "domain": "cluster.local", "node_cidr": str(ipaddress.IPv4Network(subnet)),
+                    "pod_cidr": POD_CIDR, "node_prefix": 24, "service_cidr": SERVICE_CIDR, "bridge": "v-net-0"},
+        "ssh": {"user": "root", "identity_file": str(state / "id_ed25519"),
+                "known_hosts": str(state / "known_hosts"), "host_key_policy": "strict", "connect_timeout": 10},
+        "nodes": [{"name": n, "address": str(ip), "interface": "eth0",
+                   "groups": ["control_plane"] if i == 0 else ["workers"],
+                   "pods": [p if pod_via == "manual" else {"name": p, "via": pod_via} for p in pods]}
+                  for i, (n, ip) in enumerate(zip(names, ips))],
+    }
+
+
+def _keys(state: Path, nodes: list[str]) -> None:
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provisioner-lab", "-f", str(state / "id_ed25519"))
+    shutil.copy(state / "id_ed25519.pub", state / "authorized_keys")
+    for node in nodes:
+        (state / node).mkdir()
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", node, "-f", str(state / node / "ssh_host_ed25519_key"))
+
+
+def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) -> None:
+    ns = f"{lab}-{node}"
+    d = state / node
+    _run("ip", "netns", "add", ns)
+    _run("ip", "link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    _run("ip", "link", "set", ns, "master", bridge, "up")
+    _run("ip", "-n", ns, "addr", "add", f"{ip}/{prefix}", "dev", "eth0")
+    _run("ip", "-n", ns, "link", "set", "eth0", "up")
+    _run("ip", "-n", ns, "link", "set", "lo", "up")
+    (d / "sshd_config").write_text(textwrap.dedent(f"""\
+        ListenAddress {ip}
+        HostKey {d}/ssh_host_ed25519_key
+        AuthorizedKeysFile {state}/authorized_keys
+        PermitRootLogin prohibit-password
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        UsePAM no
+        StrictModes no
+        PidFile none
+        PrintMotd no
+        MaxStartups 100:30:200
+        MaxSessions 100
+        LogLevel ERROR
+        Subsystem sftp /usr/lib/openssh/sftp-server
+        """))
+    # The node's own tmpfs is mounted over its state dir inside its private mount
+    # namespace: the overlay's upper dir lives there and vanishes with the node.
+    root = d / "root"
+    (d / "init.sh").write_text(textwrap.dedent(f"""\
+        set -e
+        mount --make-rprivate /
+        mount -t tmpfs -o mode=755 {node} {d}
+        mkdir {d}/upper {d}/work {root}
+        mount -t overlay overlay -o lowerdir=/,upperdir={d}/upper,workdir={d}/work {root}
+        mount -t proc proc {root}/proc
+        mount --rbind /sys {root}/sys
+        mount --rbind /dev {root}/dev
+        mount -t tmpfs -o mode=755 tmpfs {root}/run
+        mount -t tmpfs -o mode=1777 tmpfs {root}/tmp
+        mkdir -p {root}/run/sshd {root}{state}
+        mount --bind {state} {root}{state}
+        hostname {node}
+        exec chroot {root} /usr/sbin/sshd -D -e -f {d}/sshd_config
+        """))
+    # the node's state dir is hidden by the tmpfs inside the node; give sshd its files via the bind of {state}
+    log = open(state / f"{node}.log", "w")
+    subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
+                      "sh", str(d / "init.sh")], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+
+
+def _wait_port(host: str, port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise LabError(f"sshd on {host}:{port} did not come up within {seconds:.0f}s") from None
+            time.sleep(0.1)
+
+
+def _netns(name: str) -> list[str]:
+    p = _run("ip", "netns", "list", check=False)
+    return [line.split()[0] for line in p.stdout.splitlines() if line.startswith(f"{name}-")]
+
+
+def _links(name: str) -> list[str]:
+    p = _run("ip", "-o", "link", "show", check=False)
+    out = []
+    for line in p.stdout.splitlines():
+        ifname = line.split(":")[1].strip().split("@")[0]
+        if ifname.startswith(f"{name}-"):
+            out.append(ifname)
+    return out
+
+
+def _lab_pids(name: str) -> set[int]:
+    """Processes of the lab: in its namespaces, or started from its state dir (found after a crash too)."""
+    pids: set[int] = set()
+    for ns in _netns(name):
+        pids |= {int(p) for p in _run("ip", "netns", "pids", ns, check=False).stdout.split()}
+    needle = f"{ROOT / name}/".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if needle in (proc / "cmdline").read_bytes():
+                    pids.add(int(proc.name))
+            except OSError:
+                pass
+    pids.discard(os.getpid())
+    return pids
+
+
+def down(name: str = "plab") -> list[str]:
+    """Remove every process, namespace, link and file of lab ``name``; safe to run twice."""
+    preflight(name)
+    removed = []
+    pids = _lab_pids(name)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _wait(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 5)
+    if pids:
+        removed.append(f"{len(pids)} process(es)")
+    for ns in _netns(name):
+        _run("ip", "netns", "del", ns, check=False)
+        removed.append(f"netns {ns}")
+    _wait(lambda: all(not link.startswith(f"{name}-node") for link in _links(name)), 5)
+    for link in _links(name):
+        _run("ip", "link", "del", link, check=False)
+        removed.append(f"link {link}")
+    state = ROOT / name
+    if state.exists():
+        try:
+            meta = json.loads((state / "state.json").read_text())
+            inv = Path(meta["inventory"])
+            if inv.is_file() and inv.read_text().startswith(MARKER):
+                inv.unlink()
+                removed.append(f"file {inv}")
+        except (OSError, ValueError, KeyError):
+            pass
+        shutil.rmtree(state, ignore_errors=True)
+        removed.append(f"dir {state}")
+    if ROOT.exists() and not any(ROOT.iterdir()):
+        ROOT.rmdir()
+    return removed
+
+
+def _wait(cond, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def running(name: str = "plab") -> dict:
+    """What exists of lab ``name`` right now (for tests and `lab status`)."""
+    return {"netns": _netns(name), "links": _links(name), "pids": sorted(_lab_pids(name)),
+            "state": (ROOT / name).exists()}

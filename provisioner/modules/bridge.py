@@ -1,0 +1,59 @@
+"""``bridge``: the node's pod bridge, holding the gateway address of its pod subnet.
+
+The manual steps it replaces::
+
+    ip link add v-net-0 type bridge
+    ip addr add 10.244.1.1/24 dev v-net-0
+    ip link set v-net-0 up
+
+A wrong IPv4 address on the bridge is removed (the CNI bridge plugin would
+refuse a bridge whose address differs from its gateway).
+"""
+
+from __future__ import annotations
+
+from ..facts import net
+from ..ops import Cmd
+from .base import Module, ModuleError, Outcome, schema
+
+IFNAME = {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$"}
+CIDR_HOST = {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$"}
+
+
+class BridgeModule(Module):
+    name = "bridge"
+    args = schema({"name": IFNAME, "address": CIDR_HOST, "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
+
+    def facts(self, args):
+        return [net.links(), net.addrs()]
+
+    def plan(self, args, facts):
+        name, address = args["name"], args["address"]
+        link = (facts["links"] or {}).get(name)
+        have = (facts["addrs"] or {}).get(name, [])
+        steps = []
+        if link is None:
+            steps.append(Cmd(("ip", "link", "add", name, "type", "bridge")))
+        elif link["kind"] != "bridge":
+            raise ModuleError(f"{name} exists but is a {link['kind'] or 'plain'} link, not a bridge; remove it or pick another cluster.bridge")
+        for other in have:
+            if other != address:
+                steps.append(Cmd(("ip", "addr", "del", other, "dev", name)))
+        if address not in have:
+            steps.append(Cmd(("ip", "addr", "add", address, "dev", name)))
+        if "mtu" in args and (link is None or link["mtu"] != args["mtu"]):
+            steps.append(Cmd(("ip", "link", "set", name, "mtu", str(args["mtu"]))))
+        if link is None or not link["up"]:
+            steps.append(Cmd(("ip", "link", "set", name, "up")))
+        if not steps:
+            return Outcome(reason=f"bridge {name} already up with {address}")
+        return Outcome(steps, f"bridge {name}: " + ("create" if link is None else "repair") + f" with {address}")
+
+    def reverse(self, args, facts):
+        name = args["name"]
+        link = (facts["links"] or {}).get(name)
+        if link is None:
+            return Outcome(reason=f"bridge {name} is already absent")
+        if link["kind"] != "bridge":
+            return Outcome(reason=f"{name} is not a bridge; left alone")
+        return Outcome([Cmd(("ip", "link", "del", name))], f"delete bridge {name}")

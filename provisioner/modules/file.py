@@ -1,0 +1,44 @@
+"""``file``: a file with given content, mode and owner, written atomically.
+
+Example task::
+
+    - name: Pod network notes
+      file: {path: /etc/provisioner/notes, content: "hello\\n", mode: "0644"}
+"""
+
+from __future__ import annotations
+
+from ..facts import files
+from ..ops import Cmd
+from .base import Module, Outcome, file_steps, schema
+
+
+class FileModule(Module):
+    name = "file"
+    args = schema({
+        "path": {"type": "string", "pattern": "^/"},
+        "content": {"type": "string"},
+        "mode": {"type": "string", "pattern": "^0?[0-7]{3}$", "default": "0644"},
+        "owner": {"type": "string", "default": "root"},
+        "group": {"type": "string", "default": "root"},
+        "state": {"enum": ["present", "absent"], "default": "present"},
+    }, ["path"])
+
+    def facts(self, args):
+        return [files.file(args["path"])]
+
+    def plan(self, args, facts):
+        path, current = args["path"], facts[f"file:{args['path']}"]
+        if args.get("state", "present") == "absent":
+            return self.reverse(args, facts)
+        steps, diff = file_steps(path, args.get("content", "").encode(), current,
+                                 args.get("mode", "0644"), args.get("owner", "root"), args.get("group", "root"))
+        if not steps:
+            return Outcome(reason=f"{path} already has the wanted content, mode and owner")
+        return Outcome(steps, f"{'update' if current else 'create'} {path}", diff)
+
+    def reverse(self, args, facts):
+        path = args["path"]
+        if facts[f"file:{path}"] is None:
+            return Outcome(reason=f"{path} is already absent")
+        return Outcome([Cmd(("rm", "-f", path))], f"remove {path}")

@@ -1,0 +1,101 @@
+"""``pods``: lab pods wired by hand, one network namespace and veth pair each.
+
+The manual steps for pod ``web`` with 10.244.1.2 on bridge v-net-0::
+
+    ip netns add web
+    ip link add veth-web type veth peer name eth0 netns web
+    ip link set veth-web master v-net-0 up
+    ip -n web addr add 10.244.1.2/24 dev eth0
+    ip -n web link set eth0 up ; ip -n web link set lo up
+    ip -n web route replace default via 10.244.1.1
+
+Each part is checked on its own, so a half-made pod is repaired, not duplicated.
+"""
+
+from __future__ import annotations
+
+from ..facts import net
+from ..ops import Cmd
+from .base import Module, ModuleError, Outcome, schema
+from .bridge import IFNAME
+
+POD_IF = "eth0"
+
+
+class PodsModule(Module):
+    name = "pods"
+    args = schema({
+        "bridge": IFNAME,
+        "gateway": {"type": "string"},
+        "prefix": {"type": "integer", "minimum": 1, "maximum": 32},
+        "pods": {"type": "array", "items": {
+            "type": "object", "required": ["name", "ip"],
+            "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$"},
+                           "ip": {"type": "string"}, "via": {"enum": ["manual", "cni"]}}}},
+    }, ["bridge", "gateway", "prefix", "pods"])
+
+    def _pods(self, args):
+        return [p for p in args["pods"] if p.get("via", "manual") == "manual"]
+
+    def facts(self, args):
+        out = [net.netns_list(), net.links()]
+        for p in self._pods(args):
+            out += [net.links(p["name"]), net.addrs(p["name"]), net.routes(p["name"])]
+        return out
+
+    def plan(self, args, facts):
+        steps, made, fixed = [], [], []
+        for pod in self._pods(args):
+            pod_steps = self._pod(pod, args, facts)
+            steps += pod_steps
+            if pod_steps:
+                (made if pod["name"] not in (facts["netns"] or []) else fixed).append(pod["name"])
+        if not steps:
+            names = ", ".join(f"{p['name']} ({p['ip']})" for p in self._pods(args)) or "none"
+            return Outcome(reason=f"pods already wired to {args['bridge']}: {names}")
+        text = "; ".join(x for x in (f"create {', '.join(made)}" if made else "",
+                                      f"repair {', '.join(fixed)}" if fixed else "") if x)
+        return Outcome(steps, text)
+
+    def _pod(self, pod, args, facts) -> list[Cmd]:
+        name, bridge = pod["name"], args["bridge"]
+        veth, address = f"veth-{name}", f"{pod['ip']}/{args['prefix']}"
+        in_pod = ("ip", "-n", name)
+        exists = name in (facts["netns"] or [])
+        host = (facts["links"] or {}).get(veth)
+        if host is not None and host["kind"] != "veth":
+            raise ModuleError(f"{veth} exists on the node but is not a veth")
+        pod_links = (facts.get(f"links@{name}") or {}) if exists else {}
+        steps: list[Cmd] = []
+        if not exists:
+            steps.append(Cmd(("ip", "netns", "add", name)))
+        if POD_IF not in pod_links:
+            if host is not None:  # the peer is gone or elsewhere: start the pair again
+                steps.append(Cmd(("ip", "link", "del", veth)))
+            steps.append(Cmd(("ip", "link", "add", veth, "type", "veth", "peer", "name", POD_IF, "netns", name)))
+            host = None
+        if host is None or host["master"] != bridge:
+            steps.append(Cmd(("ip", "link", "set", veth, "master", bridge)))
+        if host is None or not host["up"]:
+            steps.append(Cmd(("ip", "link", "set", veth, "up")))
+        have = (facts.get(f"addrs@{name}") or {}).get(POD_IF, []) if exists else []
+        steps += [Cmd(in_pod + ("addr", "del", a, "dev", POD_IF)) for a in have if a != address]
+        if address not in have:
+            steps.append(Cmd(in_pod + ("addr", "add", address, "dev", POD_IF)))
+        for ifname in (POD_IF, "lo"):
+            if not pod_links.get(ifname, {}).get("up"):
+                steps.append(Cmd(in_pod + ("link", "set", ifname, "up")))
+        routes = (facts.get(f"routes@{name}") or []) if exists else []
+        if not any(r["dst"] == "default" and r["via"] == args["gateway"] for r in routes):
+            steps.append(Cmd(in_pod + ("route", "replace", "default", "via", args["gateway"])))
+        return steps
+
+    def reverse(self, args, facts):
+        steps = []
+        for pod in self._pods(args):
+            if pod["name"] in (facts["netns"] or []):
+                # deleting the namespace destroys the pair, host end included
+                steps.append(Cmd(("ip", "netns", "del", pod["name"])))
+            elif f"veth-{pod['name']}" in (facts["links"] or {}):
+                steps.append(Cmd(("ip", "link", "del", f"veth-{pod['name']}")))
+        return Outcome(steps, f"remove {len(steps)} pod namespace(s)/veth(s)" if steps else "no lab pods left")

@@ -1,0 +1,68 @@
+"""``routes``: a route to every other node's pod subnet via that node's IP.
+
+Routes are added with ``ip route replace … proto 147``: the protocol number
+marks them as ours, so a stale route the tool made is removed and a route it
+did not make is never touched (a foreign route to the same destination is an
+error, not an overwrite).
+
+    ip route replace 10.244.2.0/24 via 192.168.56.12 proto 147
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..facts import net
+from ..ops import Cmd
+from .base import Module, ModuleError, Outcome, schema
+
+PROTO = "147"
+
+
+class RoutesModule(Module):
+    name = "routes"
+    args = schema({
+        "routes": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["dst", "via"],
+            "properties": {"dst": {"type": "string"}, "via": {"type": "string"}}}},
+        "proto": {"type": "integer", "minimum": 5, "maximum": 254, "default": int(PROTO)},
+    }, ["routes"])
+
+    def facts(self, args):
+        return [net.routes()]
+
+    def plan(self, args, facts):
+        proto = str(args.get("proto", PROTO))
+        want = {_net(r["dst"]): r["via"] for r in args["routes"]}
+        current = facts["routes"] or []
+        ours = {_net(r["dst"]): r for r in current if r["protocol"] == proto}
+        steps, notes = [], []
+        for r in current:
+            dst = _net(r["dst"])
+            if dst in want and r["protocol"] != proto:
+                raise ModuleError(f"route to {dst} exists (proto {r['protocol']}, via {r['via'] or r['dev']}) and was not made by provisioner; remove it first")
+        for dst, via in want.items():
+            have = ours.get(dst)
+            if have is None or have["via"] != via:
+                steps.append(Cmd(("ip", "route", "replace", dst, "via", via, "proto", proto)))
+                notes.append(f"{dst} via {via}")
+        for dst, r in ours.items():
+            if dst not in want:
+                steps.append(Cmd(("ip", "route", "del", dst, "proto", proto)))
+                notes.append(f"remove stale {dst} via {r['via']}")
+        if not steps:
+            listed = ", ".join(f"{d} via {v}" for d, v in want.items()) or "none wanted"
+            return Outcome(reason=f"routes already in place: {listed}")
+        return Outcome(steps, "; ".join(notes))
+
+    def reverse(self, args, facts):
+        proto = str(args.get("proto", PROTO))
+        steps = [Cmd(("ip", "route", "del", _net(r["dst"]), "proto", proto))
+                 for r in facts["routes"] or [] if r["protocol"] == proto]
+        return Outcome(steps, f"remove {len(steps)} provisioner route(s)" if steps else "no provisioner routes left")
+
+
+def _net(dst: str | None) -> str:
+    if dst in (None, "default"):
+        return "0.0.0.0/0"
+    return str(ipaddress.ip_network(dst, strict=False))

@@ -1,0 +1,75 @@
+"""``sysctl``: kernel settings now (via /proc/sys) and after reboot (a sysctl.d file).
+
+``net.bridge.*`` keys exist only once ``br_netfilter`` is loaded, so the module
+loads it first (and lists it in modules-load.d) when any such key is asked for.
+
+    - name: Forward and filter pod traffic
+      sysctl:
+        settings: {net.ipv4.ip_forward: 1, net.bridge.bridge-nf-call-iptables: 1}
+"""
+
+from __future__ import annotations
+
+from ..facts import files
+from ..ops import Cmd
+from .base import Module, ModuleError, Outcome, file_steps, schema
+
+BRIDGE_DIR = "/proc/sys/net/bridge"
+
+
+class SysctlModule(Module):
+    name = "sysctl"
+    args = schema({
+        "settings": {"type": "object", "minProperties": 1,
+                     "propertyNames": {"pattern": "^[a-z0-9_]+(\\.[a-zA-Z0-9_-]+)+$"},
+                     "additionalProperties": {"type": ["integer", "string"]}},
+        "persist": {"type": ["string", "null"], "default": "/etc/sysctl.d/90-provisioner.conf"},
+        "modules_file": {"type": ["string", "null"], "default": "/etc/modules-load.d/provisioner.conf"},
+    }, ["settings"])
+
+    def facts(self, args):
+        out = [files.sysctl(k) for k in args["settings"]] + [files.exists(BRIDGE_DIR)]
+        for key in ("persist", "modules_file"):
+            path = args.get(key, self.args["properties"][key]["default"])
+            if path:
+                out.append(files.file(path))
+        return out
+
+    def plan(self, args, facts):
+        settings = {k: str(v) for k, v in args["settings"].items()}
+        needs_bridge = any(k.startswith("net.bridge.") for k in settings)
+        steps, notes = [], []
+        if needs_bridge and not facts[f"exists:{BRIDGE_DIR}"]:
+            steps.append(Cmd(("modprobe", "br_netfilter")))
+            notes.append("load br_netfilter")
+        for key, want in settings.items():
+            have = facts[f"sysctl:{key}"]
+            if have is None and not (needs_bridge and key.startswith("net.bridge.")):
+                raise ModuleError(f"sysctl {key} does not exist on this node ({files.sysctl_path(key)} is missing)")
+            if have != want:
+                steps.append(Cmd(("printf", "%s\\n", want), stdout=files.sysctl_path(key)))
+                notes.append(f"{key} {have if have is not None else '(absent)'} -> {want}")
+        diffs = []
+        persist = args.get("persist", self.args["properties"]["persist"]["default"])
+        if persist:
+            body = "# managed by provisioner\n" + "".join(f"{k} = {v}\n" for k, v in settings.items())
+            fsteps, diff = file_steps(persist, body.encode(), facts[f"file:{persist}"])
+            steps += fsteps
+            diffs.append(diff)
+        modules_file = args.get("modules_file", self.args["properties"]["modules_file"]["default"])
+        if modules_file and needs_bridge:
+            fsteps, diff = file_steps(modules_file, b"# managed by provisioner\nbr_netfilter\n", facts[f"file:{modules_file}"])
+            steps += fsteps
+            diffs.append(diff)
+        if not steps:
+            return Outcome(reason="sysctls already set: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+        return Outcome(steps, "; ".join(notes) or "write persistent settings", "".join(diffs))
+
+    def reverse(self, args, facts):
+        """Removes the persistent files; runtime values stay (other software may rely on them)."""
+        steps = []
+        for key in ("persist", "modules_file"):
+            path = args.get(key, self.args["properties"][key]["default"])
+            if path and facts.get(f"file:{path}") is not None:
+                steps.append(Cmd(("rm", "-f", path)))
+        return Outcome(steps, "remove persistent sysctl files" if steps else "no persistent sysctl files left")

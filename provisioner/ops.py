@@ -1,0 +1,92 @@
+"""Operations as values: what a module wants done on a node, rendered to shell in one place.
+
+Modules return lists of :class:`Cmd` and :class:`WriteFile`; only :func:`render`
+turns them into shell text, and every word goes through :func:`shlex.quote`.
+
+>>> Cmd(("ip", "link", "add", "v-net-0", "type", "bridge")).shell()
+'ip link add v-net-0 type bridge'
+>>> Cmd(("printf", "%s\\\\n", "1"), stdout="/proc/sys/net/ipv4/ip_forward").shell()
+"printf '%s\\\\n' 1 > /proc/sys/net/ipv4/ip_forward"
+"""
+
+from __future__ import annotations
+
+import base64
+import posixpath
+import shlex
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cmd:
+    """One command line; ``stdout`` redirects its output to a file (e.g. under /proc/sys)."""
+
+    argv: tuple[str, ...]
+    stdout: str | None = None
+
+    def shell(self) -> str:
+        line = " ".join(shlex.quote(str(a)) for a in self.argv)
+        return f"{line} > {shlex.quote(self.stdout)}" if self.stdout else line
+
+    def show(self) -> str:
+        return self.shell()
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    """Write ``content`` to ``path`` atomically: temp file in the same directory, then ``mv``."""
+
+    path: str
+    content: bytes
+    mode: str = "0644"
+    owner: str = "root"
+    group: str = "root"
+
+    def shell(self) -> str:
+        q = shlex.quote
+        directory = posixpath.dirname(self.path) or "/"
+        tmp = posixpath.join(directory, f".{posixpath.basename(self.path)}.provisioner-tmp")
+        data = base64.encodebytes(self.content).decode()
+        return (
+            f"mkdir -p {q(directory)}\n"
+            f"base64 -d > {q(tmp)} <<'PROVISIONER_EOF'\n{data}PROVISIONER_EOF\n"
+            f"chmod {q(self.mode)} {q(tmp)}\n"
+            f"chown {q(self.owner)}:{q(self.group)} {q(tmp)}\n"
+            f"mv -f {q(tmp)} {q(self.path)}"
+        )
+
+    def show(self) -> str:
+        return f"write {self.path} ({len(self.content)} bytes, mode {self.mode}, {self.owner}:{self.group})"
+
+
+Step = Cmd | WriteFile
+
+MARK = "@@PROVISIONER"
+
+
+def render(tasks: list[tuple[int, list[Step]]]) -> str:
+    """One ``set -e`` script for a host: before each step a marker names task and step.
+
+    The runner reads the last marker from stdout to tell which step failed.
+    """
+    lines = ["set -e", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"]
+    for task_index, steps in tasks:
+        for step_index, step in enumerate(steps):
+            lines.append(f"echo '{MARK} step {task_index} {step_index}'")
+            lines.append(step.shell())
+    lines.append(f"echo '{MARK} done'")
+    return "\n".join(lines) + "\n"
+
+
+def last_step(stdout: str) -> tuple[int, int] | None:
+    """The (task, step) of the last marker in ``stdout``; None when no step began."""
+    found = None
+    for line in stdout.splitlines():
+        if line.startswith(f"{MARK} step "):
+            _, _, t, s = line.split()
+            found = (int(t), int(s))
+    return found
+
+
+def finished(stdout: str) -> bool:
+    return f"{MARK} done" in stdout.splitlines()

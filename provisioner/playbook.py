@@ -1,0 +1,205 @@
+"""Playbooks: plays of tasks, Ansible-style YAML, resolved per node with jinja2.
+
+::
+
+    - name: Pod network
+      hosts: all                  # all, a group, node names, or a list of them
+      tasks:
+        - name: Pod bridge
+          bridge: {name: "{{ cluster.bridge }}", address: "{{ node.pod_gateway }}/{{ node.pod_prefix }}"}
+          when: "node.pods | length > 0"
+
+Templates use StrictUndefined: a typo is an error with ``file:line``, never an
+empty string. A value that is one whole ``{{ expr }}`` keeps its type (a list
+stays a list), thanks to jinja2's native environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jsonschema
+from jinja2.nativetypes import NativeEnvironment
+
+from .errors import PlaybookError, Problem
+from .inventory import Inventory
+from .modules import MODULES
+from .yamlsrc import Document, PathT, format_path, load_file, schema_problems
+
+DEFAULT = "playbooks/site.yaml"
+
+_TASK_KEYS = {"name", "when"}
+PLAYBOOK_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object", "additionalProperties": False, "required": ["name", "hosts", "tasks"],
+        "properties": {
+            "name": {"type": "string"},
+            "hosts": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+            "tasks": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    module: str
+    args: Any
+    when: str | None
+    path: PathT  # where the task sits in the playbook, for errors
+
+
+@dataclass(frozen=True)
+class Play:
+    name: str
+    hosts: tuple[str, ...]
+    tasks: tuple[Task, ...]
+    path: PathT
+
+
+@dataclass(frozen=True)
+class BoundTask:
+    """A task resolved for one node: args rendered and checked against the module."""
+
+    play: str
+    name: str
+    module: str
+    args: Any
+    where: str  # "file:line"
+
+
+@dataclass(frozen=True)
+class Playbook:
+    doc: Document
+    plays: tuple[Play, ...]
+
+
+def resolve_path(path: str | None) -> Path:
+    """The playbook to run: ``path`` as given, else ./playbooks/site.yaml, else the packaged one."""
+    if path:
+        return Path(path)
+    if Path(DEFAULT).is_file():
+        return Path(DEFAULT)
+    return Path(str(resources.files("provisioner").joinpath(DEFAULT)))
+
+
+def packaged(name: str) -> Path:
+    return Path(str(resources.files("provisioner").joinpath("playbooks", name)))
+
+
+def load_playbook(path: str | Path) -> Playbook:
+    doc = load_file(path)
+    if not isinstance(doc.data, list):
+        raise PlaybookError([Problem(doc.file, 1, "", "a playbook is a list of plays")])
+    problems = schema_problems(doc, PLAYBOOK_SCHEMA)
+    if problems:
+        raise PlaybookError(problems)
+    plays = []
+    for i, p in enumerate(doc.data):
+        tasks = []
+        for j, t in enumerate(p["tasks"]):
+            tpath = (i, "tasks", j)
+            modules = [k for k in t if k not in _TASK_KEYS]
+            unknown = [k for k in modules if k not in MODULES]
+            for k in unknown:
+                problems.append(doc.problem(tpath + (k,), f"unknown module or key '{k}' (modules: {', '.join(sorted(MODULES))})"))
+            if not unknown and len(modules) != 1:
+                problems.append(doc.problem(tpath, f"task '{t['name']}' needs exactly one module, has {len(modules) or 'none'}"))
+            if unknown or len(modules) != 1:
+                continue
+            when = t.get("when")
+            if when is not None and not isinstance(when, (str, bool)):
+                problems.append(doc.problem(tpath + ("when",), "when is an expression (a string)"))
+            tasks.append(Task(str(t["name"]), modules[0], t[modules[0]], None if when is None else str(when), tpath))
+        hosts = p["hosts"]
+        plays.append(Play(p["name"], tuple([hosts] if isinstance(hosts, str) else hosts), tuple(tasks), (i,)))
+    if problems:
+        raise PlaybookError(problems)
+    return Playbook(doc, tuple(plays))
+
+
+_env = NativeEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
+    if isinstance(value, str):
+        if "{{" not in value and "{%" not in value:
+            return value
+        try:
+            return _env.from_string(value).render(ctx)
+        except jinja2.TemplateError as exc:
+            raise PlaybookError([doc.problem(path, f"template {value!r}: {exc}")]) from None
+    if isinstance(value, dict):
+        return {k: _render(v, ctx, doc, path + (k,)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, ctx, doc, path + (i,)) for i, v in enumerate(value)]
+    return value
+
+
+def _when(expr: str, ctx: dict, doc: Document, path: PathT) -> bool:
+    try:
+        return bool(_env.compile_expression(expr, undefined_to_none=False)(**ctx))
+    except jinja2.TemplateError as exc:
+        raise PlaybookError([doc.problem(path, f"when {expr!r}: {exc}")]) from None
+
+
+def select_hosts(play: Play, inv: Inventory, doc: Document) -> list[str]:
+    groups = inv.groups()
+    names = {n.name for n in inv.nodes}
+    chosen: list[str] = []
+    for pattern in play.hosts:
+        if pattern in groups:
+            hits = groups[pattern]
+        elif pattern in names:
+            hits = [pattern]
+        else:
+            raise PlaybookError([doc.problem(play.path + ("hosts",),
+                                             f"'{pattern}' is neither a group ({', '.join(sorted(groups))}) nor a node")])
+        chosen += [h for h in hits if h not in chosen]
+    return chosen
+
+
+def bind(book: Playbook, inv: Inventory, limit: list[str] | None = None) -> dict[str, list[BoundTask]]:
+    """Every node's task list, templates rendered and args checked. Raises before any I/O."""
+    out: dict[str, list[BoundTask]] = {n.name: [] for n in inv.nodes if limit is None or n.name in limit}
+    problems: list[Problem] = []
+    for play in book.plays:
+        for host in select_hosts(play, inv, book.doc):
+            if host not in out:
+                continue
+            ctx = inv.template_vars(inv.node(host))
+            for task in play.tasks:
+                try:
+                    bound = _bind_task(book.doc, play, task, ctx)
+                except PlaybookError as exc:
+                    problems += [p for p in exc.problems if p not in problems]
+                    continue
+                if bound is not None:
+                    out[host].append(bound)
+    if problems:
+        raise PlaybookError(problems)
+    return out
+
+
+def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | None:
+    if task.when is not None and not _when(task.when, ctx, doc, task.path + ("when",)):
+        return None
+    args = _render(task.args, ctx, doc, task.path + (task.module,))
+    module = MODULES[task.module]
+    validator = jsonschema.Draft202012Validator(module.args)
+    problems = [doc.problem(task.path + (task.module,) + tuple(e.absolute_path),
+                            f"{task.module}: {e.message} (node {ctx['node']['name']})")
+                for e in validator.iter_errors(args)]
+    if problems:
+        raise PlaybookError(problems)
+    where = f"{doc.file}:{doc.line(task.path) or '?'}"
+    return BoundTask(play.name, task.name, task.module, args, where)
+
+
+__all__ = ["load_playbook", "bind", "resolve_path", "format_path", "BoundTask", "Playbook"]

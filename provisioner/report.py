@@ -1,0 +1,76 @@
+"""Output: a line per host and task as results arrive, a recap, or one JSON document."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import TextIO
+
+from .runner import HostResult, TaskResult
+
+COLORS = {"ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36", "would change": "33"}
+
+
+class Reporter:
+    """Prints events as they come (thread-safe). With ``json_out`` it prints nothing until :meth:`finish`."""
+
+    def __init__(self, mode: str, json_out: bool = False, stream: TextIO | None = None, verbose: bool = False):
+        self.mode, self.json_out, self.verbose = mode, json_out, verbose
+        self.out = stream or sys.stdout
+        self.color = self.out.isatty()
+        self.lock = threading.Lock()
+
+    def paint(self, word: str) -> str:
+        code = COLORS.get(word)
+        return f"\033[{code}m{word}\033[0m" if self.color and code else word
+
+    def __call__(self, kind: str, obj: object) -> None:
+        if self.json_out:
+            return
+        with self.lock:
+            if kind == "task":
+                self._task(obj)  # type: ignore[arg-type]
+            elif kind in ("unreachable", "host_failed"):
+                res: HostResult = obj  # type: ignore[assignment]
+                word = "unreachable" if res.unreachable else "failed"
+                print(f"[{res.host}] {self.paint(word)}: {res.error}", file=self.out, flush=True)
+
+    def _task(self, t: TaskResult) -> None:
+        word = "would change" if self.mode == "plan" and t.status == "changed" else t.status
+        text = t.error if t.status == "failed" else t.reason
+        print(f"[{t.host}] {self.paint(word):<8} {t.name} ({t.module}): {text}", file=self.out, flush=True)
+        if t.status == "failed" and t.where:
+            print(f"    task at {t.where}", file=self.out)
+        show_detail = self.mode == "plan" or self.verbose
+        if show_detail and t.status in ("changed", "failed") and t.commands:
+            for c in t.commands:
+                print("    $ " + c.replace("\n", "\n      "), file=self.out)
+            if t.diff:
+                print("    " + t.diff.rstrip("\n").replace("\n", "\n    "), file=self.out)
+        self.out.flush()
+
+    def finish(self, results: list[HostResult]) -> None:
+        if self.json_out:
+            print(json.dumps(to_json(self.mode, results), indent=2), file=self.out)
+            return
+        print("\nRECAP", file=self.out)
+        width = max((len(r.host) for r in results), default=4)
+        for r in results:
+            c = r.recap()
+            line = (f"{r.host:<{width}}  ok={c['ok']:<3} changed={c['changed']:<3} failed={c['failed']:<3} "
+                    f"skipped={c['skipped']:<3} unreachable={'yes' if r.unreachable else 'no':<4} {c['seconds']:.2f}s")
+            print(line, file=self.out)
+        if self.mode == "plan":
+            n = sum(r.count("changed") for r in results)
+            print(f"\nplan: {n} task(s) would change; nothing was changed." if n else "\nplan: nothing to do.", file=self.out)
+
+
+def to_json(mode: str, results: list[HostResult]) -> dict:
+    return {
+        "mode": mode,
+        "ok": not any(r.failed for r in results),
+        "recap": {r.host: r.recap() for r in results},
+        "hosts": {r.host: {"error": r.error, "unreachable": r.unreachable,
+                           "tasks": [t.to_json() for t in r.tasks]} for r in results},
+    }

@@ -1,0 +1,181 @@
+"""Per host: facts (one exec) → plan (pure) → apply (one exec). Hosts run in parallel.
+
+``mode`` is ``plan`` (stop before apply), ``apply``, or ``reset`` (the modules'
+reverse, tasks in reverse order). Results stream to ``emit`` as they happen.
+If any task of a host fails to plan, nothing is applied on that host: a
+half-applied node is worse than an untouched one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import facts as factlib
+from . import ops
+from .errors import HostError, TransportError
+from .modules import MODULES, ModuleError, Outcome
+from .playbook import BoundTask
+from .transport import Transport
+
+STDERR_LINES = 8
+
+
+@dataclass
+class TaskResult:
+    host: str
+    index: int
+    play: str
+    name: str
+    module: str
+    status: str  # ok | changed | failed | skipped
+    reason: str = ""
+    commands: list[str] = field(default_factory=list)
+    diff: str = ""
+    error: str | None = None
+    where: str = ""
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "host"}
+
+
+@dataclass
+class HostResult:
+    host: str
+    tasks: list[TaskResult] = field(default_factory=list)
+    unreachable: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for t in self.tasks if t.status == status)
+
+    @property
+    def failed(self) -> bool:
+        return self.unreachable or self.count("failed") > 0 or self.error is not None
+
+    def recap(self) -> dict:
+        return {"ok": self.count("ok"), "changed": self.count("changed"), "failed": self.count("failed"),
+                "skipped": self.count("skipped"), "unreachable": self.unreachable, "seconds": round(self.seconds, 2)}
+
+
+Emit = Callable[[str, object], None]
+
+
+def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit,
+             timeout: float | None = None) -> HostResult:
+    """Facts, plan and (unless ``mode == 'plan'``) apply on one host."""
+    start = time.monotonic()
+    result = HostResult(transport.host)
+    order = list(enumerate(tasks))
+    if mode == "reset":
+        order.reverse()
+    try:
+        values = gather(transport, order, mode, timeout)
+        outcomes = _plan(transport.host, order, values, mode, result, emit)
+        if mode != "plan" and outcomes is not None:
+            _apply(transport, order, outcomes, result, emit, timeout)
+    except TransportError as exc:
+        result.unreachable, result.error = True, str(exc)
+        emit("unreachable", result)
+    except HostError as exc:
+        result.error = str(exc)
+        emit("host_failed", result)
+    finally:
+        transport.close()
+    result.tasks.sort(key=lambda t: t.index if mode != "reset" else -t.index)
+    result.seconds = time.monotonic() - start
+    emit("host_done", result)
+    return result
+
+
+def gather(transport: Transport, order, mode: str, timeout: float | None) -> dict:
+    wanted = []
+    for _, task in order:
+        module = MODULES[task.module]
+        wanted += module.reverse_facts(task.args) if mode == "reset" else module.facts(task.args)
+    if not wanted:
+        return {}
+    r = transport.run(factlib.script(wanted), timeout)
+    if r.rc != 0:
+        raise HostError(f"{transport.host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr)}")
+    return factlib.parse_all(wanted, factlib.split(r.stdout))
+
+
+def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit) -> dict[int, Outcome] | None:
+    outcomes: dict[int, Outcome] = {}
+    failed = False
+    for i, task in order:
+        module = MODULES[task.module]
+        try:
+            outcomes[i] = module.reverse(task.args, values) if mode == "reset" else module.plan(task.args, values)
+        except ModuleError as exc:
+            failed = True
+            _record(result, emit, TaskResult(host, i, task.play, task.name, task.module, "failed",
+                                             error=str(exc), where=task.where))
+    if failed:
+        for i, task in order:
+            if i in outcomes:
+                _record(result, emit, TaskResult(host, i, task.play, task.name, task.module, "skipped",
+                                                 reason="nothing applied on this host: another task failed to plan",
+                                                 where=task.where))
+        return None
+    if mode == "plan":
+        for i, task in order:
+            o = outcomes[i]
+            _record(result, emit, TaskResult(host, i, task.play, task.name, task.module,
+                                             "changed" if o.changed else "ok", o.reason,
+                                             [s.show() for s in o.steps], o.diff, where=task.where))
+    return outcomes
+
+
+def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: HostResult, emit: Emit,
+           timeout: float | None) -> None:
+    host = transport.host
+    todo = [(i, outcomes[i].steps) for i, _ in order if outcomes[i].changed]
+    r = transport.run(ops.render(todo), timeout) if todo else None
+    failed_at = None  # (task index, step index or None)
+    if r is not None and not (r.rc == 0 and ops.finished(r.stdout)):
+        failed_at = ops.last_step(r.stdout) or (todo[0][0], None)
+    after_failure = False
+    for i, task in order:
+        o = outcomes[i]
+        tr = TaskResult(host, i, task.play, task.name, task.module, "changed" if o.changed else "ok", o.reason,
+                        [s.show() for s in o.steps], o.diff, where=task.where)
+        if o.changed and after_failure:
+            tr.status, tr.reason = "skipped", "not run: an earlier task failed"
+        elif o.changed and failed_at and failed_at[0] == i:
+            step = o.steps[failed_at[1]] if failed_at[1] is not None else None
+            what = f"command `{step.show()}`" if step else "the script"
+            tr.status, tr.error = "failed", f"{what} exited {r.rc}: {_tail(r.stderr) or '(no stderr)'}"
+            after_failure = True
+        _record(result, emit, tr)
+
+
+def _record(result: HostResult, emit: Emit, tr: TaskResult) -> None:
+    result.tasks.append(tr)
+    emit("task", tr)
+
+
+def _tail(text: str, n: int = STDERR_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+def run_all(hosts: dict[str, list[BoundTask]], connect: Callable[[str], Transport], mode: str,
+            forks: int = 10, emit: Emit = lambda kind, obj: None, timeout: float | None = None) -> list[HostResult]:
+    """Run every host with at most ``forks`` at once; one host's failure never stops the others."""
+
+    def one(host: str) -> HostResult:
+        try:
+            transport = connect(host)
+        except TransportError as exc:
+            res = HostResult(host, unreachable=True, error=str(exc))
+            emit("unreachable", res)
+            emit("host_done", res)
+            return res
+        return run_host(transport, hosts[host], mode, emit, timeout)
+
+    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+        return list(pool.map(one, list(hosts)))

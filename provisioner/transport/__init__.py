@@ -1,0 +1,30 @@
+"""How the runner talks to a node: a small interface, three implementations.
+
+``ssh.SSHTransport`` (the only importer of fabric), ``local.LocalTransport``
+(this machine, optionally inside a network namespace), and
+``fake.FakeTransport`` (canned answers for unit tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Result:
+    stdout: str
+    stderr: str
+    rc: int
+
+
+class Transport(Protocol):
+    host: str
+
+    def run(self, script: str, timeout: float | None = None) -> Result:
+        """Run ``script`` with ``sh -s`` on the node (as root); never raises on non-zero exit."""
+
+    def put(self, data: bytes, path: str) -> None:
+        """Upload ``data`` to ``path`` (the caller moves it into place)."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,29 @@
+"""A transport with canned answers, recording every script: for runner unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import TransportError
+from . import Result
+
+
+class FakeTransport:
+    def __init__(self, host: str, answer: Callable[[str], Result] | None = None, unreachable: bool = False):
+        self.host = host
+        self.answer = answer or (lambda script: Result("", "", 0))
+        self.unreachable = unreachable
+        self.scripts: list[str] = []
+        self.uploads: dict[str, bytes] = {}
+
+    def run(self, script: str, timeout: float | None = None) -> Result:
+        if self.unreachable:
+            raise TransportError(f"{self.host}: ssh to {self.host}:22: Connection refused")
+        self.scripts.append(script)
+        return self.answer(script)
+
+    def put(self, data: bytes, path: str) -> None:
+        self.uploads[path] = data
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,27 @@
+"""Run scripts on this machine (optionally inside a network namespace): tests and the lab."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from . import Result
+
+
+class LocalTransport:
+    def __init__(self, host: str = "localhost", netns: str | None = None):
+        self.host = host
+        self.prefix = ["ip", "netns", "exec", netns] if netns else []
+
+    def run(self, script: str, timeout: float | None = None) -> Result:
+        try:
+            p = subprocess.run(self.prefix + ["sh", "-s"], input=script, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return Result("", f"timed out after {timeout}s", 124)
+        return Result(p.stdout, p.stderr, p.returncode)
+
+    def put(self, data: bytes, path: str) -> None:
+        Path(path).write_bytes(data)
+
+    def close(self) -> None:
+        pass

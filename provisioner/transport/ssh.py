@@ -1,0 +1,125 @@
+"""SSH transport over Fabric. The ONLY module in the project that imports fabric.
+
+Host keys are checked against the inventory's known_hosts (``strict``, the
+default): Fabric's own default would auto-accept any key, so its policy is
+replaced here. ``accept-new`` records unknown keys into that file (but still
+refuses a changed key); ``insecure`` accepts anything (for throw-away labs).
+"""
+
+from __future__ import annotations
+
+import io
+import select
+import socket
+import time
+from pathlib import Path
+
+import paramiko
+from fabric import Config, Connection
+
+from ..errors import TransportError
+from ..inventory import Inventory, Node
+from . import Result
+
+
+class _AcceptNew(paramiko.MissingHostKeyPolicy):
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def missing_host_key(self, client, hostname, key):
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as fh:
+                fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class SSHTransport:
+    def __init__(self, inv: Inventory, node: Node, connect_timeout: float | None = None):
+        s = inv.ssh
+        self.host = node.name
+        self.node = node
+        self.sudo = s.sudo and s.user != "root"
+        kwargs: dict = {"allow_agent": True, "look_for_keys": s.identity_file is None, "banner_timeout": 30}
+        if s.identity_file:
+            kwargs["key_filename"] = [str(s.identity_file)]
+        self.conn = Connection(
+            node.address, user=s.user, port=node.port,
+            connect_timeout=connect_timeout or s.connect_timeout, connect_kwargs=kwargs,
+            config=Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}}),
+        )
+        client = self.conn.client
+        known = s.known_hosts or Path("~/.ssh/known_hosts").expanduser()
+        if known.is_file():
+            client.load_host_keys(str(known))
+        policy = {"strict": paramiko.RejectPolicy(), "accept-new": _AcceptNew(s.known_hosts),
+                  "insecure": paramiko.AutoAddPolicy()}[s.host_key_policy]
+        client.set_missing_host_key_policy(policy)
+        self._known = known
+
+    def _open(self) -> None:
+        if self.conn.is_connected:
+            return
+        try:
+            self.conn.open()
+        except paramiko.BadHostKeyException as exc:
+            raise TransportError(f"{self.host}: host key for {exc.hostname} CHANGED (not the one in {self._known}); refusing to connect") from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise TransportError(f"{self.host}: host key of {self.node.address} is not in {self._known} "
+                                     "(add it, or set ssh.host_key_policy: accept-new)") from None
+            raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None
+        except (socket.timeout, TimeoutError):
+            raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port} timed out") from None
+        except OSError as exc:
+            raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc.strerror or exc}") from None
+
+    def run(self, script: str, timeout: float | None = None) -> Result:
+        """Send ``script`` whole to ``sh -s`` on a fresh channel of the open connection.
+
+        (Fabric's ``run(in_stream=…)`` feeds stdin a byte at a time with a sleep
+        between bytes: seconds for a few KB. One ``sendall`` is the fast path.)
+        """
+        self._open()
+        command = "sudo -n sh -s" if self.sudo else "sh -s"
+        try:
+            chan = self.conn.client.get_transport().open_session()
+            chan.settimeout(timeout)
+            chan.exec_command(command)
+            chan.sendall(script.encode())
+            chan.shutdown_write()
+            out, err = self._drain(chan, timeout)
+            rc = chan.recv_exit_status()
+        except (socket.timeout, TimeoutError):
+            return Result("", f"timed out after {timeout}s", 124)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise TransportError(f"{self.host}: connection lost: {exc}") from None
+        return Result(out.decode(errors="replace"), err.decode(errors="replace"), rc)
+
+    @staticmethod
+    def _drain(chan, timeout: float | None) -> tuple[bytes, bytes]:
+        out, err = bytearray(), bytearray()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if chan.recv_ready():
+                out += chan.recv(65536)
+            elif chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            elif chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                return bytes(out), bytes(err)
+            else:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError
+                select.select([chan], [], [], 0.01)
+
+    def put(self, data: bytes, path: str) -> None:
+        self._open()
+        try:
+            self.conn.put(io.BytesIO(data), remote=path)
+        except (OSError, paramiko.SSHException) as exc:
+            raise TransportError(f"{self.host}: upload to {path} failed: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
