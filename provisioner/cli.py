@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("inventory")
     sp.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
+    sp = cmd("ssh-config", _ssh_config, "print an ssh_config for the nodes (ssh -F <(provision ssh-config INV) node1)")
+    sp.add_argument("inventory")
+
     lab = sub.add_parser("lab", help="local lab: up, down, status").add_subparsers(metavar="ACTION")
     up = lab.add_parser("up", help="start a namespace lab and write its inventory")
     up.add_argument("--nodes", type=int, default=3)
@@ -162,6 +165,14 @@ def _verify(args) -> int:
 
     inv = load_inventory(args.inventory)
     return run_suite(inv, args.pytest_args)
+
+
+def _ssh_config(args) -> int:
+    from .inventory import load_inventory
+    from .verify import ssh_config
+
+    print(ssh_config(load_inventory(args.inventory)), end="")
+    return 0
 
 
 def _lab_up(args) -> int:

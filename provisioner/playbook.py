@@ -25,7 +25,7 @@ import jinja2
 import jsonschema
 from jinja2.nativetypes import NativeEnvironment
 
-from .errors import PlaybookError, Problem
+from .errors import InputError, PlaybookError, Problem
 from .inventory import Inventory
 from .modules import MODULES
 from .yamlsrc import Document, PathT, format_path, load_file, schema_problems
@@ -94,7 +94,10 @@ def packaged(name: str) -> Path:
 
 
 def load_playbook(path: str | Path) -> Playbook:
-    doc = load_file(path)
+    try:
+        doc = load_file(path)
+    except InputError as exc:
+        raise PlaybookError(exc.problems) from None
     if not isinstance(doc.data, list):
         raise PlaybookError([Problem(doc.file, 1, "", "a playbook is a list of plays")])
     problems = schema_problems(doc, PLAYBOOK_SCHEMA)
@@ -132,7 +135,10 @@ def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
         if "{{" not in value and "{%" not in value:
             return value
         try:
-            return _env.from_string(value).render(ctx)
+            out = _env.from_string(value).render(ctx)
+            if isinstance(out, jinja2.Undefined):
+                str(out)  # a lone {{ missing }} comes back unrendered: make StrictUndefined raise
+            return out
         except jinja2.TemplateError as exc:
             raise PlaybookError([doc.problem(path, f"template {value!r}: {exc}")]) from None
     if isinstance(value, dict):

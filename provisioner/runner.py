@@ -8,6 +8,7 @@ half-applied node is worse than an untouched one.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,10 +99,11 @@ def gather(transport: Transport, order, mode: str, timeout: float | None) -> dic
         wanted += module.reverse_facts(task.args) if mode == "reset" else module.facts(task.args)
     if not wanted:
         return {}
-    r = transport.run(factlib.script(wanted), timeout)
+    nonce = secrets.token_hex(4)
+    r = transport.run(factlib.script(wanted, nonce), timeout)
     if r.rc != 0:
         raise HostError(f"{transport.host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr)}")
-    return factlib.parse_all(wanted, factlib.split(r.stdout))
+    return factlib.parse_all(wanted, factlib.split(r.stdout, nonce))
 
 
 def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit) -> dict[int, Outcome] | None:

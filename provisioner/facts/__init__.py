@@ -24,31 +24,37 @@ class Fact:
     parse: Callable[[str, int], Any] = field(compare=False, hash=False)
 
 
-def script(facts: Iterable[Fact]) -> str:
-    """One POSIX sh script that runs every distinct fact once, between markers."""
+def script(facts: Iterable[Fact], nonce: str = "") -> str:
+    """One POSIX sh script that runs every distinct fact once, between markers.
+
+    ``nonce`` (random per run) goes into every marker so that no fact's output
+    can pass for a marker.
+    """
+    begin, end = f"{BEGIN}{nonce}", f"{END}{nonce}"
     lines = ["export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"]
     seen = set()
     for f in facts:
         if f.key in seen:
             continue
         seen.add(f.key)
-        lines.append(f"echo '{BEGIN} {len(f.key)} {f.key}'")
+        lines.append(f"echo '{begin} {len(f.key)} {f.key}'")
         lines.append(f"( {f.command}\n) </dev/null 2>/dev/null")
-        lines.append(f"printf '\\n{END} %d\\n' $?")
+        lines.append(f"printf '\\n{end} %d\\n' $?")
     return "\n".join(lines) + "\n"
 
 
-def split(stdout: str) -> dict[str, tuple[str, int]]:
+def split(stdout: str, nonce: str = "") -> dict[str, tuple[str, int]]:
     """Cut gather output into ``{key: (output, exit code)}``."""
+    begin, end = f"{BEGIN}{nonce} ", f"{END}{nonce} "
     out: dict[str, tuple[str, int]] = {}
     key, buf = None, []
     for line in stdout.split("\n"):
-        if key is None and line.startswith(BEGIN + " "):
+        if key is None and line.startswith(begin):
             _, n, rest = line.split(" ", 2)
             key, buf = rest[: int(n)], []
-        elif key is not None and line.startswith(END + " "):
-            text = "\n".join(buf)
-            out[key] = (text[:-1] if text.endswith("\n") else text, int(line.split()[1]))
+        elif key is not None and line.startswith(end):
+            # the newline printed before the end marker is the one join() leaves out
+            out[key] = ("\n".join(buf), int(line.split()[1]))
             key = None
         elif key is not None:
             buf.append(line)

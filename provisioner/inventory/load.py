@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import addressing as ad
-from ..errors import InventoryError, Problem
+from ..errors import InputError, InventoryError, Problem
 from ..yamlsrc import Document, load_file, schema_problems
 from .model import Cluster, Inventory, Node, Pod, SSHSettings
 
@@ -27,7 +27,10 @@ def schema() -> dict:
 
 def load_inventory(path: str | Path) -> Inventory:
     """Load, check and build the inventory at ``path``; raises :class:`InventoryError`."""
-    doc = load_file(path)
+    try:
+        doc = load_file(path)
+    except InputError as exc:
+        raise InventoryError(exc.problems) from None
     return build(doc)
 
 

@@ -269,6 +269,19 @@ def _wait(cond, seconds: float) -> bool:
     return True
 
 
+def node_pid(lab: str, node: str) -> int:
+    """PID (in this PID namespace) of the node's init, i.e. its sshd: for nsenter in tests."""
+    needle = f"{ROOT / lab}/{node}/sshd_config".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if needle in (proc / "cmdline").read_bytes() and b"sshd" in (proc / "comm").read_bytes():
+                    return int(proc.name)
+            except OSError:
+                pass
+    raise LabError(f"node {node} of lab {lab} is not running")
+
+
 def running(name: str = "plab") -> dict:
     """What exists of lab ``name`` right now (for tests and `lab status`)."""
     return {"netns": _netns(name), "links": _links(name), "pids": sorted(_lab_pids(name)),

@@ -1,0 +1,52 @@
+"""``provision verify``: the packaged pytest-testinfra suite, run over SSH against the nodes.
+
+The suite reads the inventory named in ``PROVISION_INVENTORY`` and reaches the
+nodes through an ssh_config written here from the inventory (same user, key,
+port and known_hosts, with strict host key checking unless the inventory says
+otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..inventory import Inventory
+
+HERE = Path(__file__).parent
+
+
+def ssh_config(inv: Inventory) -> str:
+    s = inv.ssh
+    strict = {"strict": "yes", "accept-new": "accept-new", "insecure": "no"}[s.host_key_policy]
+    blocks = []
+    for n in inv.nodes:
+        lines = [f"Host {n.name}", f"  HostName {n.address}", f"  Port {n.port}", f"  User {s.user}",
+                 f"  StrictHostKeyChecking {strict}", "  BatchMode yes", f"  ConnectTimeout {int(s.connect_timeout)}",
+                 "  LogLevel ERROR"]
+        if s.identity_file:
+            lines += [f"  IdentityFile {s.identity_file}", "  IdentitiesOnly yes"]
+        if s.known_hosts:
+            lines.append(f"  UserKnownHostsFile {s.known_hosts}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def run_suite(inv: Inventory, extra: list[str] | None = None) -> int:
+    """Run the suite; returns pytest's exit code (0 all passed)."""
+    with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
+        cfg = Path(tmp) / "ssh_config"
+        cfg.write_text(ssh_config(inv))
+        env = dict(os.environ, PROVISION_INVENTORY=str(inv.path.resolve()), PROVISION_SSH_CONFIG=str(cfg),
+                   PROVISION_CONTROL_DIR=tmp)
+        argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", os.devnull,
+                "--rootdir", str(HERE), "-q", "-rfEs", "--tb=short", str(HERE), *(extra or [])]
+        try:
+            return subprocess.run(argv, env=env).returncode
+        finally:
+            for n in inv.nodes:  # end the shared ssh connections testinfra opened
+                subprocess.run(["ssh", "-F", str(cfg), "-S", f"{tmp}/{n.name}", "-O", "exit", n.name],
+                               capture_output=True)

@@ -1,0 +1,69 @@
+"""Fixtures for the verify suite: the inventory, a testinfra host per node, live pod IPs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import testinfra
+
+from provisioner.inventory import load_inventory
+
+
+@pytest.fixture(scope="session")
+def inventory():
+    return load_inventory(os.environ["PROVISION_INVENTORY"])
+
+
+def pytest_generate_tests(metafunc):
+    if "node_name" in metafunc.fixturenames:
+        inv = load_inventory(os.environ["PROVISION_INVENTORY"])
+        metafunc.parametrize("node_name", [n.name for n in inv.nodes])
+
+
+_hosts: dict = {}
+
+
+@pytest.fixture(scope="session")
+def host_of():
+    """``host_of(name)`` → a testinfra host over SSH, shared by all tests."""
+    def get(name: str):
+        if name not in _hosts:
+            _hosts[name] = testinfra.get_host(
+                f"ssh://{name}", ssh_config=os.environ["PROVISION_SSH_CONFIG"],
+                controlpath=f"{os.environ['PROVISION_CONTROL_DIR']}/{name}", controlpersist=30)
+        return _hosts[name]
+    return get
+
+
+@pytest.fixture
+def node(inventory, node_name):
+    return inventory.node(node_name)
+
+
+@pytest.fixture
+def host(host_of, node_name):
+    return host_of(node_name)
+
+
+def pod_address(host, pod: str) -> str | None:
+    """The IPv4 address pod ``pod`` really has on eth0, or None."""
+    r = host.run(f"ip -n {pod} -json addr show dev eth0")
+    if r.rc != 0:
+        return None
+    for a in json.loads(r.stdout or "[]"):
+        for i in a.get("addr_info", []):
+            if i.get("family") == "inet":
+                return i["local"]
+    return None
+
+
+@pytest.fixture(scope="session")
+def live_pods(inventory, host_of):
+    """``{node: [(pod, ip)]}`` as found on the nodes (CNI pods get their IP at run time)."""
+    out = {}
+    for n in inventory.nodes:
+        h = host_of(n.name)
+        out[n.name] = [(p.name, pod_address(h, p.name)) for p in n.pods]
+    return out

@@ -1,0 +1,78 @@
+"""The CLI: exit codes, messages without tracebacks, nothing contacted on bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from provisioner import cli
+from provisioner.transport import ssh
+
+from ..conftest import BASE
+
+
+@pytest.fixture
+def no_ssh(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("a connection was attempted")
+    monkeypatch.setattr(ssh, "SSHTransport", refuse)
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "verify"])
+def test_bad_inventory_exits_2_without_contacting_nodes(write, capsys, no_ssh, command):
+    path = write(BASE.replace("pod_cidr: 10.244.0.0/16", "pod_cidr: 10.96.0.0/16"))
+    assert cli.main([command, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:4 cluster.pod_cidr" in err or f"{path}:5 cluster.service_cidr" in err
+    assert "Traceback" not in err
+
+
+def test_bad_playbook_exits_2(write, capsys, no_ssh):
+    inv = write(BASE)
+    pb = write("- name: p\n  hosts: all\n  tasks:\n    - name: t\n      bridge: {name: '{{ nope }}', address: x}\n", "pb.yaml")
+    assert cli.main(["apply", str(inv), "-p", str(pb)]) == 2
+    assert "pb.yaml:5" in capsys.readouterr().err
+
+
+def test_missing_file_exits_2(capsys, tmp_path):
+    assert cli.main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_validate_ok_and_json(write, capsys):
+    path = write(BASE)
+    assert cli.main(["validate", str(path)]) == 0
+    assert "ok (3 nodes)" in capsys.readouterr().out
+    assert cli.main(["validate", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["nodes"]["node2"] == {"ip": "192.168.56.12", "pod_subnet": "10.244.2.0/24", "gateway": "10.244.2.1"}
+
+
+def test_limit_unknown_node_is_bad_input(write, capsys, no_ssh):
+    assert cli.main(["plan", str(write(BASE)), "--limit", "nodeX"]) == 2
+    assert "no node matches" in capsys.readouterr().err
+
+
+def test_ipcalc(capsys):
+    assert cli.main(["ipcalc", "10.49.70.3/24", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["HostMax"] == "10.49.70.254"
+    assert cli.main(["ipcalc", "10.49.70.3/33"]) == 2
+
+
+def test_ssh_config(write, capsys):
+    assert cli.main(["ssh-config", str(write(BASE))]) == 0
+    out = capsys.readouterr().out
+    assert "Host node2\n  HostName 192.168.56.12\n  Port 22" in out and "StrictHostKeyChecking yes" in out
+
+
+def test_entry_point_runs():
+    r = subprocess.run([sys.executable, "-m", "provisioner.cli", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "provision" in r.stdout
+
+
+def test_lab_needs_root_message(monkeypatch, capsys):
+    import os
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cli.main(["lab", "up", "--nodes", "1", "--out", "/tmp/x.yaml"]) == 1
+    assert "needs root" in capsys.readouterr().err

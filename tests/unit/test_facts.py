@@ -1,0 +1,76 @@
+"""Facts: markers split one exec's output back per fact; parsers turn real `ip -json` into values."""
+
+import subprocess
+
+from provisioner import facts
+from provisioner.facts import files, net
+
+LINKS = ('[{"ifindex":3,"ifname":"v-net-0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,'
+         '"address":"06:ca:13:cf:dc:49","linkinfo":{"info_kind":"bridge"}},'
+         '{"ifindex":4,"ifname":"veth-web","flags":["BROADCAST","MULTICAST"],"mtu":1500,"master":"v-net-0",'
+         '"address":"06:ca:13:cf:dc:4a","linkinfo":{"info_kind":"veth","info_slave_kind":"bridge"}},'
+         '{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP"],"mtu":65536}]')
+ADDRS = ('[{"ifname":"v-net-0","addr_info":[{"family":"inet","local":"10.244.1.1","prefixlen":24},'
+         '{"family":"inet6","local":"fe80::1","prefixlen":64}]},{"ifname":"lo","addr_info":[]}]')
+ROUTES = ('[{"dst":"10.213.0.0/24","dev":"eth0","protocol":"kernel","scope":"link"},'
+          '{"dst":"10.244.2.0/24","gateway":"10.213.0.12","dev":"eth0","protocol":"147"},'
+          '{"dst":"default","gateway":"10.244.1.1","dev":"eth0"}]')
+
+
+def test_parse_links():
+    got = net.parse_links(LINKS, 0)
+    assert got["v-net-0"] == {"kind": "bridge", "master": None, "up": True, "mtu": 1500, "mac": "06:ca:13:cf:dc:49"}
+    assert got["veth-web"]["master"] == "v-net-0" and got["veth-web"]["up"] is False
+    assert got["lo"]["kind"] is None
+
+
+def test_parse_addrs_keeps_ipv4_only():
+    assert net.parse_addrs(ADDRS, 0) == {"v-net-0": ["10.244.1.1/24"], "lo": []}
+
+
+def test_parse_routes():
+    got = net.parse_routes(ROUTES, 0)
+    assert got[1] == {"dst": "10.244.2.0/24", "via": "10.213.0.12", "dev": "eth0", "protocol": "147"}
+    assert got[2]["dst"] == "default" and got[2]["protocol"] == "boot"
+
+
+def test_absent_is_none_never_an_exception():
+    assert net.parse_links("", 1) is None
+    assert net.parse_addrs("garbage{", 0) is None
+    assert net.parse_netns("", 0) == []
+    assert files.parse_file("", 1) is None
+    assert files.parse_sha256("", 1) is None
+    assert files.parse_text("x", 2) is None
+
+
+def test_split_roundtrip_through_a_real_shell():
+    fs = [facts.Fact("a", "printf 'one\\ntwo'", files.parse_text),
+          facts.Fact("b", "echo hi; exit 3", files.parse_text),
+          facts.Fact("c with space", "printf '@@PROVISIONER-END 0\\n'; echo x", files.parse_text),
+          facts.Fact("a", "echo duplicate-key-runs-once", files.parse_text)]
+    out = subprocess.run(["sh", "-s"], input=facts.script(fs, "n0nce"), capture_output=True, text=True).stdout
+    raw = facts.split(out, "n0nce")
+    assert raw["a"] == ("one\ntwo", 0)
+    assert raw["b"] == ("hi\n", 3)
+    assert raw["c with space"] == ("@@PROVISIONER-END 0\nx\n", 0)  # a forged marker without the nonce
+    assert "duplicate-key-runs-once" not in out
+
+
+def test_file_fact_through_a_real_shell(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(b"line1\nline2\n\x00binary")
+    p.chmod(0o640)
+    fact = files.file(str(p))
+    out = subprocess.run(["sh", "-s"], input=facts.script([fact]), capture_output=True, text=True).stdout
+    value = facts.parse_all([fact], facts.split(out))[fact.key]
+    assert value["content"] == b"line1\nline2\n\x00binary" and value["mode"] == "0640"
+    missing = files.file(str(tmp_path / "nope"))
+    out = subprocess.run(["sh", "-s"], input=facts.script([missing]), capture_output=True, text=True).stdout
+    assert facts.parse_all([missing], facts.split(out))[missing.key] is None
+
+
+def test_fact_keys_and_commands_quote_names():
+    f = net.addrs("web")
+    assert f.key == "addrs@web" and f.command == "ip -n web -json addr show"
+    assert files.sysctl("net.ipv4.ip_forward").command == "cat /proc/sys/net/ipv4/ip_forward"
+    assert files.file("/etc/a b").command.count("'/etc/a b'") == 3

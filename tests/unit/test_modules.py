@@ -1,0 +1,212 @@
+"""Every module: facts in, commands out, and the reason when there is nothing to do."""
+
+import pytest
+
+from provisioner.modules import MODULES, ModuleError
+from provisioner.ops import Cmd, WriteFile
+
+
+def cmds(outcome):
+    return [s.shell() if isinstance(s, Cmd) else s.show() for s in outcome.steps]
+
+
+def link(kind=None, master=None, up=True, mtu=1500):
+    return {"kind": kind, "master": master, "up": up, "mtu": mtu, "mac": "aa:bb:cc:dd:ee:ff"}
+
+
+# -- bridge -----------------------------------------------------------------
+BR = {"name": "v-net-0", "address": "10.244.1.1/24"}
+
+
+def test_bridge_created_from_nothing():
+    o = MODULES["bridge"].plan(BR, {"links": {"eth0": link()}, "addrs": {"eth0": ["10.0.0.5/24"]}})
+    assert cmds(o) == ["ip link add v-net-0 type bridge", "ip addr add 10.244.1.1/24 dev v-net-0", "ip link set v-net-0 up"]
+
+
+def test_bridge_noop_has_reason():
+    o = MODULES["bridge"].plan(BR, {"links": {"v-net-0": link("bridge")}, "addrs": {"v-net-0": ["10.244.1.1/24"]}})
+    assert not o.changed and o.reason == "bridge v-net-0 already up with 10.244.1.1/24"
+
+
+def test_bridge_wrong_address_is_repaired_and_down_bridge_raised():
+    o = MODULES["bridge"].plan(BR, {"links": {"v-net-0": link("bridge", up=False)}, "addrs": {"v-net-0": ["10.244.9.1/24"]}})
+    assert cmds(o) == ["ip addr del 10.244.9.1/24 dev v-net-0", "ip addr add 10.244.1.1/24 dev v-net-0", "ip link set v-net-0 up"]
+
+
+def test_bridge_name_taken_by_other_kind_fails():
+    with pytest.raises(ModuleError, match="is a veth link, not a bridge"):
+        MODULES["bridge"].plan(BR, {"links": {"v-net-0": link("veth")}, "addrs": {}})
+
+
+def test_bridge_reverse_twice():
+    m = MODULES["bridge"]
+    assert cmds(m.reverse(BR, {"links": {"v-net-0": link("bridge")}})) == ["ip link del v-net-0"]
+    assert not m.reverse(BR, {"links": {}}).changed
+
+
+# -- sysctl -----------------------------------------------------------------
+SYS = {"settings": {"net.ipv4.ip_forward": 1, "net.bridge.bridge-nf-call-iptables": 1}}
+CONF = "# managed by provisioner\nnet.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n"
+MODS = "# managed by provisioner\nbr_netfilter\n"
+
+
+def sysfacts(fwd="0", brnf=None, bridge_dir=False, conf=None, mods=None):
+    f = lambda c: None if c is None else {"mode": "0644", "owner": "root", "group": "root", "content": c.encode()}
+    return {"sysctl:net.ipv4.ip_forward": fwd, "sysctl:net.bridge.bridge-nf-call-iptables": brnf,
+            "exists:/proc/sys/net/bridge": bridge_dir, "file:/etc/sysctl.d/90-provisioner.conf": f(conf),
+            "file:/etc/modules-load.d/provisioner.conf": f(mods)}
+
+
+def test_sysctl_loads_br_netfilter_before_bridge_keys():
+    o = MODULES["sysctl"].plan(SYS, sysfacts())
+    c = cmds(o)
+    assert c[0] == "modprobe br_netfilter"
+    assert c[1] == "printf '%s\\n' 1 > /proc/sys/net/ipv4/ip_forward"
+    assert c[2] == "printf '%s\\n' 1 > /proc/sys/net/bridge/bridge-nf-call-iptables"
+    assert c[3].startswith("write /etc/sysctl.d/90-provisioner.conf")
+    assert "+net.ipv4.ip_forward = 1" in o.diff
+
+
+def test_sysctl_builtin_br_netfilter_is_not_modprobed():
+    o = MODULES["sysctl"].plan(SYS, sysfacts(brnf="0", bridge_dir=True, conf=CONF, mods=MODS))
+    assert "modprobe br_netfilter" not in cmds(o) and len(cmds(o)) == 2
+
+
+def test_sysctl_noop():
+    o = MODULES["sysctl"].plan(SYS, sysfacts(fwd="1", brnf="1", bridge_dir=True, conf=CONF, mods=MODS))
+    assert not o.changed
+    assert o.reason == "sysctls already set: net.ipv4.ip_forward=1, net.bridge.bridge-nf-call-iptables=1"
+
+
+def test_sysctl_unknown_key_fails():
+    with pytest.raises(ModuleError, match="net.ipv4.nope does not exist"):
+        MODULES["sysctl"].plan({"settings": {"net.ipv4.nope": 1}, "persist": None},
+                               {"sysctl:net.ipv4.nope": None, "exists:/proc/sys/net/bridge": True})
+
+
+# -- routes -----------------------------------------------------------------
+RT = {"routes": [{"dst": "10.244.2.0/24", "via": "192.168.56.12"}, {"dst": "10.244.3.0/24", "via": "192.168.56.13"}]}
+
+
+def route(dst, via, proto="147", dev="eth0"):
+    return {"dst": dst, "via": via, "dev": dev, "protocol": proto}
+
+
+def test_routes_added_with_our_protocol():
+    o = MODULES["routes"].plan(RT, {"routes": [route("192.168.56.0/24", None, "kernel")]})
+    assert cmds(o) == ["ip route replace 10.244.2.0/24 via 192.168.56.12 proto 147",
+                       "ip route replace 10.244.3.0/24 via 192.168.56.13 proto 147"]
+
+
+def test_routes_noop_reason():
+    o = MODULES["routes"].plan(RT, {"routes": [route("10.244.2.0/24", "192.168.56.12"), route("10.244.3.0/24", "192.168.56.13")]})
+    assert not o.changed
+    assert o.reason == "routes already in place: 10.244.2.0/24 via 192.168.56.12, 10.244.3.0/24 via 192.168.56.13"
+
+
+def test_routes_stale_ours_removed_wrong_gateway_replaced():
+    facts = {"routes": [route("10.244.2.0/24", "192.168.56.99"), route("10.244.3.0/24", "192.168.56.13"),
+                        route("10.244.4.0/24", "192.168.56.14")]}
+    assert cmds(MODULES["routes"].plan(RT, facts)) == [
+        "ip route replace 10.244.2.0/24 via 192.168.56.12 proto 147", "ip route del 10.244.4.0/24 proto 147"]
+
+
+def test_routes_never_touch_foreign_routes():
+    facts = {"routes": [route("10.244.2.0/24", "192.168.56.12", "static"), route("10.50.0.0/16", "192.168.56.1", "boot")]}
+    with pytest.raises(ModuleError, match="route to 10.244.2.0/24 exists .*not made by provisioner"):
+        MODULES["routes"].plan(RT, facts)
+    o = MODULES["routes"].plan({"routes": []}, {"routes": [route("10.50.0.0/16", "192.168.56.1", "boot")]})
+    assert not o.changed
+
+
+def test_routes_reverse_only_ours():
+    facts = {"routes": [route("10.244.2.0/24", "192.168.56.12"), route("10.50.0.0/16", "192.168.56.1", "boot")]}
+    assert cmds(MODULES["routes"].reverse(RT, facts)) == ["ip route del 10.244.2.0/24 proto 147"]
+
+
+# -- pods -------------------------------------------------------------------
+PODS = {"bridge": "v-net-0", "gateway": "10.244.1.1", "prefix": 24,
+        "pods": [{"name": "web", "ip": "10.244.1.2"}, {"name": "cnipod", "ip": "10.244.1.3", "via": "cni"}]}
+
+
+def test_pod_made_from_nothing():
+    o = MODULES["pods"].plan(PODS, {"netns": [], "links": {"v-net-0": link("bridge")}})
+    assert cmds(o) == [
+        "ip netns add web",
+        "ip link add veth-web type veth peer name eth0 netns web",
+        "ip link set veth-web master v-net-0",
+        "ip link set veth-web up",
+        "ip -n web addr add 10.244.1.2/24 dev eth0",
+        "ip -n web link set eth0 up",
+        "ip -n web link set lo up",
+        "ip -n web route replace default via 10.244.1.1",
+    ]
+    assert o.reason == "create web"
+
+
+def done_pod_facts():
+    return {"netns": ["web"], "links": {"v-net-0": link("bridge"), "veth-web": link("veth", "v-net-0")},
+            "links@web": {"eth0": link("veth"), "lo": link()}, "addrs@web": {"eth0": ["10.244.1.2/24"], "lo": []},
+            "routes@web": [route("default", "10.244.1.1", "boot")]}
+
+
+def test_pod_noop_reason():
+    o = MODULES["pods"].plan(PODS, done_pod_facts())
+    assert not o.changed and o.reason == "pods already wired to v-net-0: web (10.244.1.2)"
+
+
+def test_pod_half_made_is_repaired_not_duplicated():
+    f = done_pod_facts()
+    f["links@web"] = {"lo": link(up=False)}  # the pod lost its eth0
+    f["addrs@web"] = {"lo": []}
+    f["routes@web"] = []
+    o = MODULES["pods"].plan(PODS, f)
+    c = cmds(o)
+    assert "ip netns add web" not in c
+    assert c[:2] == ["ip link del veth-web", "ip link add veth-web type veth peer name eth0 netns web"]
+    assert "ip -n web link set lo up" in c and o.reason == "repair web"
+
+
+def test_pod_wrong_address_replaced():
+    f = done_pod_facts()
+    f["addrs@web"] = {"eth0": ["10.244.1.9/24"]}
+    assert cmds(MODULES["pods"].plan(PODS, f)) == ["ip -n web addr del 10.244.1.9/24 dev eth0",
+                                                  "ip -n web addr add 10.244.1.2/24 dev eth0"]
+
+
+def test_pods_reverse_twice():
+    m = MODULES["pods"]
+    assert cmds(m.reverse(PODS, done_pod_facts())) == ["ip netns del web"]
+    assert cmds(m.reverse(PODS, {"netns": [], "links": {"veth-web": link("veth")}})) == ["ip link del veth-web"]
+    assert not m.reverse(PODS, {"netns": [], "links": {}}).changed
+
+
+# -- file -------------------------------------------------------------------
+def fact(content, mode="0644", owner="root", group="root"):
+    return {"mode": mode, "owner": owner, "group": group, "content": content}
+
+
+def test_file_created_atomically_with_diff():
+    o = MODULES["file"].plan({"path": "/etc/x.conf", "content": "a\n"}, {"file:/etc/x.conf": None})
+    step = o.steps[0]
+    assert isinstance(step, WriteFile) and step.content == b"a\n"
+    sh = step.shell()
+    assert "mv -f /etc/.x.conf.provisioner-tmp /etc/x.conf" in sh and "chmod 0644" in sh
+    assert "+a" in o.diff
+
+
+def test_file_noop_and_mode_fix():
+    args = {"path": "/etc/x.conf", "content": "a\n", "mode": "0600"}
+    assert MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0600")}).reason.endswith("wanted content, mode and owner")
+    assert cmds(MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0644")})) == ["chmod 0600 /etc/x.conf"]
+
+
+def test_file_content_changed_shows_diff():
+    o = MODULES["file"].plan({"path": "/etc/x", "content": "new\n"}, {"file:/etc/x": fact(b"old\n")})
+    assert "-old" in o.diff and "+new" in o.diff
+
+
+def test_commands_quote_hostile_values():
+    o = MODULES["file"].plan({"path": "/etc/a b;rm -rf /", "content": "$(reboot)\n"}, {"file:/etc/a b;rm -rf /": fact(b"x", "0600")})
+    sh = o.steps[0].shell()
+    assert "'/etc/a b;rm -rf /'" in sh and "$(reboot)" not in sh  # content travels base64-encoded
