@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--out", default="lab-inventory.yaml", help="inventory file to write (default lab-inventory.yaml)")
     up.add_argument("--subnet", default="10.213.0.0/24", help="the lab's node network (default 10.213.0.0/24)")
     up.add_argument("--name", default="plab", help="lab name, prefix of its namespaces and links (default plab)")
-    up.add_argument("--pods", default="web,api", help="lab pods per node (default web,api)")
+    up.add_argument("--pods", default="web,api", help="lab pods per node, wired by hand (default web,api)")
+    up.add_argument("--cni-pods", default="", help="lab pods per node attached through the CNI plugin (e.g. db)")
+    up.add_argument("--cni-type", choices=["bridge", "provisioner-bridge"], help="CNI plugin the lab inventory selects")
     up.set_defaults(func=_lab_up)
     down = lab.add_parser("down", help="remove every namespace, link, process and file of the lab")
     down.add_argument("--name", default="plab")
@@ -179,7 +181,8 @@ def _lab_up(args) -> int:
     from .lab import namespace
 
     pods = tuple(p for p in args.pods.split(",") if p)
-    out = namespace.up(args.nodes, Path(args.out), args.subnet, args.name, pods)
+    cni_pods = tuple(p for p in args.cni_pods.split(",") if p)
+    out = namespace.up(args.nodes, Path(args.out), args.subnet, args.name, pods, cni_pods, args.cni_type)
     print(f"lab {args.name} is up: {args.nodes} node(s); inventory written to {out}")
     print(f"  next: provision apply {out}")
     print(f"  look around: ip netns exec {args.name}-node1 ip -br addr   (or ssh with the inventory's key)")

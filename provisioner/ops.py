@@ -23,10 +23,18 @@ class Cmd:
 
     argv: tuple[str, ...]
     stdout: str | None = None
+    stdin: str | None = None  # text fed to the command (a quoted here-document)
 
     def shell(self) -> str:
         line = " ".join(shlex.quote(str(a)) for a in self.argv)
-        return f"{line} > {shlex.quote(self.stdout)}" if self.stdout else line
+        if self.stdout:
+            line += f" > {shlex.quote(self.stdout)}"
+        if self.stdin is not None:
+            if "\nPROVISIONER_EOF\n" in "\n" + self.stdin:
+                raise ValueError("stdin holds the here-document terminator")
+            body = self.stdin if self.stdin.endswith("\n") else self.stdin + "\n"
+            line += f" <<'PROVISIONER_EOF'\n{body}PROVISIONER_EOF"
+        return line
 
     def show(self) -> str:
         return self.shell()
@@ -59,7 +67,40 @@ class WriteFile:
         return f"write {self.path} ({len(self.content)} bytes, mode {self.mode}, {self.owner}:{self.group})"
 
 
-Step = Cmd | WriteFile
+@dataclass(frozen=True)
+class Upload:
+    """Install a file uploaded beforehand to ``staged``: check its sha256, then copy and ``mv`` atomically.
+
+    The runner puts the bytes (from :mod:`provisioner.artifacts`) at ``staged``
+    over the same connection before the apply script runs.
+    """
+
+    path: str
+    sha256: str
+    mode: str = "0755"
+
+    @property
+    def staged(self) -> str:
+        return f"/tmp/.provisioner-upload-{self.sha256[:24]}"
+
+    def shell(self) -> str:
+        q = shlex.quote
+        directory = posixpath.dirname(self.path)
+        tmp = posixpath.join(directory, f".{posixpath.basename(self.path)}.provisioner-tmp")
+        return (
+            f"mkdir -p {q(directory)}\n"
+            f"echo {q(self.sha256 + '  ' + self.staged)} | sha256sum -c --quiet\n"
+            f"cp {q(self.staged)} {q(tmp)}\n"
+            f"chmod {q(self.mode)} {q(tmp)}\n"
+            f"mv -f {q(tmp)} {q(self.path)}\n"
+            f"rm -f {q(self.staged)}"
+        )
+
+    def show(self) -> str:
+        return f"upload {self.path} (sha256 {self.sha256[:12]}…, mode {self.mode})"
+
+
+Step = Cmd | WriteFile | Upload
 
 MARK = "@@PROVISIONER"
 

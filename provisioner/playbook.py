@@ -36,12 +36,15 @@ _TASK_KEYS = {"name", "when"}
 PLAYBOOK_SCHEMA = {
     "type": "array",
     "items": {
-        "type": "object", "additionalProperties": False, "required": ["name", "hosts", "tasks"],
-        "properties": {
-            "name": {"type": "string"},
-            "hosts": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-            "tasks": {"type": "array", "items": {"type": "object", "required": ["name"]}},
-        },
+        "type": "object",
+        "if": {"required": ["import_playbook"]},
+        "then": {"additionalProperties": False, "properties": {"import_playbook": {"type": "string"}}},
+        "else": {"additionalProperties": False, "required": ["name", "hosts", "tasks"],
+                 "properties": {
+                     "name": {"type": "string"},
+                     "hosts": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                     "tasks": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+                 }},
     },
 }
 
@@ -61,6 +64,7 @@ class Play:
     hosts: tuple[str, ...]
     tasks: tuple[Task, ...]
     path: PathT
+    doc: Document  # the file it came from (imports keep their own lines)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,11 @@ def packaged(name: str) -> Path:
     return Path(str(resources.files("provisioner").joinpath("playbooks", name)))
 
 
-def load_playbook(path: str | Path) -> Playbook:
+def load_playbook(path: str | Path, _seen: tuple[Path, ...] = ()) -> Playbook:
+    """Load ``path``; ``- import_playbook: other.yaml`` items splice in that file's plays."""
+    path = Path(path)
+    if path.resolve() in _seen:
+        raise PlaybookError([Problem(str(path), None, "", "import_playbook loops back to this file")])
     try:
         doc = load_file(path)
     except InputError as exc:
@@ -103,8 +111,11 @@ def load_playbook(path: str | Path) -> Playbook:
     problems = schema_problems(doc, PLAYBOOK_SCHEMA)
     if problems:
         raise PlaybookError(problems)
-    plays = []
+    plays: list[Play] = []
     for i, p in enumerate(doc.data):
+        if "import_playbook" in p:
+            plays += load_playbook(path.parent / p["import_playbook"], _seen + (path.resolve(),)).plays
+            continue
         tasks = []
         for j, t in enumerate(p["tasks"]):
             tpath = (i, "tasks", j)
@@ -121,7 +132,7 @@ def load_playbook(path: str | Path) -> Playbook:
                 problems.append(doc.problem(tpath + ("when",), "when is an expression (a string)"))
             tasks.append(Task(str(t["name"]), modules[0], t[modules[0]], None if when is None else str(when), tpath))
         hosts = p["hosts"]
-        plays.append(Play(p["name"], tuple([hosts] if isinstance(hosts, str) else hosts), tuple(tasks), (i,)))
+        plays.append(Play(p["name"], tuple([hosts] if isinstance(hosts, str) else hosts), tuple(tasks), (i,), doc))
     if problems:
         raise PlaybookError(problems)
     return Playbook(doc, tuple(plays))
@@ -176,13 +187,13 @@ def bind(book: Playbook, inv: Inventory, limit: list[str] | None = None) -> dict
     out: dict[str, list[BoundTask]] = {n.name: [] for n in inv.nodes if limit is None or n.name in limit}
     problems: list[Problem] = []
     for play in book.plays:
-        for host in select_hosts(play, inv, book.doc):
+        for host in select_hosts(play, inv, play.doc):
             if host not in out:
                 continue
             ctx = inv.template_vars(inv.node(host))
             for task in play.tasks:
                 try:
-                    bound = _bind_task(book.doc, play, task, ctx)
+                    bound = _bind_task(play.doc, play, task, ctx)
                 except PlaybookError as exc:
                     problems += [p for p in exc.problems if p not in problems]
                     continue
@@ -204,6 +215,10 @@ def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | 
                 for e in validator.iter_errors(args)]
     if problems:
         raise PlaybookError(problems)
+    try:
+        args = module.prepare(args)
+    except ValueError as exc:
+        raise PlaybookError([doc.problem(task.path + (task.module,), f"{task.module}: {exc} (node {ctx['node']['name']})")]) from None
     where = f"{doc.file}:{doc.line(task.path) or '?'}"
     return BoundTask(play.name, task.name, task.module, args, where)
 

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from .runner import HostResult, TaskResult
 
-COLORS = {"ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36", "would change": "33"}
+COLORS = {"warning": "35", "ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36", "would change": "33"}
 
 
 class Reporter:
@@ -42,6 +42,8 @@ class Reporter:
         print(f"[{t.host}] {self.paint(word):<8} {t.name} ({t.module}): {text}", file=self.out, flush=True)
         if t.status == "failed" and t.where:
             print(f"    task at {t.where}", file=self.out)
+        for w in t.warnings:
+            print(f"    {self.paint('warning')}: {w}", file=self.out)
         show_detail = self.mode == "plan" or self.verbose
         if show_detail and t.status in ("changed", "failed") and t.commands:
             for c in t.commands:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from . import artifacts, ops
 from . import facts as factlib
-from . import ops
 from .errors import HostError, TransportError
 from .modules import MODULES, ModuleError, Outcome
 from .playbook import BoundTask
@@ -37,6 +37,7 @@ class TaskResult:
     diff: str = ""
     error: str | None = None
     where: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "host"}
@@ -129,7 +130,7 @@ def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: E
             o = outcomes[i]
             _record(result, emit, TaskResult(host, i, task.play, task.name, task.module,
                                              "changed" if o.changed else "ok", o.reason,
-                                             [s.show() for s in o.steps], o.diff, where=task.where))
+                                             [s.show() for s in o.steps], o.diff, where=task.where, warnings=o.warnings))
     return outcomes
 
 
@@ -137,6 +138,10 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
            timeout: float | None) -> None:
     host = transport.host
     todo = [(i, outcomes[i].steps) for i, _ in order if outcomes[i].changed]
+    for _, steps in todo:  # stage uploads over the same connection before the script runs
+        for step in steps:
+            if isinstance(step, ops.Upload):
+                transport.put(artifacts.STORE[step.sha256], step.staged)
     r = transport.run(ops.render(todo), timeout) if todo else None
     failed_at = None  # (task index, step index or None)
     if r is not None and not (r.rc == 0 and ops.finished(r.stdout)):
@@ -145,7 +150,7 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
     for i, task in order:
         o = outcomes[i]
         tr = TaskResult(host, i, task.play, task.name, task.module, "changed" if o.changed else "ok", o.reason,
-                        [s.show() for s in o.steps], o.diff, where=task.where)
+                        [s.show() for s in o.steps], o.diff, where=task.where, warnings=o.warnings)
         if o.changed and after_failure:
             tr.status, tr.reason = "skipped", "not run: an earlier task failed"
         elif o.changed and failed_at and failed_at[0] == i:

@@ -17,7 +17,7 @@ from typing import Any
 from .. import addressing as ad
 from ..errors import InputError, InventoryError, Problem
 from ..yamlsrc import Document, load_file, schema_problems
-from .model import Cluster, Inventory, Node, Pod, SSHSettings
+from .model import CNI, Cluster, Inventory, Node, Pod, SSHSettings
 
 
 @lru_cache(maxsize=1)
@@ -81,9 +81,41 @@ class _Checker:
         cluster = self.cluster(data["cluster"])
         ssh = self.ssh(data.get("ssh", {}))
         nodes = self.nodes(data["nodes"], cluster, ssh.port) if cluster else None
-        if self.problems or cluster is None or nodes is None:
+        cni = self.cni(data.get("cni", {}), cluster, nodes) if cluster and nodes else None
+        if self.problems or cluster is None or nodes is None or cni is None:
             return None
-        return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes))
+        return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes), cni)
+
+    # -- cni ---------------------------------------------------------------
+    def cni(self, c: dict[str, Any], cluster: Cluster, nodes: list[Node]) -> CNI:
+        base = ("cni",)
+        if "bridge" in c and c["bridge"] != cluster.bridge:
+            self.bad(base + ("bridge",), f"{c['bridge']} differs from cluster.bridge {cluster.bridge}: the CNI "
+                                         "bridge and the hand-made bridge must be the same")
+        offset = c.get("range_offset", 10)
+        ipam = c.get("ipam", "host-local")
+        for i, n in enumerate(nodes):
+            if ipam == "host-local" and offset >= n.pod_subnet.num_addresses - 2:
+                self.bad(base + ("range_offset",), f"{offset} leaves no CNI addresses in {n.pod_subnet}")
+                break
+            for j, p in enumerate(n.pods):
+                spec = self.doc.data["nodes"][i]["pods"][j]
+                if p.via == "cni" and isinstance(spec, dict) and "ip" in spec:
+                    self.bad(("nodes", i, "pods", j, "ip"), "a pod with via: cni gets its address from IPAM; remove ip")
+                elif p.via == "manual" and ipam == "host-local" and p.ip >= n.pod_subnet.network_address + offset:
+                    self.bad(("nodes", i, "pods", j),
+                             f"pod {p.name} has {p.ip}, inside the CNI range (from {n.pod_subnet.network_address + offset}); "
+                             "give it a lower address or raise cni.range_offset")
+        src = Path(c.get("source", "/usr/lib/cni")).expanduser()
+        return CNI(
+            type=c.get("type", "bridge"), bin_dir=c.get("bin_dir", "/etc/cni/bin"),
+            conf_dir=c.get("conf_dir", "/etc/cni/net.d"), config_name=c.get("config_name", f"10-{cluster.name}.conflist"),
+            source=src if src.is_absolute() else Path(self.doc.file).parent / src,
+            plugins=tuple(c.get("plugins", ())), sha256=tuple(sorted(c.get("sha256", {}).items())),
+            tarball_sha256=c.get("tarball_sha256"), is_gateway=c.get("is_gateway", True), ip_masq=c.get("ip_masq", False),
+            hairpin_mode=c.get("hairpin_mode", True), mtu=c.get("mtu", 1500), ipam=ipam, range_offset=offset,
+            data_dir=c.get("data_dir", "/var/lib/cni/networks"),
+        )
 
     # -- cluster -----------------------------------------------------------
     def cluster(self, c: dict[str, Any]) -> Cluster | None:

@@ -68,11 +68,33 @@ class Cluster:
 
 
 @dataclass(frozen=True)
+class CNI:
+    """The node's CNI network: plugin binaries, their config, and the IPAM range."""
+
+    type: str = "bridge"
+    bin_dir: str = "/etc/cni/bin"
+    conf_dir: str = "/etc/cni/net.d"
+    config_name: str = ""
+    source: Path = Path("/usr/lib/cni")
+    plugins: tuple[str, ...] = ()
+    sha256: tuple[tuple[str, str], ...] = ()
+    tarball_sha256: str | None = None
+    is_gateway: bool = True
+    ip_masq: bool = False
+    hairpin_mode: bool = True
+    mtu: int = 1500
+    ipam: str = "host-local"
+    range_offset: int = 10
+    data_dir: str = "/var/lib/cni/networks"
+
+
+@dataclass(frozen=True)
 class Inventory:
     path: Path
     cluster: Cluster
     ssh: SSHSettings
     nodes: tuple[Node, ...]
+    cni: CNI = field(default_factory=CNI)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def node(self, name: str) -> Node:
@@ -100,6 +122,8 @@ class Inventory:
             "nodes": [node_vars(n) for n in self.nodes],
             "groups": self.groups(),
             "pod_routes": self.pod_routes(node),
+            "cni": cni_vars(self.cni),
+            "cni_conflist": self.cni_conflist(node),
             **self.extra,
         }
 
@@ -110,6 +134,40 @@ class Inventory:
         if c.routing == "router" and node.ip != c.router:
             return [{"dst": str(c.pod_cidr), "via": str(c.router)}]
         return [{"dst": str(n.pod_subnet), "via": str(n.ip)} for n in self.nodes if n.name != node.name]
+
+
+    def cni_conflist(self, node: Node) -> dict[str, Any]:
+        """The node's CNI network config (a conflist, CNI 1.0.0): same bridge and gateway as the hand-made one.
+
+        host-local hands out addresses from ``range_offset`` up, so hand-made lab
+        pods (.2, .3, …) and CNI pods never collide.
+        """
+        c, sub = self.cni, node.pod_subnet
+        if c.ipam == "host-local":
+            ipam: dict[str, Any] = {
+                "type": "host-local",
+                "ranges": [[{"subnet": str(sub), "rangeStart": str(sub.network_address + c.range_offset),
+                             "rangeEnd": str(sub.broadcast_address - 1), "gateway": str(node.pod_gateway)}]],
+                "routes": [{"dst": "0.0.0.0/0"}],
+                "dataDir": c.data_dir,
+            }
+        else:
+            ipam = {"type": "dhcp"}
+        plugin = {"type": c.type, "bridge": self.cluster.bridge, "isGateway": c.is_gateway, "ipMasq": c.ip_masq,
+                  "hairpinMode": c.hairpin_mode, "mtu": c.mtu, "ipam": ipam}
+        return {"cniVersion": "1.0.0", "name": self.cluster.name, "plugins": [plugin]}
+
+
+def cni_vars(c: CNI) -> dict[str, Any]:
+    from ..cni import PLUGIN_NAME
+
+    plugins = list(c.plugins) or ([c.type] if c.type != PLUGIN_NAME else []) + (
+        ["host-local"] if c.ipam == "host-local" else ["dhcp"]) + ["loopback"]
+    return {
+        "type": c.type, "bin_dir": c.bin_dir, "conf_dir": c.conf_dir, "config_name": c.config_name,
+        "source": str(c.source), "plugins": plugins, "own_plugin": c.type == PLUGIN_NAME,
+        "sha256": dict(c.sha256), "tarball_sha256": c.tarball_sha256, "data_dir": c.data_dir,
+    }
 
 
 def node_vars(n: Node) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def plan_addresses(subnet: str, count: int) -> tuple[ipaddress.IPv4Interface, li
 
 
 def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab", pods: tuple[str, ...] = ("web", "api"),
-       pod_via: str = "manual") -> Path:
+       cni_pods: tuple[str, ...] = (), cni_type: str | None = None) -> Path:
     """Build the lab and write its inventory to ``out``; on any failure, remove what was made."""
     preflight(name)
     if not 1 <= count <= 20:
@@ -98,7 +98,8 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
             _wait_port(str(ip), 22, 15)
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(MARKER + "\n" + yaml.safe_dump(inventory(name, state, subnet, ips, pods, pod_via), sort_keys=False))
+        data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type)
+        out.write_text(MARKER + "\n" + yaml.safe_dump(data, sort_keys=False))
         (state / "state.json").write_text(json.dumps({"name": name, "nodes": count, "subnet": subnet, "inventory": str(out)}))
     except BaseException:
         down(name)
@@ -106,18 +107,21 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
     return out
 
 
-def inventory(name: str, state: Path, subnet: str, ips, pods, pod_via: str) -> dict:
+def inventory(name: str, state: Path, subnet: str, ips, pods=("web", "api"), cni_pods=(), cni_type=None) -> dict:
     names = node_names(len(ips))
-    return {
+    data = {
         "cluster": {"name": name, "domain": "cluster.local", "node_cidr": str(ipaddress.IPv4Network(subnet)),
                     "pod_cidr": POD_CIDR, "node_prefix": 24, "service_cidr": SERVICE_CIDR, "bridge": "v-net-0"},
         "ssh": {"user": "root", "identity_file": str(state / "id_ed25519"),
                 "known_hosts": str(state / "known_hosts"), "host_key_policy": "strict", "connect_timeout": 10},
         "nodes": [{"name": n, "address": str(ip), "interface": "eth0",
                    "groups": ["control_plane"] if i == 0 else ["workers"],
-                   "pods": [p if pod_via == "manual" else {"name": p, "via": pod_via} for p in pods]}
+                   "pods": list(pods) + [{"name": p, "via": "cni"} for p in cni_pods]}
                   for i, (n, ip) in enumerate(zip(names, ips))],
     }
+    if cni_type:
+        data["cni"] = {"type": cni_type}
+    return data
 
 
 def _keys(state: Path, nodes: list[str]) -> None:

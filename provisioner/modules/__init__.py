@@ -2,6 +2,7 @@
 
 from .base import Module, ModuleError, Outcome
 from .bridge import BridgeModule
+from .cni import CNIConfigModule, CNIPluginsModule, CNIPodsModule
 from .file import FileModule
 from .pods import PodsModule
 from .routes import RoutesModule
@@ -9,6 +10,7 @@ from .sysctl import SysctlModule
 
 MODULES: dict[str, Module] = {m.name: m for m in (
     SysctlModule(), BridgeModule(), PodsModule(), RoutesModule(), FileModule(),
+    CNIPluginsModule(), CNIConfigModule(), CNIPodsModule(),
 )}
 
 __all__ = ["MODULES", "Module", "ModuleError", "Outcome"]

@@ -25,6 +25,7 @@ class Outcome:
     steps: list[Step] = field(default_factory=list)
     reason: str = ""
     diff: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -36,6 +37,10 @@ class Module:
 
     name = ""
     args: dict[str, Any] = {}
+
+    def prepare(self, args: dict) -> dict:
+        """Local work before any connection (read files to upload); may raise ValueError. Default: none."""
+        return args
 
     def facts(self, args: dict) -> list[Fact]:
         return []

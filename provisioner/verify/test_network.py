@@ -94,3 +94,23 @@ def test_no_nat_across_nodes(host, node, inventory, live_pods, host_of):
         time.sleep(0.05)
     peer.run(f"rm -f {out}")
     assert seen == src_ip, f"{dst_pod}@{peer_name} saw the connection from {seen or 'nothing'}, not from {src_ip}: NAT on the path"
+
+
+def test_cni_config_agrees_with_the_bridge(host, node, inventory):
+    """The CNI config names the hand-made bridge, its gateway and the node's pod subnet."""
+    c = inventory.cni
+    f = host.file(f"{c.conf_dir}/{c.config_name}")
+    assert f.exists, f"{c.conf_dir}/{c.config_name} is missing on {node.name}"
+    plugin = json.loads(f.content_string)["plugins"][0]
+    assert plugin["type"] == c.type and plugin["bridge"] == inventory.cluster.bridge
+    if c.ipam == "host-local":
+        rng = plugin["ipam"]["ranges"][0][0]
+        assert rng["subnet"] == str(node.pod_subnet) and rng["gateway"] == str(node.pod_gateway)
+
+
+def test_cni_plugins_installed_executable(host, inventory):
+    c = inventory.cni
+    from provisioner.inventory.model import cni_vars
+    for name in cni_vars(c)["plugins"] + (["provisioner-bridge"] if cni_vars(c)["own_plugin"] else []):
+        f = host.file(f"{c.bin_dir}/{name}")
+        assert f.exists and f.mode == 0o755, f"{c.bin_dir}/{name} missing or not mode 0755"

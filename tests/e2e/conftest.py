@@ -63,6 +63,7 @@ def make_lab(tmp_path):
     base = 20 + secrets.randbelow(200)  # lab subnets 10.213.20-249.0/24; the demo lab uses 10.213.0.0/24
 
     def make(nodes: int = 3, pods: tuple[str, ...] = ("web", "api"), **kw) -> Lab:
+        """kw: cni_pods=("db",), cni_type="provisioner-bridge" (see namespace.up)."""
         name = "t" + secrets.token_hex(2)
         subnet = f"10.213.{base + len(made)}.0/24"
         made.append(name)

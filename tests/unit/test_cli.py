@@ -76,3 +76,16 @@ def test_lab_needs_root_message(monkeypatch, capsys):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert cli.main(["lab", "up", "--nodes", "1", "--out", "/tmp/x.yaml"]) == 1
     assert "needs root" in capsys.readouterr().err
+
+
+def test_sha256_pin_mismatch_fails_before_any_connection(write, capsys, no_ssh):
+    inv = write(BASE + "cni:\n  sha256: {bridge: '" + "0" * 64 + "'}\n")
+    assert cli.main(["apply", str(inv)]) == 2
+    err = capsys.readouterr().err
+    assert "plugin bridge: sha256" in err and "does not match the pinned" in err
+
+
+def test_missing_cni_source_is_bad_input(write, capsys, no_ssh, tmp_path):
+    inv = write(BASE + f"cni:\n  source: {tmp_path}/nothing-here\n")
+    assert cli.main(["plan", str(inv)]) == 2
+    assert "neither a directory nor a cni-plugins .tgz" in capsys.readouterr().err

@@ -193,5 +193,5 @@ def test_committed_lab_inventory_is_what_lab_up_writes():
 
     from provisioner.lab import namespace
     ips = [ipaddress.IPv4Address("10.213.0.11") + i for i in range(3)]
-    want = namespace.inventory("plab", namespace.ROOT / "plab", "10.213.0.0/24", ips, ("web", "api"), "manual")
+    want = namespace.inventory("plab", namespace.ROOT / "plab", "10.213.0.0/24", ips)
     assert yaml.safe_load(Path("inventories/lab.yaml").read_text()) == want

@@ -1,0 +1,186 @@
+"""CNI on the node: plugin binaries (``cni_plugins``), the network config (``cni_config``),
+and lab pods attached through the plugin as a runtime would (``cni_pods``).
+
+    - name: CNI plugins
+      cni_plugins: {source: /usr/lib/cni, dest: /etc/cni/bin, plugins: [bridge, host-local, loopback]}
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+from pathlib import Path
+
+from .. import artifacts
+from ..cni import PLUGIN_NAME, plugin_path
+from ..facts import Fact, files, net
+from ..ops import Cmd, Upload
+from .base import Module, Outcome, file_steps, schema
+
+ABS = {"type": "string", "pattern": "^/"}
+LOOPBACK_FILE = "99-loopback.conf"
+
+
+def parse_binary(text: str, rc: int) -> dict | None:
+    """``stat -c %a`` then ``sha256sum`` → ``{mode, sha256}``; None when absent."""
+    if rc != 0 or not text.strip():
+        return None
+    mode, _, rest = text.strip().partition("\n")
+    return {"mode": mode.strip().zfill(4), "sha256": rest.split()[0] if rest.split() else None}
+
+
+def binary(path: str) -> Fact:
+    q = shlex.quote(path)
+    return Fact(f"binary:{path}", f"test -f {q} && stat -c %a {q} && sha256sum {q}", parse_binary)
+
+
+class CNIPluginsModule(Module):
+    name = "cni_plugins"
+    args = schema({
+        "source": {"type": "string"}, "dest": ABS,
+        "plugins": {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"}},
+        "own_plugin": {"type": "boolean", "default": False},
+        "sha256": {"type": "object", "additionalProperties": {"type": "string"}},
+        "tarball_sha256": {"type": ["string", "null"]},
+        "files": {"type": "array"},  # filled in by prepare()
+    }, ["source", "dest", "plugins"])
+
+    def prepare(self, args):
+        extra = {PLUGIN_NAME: plugin_path()} if args.get("own_plugin") else {}
+        found = artifacts.collect(Path(args["source"]), list(args["plugins"]), args.get("sha256") or {},
+                                  args.get("tarball_sha256"), extra)
+        return {**args, "files": [{"name": a.name, "sha256": a.sha256, "size": a.size} for a in found]}
+
+    def facts(self, args):
+        return [binary(posixpath.join(args["dest"], f["name"])) for f in args["files"]]
+
+    def plan(self, args, facts):
+        steps, names = [], []
+        for f in args["files"]:
+            path = posixpath.join(args["dest"], f["name"])
+            have = facts[f"binary:{path}"]
+            if have is None or have["sha256"] != f["sha256"]:
+                steps.append(Upload(path, f["sha256"], "0755"))
+                names.append(f["name"])
+            elif have["mode"] != "0755":
+                steps.append(Cmd(("chmod", "0755", path)))
+                names.append(f"{f['name']} (mode)")
+        if not steps:
+            return Outcome(reason=f"{len(args['files'])} plugin(s) already in {args['dest']} with matching sha256: "
+                                  + ", ".join(f["name"] for f in args["files"]))
+        return Outcome(steps, f"install {', '.join(names)} into {args['dest']}")
+
+    def reverse(self, args, facts):
+        paths = [posixpath.join(args["dest"], f["name"]) for f in args["files"]]
+        gone = [p for p in paths if facts[f"binary:{p}"] is not None]
+        if not gone:
+            return Outcome(reason=f"no plugins of ours left in {args['dest']}")
+        return Outcome([Cmd(("rm", "-f", *gone))], f"remove {len(gone)} plugin(s) from {args['dest']}")
+
+
+def conf_listing(directory: str) -> Fact:
+    q = shlex.quote(directory)
+    return Fact(f"ls:{directory}", f"test -d {q} && ls -1A {q}",
+                lambda text, rc: sorted(x for x in text.split("\n") if x) if rc == 0 else [])
+
+
+class CNIConfigModule(Module):
+    name = "cni_config"
+    args = schema({
+        "conf_dir": ABS, "file": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+        "config": {"type": "object", "required": ["cniVersion", "name", "plugins"]},
+        "loopback": {"type": "boolean", "default": True},
+        "data_dir": ABS,
+    }, ["conf_dir", "file", "config"])
+
+    def _files(self, args) -> dict[str, bytes]:
+        out = {posixpath.join(args["conf_dir"], args["file"]): (json.dumps(args["config"], indent=2) + "\n").encode()}
+        if args.get("loopback", True):
+            lo = {"cniVersion": args["config"]["cniVersion"], "name": "lo", "type": "loopback"}
+            out[posixpath.join(args["conf_dir"], LOOPBACK_FILE)] = (json.dumps(lo, indent=2) + "\n").encode()
+        return out
+
+    def facts(self, args):
+        return [files.file(p) for p in self._files(args)] + [conf_listing(args["conf_dir"])]
+
+    def plan(self, args, facts):
+        steps, diffs = [], []
+        for path, content in self._files(args).items():
+            s, d = file_steps(path, content, facts[f"file:{path}"])
+            steps += s
+            diffs.append(d)
+        ours = args["file"]
+        first = [f for f in facts[f"ls:{args['conf_dir']}"]
+                 if f < ours and f.endswith((".conf", ".conflist", ".json")) and not f.startswith(".")]
+        warnings = [f"{args['conf_dir']}/{f} sorts before {ours}: runtimes load only the first network config" for f in first]
+        if not steps:
+            return Outcome(reason=f"{args['conf_dir']}/{ours} already holds network {args['config']['name']}", warnings=warnings)
+        return Outcome(steps, f"write {args['conf_dir']}/{ours}", "".join(diffs), warnings)
+
+    def _leases(self, args) -> str | None:
+        return posixpath.join(args["data_dir"], args["config"]["name"]) if args.get("data_dir") else None
+
+    def reverse_facts(self, args):
+        leases = self._leases(args)
+        return self.facts(args) + ([files.exists(leases)] if leases else [])
+
+    def reverse(self, args, facts):
+        present = [p for p in self._files(args) if facts[f"file:{p}"] is not None]
+        steps = [Cmd(("rm", "-f", *present))] if present else []
+        leases = self._leases(args)
+        if leases and facts.get(f"exists:{leases}"):  # host-local leases: stale ones would block the next run
+            steps.append(Cmd(("rm", "-rf", leases)))
+        if not steps:
+            return Outcome(reason=f"no config of network {args['config']['name']} left")
+        return Outcome(steps, f"remove {len(present)} config file(s)" + (" and the network's leases" if len(steps) > len(present[:1]) else ""))
+
+
+class CNIPodsModule(Module):
+    """Lab pods attached by calling the installed plugin with the installed config, as a runtime does."""
+
+    name = "cni_pods"
+    args = schema({
+        "bin_dir": ABS, "config": {"type": "object", "required": ["cniVersion", "name", "plugins"]},
+        "pods": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+        "ifname": {"type": "string", "default": "eth0"},
+    }, ["bin_dir", "config", "pods"])
+
+    def _pods(self, args):
+        return [p for p in args["pods"] if p.get("via") == "cni"]
+
+    def facts(self, args):
+        return [net.netns_list()] + [net.addrs(p["name"]) for p in self._pods(args)]
+
+    def _call(self, command: str, pod: str, args) -> Cmd:
+        conf = args["config"]
+        plugin = conf["plugins"][0]
+        single = {"cniVersion": conf["cniVersion"], "name": conf["name"], **plugin}
+        env = ("env", f"CNI_COMMAND={command}", f"CNI_CONTAINERID={pod}", f"CNI_NETNS=/run/netns/{pod}",
+               f"CNI_IFNAME={args.get('ifname', 'eth0')}", f"CNI_PATH={args['bin_dir']}")
+        # the plugin's JSON (result or error) goes to stderr: an error then shows in the failure report
+        return Cmd(env + (posixpath.join(args["bin_dir"], plugin["type"]),), stdout="/dev/stderr", stdin=json.dumps(single))
+
+    def plan(self, args, facts):
+        steps, names = [], []
+        ifname = args.get("ifname", "eth0")
+        for pod in self._pods(args):
+            name = pod["name"]
+            exists = name in (facts["netns"] or [])
+            if exists and (facts.get(f"addrs@{name}") or {}).get(ifname):
+                continue
+            if not exists:
+                steps.append(Cmd(("ip", "netns", "add", name)))
+            steps += [Cmd(("ip", "-n", name, "link", "set", "lo", "up")), self._call("ADD", name, args)]
+            names.append(name)
+        if not steps:
+            listed = ", ".join(p["name"] for p in self._pods(args)) or "none"
+            return Outcome(reason=f"pods already attached through CNI: {listed}")
+        return Outcome(steps, f"attach {', '.join(names)} through {args['config']['plugins'][0]['type']}")
+
+    def reverse(self, args, facts):
+        steps = []
+        for pod in self._pods(args):
+            if pod["name"] in (facts["netns"] or []):
+                steps += [self._call("DEL", pod["name"], args), Cmd(("ip", "netns", "del", pod["name"]))]
+        return Outcome(steps, f"detach and remove {len(steps) // 2} CNI pod(s)" if steps else "no CNI pods left")

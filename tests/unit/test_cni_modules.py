@@ -1,0 +1,108 @@
+"""CNI modules and plugin sources: facts in, commands out; tarballs and pins."""
+
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from provisioner import artifacts
+from provisioner.modules import MODULES
+from provisioner.ops import Upload
+
+
+def test_collect_from_a_release_tarball_with_pins(tmp_path):
+    tgz = tmp_path / "cni-plugins-linux-amd64-v1.4.0.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        for name, data in (("./bridge", b"BRIDGE"), ("./host-local", b"HOSTLOCAL")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    digest = hashlib.sha256(tgz.read_bytes()).hexdigest()
+    got = artifacts.collect(tgz, ["bridge", "host-local"], {"bridge": hashlib.sha256(b"BRIDGE").hexdigest()}, digest)
+    assert {a.name: a.size for a in got} == {"bridge": 6, "host-local": 9}
+    assert artifacts.STORE[hashlib.sha256(b"HOSTLOCAL").hexdigest()] == b"HOSTLOCAL"
+    with pytest.raises(artifacts.ArtifactError, match="does not match tarball_sha256"):
+        artifacts.collect(tgz, ["bridge"], {}, "0" * 64)
+    with pytest.raises(artifacts.ArtifactError, match="plugin vlan not found"):
+        artifacts.collect(tgz, ["vlan"], {}, None)
+
+
+ARGS = {"source": "/x", "dest": "/etc/cni/bin", "plugins": ["bridge", "loopback"],
+        "files": [{"name": "bridge", "sha256": "a" * 64, "size": 1}, {"name": "loopback", "sha256": "b" * 64, "size": 1}]}
+
+
+def test_plugins_upload_only_what_differs():
+    facts = {"binary:/etc/cni/bin/bridge": {"mode": "0755", "sha256": "a" * 64},
+             "binary:/etc/cni/bin/loopback": {"mode": "0755", "sha256": "c" * 64}}
+    o = MODULES["cni_plugins"].plan(ARGS, facts)
+    assert o.steps == [Upload("/etc/cni/bin/loopback", "b" * 64, "0755")]
+    sh = o.steps[0].shell()
+    assert f"echo '{'b' * 64}  /tmp/.provisioner-upload-{'b' * 24}' | sha256sum -c --quiet" in sh
+    assert "mv -f /etc/cni/bin/.loopback.provisioner-tmp /etc/cni/bin/loopback" in sh
+
+
+def test_plugins_noop_and_mode_repair():
+    facts = {"binary:/etc/cni/bin/bridge": {"mode": "0755", "sha256": "a" * 64},
+             "binary:/etc/cni/bin/loopback": {"mode": "0644", "sha256": "b" * 64}}
+    assert [s.shell() for s in MODULES["cni_plugins"].plan(ARGS, facts).steps] == ["chmod 0755 /etc/cni/bin/loopback"]
+    facts["binary:/etc/cni/bin/loopback"]["mode"] = "0755"
+    o = MODULES["cni_plugins"].plan(ARGS, facts)
+    assert not o.changed and o.reason == "2 plugin(s) already in /etc/cni/bin with matching sha256: bridge, loopback"
+
+
+CONF = {"cniVersion": "1.0.0", "name": "lab", "plugins": [{"type": "bridge", "bridge": "v-net-0", "ipam": {"type": "host-local"}}]}
+CARGS = {"conf_dir": "/etc/cni/net.d", "file": "10-lab.conflist", "config": CONF, "data_dir": "/var/lib/cni/networks"}
+
+
+def test_config_written_with_loopback_and_first_files_warned():
+    o = MODULES["cni_config"].plan(CARGS, {"file:/etc/cni/net.d/10-lab.conflist": None,
+                                           "file:/etc/cni/net.d/99-loopback.conf": None,
+                                           "ls:/etc/cni/net.d": ["05-flannel.conflist", "README"]})
+    written = {s.path: json.loads(s.content) for s in o.steps}
+    assert written["/etc/cni/net.d/10-lab.conflist"] == CONF
+    assert written["/etc/cni/net.d/99-loopback.conf"]["type"] == "loopback"
+    assert o.warnings == ["/etc/cni/net.d/05-flannel.conflist sorts before 10-lab.conflist: runtimes load only the first network config"]
+
+
+def test_config_reverse_removes_leases_once():
+    m = MODULES["cni_config"]
+    facts = {"file:/etc/cni/net.d/10-lab.conflist": {"content": b""}, "file:/etc/cni/net.d/99-loopback.conf": None,
+             "ls:/etc/cni/net.d": [], "exists:/var/lib/cni/networks/lab": True}
+    assert [s.shell() for s in m.reverse(CARGS, facts).steps] == [
+        "rm -f /etc/cni/net.d/10-lab.conflist", "rm -rf /var/lib/cni/networks/lab"]
+    facts = {"file:/etc/cni/net.d/10-lab.conflist": None, "file:/etc/cni/net.d/99-loopback.conf": None,
+             "exists:/var/lib/cni/networks/lab": False}
+    assert not m.reverse(CARGS, facts).changed
+
+
+def test_cni_pods_call_the_plugin_like_a_runtime():
+    args = {"bin_dir": "/etc/cni/bin", "config": CONF, "pods": [{"name": "db", "via": "cni"}, {"name": "web", "via": "manual"}]}
+    o = MODULES["cni_pods"].plan(args, {"netns": ["web"]})
+    shell = [s.shell() for s in o.steps]
+    assert shell[0] == "ip netns add db" and shell[1] == "ip -n db link set lo up"
+    assert shell[2].startswith("env CNI_COMMAND=ADD CNI_CONTAINERID=db CNI_NETNS=/run/netns/db CNI_IFNAME=eth0 "
+                               "CNI_PATH=/etc/cni/bin /etc/cni/bin/bridge > /dev/stderr <<'PROVISIONER_EOF'\n")
+    sent = json.loads(shell[2].split("\n")[1])
+    assert sent == {"cniVersion": "1.0.0", "name": "lab", "type": "bridge", "bridge": "v-net-0", "ipam": {"type": "host-local"}}
+    done = MODULES["cni_pods"].plan(args, {"netns": ["db"], "addrs@db": {"eth0": ["10.244.1.10/24"]}})
+    assert not done.changed and done.reason == "pods already attached through CNI: db"
+    rev = [s.shell().split(" <<")[0] for s in MODULES["cni_pods"].reverse(args, {"netns": ["db"]}).steps]
+    assert rev[0].startswith("env CNI_COMMAND=DEL") and rev[1] == "ip netns del db"
+
+
+def test_inventory_cni_checks(write):
+    from provisioner.errors import InventoryError
+    from provisioner.inventory import load_inventory
+
+    from ..conftest import BASE
+    with pytest.raises(InventoryError, match="differs from cluster.bridge v-net-0"):
+        load_inventory(write(BASE + "cni:\n  bridge: cni0\n"))
+    with pytest.raises(InventoryError, match="gets its address from IPAM"):
+        load_inventory(write(BASE.replace("pods: [web]", "pods: [{name: web, via: cni, ip: 10.244.2.20}]")))
+    inv = load_inventory(write(BASE + "cni:\n  type: provisioner-bridge\n  range_offset: 100\n"))
+    conf = inv.cni_conflist(inv.nodes[1])
+    assert conf["plugins"][0]["type"] == "provisioner-bridge"
+    assert conf["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.244.2.0/24", "rangeStart": "10.244.2.100",
+                                                     "rangeEnd": "10.244.2.254", "gateway": "10.244.2.1"}]]
