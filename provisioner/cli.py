@@ -66,10 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_opts(cmd("plan", _plan, "show what apply would change; changes nothing"))
     run_opts(cmd("apply", _apply, "bring every node to the state the playbook describes"))
+    run_opts(cmd("reset", _reset, "undo what apply made (each module's reverse, in reverse order), and nothing else"))
 
     sp = cmd("verify", _verify, "run the packaged testinfra suite against the nodes")
     sp.add_argument("inventory")
     sp.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+
+    sp = cmd("coredns", _coredns, "render the Corefile and the CoreDNS manifests (ConfigMap, Service at dns_ip, …)")
+    sp.add_argument("inventory")
+    sp.add_argument("--out", help="directory to write Corefile and coredns.yaml into (default: print)")
+
+    sp = cmd("dns-name", _dns_name, "DNS names: a service FQDN, or with --pod a pod's A record")
+    sp.add_argument("name", help="service name, or a pod IP with --pod")
+    sp.add_argument("-n", "--namespace", default="default")
+    sp.add_argument("--domain", default="cluster.local")
+    sp.add_argument("--pod", action="store_true", help="NAME is a pod IP")
+    sp.add_argument("-i", "--inventory", help="take the domain from this inventory")
+
+    sp = cmd("weave", _weave, "check Weave's IPALLOC_RANGE against the inventory and print how to install it")
+    sp.add_argument("inventory")
 
     sp = cmd("ssh-config", _ssh_config, "print an ssh_config for the nodes (ssh -F <(provision ssh-config INV) node1)")
     sp.add_argument("inventory")
@@ -167,6 +182,62 @@ def _verify(args) -> int:
 
     inv = load_inventory(args.inventory)
     return run_suite(inv, args.pytest_args)
+
+
+def _reset(args) -> int:
+    return _run(args, "reset")
+
+
+def _coredns(args) -> int:
+    from . import dns
+    from .inventory import load_inventory
+
+    inv = load_inventory(args.inventory)
+    d, c = inv.dns["coredns"], inv.cluster
+    opts = dict(pods=d["pods"], ttl=d["ttl"], cache=d["cache"])
+    core = dns.corefile(c.domain, inv.dns["upstream_file"], **opts)
+    manifest = dns.manifests(c.domain, str(c.dns_ip), image=d["image"], **opts)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "Corefile").write_text(core)
+        (out / "coredns.yaml").write_text(manifest)
+        print(f"wrote {out / 'Corefile'} and {out / 'coredns.yaml'} (kubectl apply -f {out / 'coredns.yaml'})")
+    else:
+        print("# Corefile (for CoreDNS run on a node)\n" + core + "\n" + manifest, end="")
+    return 0
+
+
+def _dns_name(args) -> int:
+    from . import dns
+
+    domain = args.domain
+    if args.inventory:
+        from .inventory import load_inventory
+        domain = load_inventory(args.inventory).cluster.domain
+    try:
+        print(dns.pod_a_record(args.name, args.namespace, domain) if args.pod else dns.service_fqdn(args.name, args.namespace, domain))
+    except ValueError as exc:
+        raise InputError(f"{args.name}: {exc}") from None
+    return 0
+
+
+def _weave(args) -> int:
+    from . import dns
+    from .inventory import load_inventory
+
+    inv = load_inventory(args.inventory)
+    if inv.cni.type != "weave":
+        raise InputError(f"{args.inventory}: cni.type is {inv.cni.type}, not weave")
+    r = inv.cni.weave_ipalloc_range
+    print(f"IPALLOC_RANGE={r} is inside the pod range {inv.cluster.pod_cidr} and clear of the node "
+          f"({inv.cluster.node_cidr}) and service ({inv.cluster.service_cidr}) ranges.")
+    print("The classic install URL (the cloud.weave.works service behind it is gone since 2023):")
+    print("  kubectl apply -f \"" + dns.WEAVE_LEGACY.format(range=r) + "\"")
+    print("What works today: the release manifest, then set the range on the DaemonSet:")
+    print(f"  kubectl apply -f {dns.WEAVE_RELEASE}")
+    print(f"  kubectl -n kube-system set env daemonset/weave-net -c weave IPALLOC_RANGE={r}")
+    return 0
 
 
 def _ssh_config(args) -> int:

@@ -10,12 +10,14 @@
           when: "node.pods | length > 0"
 
 Templates use StrictUndefined: a typo is an error with ``file:line``, never an
-empty string. A value that is one whole ``{{ expr }}`` keeps its type (a list
-stays a list), thanks to jinja2's native environment.
+empty string. A value that is one whole ``{{ expr }}`` is evaluated as an
+expression and keeps its type (a list stays a list, the string "1.30" stays a
+string); anything else renders to text.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,7 +25,6 @@ from typing import Any
 
 import jinja2
 import jsonschema
-from jinja2.nativetypes import NativeEnvironment
 
 from .errors import InputError, PlaybookError, Problem
 from .inventory import Inventory
@@ -32,7 +33,7 @@ from .yamlsrc import Document, PathT, format_path, load_file, schema_problems
 
 DEFAULT = "playbooks/site.yaml"
 
-_TASK_KEYS = {"name", "when"}
+_TASK_KEYS = {"name", "when", "notify"}
 PLAYBOOK_SCHEMA = {
     "type": "array",
     "items": {
@@ -44,6 +45,7 @@ PLAYBOOK_SCHEMA = {
                      "name": {"type": "string"},
                      "hosts": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
                      "tasks": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+                     "handlers": {"type": "array", "items": {"type": "object", "required": ["name"]}},
                  }},
     },
 }
@@ -56,6 +58,8 @@ class Task:
     args: Any
     when: str | None
     path: PathT  # where the task sits in the playbook, for errors
+    notify: tuple[str, ...] = ()
+    handler: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,13 +73,18 @@ class Play:
 
 @dataclass(frozen=True)
 class BoundTask:
-    """A task resolved for one node: args rendered and checked against the module."""
+    """A task resolved for one node: args rendered and checked against the module.
+
+    A handler runs only when a task that ``notify``-names it changes.
+    """
 
     play: str
     name: str
     module: str
     args: Any
     where: str  # "file:line"
+    notify: tuple[str, ...] = ()
+    handler: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,8 +126,10 @@ def load_playbook(path: str | Path, _seen: tuple[Path, ...] = ()) -> Playbook:
             plays += load_playbook(path.parent / p["import_playbook"], _seen + (path.resolve(),)).plays
             continue
         tasks = []
-        for j, t in enumerate(p["tasks"]):
-            tpath = (i, "tasks", j)
+        entries = [("tasks", j, t) for j, t in enumerate(p["tasks"])] + [("handlers", j, t) for j, t in enumerate(p.get("handlers", []))]
+        handler_names = {str(t["name"]) for t in p.get("handlers", [])}
+        for section, j, t in entries:
+            tpath = (i, section, j)
             modules = [k for k in t if k not in _TASK_KEYS]
             unknown = [k for k in modules if k not in MODULES]
             for k in unknown:
@@ -130,7 +141,14 @@ def load_playbook(path: str | Path, _seen: tuple[Path, ...] = ()) -> Playbook:
             when = t.get("when")
             if when is not None and not isinstance(when, (str, bool)):
                 problems.append(doc.problem(tpath + ("when",), "when is an expression (a string)"))
-            tasks.append(Task(str(t["name"]), modules[0], t[modules[0]], None if when is None else str(when), tpath))
+            notify = t.get("notify", [])
+            notify = [notify] if isinstance(notify, str) else notify
+            for k, name in enumerate(notify):
+                if name not in handler_names:
+                    problems.append(doc.problem(tpath + ("notify",), f"notify '{name}': this play has no such handler "
+                                                                      f"({', '.join(sorted(handler_names)) or 'none'})"))
+            tasks.append(Task(str(t["name"]), modules[0], t[modules[0]], None if when is None else str(when), tpath,
+                              tuple(notify), section == "handlers"))
         hosts = p["hosts"]
         plays.append(Play(p["name"], tuple([hosts] if isinstance(hosts, str) else hosts), tuple(tasks), (i,), doc))
     if problems:
@@ -138,7 +156,8 @@ def load_playbook(path: str | Path, _seen: tuple[Path, ...] = ()) -> Playbook:
     return Playbook(doc, tuple(plays))
 
 
-_env = NativeEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+_env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+_WHOLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
 
 
 def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
@@ -146,10 +165,13 @@ def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
         if "{{" not in value and "{%" not in value:
             return value
         try:
-            out = _env.from_string(value).render(ctx)
-            if isinstance(out, jinja2.Undefined):
-                str(out)  # a lone {{ missing }} comes back unrendered: make StrictUndefined raise
-            return out
+            whole = _WHOLE.match(value)
+            if whole:  # one expression: keep its type (a list stays a list, "1.30" stays a string)
+                out = _env.compile_expression(whole["expr"], undefined_to_none=False)(**ctx)
+                if isinstance(out, jinja2.Undefined):
+                    str(out)  # StrictUndefined raises here
+                return out
+            return _env.from_string(value).render(ctx)
         except jinja2.TemplateError as exc:
             raise PlaybookError([doc.problem(path, f"template {value!r}: {exc}")]) from None
     if isinstance(value, dict):
@@ -220,7 +242,7 @@ def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | 
     except ValueError as exc:
         raise PlaybookError([doc.problem(task.path + (task.module,), f"{task.module}: {exc} (node {ctx['node']['name']})")]) from None
     where = f"{doc.file}:{doc.line(task.path) or '?'}"
-    return BoundTask(play.name, task.name, task.module, args, where)
+    return BoundTask(play.name, task.name, task.module, args, where, task.notify, task.handler)
 
 
 __all__ = ["load_playbook", "bind", "resolve_path", "format_path", "BoundTask", "Playbook"]

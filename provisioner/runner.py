@@ -71,9 +71,10 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
     """Facts, plan and (unless ``mode == 'plan'``) apply on one host."""
     start = time.monotonic()
     result = HostResult(transport.host)
-    order = list(enumerate(tasks))
+    order = [(i, t) for i, t in enumerate(tasks) if not t.handler]
     if mode == "reset":
         order.reverse()
+    order += [(i, t) for i, t in enumerate(tasks) if t.handler]  # handlers always come last
     try:
         values = gather(transport, order, mode, timeout)
         outcomes = _plan(transport.host, order, values, mode, result, emit)
@@ -97,7 +98,7 @@ def gather(transport: Transport, order, mode: str, timeout: float | None) -> dic
     wanted = []
     for _, task in order:
         module = MODULES[task.module]
-        wanted += module.reverse_facts(task.args) if mode == "reset" else module.facts(task.args)
+        wanted += module.reverse_facts(task.args) if mode == "reset" and not task.handler else module.facts(task.args)
     if not wanted:
         return {}
     nonce = secrets.token_hex(4)
@@ -110,10 +111,16 @@ def gather(transport: Transport, order, mode: str, timeout: float | None) -> dic
 def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit) -> dict[int, Outcome] | None:
     outcomes: dict[int, Outcome] = {}
     failed = False
+    notified: set[str] = set()
     for i, task in order:
         module = MODULES[task.module]
+        if task.handler and task.name not in notified:
+            outcomes[i] = Outcome(reason="handler not needed: nothing that notifies it changed")
+            continue
         try:
-            outcomes[i] = module.reverse(task.args, values) if mode == "reset" else module.plan(task.args, values)
+            outcomes[i] = module.reverse(task.args, values) if mode == "reset" and not task.handler else module.plan(task.args, values)
+            if outcomes[i].changed:
+                notified.update(task.notify)
         except ModuleError as exc:
             failed = True
             _record(result, emit, TaskResult(host, i, task.play, task.name, task.module, "failed",

@@ -25,7 +25,7 @@ def parse_file(text: str, rc: int) -> dict | None:
 def file(path: str) -> Fact:
     """The whole file (for small config files whose diff we show)."""
     q = shlex.quote(path)
-    return Fact(f"file:{path}", f"test -f {q} && stat -c '%a %U %G' {q} && base64 {q}", parse_file)
+    return Fact(f"file:{path}", f"test -f {q} && stat -L -c '%a %U %G' {q} && base64 {q}", parse_file)
 
 
 def parse_sha256(text: str, rc: int) -> str | None:

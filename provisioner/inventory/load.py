@@ -25,6 +25,30 @@ def schema() -> dict:
     return json.loads(resources.files(__package__).joinpath("schema.json").read_text())
 
 
+REMOVED_KUBELET_FLAGS = {
+    "--network-plugin": (1, 24), "--cni-bin-dir": (1, 24), "--cni-conf-dir": (1, 24), "--cni-cache-dir": (1, 24),
+    "--network-plugin-mtu": (1, 24), "--experimental-dockershim": (1, 24), "--docker-endpoint": (1, 24),
+    "--container-runtime": (1, 27),
+}
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """``v1.23.17`` → ``(1, 23)``."""
+    major, minor = text.lstrip("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+def with_defaults(schema_part: dict, value: dict) -> dict:
+    """``value`` with every schema ``default`` filled in, recursing into objects."""
+    out = dict(value)
+    for key, sub in schema_part.get("properties", {}).items():
+        if key not in out and "default" in sub:
+            out[key] = sub["default"]
+        if sub.get("type") == "object" and "properties" in sub:
+            out[key] = with_defaults(sub, out.get(key, {}))
+    return out
+
+
 def load_inventory(path: str | Path) -> Inventory:
     """Load, check and build the inventory at ``path``; raises :class:`InventoryError`."""
     try:
@@ -82,9 +106,42 @@ class _Checker:
         ssh = self.ssh(data.get("ssh", {}))
         nodes = self.nodes(data["nodes"], cluster, ssh.port) if cluster else None
         cni = self.cni(data.get("cni", {}), cluster, nodes) if cluster and nodes else None
-        if self.problems or cluster is None or nodes is None or cni is None:
+        kube = self.kubernetes(with_defaults(schema()["properties"]["kubernetes"], data.get("kubernetes", {})))
+        dns = self.dns(with_defaults(schema()["properties"]["dns"], data.get("dns", {})), cluster) if cluster else None
+        if self.problems or cluster is None or nodes is None or cni is None or dns is None:
             return None
-        return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes), cni)
+        return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes), cni, kube, dns)
+
+    # -- kubernetes and dns --------------------------------------------------
+    def kubernetes(self, k: dict[str, Any]) -> dict[str, Any]:
+        base = ("kubernetes",)
+        version = parse_version(k["version"])
+        k["version_tuple"] = list(version)
+        k["cni_flags"] = version < (1, 24)
+        for i, arg in enumerate(k["kubelet"].get("extra_args", [])):
+            flag = arg.split("=", 1)[0]
+            if flag in REMOVED_KUBELET_FLAGS and version >= REMOVED_KUBELET_FLAGS[flag]:
+                gone = ".".join(map(str, REMOVED_KUBELET_FLAGS[flag]))
+                self.bad(base + ("kubelet", "extra_args", i),
+                         f"{flag} was removed from kubelet in Kubernetes {gone}; this inventory says {k['version']}"
+                         + (" (the CNI dirs now belong to the container runtime)" if flag.startswith(("--cni", "--network-plugin")) else ""))
+        mode = k["kube_proxy"]["mode"]
+        if mode == "userspace" and version >= (1, 26):
+            self.bad(base + ("kube_proxy", "mode"), f"kube-proxy mode userspace was removed in Kubernetes 1.26; "
+                                                    f"this inventory says {k['version']}: use iptables, ipvs or nftables")
+        if mode == "nftables" and version < (1, 29):
+            self.bad(base + ("kube_proxy", "mode"), f"kube-proxy mode nftables needs Kubernetes 1.29 or newer, not {k['version']}")
+        return k
+
+    def dns(self, d: dict[str, Any], cluster: Cluster) -> dict[str, Any]:
+        for i, ip in enumerate(d.get("upstream", [])):
+            if ip == str(cluster.dns_ip) or ip.startswith("127."):
+                self.bad(("dns", "upstream", i), f"{ip} as upstream makes a DNS loop (cluster DNS forwarding to itself); "
+                                                 "name the real resolvers")
+        if "search" not in d:
+            dom = cluster.domain
+            d["search"] = [f"{d['namespace']}.svc.{dom}", f"svc.{dom}", dom]
+        return d
 
     # -- cni ---------------------------------------------------------------
     def cni(self, c: dict[str, Any], cluster: Cluster, nodes: list[Node]) -> CNI:
@@ -106,6 +163,14 @@ class _Checker:
                     self.bad(("nodes", i, "pods", j),
                              f"pod {p.name} has {p.ip}, inside the CNI range (from {n.pod_subnet.network_address + offset}); "
                              "give it a lower address or raise cni.range_offset")
+        if c.get("type") == "weave":
+            alloc = self.net(base + ("weave_ipalloc_range",), c.get("weave_ipalloc_range", str(cluster.pod_cidr)))
+            for other in ("node_cidr", "service_cidr"):
+                if alloc and ad.overlaps(alloc, getattr(cluster, other)):
+                    self.bad(base + ("weave_ipalloc_range",), f"IPALLOC_RANGE {alloc} overlaps cluster.{other} {getattr(cluster, other)}")
+            if alloc and not alloc.subnet_of(cluster.pod_cidr):
+                self.bad(base + ("weave_ipalloc_range",), f"IPALLOC_RANGE {alloc} is outside cluster.pod_cidr {cluster.pod_cidr}: "
+                                                          "pod addresses would not match the inventory")
         src = Path(c.get("source", "/usr/lib/cni")).expanduser()
         return CNI(
             type=c.get("type", "bridge"), bin_dir=c.get("bin_dir", "/etc/cni/bin"),
@@ -115,6 +180,7 @@ class _Checker:
             tarball_sha256=c.get("tarball_sha256"), is_gateway=c.get("is_gateway", True), ip_masq=c.get("ip_masq", False),
             hairpin_mode=c.get("hairpin_mode", True), mtu=c.get("mtu", 1500), ipam=ipam, range_offset=offset,
             data_dir=c.get("data_dir", "/var/lib/cni/networks"),
+            weave_ipalloc_range=c.get("weave_ipalloc_range", str(cluster.pod_cidr)),
         )
 
     # -- cluster -----------------------------------------------------------

@@ -86,6 +86,7 @@ class CNI:
     ipam: str = "host-local"
     range_offset: int = 10
     data_dir: str = "/var/lib/cni/networks"
+    weave_ipalloc_range: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class Inventory:
     ssh: SSHSettings
     nodes: tuple[Node, ...]
     cni: CNI = field(default_factory=CNI)
+    kubernetes: dict[str, Any] = field(default_factory=dict, compare=False)  # schema defaults filled in
+    dns: dict[str, Any] = field(default_factory=dict, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def node(self, name: str) -> Node:
@@ -124,6 +127,8 @@ class Inventory:
             "pod_routes": self.pod_routes(node),
             "cni": cni_vars(self.cni),
             "cni_conflist": self.cni_conflist(node),
+            "kubernetes": self.kubernetes,
+            "dns": self.dns,
             **self.extra,
         }
 

@@ -3,7 +3,9 @@
 from .base import Module, ModuleError, Outcome
 from .bridge import BridgeModule
 from .cni import CNIConfigModule, CNIPluginsModule, CNIPodsModule
+from .dns import CoreDNSModule, ResolvConfModule
 from .file import FileModule
+from .kube import ContainerdCNIModule, ControlPlaneFlagsModule, KubeletModule, KubeProxyModule, ServiceModule
 from .pods import PodsModule
 from .routes import RoutesModule
 from .sysctl import SysctlModule
@@ -11,6 +13,8 @@ from .sysctl import SysctlModule
 MODULES: dict[str, Module] = {m.name: m for m in (
     SysctlModule(), BridgeModule(), PodsModule(), RoutesModule(), FileModule(),
     CNIPluginsModule(), CNIConfigModule(), CNIPodsModule(),
+    KubeletModule(), ContainerdCNIModule(), KubeProxyModule(), ControlPlaneFlagsModule(), ServiceModule(),
+    ResolvConfModule(), CoreDNSModule(),
 )}
 
 __all__ = ["MODULES", "Module", "ModuleError", "Outcome"]

@@ -79,9 +79,81 @@ def file_steps(path: str, content: bytes, current: dict | None, mode: str = "064
     return steps, ""
 
 
+MANAGED = b"# managed by provisioner"
+
+
+def backup_of(path: str) -> str:
+    return path + ".provisioner-orig"
+
+
+def replace_steps(path: str, content: bytes, current: dict | None, backup_exists: bool,
+                  mode: str = "0644") -> tuple[list[Step], str]:
+    """Like :func:`file_steps`, but a file someone else wrote is first kept as ``PATH.provisioner-orig``."""
+    steps, diff = file_steps(path, content, current, mode)
+    if steps and current is not None and not backup_exists and not current["content"].startswith(MANAGED):
+        steps.insert(0, Cmd(("cp", "-p", path, backup_of(path))))
+    return steps, diff
+
+
+def restore_steps(path: str, current: dict | None, backup_exists: bool) -> list[Step]:
+    """Put back what was there before :func:`replace_steps`: the backup, or nothing."""
+    if backup_exists:
+        return [Cmd(("mv", "-f", backup_of(path), path))]
+    if current is not None and current["content"].startswith(MANAGED):
+        return [Cmd(("rm", "-f", path))]
+    return []
+
+
 def unified_diff(path: str, old: bytes, new: bytes) -> str:
     try:
         a, b = old.decode().splitlines(keepends=True), new.decode().splitlines(keepends=True)
     except UnicodeDecodeError:
         return f"binary file {path} differs\n"
     return "".join(difflib.unified_diff(a, b, f"{path} (node)" if old else "/dev/null", f"{path} (wanted)"))
+
+
+NL_MARK = " (newline added before this block)"
+
+
+def _find_block(content: str, begin: str, end: str) -> tuple[int, int, bool] | None:
+    """(start, stop, added_newline) of the marked block, or None."""
+    for mark, added in ((begin + NL_MARK + "\n", True), (begin + "\n", False)):
+        if content.startswith(mark):
+            start = 0
+        elif (at := content.find("\n" + mark)) >= 0:
+            start = at + 1
+        else:
+            continue
+        stop = content.find(end + "\n", start)
+        if stop >= 0:
+            return start, stop + len(end) + 1, added
+    return None
+
+
+def set_block(content: str, begin: str, end: str, body: str, top: bool) -> str:
+    """``content`` with the marked block holding ``body``; the rest kept byte for byte.
+
+    A missing block goes first (``top``) or last; an existing one is replaced in
+    place. Appending to text without a final newline adds one, and the block's
+    first line says so, so that :func:`drop_block` gives the original back exactly.
+    """
+    found = _find_block(content, begin, end)
+    if found:
+        start, stop, added = found
+        return content[:start] + f"{begin + (NL_MARK if added else '')}\n{body}{end}\n" + content[stop:]
+    if top:
+        return f"{begin}\n{body}{end}\n" + content
+    if content and not content.endswith("\n"):
+        return content + f"\n{begin}{NL_MARK}\n{body}{end}\n"
+    return content + f"{begin}\n{body}{end}\n"
+
+
+def drop_block(content: str, begin: str, end: str) -> str:
+    """``content`` without the marked block: exactly what it was before :func:`set_block` added it."""
+    found = _find_block(content, begin, end)
+    if not found:
+        return content
+    start, stop, added = found
+    if added and start > 0 and content[start - 1] == "\n":
+        start -= 1
+    return content[:start] + content[stop:]

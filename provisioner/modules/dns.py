@@ -1,0 +1,109 @@
+"""Node DNS: the cluster DNS in /etc/resolv.conf (``resolv_conf``) and the CoreDNS files (``coredns``).
+
+The node's own upstream resolvers are saved to a file of their own; kubelet's
+resolvConf and CoreDNS's ``forward`` use that file, so nothing forwards to the
+cluster DNS itself (a loop), and the systemd-resolved stub 127.0.0.53 is
+replaced by the real upstreams from /run/systemd/resolve/resolv.conf.
+"""
+
+from __future__ import annotations
+
+from .. import dns
+from ..facts import files
+from ..ops import Cmd
+from .base import Module, ModuleError, Outcome, backup_of, drop_block, file_steps, schema, set_block
+from .kube import plan_files, remove_files, file_facts
+
+ABS = {"type": "string", "pattern": "^/"}
+RESOLVED = "/run/systemd/resolve/resolv.conf"
+TOP = ("# BEGIN provisioner: cluster DNS first", "# END provisioner: cluster DNS first")
+BOTTOM = ("# BEGIN provisioner: cluster search path (the last search line wins)", "# END provisioner: cluster search path")
+
+
+class ResolvConfModule(Module):
+    name = "resolv_conf"
+    args = schema({
+        "path": ABS, "nameserver": {"type": "string"}, "search": {"type": "array", "items": {"type": "string"}},
+        "options": {"type": "array", "items": {"type": "string"}}, "upstream_file": ABS,
+        "upstream": {"type": "array", "items": {"type": "string"}},
+    }, ["path", "nameserver", "search", "options", "upstream_file"])
+
+    def facts(self, a):
+        return [files.file(a["path"]), files.file(RESOLVED), files.file(a["upstream_file"]),
+                files.file(backup_of(a["path"]))]
+
+    def upstreams(self, a, facts, original: str) -> list[str]:
+        if a.get("upstream"):
+            return list(a["upstream"])
+        found = dns.nameservers(original)
+        if any(ns in dns.LOOPS for ns in found) and facts[f"file:{RESOLVED}"]:
+            found = dns.nameservers(facts[f"file:{RESOLVED}"]["content"].decode())  # the stub's real upstreams
+        found = [ns for ns in found if ns != a["nameserver"] and not ns.startswith("127.")]
+        if not found:
+            raise ModuleError(f"no upstream resolver in {a['path']} (only the cluster DNS or a local stub); "
+                              "set dns.upstream in the inventory")
+        return found
+
+    def plan(self, a, facts):
+        path, current = a["path"], facts[f"file:{a['path']}"]
+        text = current["content"].decode() if current else ""
+        original = drop_block(drop_block(text, *TOP), *BOTTOM)
+        ups = self.upstreams(a, facts, original)
+        upstream_text = ("# managed by provisioner: this node's upstream resolvers, for kubelet resolvConf and "
+                         "CoreDNS forward\n" + "".join(f"nameserver {ns}\n" for ns in ups))
+        new = set_block(text, *TOP, f"nameserver {a['nameserver']}\n", top=True)
+        tail = f"search {' '.join(a['search'])}\n" + (f"options {' '.join(a['options'])}\n" if a["options"] else "")
+        new = set_block(new, *BOTTOM, tail, top=False)
+        steps, diff = file_steps(path, new.encode(), current, current["mode"] if current else "0644",
+                                 current["owner"] if current else "root", current["group"] if current else "root")
+        if steps and current is not None and facts[f"file:{backup_of(path)}"] is None and original == text:
+            steps.insert(0, Cmd(("cp", "-P", "-p", path, backup_of(path))))  # the original, as it was (a symlink stays one)
+        usteps, udiff = file_steps(a["upstream_file"], upstream_text.encode(), facts[f"file:{a['upstream_file']}"])
+        if not steps and not usteps:
+            return Outcome(reason=f"{path} already asks {a['nameserver']} first, search {' '.join(a['search'])}; "
+                                  f"upstreams {', '.join(ups)} saved in {a['upstream_file']}")
+        return Outcome(steps + usteps, f"cluster DNS {a['nameserver']} in {path}; upstreams {', '.join(ups)} "
+                                       f"in {a['upstream_file']}", diff + udiff)
+
+    def reverse(self, a, facts):
+        path, current = a["path"], facts[f"file:{a['path']}"]
+        backup = facts[f"file:{backup_of(path)}"]
+        steps = []
+        if current is not None:
+            text = current["content"].decode()
+            original = drop_block(drop_block(text, *TOP), *BOTTOM)
+            if backup is not None and backup["content"].decode() == original:
+                steps.append(Cmd(("mv", "-f", backup_of(path), path)))  # exactly the original (bytes, mode, symlink)
+            elif original != text:
+                s, _ = file_steps(path, original.encode(), current, current["mode"], current["owner"], current["group"])
+                steps += s + ([Cmd(("rm", "-f", backup_of(path)))] if backup is not None else [])
+        if facts[f"file:{a['upstream_file']}"] is not None:
+            steps.append(Cmd(("rm", "-f", a["upstream_file"])))
+        if not steps:
+            return Outcome(reason=f"{path} holds no provisioner block")
+        return Outcome(steps, f"restore {path}; remove {a['upstream_file']}")
+
+
+class CoreDNSModule(Module):
+    name = "coredns"
+    args = schema({
+        "corefile": ABS, "manifest": ABS, "domain": {"type": "string"}, "dns_ip": {"type": "string"},
+        "upstream_file": ABS, "pods": {"enum": ["insecure", "verified", "disabled"]},
+        "ttl": {"type": "integer"}, "cache": {"type": "integer"}, "image": {"type": "string"},
+    }, ["corefile", "manifest", "domain", "dns_ip", "upstream_file"])
+
+    def _files(self, a) -> dict[str, str]:
+        opts = dict(pods=a.get("pods", "insecure"), ttl=a.get("ttl", 30), cache=a.get("cache", 30))
+        return {
+            a["corefile"]: "# managed by provisioner\n" + dns.corefile(a["domain"], a["upstream_file"], **opts),
+            a["manifest"]: dns.manifests(a["domain"], a["dns_ip"], image=a.get("image", "registry.k8s.io/coredns/coredns:v1.11.3"), **opts),
+        }
+
+    def facts(self, a):
+        return file_facts(self._files(a))
+
+    def plan(self, a, facts):
+        return plan_files(self._files(a), facts, f"Corefile and manifests already as wanted (service IP {a['dns_ip']})")
+
+    def reverse(self, a, facts):
+        return remove_files(self._files(a), facts)

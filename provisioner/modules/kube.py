@@ -1,0 +1,255 @@
+"""Kubernetes node settings: kubelet, the runtime's CNI dirs, kube-proxy, control-plane flags, restarts.
+
+The facts people get wrong are encoded here:
+- kubelet's ``--network-plugin``/``--cni-conf-dir``/``--cni-bin-dir`` exist only before 1.24;
+  from 1.24 the CNI dirs are the container runtime's (containerd config).
+- kube-proxy takes the POD range (``clusterCIDR``); the SERVICE range belongs to
+  kube-apiserver and kube-controller-manager (``--service-cluster-ip-range``).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from ..facts import Fact, files
+from ..ops import Cmd
+from .base import (Module, ModuleError, Outcome, backup_of, drop_block, file_steps, replace_steps, restore_steps,
+                   schema, set_block)
+
+ABS = {"type": "string", "pattern": "^/"}
+HEADER = "# managed by provisioner: changes here are overwritten by `provision apply`\n"
+
+
+def version_tuple(text: str) -> tuple[int, int]:
+    major, minor = str(text).lstrip("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+# -- renderers (pure) ------------------------------------------------------------
+def kubelet_config(a: dict) -> str:
+    return HEADER + "".join([
+        "apiVersion: kubelet.config.k8s.io/v1beta1\n",
+        "kind: KubeletConfiguration\n",
+        f"clusterDomain: {a['cluster_domain']}\n",
+        "clusterDNS:\n",
+        f"  - {a['cluster_dns']}\n",
+        f"resolvConf: {a['resolv_conf']}\n",
+        f"podCIDR: {a['pod_cidr']}\n",
+    ])
+
+
+def kubelet_args(a: dict) -> list[str]:
+    args = [f"--config={a['config_file']}", f"--node-ip={a['node_ip']}"]
+    if version_tuple(a["version"]) < (1, 24):
+        args += ["--network-plugin=cni", f"--cni-conf-dir={a['cni_conf_dir']}", f"--cni-bin-dir={a['cni_bin_dir']}"]
+    return args + list(a.get("extra_args", []))
+
+
+def kubelet_env(a: dict) -> str:
+    return HEADER + f'KUBELET_EXTRA_ARGS="{" ".join(kubelet_args(a))}"\n'
+
+
+def kubelet_dropin(a: dict) -> str:
+    return HEADER + "[Service]\n" + f'Environment="KUBELET_EXTRA_ARGS={" ".join(kubelet_args(a))}"\n'
+
+
+def containerd_block(major: int, bin_dir: str, conf_dir: str) -> str:
+    if major == 1:  # containerd 1.x, config version 2
+        return f'[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "{bin_dir}"\n  conf_dir = "{conf_dir}"\n'
+    # containerd 2.x, config version 3
+    return f"[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = [\"{bin_dir}\"]\n  conf_dir = \"{conf_dir}\"\n"
+
+
+def kube_proxy_config(a: dict) -> str:
+    return HEADER + "".join([
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n",
+        "kind: KubeProxyConfiguration\n",
+        f"mode: {a['mode']}\n",
+        f"clusterCIDR: {a['cluster_cidr']}\n",
+        "clientConnection:\n",
+        f"  kubeconfig: {a['kubeconfig']}\n",
+    ])
+
+
+def control_plane_env(a: dict) -> str:
+    svc, pod = a["service_cidr"], a["pod_cidr"]
+    return HEADER + (
+        "# kube-apiserver: the service range (ClusterIPs; the DNS service is "
+        f"{a['dns_ip']})\n"
+        f'KUBE_APISERVER_ARGS="--service-cluster-ip-range={svc}"\n'
+        "# kube-controller-manager: same service range, the pod range, and no automatic node CIDRs:\n"
+        "# each node's pod subnet comes from the inventory (kubelet podCIDR), so they always agree.\n"
+        f'KUBE_CONTROLLER_MANAGER_ARGS="--service-cluster-ip-range={svc} --cluster-cidr={pod} '
+        f'--allocate-node-cidrs=false --node-cidr-mask-size={a["node_prefix"]}"\n'
+    )
+
+
+IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
+
+
+# -- modules ------------------------------------------------------------------------
+class KubeletModule(Module):
+    name = "kubelet"
+    args = schema({
+        "version": {"type": "string"}, "node_ip": {"type": "string"}, "cluster_dns": {"type": "string"},
+        "cluster_domain": {"type": "string"}, "resolv_conf": ABS, "pod_cidr": {"type": "string"},
+        "cni_bin_dir": ABS, "cni_conf_dir": ABS, "config_file": ABS, "env_file": ABS,
+        "dropin": {"type": ["string", "null"]}, "extra_args": {"type": "array", "items": {"type": "string"}},
+    }, ["version", "node_ip", "cluster_dns", "cluster_domain", "resolv_conf", "pod_cidr", "cni_bin_dir",
+        "cni_conf_dir", "config_file", "env_file"])
+
+    def _files(self, a) -> dict[str, str]:
+        out = {a["config_file"]: kubelet_config(a), a["env_file"]: kubelet_env(a)}
+        if a.get("dropin"):
+            out[a["dropin"]] = kubelet_dropin(a)
+        return out
+
+    def facts(self, a):
+        return file_facts(self._files(a))
+
+    def plan(self, a, facts):
+        return plan_files(self._files(a), facts, f"kubelet files already as wanted ({'with' if version_tuple(a['version']) < (1, 24) else 'no'} CNI flags for {a['version']})")
+
+    def reverse(self, a, facts):
+        return remove_files(self._files(a), facts)
+
+
+class ContainerdCNIModule(Module):
+    """Points containerd's CRI plugin at the CNI dirs: a marked block in its config, the rest kept."""
+
+    name = "containerd_cni"
+    args = schema({"config_file": ABS, "major": {"enum": [1, 2]}, "bin_dir": ABS, "conf_dir": ABS},
+                  ["config_file", "major", "bin_dir", "conf_dir"])
+    BEGIN, END = "# BEGIN provisioner: CNI dirs", "# END provisioner: CNI dirs"
+
+    def facts(self, a):
+        return [files.file(a["config_file"])]
+
+    def plan(self, a, facts):
+        path, current = a["config_file"], facts[f"file:{a['config_file']}"]
+        body = containerd_block(a["major"], a["bin_dir"], a["conf_dir"])
+        if current is None:
+            text = f"version = {a['major'] + 1}\n\n" + set_block("", self.BEGIN, self.END, body, top=False)
+        else:
+            old = current["content"].decode()
+            table = body.splitlines()[0]
+            if table in drop_block(old, self.BEGIN, self.END):
+                raise ModuleError(f"{path} already has a {table} table of its own; set bin_dir/conf_dir there "
+                                  f"or remove it (two tables of that name are invalid TOML)")
+            text = set_block(old, self.BEGIN, self.END, body, top=False)
+        steps, diff = file_steps(path, text.encode(), current)
+        if not steps:
+            return Outcome(reason=f"containerd {a['major']}.x already uses {a['bin_dir']} and {a['conf_dir']}")
+        return Outcome(steps, f"point containerd {a['major']}.x at {a['bin_dir']} and {a['conf_dir']}", diff)
+
+    def reverse(self, a, facts):
+        current = facts[f"file:{a['config_file']}"]
+        if current is None:
+            return Outcome(reason=f"{a['config_file']} is absent")
+        old = current["content"].decode()
+        new = drop_block(old, self.BEGIN, self.END)
+        if new == old:
+            return Outcome(reason=f"no provisioner block in {a['config_file']}")
+        if new.strip() == f"version = {a['major'] + 1}":  # the file was ours alone
+            return Outcome([Cmd(("rm", "-f", a["config_file"]))], f"remove {a['config_file']}")
+        steps, diff = file_steps(a["config_file"], new.encode(), current)
+        return Outcome(steps, f"remove the CNI block from {a['config_file']}", diff)
+
+
+def module_loaded(name: str) -> Fact:
+    return Fact(f"kmod:{name}", f"test -d /sys/module/{shlex.quote(name)}", lambda text, rc: rc == 0)
+
+
+class KubeProxyModule(Module):
+    name = "kube_proxy"
+    args = schema({"mode": {"enum": ["iptables", "ipvs", "nftables", "userspace"]}, "cluster_cidr": {"type": "string"},
+                   "config_file": ABS, "kubeconfig": ABS}, ["mode", "cluster_cidr", "config_file", "kubeconfig"])
+
+    def facts(self, a):
+        out = file_facts([a["config_file"]])
+        if a["mode"] == "ipvs":
+            out += [module_loaded(m) for m in IPVS_MODULES]
+        return out
+
+    def plan(self, a, facts):
+        steps = []
+        if a["mode"] == "ipvs":  # ipvs needs its kernel modules before kube-proxy starts
+            steps += [Cmd(("modprobe", m)) for m in IPVS_MODULES if not facts[f"kmod:{m}"]]
+        fsteps, diff = replace_steps(a["config_file"], kube_proxy_config(a).encode(), facts[f"file:{a['config_file']}"],
+                                     facts[f"exists:{backup_of(a['config_file'])}"])
+        steps += fsteps
+        if not steps:
+            return Outcome(reason=f"kube-proxy already in {a['mode']} mode with clusterCIDR {a['cluster_cidr']}")
+        return Outcome(steps, f"kube-proxy: mode {a['mode']}, clusterCIDR {a['cluster_cidr']} (the pod range)", diff)
+
+    def reverse(self, a, facts):
+        return remove_files({a["config_file"]: ""}, facts)
+
+
+class ControlPlaneFlagsModule(Module):
+    """The service range where it belongs: kube-apiserver and kube-controller-manager flags."""
+
+    name = "control_plane_flags"
+    args = schema({"path": ABS, "service_cidr": {"type": "string"}, "pod_cidr": {"type": "string"},
+                   "node_prefix": {"type": "integer"}, "dns_ip": {"type": "string"}},
+                  ["path", "service_cidr", "pod_cidr", "node_prefix", "dns_ip"])
+
+    def facts(self, a):
+        return file_facts([a["path"]])
+
+    def plan(self, a, facts):
+        return plan_files({a["path"]: control_plane_env(a)}, facts, f"{a['path']} already holds the control-plane ranges")
+
+    def reverse(self, a, facts):
+        return remove_files({a["path"]: ""}, facts)
+
+
+class ServiceModule(Module):
+    """A systemd service restart (a handler): skipped, with a warning, where the unit does not exist."""
+
+    name = "service"
+    args = schema({"name": {"type": "string", "pattern": "^[A-Za-z0-9@._-]+$"},
+                   "action": {"enum": ["restart", "reload"], "default": "restart"},
+                   "daemon_reload": {"type": "boolean", "default": True}}, ["name"])
+
+    def facts(self, a):
+        unit = shlex.quote(a["name"] + ".service")
+        return [files.exists("/run/systemd/system"),
+                Fact(f"unit:{a['name']}", f"systemctl cat {unit} >/dev/null 2>&1", lambda text, rc: rc == 0)]
+
+    def plan(self, a, facts):
+        if not facts["exists:/run/systemd/system"] or not facts[f"unit:{a['name']}"]:
+            note = f"{a['name']} is not installed (no systemd unit {a['name']}.service): not restarted"
+            return Outcome(reason=note, warnings=[note])
+        steps = [Cmd(("systemctl", "daemon-reload"))] if a.get("daemon_reload", True) else []
+        steps.append(Cmd(("systemctl", a.get("action", "restart"), a["name"] + ".service")))
+        return Outcome(steps, f"{a.get('action', 'restart')} {a['name']}")
+
+
+def file_facts(paths) -> list[Fact]:
+    """Each file and its backup: what reset needs to put back what was there before."""
+    return [f for p in paths for f in (files.file(p), files.exists(backup_of(p)))]
+
+
+def plan_files(wanted: dict[str, str], facts: dict, noop: str) -> Outcome:
+    steps, diffs, names = [], [], []
+    for path, text in wanted.items():
+        s, d = replace_steps(path, text.encode(), facts[f"file:{path}"], facts.get(f"exists:{backup_of(path)}", False))
+        if s:
+            steps += s
+            diffs.append(d)
+            names.append(path)
+    if not steps:
+        return Outcome(reason=noop)
+    return Outcome(steps, "write " + ", ".join(names), "".join(diffs))
+
+
+def remove_files(wanted: dict[str, str], facts: dict) -> Outcome:
+    steps, names = [], []
+    for path in wanted:
+        s = restore_steps(path, facts.get(f"file:{path}"), facts.get(f"exists:{backup_of(path)}", False))
+        steps += s
+        names += [path] if s else []
+    if not steps:
+        return Outcome(reason="nothing of ours left: " + ", ".join(wanted))
+    return Outcome(steps, "restore or remove " + ", ".join(names))

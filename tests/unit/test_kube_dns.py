@@ -1,0 +1,266 @@
+"""Kubelet, containerd, kube-proxy, control-plane flags, resolv.conf and CoreDNS: rendered files pinned."""
+
+import pytest
+
+from provisioner import dns
+from provisioner.errors import InventoryError
+from provisioner.inventory import load_inventory
+from provisioner.modules import MODULES, ModuleError
+from provisioner.modules.base import drop_block, set_block
+from provisioner.playbook import bind, load_playbook, resolve_path
+
+from ..conftest import BASE
+
+
+def written(outcome) -> dict[str, str]:
+    return {s.path: s.content.decode() for s in outcome.steps if hasattr(s, "content")}
+
+
+def absent(*paths):
+    out = {}
+    for p in paths:
+        out[f"file:{p}"] = None
+        out[f"exists:{p}.provisioner-orig"] = False
+    return out
+
+
+def bound(write, extra="", node="node1"):
+    inv = load_inventory(write(BASE.replace("    address: 192.168.56.11\n", "    address: 192.168.56.11\n    groups: [control_plane]\n") + extra))
+    return {t.module: t.args for t in bind(load_playbook(resolve_path(None)), inv)[node]}
+
+
+KUBELET_FILES = ("/var/lib/kubelet/config.yaml", "/etc/default/kubelet")
+
+
+def test_kubelet_new_version_has_no_cni_flags(write):
+    args = bound(write, "kubernetes:\n  version: '1.30'\n")["kubelet"]
+    files = written(MODULES["kubelet"].plan(args, absent(*KUBELET_FILES)))
+    assert files["/etc/default/kubelet"] == (
+        "# managed by provisioner: changes here are overwritten by `provision apply`\n"
+        'KUBELET_EXTRA_ARGS="--config=/var/lib/kubelet/config.yaml --node-ip=192.168.56.11"\n')
+    assert files["/var/lib/kubelet/config.yaml"] == (
+        "# managed by provisioner: changes here are overwritten by `provision apply`\n"
+        "apiVersion: kubelet.config.k8s.io/v1beta1\n"
+        "kind: KubeletConfiguration\n"
+        "clusterDomain: cluster.local\n"
+        "clusterDNS:\n"
+        "  - 10.96.0.10\n"
+        "resolvConf: /etc/provisioner/resolv.conf.upstream\n"
+        "podCIDR: 10.244.1.0/24\n")
+
+
+def test_kubelet_old_version_gets_cni_flags_and_no_containerd_block(write):
+    tasks = bound(write, "kubernetes:\n  version: v1.23.17\n  kubelet: {dropin: /etc/systemd/system/kubelet.service.d/20-provisioner.conf}\n")
+    assert "containerd_cni" not in tasks  # before 1.24 the kubelet owns the CNI dirs
+    files = written(MODULES["kubelet"].plan(tasks["kubelet"], absent(*KUBELET_FILES, "/etc/systemd/system/kubelet.service.d/20-provisioner.conf")))
+    flags = ("--config=/var/lib/kubelet/config.yaml --node-ip=192.168.56.11 --network-plugin=cni "
+             "--cni-conf-dir=/etc/cni/net.d --cni-bin-dir=/etc/cni/bin")
+    assert files["/etc/default/kubelet"].endswith(f'KUBELET_EXTRA_ARGS="{flags}"\n')
+    assert files["/etc/systemd/system/kubelet.service.d/20-provisioner.conf"].endswith(
+        f'[Service]\nEnvironment="KUBELET_EXTRA_ARGS={flags}"\n')
+
+
+@pytest.mark.parametrize("flag,version,gone", [("--network-plugin=cni", "1.24", "1.24"), ("--cni-bin-dir=/opt/cni/bin", "1.29", "1.24"),
+                                               ("--container-runtime=remote", "1.27.3", "1.27")])
+def test_removed_kubelet_flag_is_an_error_naming_the_version(write, flag, version, gone):
+    with pytest.raises(InventoryError, match=rf"kubelet\.extra_args\[0\]: {flag.split('=')[0]} was removed from kubelet in Kubernetes {gone}"):
+        load_inventory(write(BASE + f"kubernetes:\n  version: '{version}'\n  kubelet:\n    extra_args: ['{flag}']\n"))
+    load_inventory(write(BASE + f"kubernetes:\n  version: '1.23'\n  kubelet:\n    extra_args: ['{flag}']\n"))  # fine before
+
+
+@pytest.mark.parametrize("major,text", [
+    (1, 'version = 2\n\n# BEGIN provisioner: CNI dirs\n[plugins."io.containerd.grpc.v1.cri".cni]\n'
+        '  bin_dir = "/etc/cni/bin"\n  conf_dir = "/etc/cni/net.d"\n# END provisioner: CNI dirs\n'),
+    (2, "version = 3\n\n# BEGIN provisioner: CNI dirs\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
+        '  bin_dirs = ["/etc/cni/bin"]\n  conf_dir = "/etc/cni/net.d"\n# END provisioner: CNI dirs\n'),
+])
+def test_containerd_both_forms(write, major, text):
+    args = bound(write, f"kubernetes:\n  containerd: {{major: {major}}}\n")["containerd_cni"]
+    o = MODULES["containerd_cni"].plan(args, {"file:/etc/containerd/config.toml": None})
+    assert written(o) == {"/etc/containerd/config.toml": text}
+
+
+def test_containerd_keeps_the_users_config_and_refuses_a_second_cni_table():
+    args = {"config_file": "/etc/containerd/config.toml", "major": 1, "bin_dir": "/etc/cni/bin", "conf_dir": "/etc/cni/net.d"}
+    user = 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "pause:3.9"\n'
+    f = {"file:/etc/containerd/config.toml": {"content": user.encode(), "mode": "0644", "owner": "root", "group": "root"}}
+    new = written(MODULES["containerd_cni"].plan(args, f))["/etc/containerd/config.toml"]
+    assert new.startswith(user) and 'bin_dir = "/etc/cni/bin"' in new
+    f2 = {"file:/etc/containerd/config.toml": {"content": new.encode(), "mode": "0644", "owner": "root", "group": "root"}}
+    assert not MODULES["containerd_cni"].plan(args, f2).changed
+    back = MODULES["containerd_cni"].reverse(args, f2)
+    assert written(back) == {"/etc/containerd/config.toml": user}
+    clash = user + '[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/cni/bin"\n'
+    with pytest.raises(ModuleError, match="already has a .* table of its own"):
+        MODULES["containerd_cni"].plan(args, {"file:/etc/containerd/config.toml": {"content": clash.encode(), "mode": "0644",
+                                                                                     "owner": "root", "group": "root"}})
+
+
+def test_kube_proxy_gets_the_pod_range(write):
+    args = bound(write)["kube_proxy"]
+    o = MODULES["kube_proxy"].plan(args, absent("/var/lib/kube-proxy/config.yaml"))
+    assert written(o)["/var/lib/kube-proxy/config.yaml"] == (
+        "# managed by provisioner: changes here are overwritten by `provision apply`\n"
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\n"
+        "clusterCIDR: 10.244.0.0/16\nclientConnection:\n  kubeconfig: /var/lib/kube-proxy/kubeconfig\n")
+    assert "service-cluster-ip-range" not in str(args)
+
+
+def test_kube_proxy_ipvs_loads_modules_first(write):
+    args = bound(write, "kubernetes:\n  kube_proxy: {mode: ipvs}\n")["kube_proxy"]
+    facts = absent("/var/lib/kube-proxy/config.yaml") | {f"kmod:{m}": m == "nf_conntrack" for m in
+                                                         ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")}
+    shell = [s.shell() for s in MODULES["kube_proxy"].plan(args, facts).steps]
+    assert shell[:4] == ["modprobe ip_vs", "modprobe ip_vs_rr", "modprobe ip_vs_wrr", "modprobe ip_vs_sh"]
+
+
+def test_kube_proxy_mode_errors(write):
+    with pytest.raises(InventoryError, match="userspace was removed in Kubernetes 1.26"):
+        load_inventory(write(BASE + "kubernetes:\n  kube_proxy: {mode: userspace}\n"))
+    with pytest.raises(InventoryError, match="nftables needs Kubernetes 1.29"):
+        load_inventory(write(BASE + "kubernetes:\n  version: '1.28'\n  kube_proxy: {mode: nftables}\n"))
+
+
+def test_control_plane_flags_only_on_the_control_plane(write):
+    tasks = bound(write)
+    text = written(MODULES["control_plane_flags"].plan(tasks["control_plane_flags"], absent("/etc/kubernetes/provisioner/control-plane.env")))
+    env = text["/etc/kubernetes/provisioner/control-plane.env"]
+    assert 'KUBE_APISERVER_ARGS="--service-cluster-ip-range=10.96.0.0/12"' in env
+    assert ('KUBE_CONTROLLER_MANAGER_ARGS="--service-cluster-ip-range=10.96.0.0/12 --cluster-cidr=10.244.0.0/16 '
+            '--allocate-node-cidrs=false --node-cidr-mask-size=24"') in env
+    assert "control_plane_flags" not in bound(write, node="node2")
+
+
+def test_existing_user_file_is_backed_up_then_restored():
+    args = {"path": "/etc/x.env", "service_cidr": "10.96.0.0/12", "pod_cidr": "10.244.0.0/16", "node_prefix": 24, "dns_ip": "10.96.0.10"}
+    user = {"content": b"MINE=1\n", "mode": "0644", "owner": "root", "group": "root"}
+    o = MODULES["control_plane_flags"].plan(args, {"file:/etc/x.env": user, "exists:/etc/x.env.provisioner-orig": False})
+    assert o.steps[0].shell() == "cp -p /etc/x.env /etc/x.env.provisioner-orig"
+    back = MODULES["control_plane_flags"].reverse(args, {"file:/etc/x.env": {"content": b"# managed by provisioner..."},
+                                                         "exists:/etc/x.env.provisioner-orig": True})
+    assert [s.shell() for s in back.steps] == ["mv -f /etc/x.env.provisioner-orig /etc/x.env"]
+
+
+# -- resolv.conf --------------------------------------------------------------
+RC = {"path": "/etc/resolv.conf", "nameserver": "10.96.0.10", "search": ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"],
+      "options": ["ndots:5"], "upstream_file": "/etc/provisioner/up"}
+
+
+def rfacts(text, resolved=None, upstream=None, backup=None):
+    f = lambda t: None if t is None else {"content": t.encode(), "mode": "0644", "owner": "root", "group": "root"}
+    return {"file:/etc/resolv.conf": f(text), "file:/run/systemd/resolve/resolv.conf": f(resolved),
+            "file:/etc/provisioner/up": f(upstream), "file:/etc/resolv.conf.provisioner-orig": f(backup)}
+
+
+ORIGINAL = "# from DHCP\nsearch corp.example\nnameserver 192.0.2.53\nnameserver 192.0.2.54\noptions edns0"  # no final newline
+
+
+def test_resolv_block_everything_else_kept_byte_for_byte():
+    o = MODULES["resolv_conf"].plan(RC, rfacts(ORIGINAL))
+    files = written(o)
+    new = files["/etc/resolv.conf"]
+    assert new == ("# BEGIN provisioner: cluster DNS first\nnameserver 10.96.0.10\n# END provisioner: cluster DNS first\n"
+                   + ORIGINAL + "\n# BEGIN provisioner: cluster search path (the last search line wins)"
+                   " (newline added before this block)\n"
+                   "search default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
+                   "# END provisioner: cluster search path\n")
+    assert files["/etc/provisioner/up"].endswith("nameserver 192.0.2.53\nnameserver 192.0.2.54\n")
+    assert o.steps[0].shell() == "cp -P -p /etc/resolv.conf /etc/resolv.conf.provisioner-orig"
+    again = MODULES["resolv_conf"].plan(RC, rfacts(new, upstream=files["/etc/provisioner/up"], backup=ORIGINAL))
+    assert not again.changed and "already asks 10.96.0.10 first" in again.reason
+    back = MODULES["resolv_conf"].reverse(RC, rfacts(new, upstream="x", backup=ORIGINAL))
+    assert [s.shell() for s in back.steps] == ["mv -f /etc/resolv.conf.provisioner-orig /etc/resolv.conf", "rm -f /etc/provisioner/up"]
+
+
+def test_resolv_reverse_keeps_later_user_edits():
+    new = written(MODULES["resolv_conf"].plan(RC, rfacts("nameserver 192.0.2.53\n")))["/etc/resolv.conf"]
+    edited = new + "options rotate\n"
+    back = MODULES["resolv_conf"].reverse(RC, rfacts(edited, backup="nameserver 192.0.2.53\n"))
+    assert written(back) == {"/etc/resolv.conf": "nameserver 192.0.2.53\noptions rotate\n"}
+
+
+def test_systemd_resolved_stub_is_replaced_by_real_upstreams():
+    o = MODULES["resolv_conf"].plan(RC, rfacts("nameserver 127.0.0.53\noptions edns0 trust-ad\n",
+                                               resolved="nameserver 203.0.113.1\nnameserver 203.0.113.2\n"))
+    up = written(o)["/etc/provisioner/up"]
+    assert "127.0.0.53" not in up and "nameserver 203.0.113.1\nnameserver 203.0.113.2\n" in up
+
+
+def test_no_upstream_left_is_an_error_not_a_loop():
+    with pytest.raises(ModuleError, match="no upstream resolver"):
+        MODULES["resolv_conf"].plan(RC, rfacts("nameserver 127.0.0.53\n"))
+    with pytest.raises(InventoryError, match="makes a DNS loop"):
+        from pathlib import Path  # noqa: F401
+        raise_for = BASE + "dns:\n  upstream: [10.96.0.10]\n"
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+            fh.write(raise_for)
+        load_inventory(fh.name)
+
+
+def test_blocks_roundtrip_exactly():
+    for text in ("", "a\n", "no final newline", "nameserver 1.1.1.1\nsearch x\n"):
+        s = set_block(set_block(text, "#B1", "#E1", "x\n", True), "#B2", "#E2", "y\n", False)
+        assert drop_block(drop_block(s, "#B1", "#E1"), "#B2", "#E2") == text
+
+
+# -- CoreDNS ------------------------------------------------------------------
+def test_corefile_pinned():
+    assert dns.corefile("cluster.local", "/etc/provisioner/resolv.conf.upstream", "verified", 5, 60) == (
+        ".:53 {\n    errors\n    health {\n        lameduck 5s\n    }\n    ready\n"
+        "    kubernetes cluster.local in-addr.arpa ip6.arpa {\n        pods verified\n"
+        "        fallthrough in-addr.arpa ip6.arpa\n        ttl 5\n    }\n    prometheus :9153\n"
+        "    forward . /etc/provisioner/resolv.conf.upstream {\n        max_concurrent 1000\n    }\n"
+        "    cache 60\n    loop\n    reload\n    loadbalance\n}\n")
+
+
+def test_manifests_have_the_service_at_dns_ip():
+    import yaml
+    docs = [d for d in yaml.safe_load_all(dns.manifests("k8s.lab", "10.32.0.10")) if d]
+    kinds = {d["kind"]: d for d in docs}
+    assert kinds["Service"]["spec"]["clusterIP"] == "10.32.0.10"
+    assert "kubernetes k8s.lab in-addr.arpa" in kinds["ConfigMap"]["data"]["Corefile"]
+    assert "forward . /etc/resolv.conf" in kinds["ConfigMap"]["data"]["Corefile"]
+    assert kinds["Deployment"]["spec"]["template"]["spec"]["dnsPolicy"] == "Default"
+
+
+def test_dns_names():
+    assert dns.service_fqdn("web", "shop", "k8s.lab") == "web.shop.svc.k8s.lab"
+    assert dns.pod_a_record("10.244.2.5", "default", "cluster.local") == "10-244-2-5.default.pod.cluster.local"
+
+
+def test_weave_range_checks(write):
+    with pytest.raises(InventoryError, match="IPALLOC_RANGE 10.96.0.0/16 overlaps cluster.service_cidr"):
+        load_inventory(write(BASE + "cni:\n  type: weave\n  weave_ipalloc_range: 10.96.0.0/16\n"))
+    with pytest.raises(InventoryError, match="outside cluster.pod_cidr"):
+        load_inventory(write(BASE + "cni:\n  type: weave\n  weave_ipalloc_range: 10.32.0.0/12\n"))
+    inv = load_inventory(write(BASE + "cni:\n  type: weave\n"))
+    assert inv.cni.weave_ipalloc_range == "10.244.0.0/16"
+
+
+def test_weave_cli(write, capsys):
+    from provisioner import cli
+    assert cli.main(["weave", str(write(BASE + "cni:\n  type: weave\n"))]) == 0
+    out = capsys.readouterr().out
+    assert "env.IPALLOC_RANGE=10.244.0.0/16" in out and "IPALLOC_RANGE=10.244.0.0/16" in out
+
+
+def test_handlers_run_only_when_notified(base_inventory):
+    from provisioner.runner import _plan, HostResult
+    hosts = bind(load_playbook("playbooks/kubernetes.yaml"), base_inventory)
+    order = list(enumerate(hosts["node2"]))
+    facts = {}
+    for _, t in order:
+        for f in MODULES[t.module].facts(t.args):
+            facts[f.key] = None if f.key.startswith("file:") else (True if f.key.startswith(("unit:", "exists:/run/systemd")) else False)
+    res = HostResult("node2")
+    outcomes = _plan("node2", order, facts, "plan", res, lambda *a: None)
+    by_name = {t.name: outcomes[i] for i, t in order}
+    assert [s.shell() for s in by_name["restart kubelet"].steps] == ["systemctl daemon-reload", "systemctl restart kubelet.service"]
+    done = dict(facts)
+    for i, t in order:
+        for s in outcomes[i].steps:
+            if hasattr(s, "content"):
+                done[f"file:{s.path}"] = {"content": s.content, "mode": "0644", "owner": "root", "group": "root"}
+    outcomes = _plan("node2", order, done, "plan", HostResult("node2"), lambda *a: None)
+    assert not any(o.changed for o in outcomes.values())
