@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
@@ -50,10 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
         if playbook:
             sp.add_argument("-p", "--playbook", help="playbook YAML (default playbooks/site.yaml)")
         sp.add_argument("--forks", type=int, default=10, help="hosts worked on at once (default 10)")
-        sp.add_argument("--limit", help="comma-separated node names to run on")
+        sp.add_argument("--limit", help="comma-separated node names or globs (node[12], work*) to run on")
+        sp.add_argument("--retry-failed", action="store_true",
+                        help="run only the hosts that failed or were unreachable in the previous run of this inventory")
         sp.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
         sp.add_argument("-v", "--verbose", action="store_true", help="show commands and diffs of changed tasks")
-        sp.add_argument("--timeout", type=float, default=300, help="seconds one script may run on a host (default 300)")
+        sp.add_argument("--timeout", type=float, default=300, help="seconds one exec may run on a host (default 300)")
+        sp.add_argument("--host-timeout", type=float, help="seconds all of one host's work may take")
+        sp.add_argument("--retries", type=int, default=2, help="connection attempts after the first, with backoff (default 2)")
+        sp.add_argument("--max-fail-percent", type=float, metavar="P",
+                        help="stop starting new hosts once more than P%% of all hosts have failed")
+        sp.add_argument("--lock-timeout", type=float, default=60,
+                        help="seconds to wait for another run's lock on a node (default 60; 0 waits forever)")
 
     sp = cmd("validate", _validate, "check an inventory (and a playbook) without contacting any node")
     sp.add_argument("inventory")
@@ -68,8 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     run_opts(cmd("apply", _apply, "bring every node to the state the playbook describes"))
     run_opts(cmd("reset", _reset, "undo what apply made (each module's reverse, in reverse order), and nothing else"))
 
+    sp = cmd("facts", _facts, "each node's IP, interface, MAC, network, listening ports, bridge and pod routes")
+    sp.add_argument("inventory")
+    sp.add_argument("--limit")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--forks", type=int, default=10)
+
     sp = cmd("verify", _verify, "run the packaged testinfra suite against the nodes")
     sp.add_argument("inventory")
+    sp.add_argument("--limit", help="only these nodes (names or globs); peers outside the limit are not checked")
     sp.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
     sp = cmd("coredns", _coredns, "render the Corefile and the CoreDNS manifests (ConfigMap, Service at dns_ip, …)")
@@ -143,13 +159,28 @@ def _run(args, mode: str, playbook: str | None = None) -> int:
     from .runner import run_all
     from .transport.ssh import SSHTransport
 
+    from . import state
+    from .runner import Options
+
     inv = load_inventory(args.inventory)
     limit = _limit(args.limit, inv)
+    if args.retry_failed:
+        again = state.failed_hosts(inv.path)
+        if again is None:
+            raise InputError(f"--retry-failed: no previous run recorded for {inv.path} ({state.path_for(inv.path)})")
+        limit = [h for h in again if limit is None or h in limit]
+        if not limit:
+            print("--retry-failed: no host failed in the previous run; nothing to do")
+            return 0
     book = load_playbook(resolve_path(playbook or getattr(args, "playbook", None)))
     hosts = bind(book, inv, limit)
     reporter = Reporter(mode, args.json, verbose=args.verbose)
-    results = run_all(hosts, lambda h: SSHTransport(inv, inv.node(h)), mode, args.forks, reporter, args.timeout)
+    opts = Options(forks=args.forks, timeout=args.timeout, host_timeout=args.host_timeout,
+                   lock_timeout=args.lock_timeout, max_fail_percent=args.max_fail_percent)
+    results = run_all(hosts, lambda h: SSHTransport(inv, inv.node(h), retries=args.retries), mode, opts, reporter)
     reporter.finish(results)
+    if mode != "plan":
+        state.record(inv.path, mode, results)
     return 1 if any(r.failed for r in results) else 0
 
 
@@ -181,11 +212,27 @@ def _verify(args) -> int:
     from .verify import run_suite
 
     inv = load_inventory(args.inventory)
-    return run_suite(inv, args.pytest_args)
+    return run_suite(inv, args.pytest_args, _limit(args.limit, inv))
+
+
+def _facts(args) -> int:
+    from . import nodefacts
+    from .inventory import load_inventory
+    from .transport.ssh import SSHTransport
+
+    inv = load_inventory(args.inventory)
+    limit = _limit(args.limit, inv)
+    if limit:
+        inv = replace(inv, nodes=tuple(n for n in inv.nodes if n.name in limit))
+    results = nodefacts.collect(inv, lambda h: SSHTransport(inv, inv.node(h)), args.forks)
+    print(json.dumps(results, indent=2) if args.json else nodefacts.table(results))
+    return 1 if any("error" in r for r in results.values()) else 0
 
 
 def _reset(args) -> int:
-    return _run(args, "reset")
+    from .playbook import packaged
+
+    return _run(args, "reset", args.playbook or str(packaged("reset.yaml")))
 
 
 def _coredns(args) -> int:

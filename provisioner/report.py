@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 from typing import TextIO
@@ -13,13 +14,31 @@ COLORS = {"warning": "35", "ok": "32", "changed": "33", "failed": "31", "unreach
 
 
 class Reporter:
-    """Prints events as they come (thread-safe). With ``json_out`` it prints nothing until :meth:`finish`."""
+    """Prints events as they come (thread-safe). With ``json_out`` it prints nothing until :meth:`finish`.
+
+    On a terminal, a status line under the results shows which hosts are still
+    working and on what; elsewhere (pipes, CI logs) only plain result lines.
+    """
 
     def __init__(self, mode: str, json_out: bool = False, stream: TextIO | None = None, verbose: bool = False):
         self.mode, self.json_out, self.verbose = mode, json_out, verbose
         self.out = stream or sys.stdout
         self.color = self.out.isatty()
+        self.live = self.color and not json_out
+        self.working: dict[str, str] = {}
         self.lock = threading.Lock()
+
+    def _status(self) -> None:
+        if not self.live:
+            return
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        line = "working: " + "; ".join(f"{h} ({p})" for h, p in sorted(self.working.items())) if self.working else ""
+        self.out.write("\r\033[K" + line[:width])
+        self.out.flush()
+
+    def _clear(self) -> None:
+        if self.live:
+            self.out.write("\r\033[K")
 
     def paint(self, word: str) -> str:
         code = COLORS.get(word)
@@ -29,12 +48,19 @@ class Reporter:
         if self.json_out:
             return
         with self.lock:
-            if kind == "task":
+            self._clear()
+            if kind == "phase":
+                host, text = obj  # type: ignore[misc]
+                self.working[host] = text
+            elif kind == "host_done":
+                self.working.pop(obj.host, None)  # type: ignore[attr-defined]
+            elif kind == "task":
                 self._task(obj)  # type: ignore[arg-type]
             elif kind in ("unreachable", "host_failed"):
                 res: HostResult = obj  # type: ignore[assignment]
                 word = "unreachable" if res.unreachable else "failed"
                 print(f"[{res.host}] {self.paint(word)}: {res.error}", file=self.out, flush=True)
+            self._status()
 
     def _task(self, t: TaskResult) -> None:
         word = "would change" if self.mode == "plan" and t.status == "changed" else t.status
@@ -53,6 +79,7 @@ class Reporter:
         self.out.flush()
 
     def finish(self, results: list[HostResult]) -> None:
+        self._clear()
         if self.json_out:
             print(json.dumps(to_json(self.mode, results), indent=2), file=self.out)
             return

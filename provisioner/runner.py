@@ -8,7 +8,9 @@ half-applied node is worse than an untouched one.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,18 @@ from .playbook import BoundTask
 from .transport import Transport
 
 STDERR_LINES = 8
+LOCK_PATH = "/run/provisioner.lock"
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a run behaves; the CLI flags map one to one."""
+
+    forks: int = 10
+    timeout: float | None = 300          # one exec on a host (--timeout)
+    host_timeout: float | None = None    # all of one host's work (--host-timeout)
+    lock_timeout: float = 60             # wait for another run's node lock (--lock-timeout)
+    max_fail_percent: float | None = None  # stop starting hosts past this (--max-fail-percent)
 
 
 @dataclass
@@ -66,20 +80,46 @@ class HostResult:
 Emit = Callable[[str, object], None]
 
 
+class _Clock:
+    """Per-exec timeout, capped by what is left of the host's own budget."""
+
+    def __init__(self, host: str, opts: Options):
+        self.host, self.opts = host, opts
+        self.deadline = None if opts.host_timeout is None else time.monotonic() + opts.host_timeout
+
+    def __call__(self) -> float | None:
+        if self.deadline is None:
+            return self.opts.timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise HostError(f"{self.host}: --host-timeout of {self.opts.host_timeout:.0f}s reached")
+        return left if self.opts.timeout is None else min(left, self.opts.timeout)
+
+
 def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit,
-             timeout: float | None = None) -> HostResult:
-    """Facts, plan and (unless ``mode == 'plan'``) apply on one host."""
+             opts: Options = Options()) -> HostResult:
+    """Facts, plan and (unless ``mode == 'plan'``) apply on one host.
+
+    apply and reset hold the node's lock from facts to apply, so that two runs
+    never plan from the same facts and both act on them.
+    """
     start = time.monotonic()
     result = HostResult(transport.host)
+    clock = _Clock(transport.host, opts)
     order = [(i, t) for i, t in enumerate(tasks) if not t.handler]
     if mode == "reset":
         order.reverse()
     order += [(i, t) for i, t in enumerate(tasks) if t.handler]  # handlers always come last
     try:
-        values = gather(transport, order, mode, timeout)
-        outcomes = _plan(transport.host, order, values, mode, result, emit)
-        if mode != "plan" and outcomes is not None:
-            _apply(transport, order, outcomes, result, emit, timeout)
+        emit("phase", (transport.host, "connecting"))
+        lock = transport.lock(LOCK_PATH, opts.lock_timeout) if mode != "plan" else contextlib.nullcontext()
+        with lock:
+            emit("phase", (transport.host, "gathering facts"))
+            values = gather(transport, order, mode, clock())
+            outcomes = _plan(transport.host, order, values, mode, result, emit)
+            if mode != "plan" and outcomes is not None:
+                emit("phase", (transport.host, "applying " + ", ".join(t.name for i, t in order if outcomes[i].changed)[:60]))
+                _apply(transport, order, outcomes, result, emit, clock())
     except TransportError as exc:
         result.unreachable, result.error = True, str(exc)
         emit("unreachable", result)
@@ -178,18 +218,32 @@ def _tail(text: str, n: int = STDERR_LINES) -> str:
 
 
 def run_all(hosts: dict[str, list[BoundTask]], connect: Callable[[str], Transport], mode: str,
-            forks: int = 10, emit: Emit = lambda kind, obj: None, timeout: float | None = None) -> list[HostResult]:
-    """Run every host with at most ``forks`` at once; one host's failure never stops the others."""
+            opts: Options = Options(), emit: Emit = lambda kind, obj: None) -> list[HostResult]:
+    """Run every host with at most ``opts.forks`` at once; one host's failure never stops the others.
+
+    With ``max_fail_percent``, once more than that share of all hosts has failed
+    (unreachable counts), hosts not yet started are not started.
+    """
+    total, failed = len(hosts), [0]
+    guard = threading.Lock()
 
     def one(host: str) -> HostResult:
+        with guard:
+            if opts.max_fail_percent is not None and failed[0] * 100 > opts.max_fail_percent * total:
+                res = HostResult(host, error=f"not started: more than {opts.max_fail_percent:g}% of hosts failed")
+                emit("host_failed", res)
+                emit("host_done", res)
+                return res
         try:
-            transport = connect(host)
+            res = run_host(connect(host), hosts[host], mode, emit, opts)
         except TransportError as exc:
             res = HostResult(host, unreachable=True, error=str(exc))
             emit("unreachable", res)
             emit("host_done", res)
-            return res
-        return run_host(transport, hosts[host], mode, emit, timeout)
+        if res.failed:
+            with guard:
+                failed[0] += 1
+        return res
 
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, opts.forks)) as pool:
         return list(pool.map(one, list(hosts)))

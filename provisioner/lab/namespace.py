@@ -176,11 +176,33 @@ def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) 
         hostname {node}
         exec chroot {root} /usr/sbin/sshd -D -e -f {d}/sshd_config
         """))
-    # the node's state dir is hidden by the tmpfs inside the node; give sshd its files via the bind of {state}
-    log = open(state / f"{node}.log", "w")
-    subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
-                      "sh", str(d / "init.sh")], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    _launch(lab, state, node)
+
+
+def _launch(lab: str, state: Path, node: str) -> None:
+    """Start the node's namespaces and sshd (init.sh) inside its existing network namespace."""
+    log = open(state / f"{node}.log", "a")
+    subprocess.Popen(["ip", "netns", "exec", f"{lab}-{node}", "unshare", "--mount", "--uts", "--pid", "--fork",
+                      "--kill-child", "sh", str(state / node / "init.sh")],
+                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
+
+
+def stop_node(lab: str, node: str) -> None:
+    """Kill the node's sshd and everything in it (its files go with its overlay); the network stays."""
+    pids = {int(p) for p in _run("ip", "netns", "pids", f"{lab}-{node}", check=False).stdout.split()}
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _wait(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 5)
+
+
+def start_node(lab: str, node: str, address: str) -> None:
+    """Bring a stopped node back: fresh namespaces and sshd on the same address."""
+    _launch(lab, ROOT / lab, node)
+    _wait_port(address, 22, 15)
 
 
 def _wait_port(host: str, port: int, seconds: float) -> None:

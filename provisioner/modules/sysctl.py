@@ -52,7 +52,11 @@ class SysctlModule(Module):
         diffs = []
         persist = args.get("persist", self.args["properties"]["persist"]["default"])
         if persist:
-            body = "# managed by provisioner\n" + "".join(f"{k} = {v}\n" for k, v in settings.items())
+            # the values found before the first apply travel in the file, for reset to put back
+            before = previous(facts[f"file:{persist}"]) or {k: facts[f"sysctl:{k}"] for k in settings}
+            body = "# managed by provisioner\n" + "".join(
+                f"# before: {k} = {before[k]}\n" for k in settings if before.get(k) is not None) + "".join(
+                f"{k} = {v}\n" for k, v in settings.items())
             fsteps, diff = file_steps(persist, body.encode(), facts[f"file:{persist}"])
             steps += fsteps
             diffs.append(diff)
@@ -66,10 +70,29 @@ class SysctlModule(Module):
         return Outcome(steps, "; ".join(notes) or "write persistent settings", "".join(diffs))
 
     def reverse(self, args, facts):
-        """Removes the persistent files; runtime values stay (other software may rely on them)."""
+        """Puts back the values found before the first apply (recorded in the persist file), removes the files."""
         steps = []
+        persist = args.get("persist", self.args["properties"]["persist"]["default"])
+        before = previous(facts.get(f"file:{persist}")) if persist else {}
+        for key, value in (before or {}).items():
+            if key in args["settings"] and facts.get(f"sysctl:{key}") not in (None, value):
+                steps.append(Cmd(("printf", "%s\\n", value), stdout=files.sysctl_path(key)))
         for key in ("persist", "modules_file"):
             path = args.get(key, self.args["properties"][key]["default"])
             if path and facts.get(f"file:{path}") is not None:
                 steps.append(Cmd(("rm", "-f", path)))
-        return Outcome(steps, "remove persistent sysctl files" if steps else "no persistent sysctl files left")
+        if not steps:
+            return Outcome(reason="no provisioner sysctl settings left")
+        return Outcome(steps, "restore sysctls and remove the persistent files")
+
+
+def previous(current: dict | None) -> dict[str, str] | None:
+    """``# before: key = value`` lines of our persist file → ``{key: value}``; None without the file."""
+    if current is None:
+        return None
+    out = {}
+    for line in current["content"].decode(errors="replace").splitlines():
+        if line.startswith("# before: ") and " = " in line:
+            key, value = line[len("# before: "):].split(" = ", 1)
+            out[key.strip()] = value.strip()
+    return out

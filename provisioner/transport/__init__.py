@@ -27,4 +27,7 @@ class Transport(Protocol):
     def put(self, data: bytes, path: str) -> None:
         """Upload ``data`` to ``path`` (the caller moves it into place)."""
 
+    def lock(self, path: str, timeout: float):
+        """Context manager holding an exclusive lock on the node; raises HostError on timeout."""
+
     def close(self) -> None: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Callable
 
 from ..errors import TransportError
@@ -15,6 +17,7 @@ class FakeTransport:
         self.unreachable = unreachable
         self.scripts: list[str] = []
         self.uploads: dict[str, bytes] = {}
+        self.locks: list[str] = []
 
     def run(self, script: str, timeout: float | None = None) -> Result:
         if self.unreachable:
@@ -24,6 +27,11 @@ class FakeTransport:
 
     def put(self, data: bytes, path: str) -> None:
         self.uploads[path] = data
+
+    @contextlib.contextmanager
+    def lock(self, path: str, timeout: float):
+        self.locks.append(path)
+        yield True
 
     def close(self) -> None:
         pass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import subprocess
 from pathlib import Path
 
@@ -22,6 +24,10 @@ class LocalTransport:
 
     def put(self, data: bytes, path: str) -> None:
         Path(path).write_bytes(data)
+
+    @contextlib.contextmanager
+    def lock(self, path: str, timeout: float):
+        yield False
 
     def close(self) -> None:
         pass

@@ -8,8 +8,10 @@ refuses a changed key); ``insecure`` accepts anything (for throw-away labs).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import select
+import shlex
 import socket
 import time
 from pathlib import Path
@@ -17,9 +19,17 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 
-from ..errors import TransportError
+from ..errors import HostError, TransportError
 from ..inventory import Inventory, Node
 from . import Result
+
+
+class _Retryable(Exception):
+    """A connection failure worth another try (refused, timed out, reset)."""
+
+
+class LockError(HostError):
+    """Another run holds the node's lock."""
 
 
 class _AcceptNew(paramiko.MissingHostKeyPolicy):
@@ -35,9 +45,17 @@ class _AcceptNew(paramiko.MissingHostKeyPolicy):
 
 
 class SSHTransport:
-    def __init__(self, inv: Inventory, node: Node, connect_timeout: float | None = None):
+    """One SSH connection to a node; every exec and upload of a run shares it.
+
+    Opening is retried ``retries`` times with exponential backoff (connection
+    refused, timeouts); a refused or changed host key is never retried.
+    """
+
+    def __init__(self, inv: Inventory, node: Node, connect_timeout: float | None = None, retries: int = 2,
+                 backoff: float = 0.5):
         s = inv.ssh
         self.host = node.name
+        self.retries, self.backoff = retries, backoff
         self.node = node
         self.sudo = s.sudo and s.user != "root"
         kwargs: dict = {"allow_agent": True, "look_for_keys": s.identity_file is None, "banner_timeout": 30}
@@ -60,6 +78,15 @@ class SSHTransport:
     def _open(self) -> None:
         if self.conn.is_connected:
             return
+        for attempt in range(self.retries + 1):
+            try:
+                return self._open_once()
+            except _Retryable as exc:
+                if attempt == self.retries:
+                    raise TransportError(str(exc) + (f" (after {attempt + 1} attempts)" if attempt else "")) from None
+                time.sleep(self.backoff * 2 ** attempt)
+
+    def _open_once(self) -> None:
         try:
             self.conn.open()
         except paramiko.BadHostKeyException as exc:
@@ -68,11 +95,13 @@ class SSHTransport:
             if "not found in known_hosts" in str(exc):
                 raise TransportError(f"{self.host}: host key of {self.node.address} is not in {self._known} "
                                      "(add it, or set ssh.host_key_policy: accept-new)") from None
-            raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None
+            if isinstance(exc, paramiko.AuthenticationException):
+                raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None
+            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None
         except (socket.timeout, TimeoutError):
-            raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port} timed out") from None
+            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port} timed out") from None
         except OSError as exc:
-            raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc.strerror or exc}") from None
+            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc.strerror or exc}") from None
 
     def run(self, script: str, timeout: float | None = None) -> Result:
         """Send ``script`` whole to ``sh -s`` on a fresh channel of the open connection.
@@ -113,6 +142,33 @@ class SSHTransport:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError
                 select.select([chan], [], [], 0.01)
+
+    @contextlib.contextmanager
+    def lock(self, path: str, timeout: float):
+        """Hold ``flock`` on ``path`` on the node for the duration (a channel of its own).
+
+        The lock lives as long as the remote ``cat`` waiting on our stdin: it is
+        released when we close the channel, and also if this process or the
+        connection dies.
+        """
+        self._open()
+        q = shlex.quote(path)
+        wait = "" if timeout <= 0 else f"-w {int(timeout)}"
+        script = (f"command -v flock >/dev/null || {{ echo NOFLOCK; exec cat; }}; exec 9>>{q}; "
+                  f"flock {wait} 9 && echo LOCKED && exec cat")
+        command = f"sudo -n sh -c {shlex.quote(script)}" if self.sudo else f"sh -c {shlex.quote(script)}"
+        chan = self.conn.client.get_transport().open_session()
+        chan.exec_command(command)
+        line = chan.makefile("r").readline().strip()
+        if line not in ("LOCKED", "NOFLOCK"):
+            chan.close()
+            raise LockError(f"{self.host}: another provision run holds {path} on this node "
+                            f"(waited {timeout:.0f}s; see --lock-timeout)")
+        try:
+            yield line == "LOCKED"
+        finally:
+            chan.shutdown_write()
+            chan.close()
 
     def put(self, data: bytes, path: str) -> None:
         self._open()

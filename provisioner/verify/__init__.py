@@ -35,13 +35,13 @@ def ssh_config(inv: Inventory) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def run_suite(inv: Inventory, extra: list[str] | None = None) -> int:
+def run_suite(inv: Inventory, extra: list[str] | None = None, limit: list[str] | None = None) -> int:
     """Run the suite; returns pytest's exit code (0 all passed)."""
     with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
         cfg = Path(tmp) / "ssh_config"
         cfg.write_text(ssh_config(inv))
         env = dict(os.environ, PROVISION_INVENTORY=str(inv.path.resolve()), PROVISION_SSH_CONFIG=str(cfg),
-                   PROVISION_CONTROL_DIR=tmp)
+                   PROVISION_CONTROL_DIR=tmp, PROVISION_LIMIT=",".join(limit or []))
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", os.devnull,
                 "--rootdir", str(HERE), "-q", "-rfEs", "--tb=short", str(HERE), *(extra or [])]
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 import testinfra
@@ -11,15 +12,21 @@ import testinfra
 from provisioner.inventory import load_inventory
 
 
+def _inventory():
+    """The inventory, cut down to PROVISION_LIMIT (`verify --limit`) when set."""
+    inv = load_inventory(os.environ["PROVISION_INVENTORY"])
+    limit = [x for x in os.environ.get("PROVISION_LIMIT", "").split(",") if x]
+    return replace(inv, nodes=tuple(n for n in inv.nodes if n.name in limit)) if limit else inv
+
+
 @pytest.fixture(scope="session")
 def inventory():
-    return load_inventory(os.environ["PROVISION_INVENTORY"])
+    return _inventory()
 
 
 def pytest_generate_tests(metafunc):
     if "node_name" in metafunc.fixturenames:
-        inv = load_inventory(os.environ["PROVISION_INVENTORY"])
-        metafunc.parametrize("node_name", [n.name for n in inv.nodes])
+        metafunc.parametrize("node_name", [n.name for n in _inventory().nodes])
 
 
 _hosts: dict = {}

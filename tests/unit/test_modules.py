@@ -46,7 +46,8 @@ def test_bridge_reverse_twice():
 
 # -- sysctl -----------------------------------------------------------------
 SYS = {"settings": {"net.ipv4.ip_forward": 1, "net.bridge.bridge-nf-call-iptables": 1}}
-CONF = "# managed by provisioner\nnet.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n"
+CONF = ("# managed by provisioner\n# before: net.ipv4.ip_forward = 0\n"
+        "net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n")
 MODS = "# managed by provisioner\nbr_netfilter\n"
 
 
@@ -76,6 +77,18 @@ def test_sysctl_noop():
     o = MODULES["sysctl"].plan(SYS, sysfacts(fwd="1", brnf="1", bridge_dir=True, conf=CONF, mods=MODS))
     assert not o.changed
     assert o.reason == "sysctls already set: net.ipv4.ip_forward=1, net.bridge.bridge-nf-call-iptables=1"
+
+
+def test_sysctl_records_old_values_and_reset_restores_them():
+    o = MODULES["sysctl"].plan(SYS, sysfacts(fwd="0", brnf="0", bridge_dir=True))
+    conf = next(s.content.decode() for s in o.steps if getattr(s, "path", "") == "/etc/sysctl.d/90-provisioner.conf")
+    assert "# before: net.ipv4.ip_forward = 0\n# before: net.bridge.bridge-nf-call-iptables = 0\n" in conf
+    applied = sysfacts(fwd="1", brnf="1", bridge_dir=True, conf=conf, mods=MODS)
+    assert not MODULES["sysctl"].plan(SYS, applied).changed  # the recorded values stay as they were
+    back = [s.shell() for s in MODULES["sysctl"].reverse(SYS, applied).steps]
+    assert back == ["printf '%s\\n' 0 > /proc/sys/net/ipv4/ip_forward",
+                    "printf '%s\\n' 0 > /proc/sys/net/bridge/bridge-nf-call-iptables",
+                    "rm -f /etc/sysctl.d/90-provisioner.conf", "rm -f /etc/modules-load.d/provisioner.conf"]
 
 
 def test_sysctl_unknown_key_fails():

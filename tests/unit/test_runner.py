@@ -5,7 +5,7 @@ import re
 from provisioner import facts as factlib
 from provisioner.playbook import bind, load_playbook, resolve_path
 from provisioner.report import to_json
-from provisioner.runner import run_all
+from provisioner.runner import Options, run_all
 from provisioner.transport import Result
 from provisioner.transport.fake import FakeTransport
 
@@ -35,7 +35,7 @@ def answer_with(values: dict, apply: Result | None = None):
 def run(inv, mode, transports):
     hosts = bind(load_playbook("playbooks/pod-network.yaml"), inv, list(transports))
     events = []
-    results = run_all(hosts, lambda h: transports[h], mode, forks=4, emit=lambda k, o: events.append((k, o)))
+    results = run_all(hosts, lambda h: transports[h], mode, Options(forks=4), emit=lambda k, o: events.append((k, o)))
     return results, events
 
 
@@ -106,7 +106,8 @@ def test_noop_run_is_one_exec(base_inventory):
                 **{"sysctl:net.ipv4.ip_forward": "1", "exists:/proc/sys/net/bridge": "",
                    "sysctl:net.bridge.bridge-nf-call-iptables": "1",
                    "file:/etc/sysctl.d/90-provisioner.conf": "644 root root\n" + _b64(
-                       "# managed by provisioner\nnet.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n"),
+                       "# managed by provisioner\n# before: net.ipv4.ip_forward = 0\n"
+                       "net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n"),
                    "file:/etc/modules-load.d/provisioner.conf": "644 root root\n" + _b64("# managed by provisioner\nbr_netfilter\n"),
                    "links@web": '[{"ifname":"eth0","flags":["UP"]},{"ifname":"lo","flags":["UP"]}]',
                    "addrs@web": '[{"ifname":"eth0","addr_info":[{"family":"inet","local":"10.244.2.2","prefixlen":24}]}]',

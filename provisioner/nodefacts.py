@@ -1,0 +1,104 @@
+"""``provision facts``: what each node looks like, from one SSH exec per node.
+
+Node IP, the interface holding it and its MAC, the node network worked out like
+ipcalc, listening TCP ports with their processes (what ``ss -ltnp`` shows), the
+pod bridge and its addresses, the pod routes.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+
+from . import addressing
+from . import facts as factlib
+from .facts import Fact, net
+from .inventory import Inventory, Node
+from .modules.routes import PROTO
+
+_USERS = re.compile(r'\("([^"]+)",pid=(\d+)')
+
+
+def parse_ss(text: str, rc: int) -> list[dict] | None:
+    """``ss -Hltnp`` lines → ``[{address, port, processes: [{name, pid}]}]``."""
+    if rc != 0:
+        return None
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 4:
+            continue
+        addr, _, port = parts[3].rpartition(":")
+        procs = [{"name": n, "pid": int(p)} for n, p in _USERS.findall(line)]
+        out.append({"address": addr.strip("[]"), "port": int(port), "processes": procs})
+    return sorted(out, key=lambda x: (x["port"], x["address"]))
+
+
+def wanted() -> list[Fact]:
+    return [net.links(), net.addrs(), net.routes(), Fact("listen", "ss -Hltnp", parse_ss)]
+
+
+def summarize(inv: Inventory, node: Node, values: dict) -> dict:
+    links, addrs, routes = values["links"] or {}, values["addrs"] or {}, values["routes"] or []
+    holder = next(((ifname, a) for ifname, lst in addrs.items() for a in lst if a.split("/")[0] == str(node.ip)), None)
+    ifname, cidr = holder if holder else (None, None)
+    network = None
+    if cidr:
+        calc = addressing.ipcalc(cidr)
+        network = {k: calc[k] for k in ("Network", "Netmask", "HostMin", "HostMax", "Broadcast", "Hosts/Net")}
+    bridge = inv.cluster.bridge
+    pod_routes = [r for r in routes if r["protocol"] == PROTO or r["dev"] == bridge]
+    return {
+        "node": node.name, "ip": str(node.ip), "cidr": cidr, "interface": ifname,
+        "interface_expected": node.interface, "mac": (links.get(ifname) or {}).get("mac") if ifname else None,
+        "network": network,
+        "listening": values["listen"],
+        "bridge": {"name": bridge, "present": bridge in links, "up": (links.get(bridge) or {}).get("up", False),
+                   "addresses": addrs.get(bridge, [])},
+        "pod_routes": [{"dst": r["dst"], "via": r["via"], "dev": r["dev"], "protocol": r["protocol"]} for r in pod_routes],
+    }
+
+
+def collect(inv: Inventory, connect, forks: int = 10) -> dict[str, dict]:
+    """``{node: summary or {"error": …}}``, one exec per node, in parallel."""
+    from .errors import HostError
+
+    def one(node: Node) -> tuple[str, dict]:
+        t = connect(node.name)
+        try:
+            nonce = secrets.token_hex(4)
+            r = t.run(factlib.script(wanted(), nonce), 60)
+            if r.rc != 0:
+                return node.name, {"node": node.name, "error": f"facts failed (exit {r.rc}): {r.stderr.strip()[-300:]}"}
+            return node.name, summarize(inv, node, factlib.parse_all(wanted(), factlib.split(r.stdout, nonce)))
+        except HostError as exc:
+            return node.name, {"node": node.name, "error": str(exc)}
+        finally:
+            t.close()
+
+    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+        return dict(pool.map(one, inv.nodes))
+
+
+def table(results: dict[str, dict]) -> str:
+    rows = [("NODE", "IP", "INTERFACE", "MAC", "NETWORK", "HOSTS", "BRIDGE", "LISTENING (tcp)")]
+    notes = []
+    for name, f in results.items():
+        if "error" in f:
+            rows.append((name, "-", "-", "-", "-", "-", "-", f["error"][:60]))
+            continue
+        n = f["network"] or {}
+        hosts = f"{n.get('HostMin', '-')}-{n.get('HostMax', '-')}" if n else "-"
+        br = f["bridge"]
+        bridge = f"{br['name']} {','.join(br['addresses']) or '(no address)'}" + ("" if br["up"] else " DOWN") if br["present"] else "-"
+        listen = ", ".join(f"{x['port']}:{'/'.join(p['name'] for p in x['processes']) or '?'}" for x in f["listening"] or [])
+        rows.append((name, f["cidr"] or f"{f['ip']} (not found!)", f["interface"] or "-", f["mac"] or "-",
+                     f"{n.get('Network', '-')} ({n.get('Netmask', '-')})" if n else "-", hosts, bridge, listen))
+        if f["interface"] and f["interface"] != f["interface_expected"]:
+            notes.append(f"{name}: the node IP is on {f['interface']}, the inventory says {f['interface_expected']}")
+        routes = ", ".join(f"{r['dst']} via {r['via'] or r['dev']}" for r in f["pod_routes"])
+        notes.append(f"{name} pod routes: {routes or 'none'}")
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines + [""] + notes)
