@@ -94,7 +94,7 @@ def test_two_concurrent_applies_never_interleave(make_lab):
     assert lab.provision("verify").returncode == 0
     for node in ("node1", "node2", "node3"):
         addrs = lab.node_sh(node, "ip -4 -o addr show dev v-net-0 | wc -l; ip route show proto 147 | wc -l; "
-                                  "ip -o link show type veth | wc -l; ip -n web -4 -o addr | wc -l")
+                                  "ip -o link show type veth | grep -c ' veth-'; ip -n web -4 -o addr show dev eth0 | wc -l")
         assert addrs.split() == ["1", "2", "2", "1"], (node, addrs)
 
 
