@@ -65,10 +65,13 @@ class Reporter:
     def _task(self, t: TaskResult) -> None:
         word = "would change" if self.mode == "plan" and t.status == "changed" else t.status
         text = t.error if t.status == "failed" else t.reason
-        print(f"[{t.host}] {self.paint(word):<8} {t.name} ({t.module}): {text}", file=self.out, flush=True)
+        pad = " " * max(0, 8 - len(word))
+        print(f"[{t.host}] {self.paint(word)}{pad} {t.name} ({t.module}): {text}", file=self.out, flush=True)
         if t.status == "failed" and t.where:
             print(f"    task at {t.where}", file=self.out)
         for w in t.warnings:
+            if w == text:
+                continue
             print(f"    {self.paint('warning')}: {w}", file=self.out)
         show_detail = self.mode == "plan" or self.verbose
         if show_detail and t.status in ("changed", "failed") and t.commands:
