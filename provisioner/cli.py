@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -118,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     down = lab.add_parser("down", help="remove every namespace, link, process and file of the lab")
     down.add_argument("--name", default="plab")
     down.set_defaults(func=_lab_down)
+    vi = lab.add_parser("vagrant-inventory", help="an inventory that reaches the Vagrant VMs, from `vagrant ssh-config`")
+    vi.add_argument("--inventory", default="inventories/vagrant.yaml", help="the VM lab's inventory (default inventories/vagrant.yaml)")
+    vi.add_argument("--ssh-config", help="recorded `vagrant ssh-config` output, - for stdin (default: run vagrant ssh-config)")
+    vi.add_argument("--out", default="vagrant-lab.yaml", help="inventory to write (default vagrant-lab.yaml)")
+    vi.set_defaults(func=_vagrant_inventory)
     st = lab.add_parser("status", help="what exists of the lab")
     st.add_argument("--name", default="plab")
     st.set_defaults(func=_lab_status)
@@ -125,10 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _validate(args) -> int:
-    from .inventory import load_inventory
     from .playbook import bind, load_playbook
 
-    inv = load_inventory(args.inventory)
+    inv = _inventory(args.inventory)
     if args.playbook:
         bind(load_playbook(args.playbook), inv)
     if args.json:
@@ -153,7 +158,6 @@ def _ipcalc(args) -> int:
 
 
 def _run(args, mode: str, playbook: str | None = None) -> int:
-    from .inventory import load_inventory
     from .playbook import bind, load_playbook, resolve_path
     from .report import Reporter
     from .runner import run_all
@@ -162,7 +166,7 @@ def _run(args, mode: str, playbook: str | None = None) -> int:
     from . import state
     from .runner import Options
 
-    inv = load_inventory(args.inventory)
+    inv = _inventory(args.inventory)
     limit = _limit(args.limit, inv)
     if args.retry_failed:
         again = state.failed_hosts(inv.path)
@@ -208,19 +212,17 @@ def _apply(args) -> int:
 
 
 def _verify(args) -> int:
-    from .inventory import load_inventory
     from .verify import run_suite
 
-    inv = load_inventory(args.inventory)
+    inv = _inventory(args.inventory)
     return run_suite(inv, args.pytest_args, _limit(args.limit, inv))
 
 
 def _facts(args) -> int:
     from . import nodefacts
-    from .inventory import load_inventory
     from .transport.ssh import SSHTransport
 
-    inv = load_inventory(args.inventory)
+    inv = _inventory(args.inventory)
     limit = _limit(args.limit, inv)
     if limit:
         inv = replace(inv, nodes=tuple(n for n in inv.nodes if n.name in limit))
@@ -237,9 +239,8 @@ def _reset(args) -> int:
 
 def _coredns(args) -> int:
     from . import dns
-    from .inventory import load_inventory
 
-    inv = load_inventory(args.inventory)
+    inv = _inventory(args.inventory)
     d, c = inv.dns["coredns"], inv.cluster
     opts = dict(pods=d["pods"], ttl=d["ttl"], cache=d["cache"])
     core = dns.corefile(c.domain, inv.dns["upstream_file"], **opts)
@@ -260,8 +261,7 @@ def _dns_name(args) -> int:
 
     domain = args.domain
     if args.inventory:
-        from .inventory import load_inventory
-        domain = load_inventory(args.inventory).cluster.domain
+        domain = _inventory(args.inventory).cluster.domain
     try:
         print(dns.pod_a_record(args.name, args.namespace, domain) if args.pod else dns.service_fqdn(args.name, args.namespace, domain))
     except ValueError as exc:
@@ -271,9 +271,8 @@ def _dns_name(args) -> int:
 
 def _weave(args) -> int:
     from . import dns
-    from .inventory import load_inventory
 
-    inv = load_inventory(args.inventory)
+    inv = _inventory(args.inventory)
     if inv.cni.type != "weave":
         raise InputError(f"{args.inventory}: cni.type is {inv.cni.type}, not weave")
     r = inv.cni.weave_ipalloc_range
@@ -288,10 +287,9 @@ def _weave(args) -> int:
 
 
 def _ssh_config(args) -> int:
-    from .inventory import load_inventory
     from .verify import ssh_config
 
-    print(ssh_config(load_inventory(args.inventory)), end="")
+    print(ssh_config(_inventory(args.inventory)), end="")
     return 0
 
 
@@ -306,6 +304,44 @@ def _lab_up(args) -> int:
     print(f"  look around: ip netns exec {args.name}-node1 ip -br addr   (or ssh with the inventory's key)")
     print(f"  tear down: provision lab down --name {args.name}")
     return 0
+
+
+def _vagrant_inventory(args) -> int:
+    import subprocess
+
+    import yaml
+
+    from .lab.vagrant import inventory_for_vms
+    from .yamlsrc import load_file
+
+    base = _inventory(args.inventory)  # validated first; then the raw YAML is copied
+    if args.ssh_config == "-":
+        text = sys.stdin.read()
+    elif args.ssh_config:
+        text = Path(args.ssh_config).read_text()
+    else:
+        env = dict(os.environ, PROVISION_INVENTORY=str(base.path.resolve()))  # the Vagrantfile reads it
+        p = subprocess.run(["vagrant", "ssh-config"], capture_output=True, text=True, env=env)
+        if p.returncode != 0:
+            raise InputError(f"vagrant ssh-config failed: {p.stderr.strip() or p.stdout.strip()}")
+        text = p.stdout
+    out = Path(args.out)
+    data = inventory_for_vms(load_file(args.inventory).data, text, (out.parent / f"{out.stem}.known_hosts").resolve())
+    out.write_text(f"# written by `provision lab vagrant-inventory` from {args.inventory} and vagrant ssh-config\n"
+                   + yaml.safe_dump(data, sort_keys=False))
+    _inventory(str(out))  # what we wrote must validate
+    print(f"wrote {out}: {len(data['nodes'])} node(s); next: provision apply {out}")
+    return 0
+
+
+def _inventory(path: str):
+    """Load and check an inventory; its warnings go to stderr."""
+    from .inventory import load_inventory
+
+    inv = load_inventory(path)
+    for w in inv.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return inv
 
 
 def _lab_down(args) -> int:

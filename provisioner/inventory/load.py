@@ -77,6 +77,7 @@ class _Checker:
     def __init__(self, doc: Document):
         self.doc = doc
         self.problems: list[Problem] = []
+        self.warnings: list[str] = []
 
     def bad(self, path: tuple, message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
@@ -110,7 +111,7 @@ class _Checker:
         dns = self.dns(with_defaults(schema()["properties"]["dns"], data.get("dns", {})), cluster) if cluster else None
         if self.problems or cluster is None or nodes is None or cni is None or dns is None:
             return None
-        return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes), cni, kube, dns)
+        return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes), cni, kube, dns, tuple(self.warnings))
 
     # -- kubernetes and dns --------------------------------------------------
     def kubernetes(self, k: dict[str, Any]) -> dict[str, Any]:
@@ -171,11 +172,11 @@ class _Checker:
             if alloc and not alloc.subnet_of(cluster.pod_cidr):
                 self.bad(base + ("weave_ipalloc_range",), f"IPALLOC_RANGE {alloc} is outside cluster.pod_cidr {cluster.pod_cidr}: "
                                                           "pod addresses would not match the inventory")
-        src = Path(c.get("source", "/usr/lib/cni")).expanduser()
+        src = self.path(c.get("source", "/usr/lib/cni"))
         return CNI(
             type=c.get("type", "bridge"), bin_dir=c.get("bin_dir", "/etc/cni/bin"),
             conf_dir=c.get("conf_dir", "/etc/cni/net.d"), config_name=c.get("config_name", f"10-{cluster.name}.conflist"),
-            source=src if src.is_absolute() else Path(self.doc.file).parent / src,
+            source=src,
             plugins=tuple(c.get("plugins", ())), sha256=tuple(sorted(c.get("sha256", {}).items())),
             tarball_sha256=c.get("tarball_sha256"), is_gateway=c.get("is_gateway", True), ip_masq=c.get("ip_masq", False),
             hairpin_mode=c.get("hairpin_mode", True), mtu=c.get("mtu", 1500), ipam=ipam, range_offset=offset,
@@ -229,14 +230,14 @@ class _Checker:
         )
 
     # -- ssh ---------------------------------------------------------------
-    def ssh(self, s: dict[str, Any]) -> SSHSettings:
-        here = Path(self.doc.file).parent
+    def path(self, value: str) -> Path:
+        """A path from the inventory: ``~`` expanded, relative ones against the inventory's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else Path(self.doc.file).parent / p
 
+    def ssh(self, s: dict[str, Any]) -> SSHSettings:
         def rel(key: str) -> Path | None:
-            if key not in s:
-                return None
-            p = Path(s[key]).expanduser()
-            return p if p.is_absolute() else here / p
+            return self.path(s[key]) if key in s else None
 
         return SSHSettings(
             user=s.get("user", "root"), port=s.get("port", 22), identity_file=rel("identity_file"),
@@ -266,7 +267,8 @@ class _Checker:
             out.append(Node(
                 name=n["name"], address=n["address"], port=n.get("port", port), ip=ips[i],
                 interface=n.get("interface", "eth0"), groups=tuple(n.get("groups", ())),
-                pod_subnet=subnets[i], pods=tuple(pods),
+                pod_subnet=subnets[i], pods=tuple(pods), user=n.get("user"),
+                identity_file=self.path(n["identity_file"]) if "identity_file" in n else None,
             ))
         return out
 
@@ -280,10 +282,12 @@ class _Checker:
             except ValueError:
                 self.bad(("nodes", i), f"node {n['name']}: 'ip' is required when address is a host name")
                 return None
+        where = path if "ip" in n else ("nodes", i, "address")  # the line the IP came from
         if ip and ip not in cluster.node_cidr:
-            self.bad(path, f"{ip} is outside cluster.node_cidr {cluster.node_cidr}")
+            self.bad(where, f"{ip} is outside cluster.node_cidr {cluster.node_cidr}")
         if ip and str(ip) == "10.0.2.15":
-            self.bad(path, "10.0.2.15 is the NAT address every VirtualBox VM has; use the private network address")
+            self.warnings.append(str(self.doc.problem(where, "10.0.2.15 is the NAT address every VirtualBox VM has: "
+                                                            "the node IP should be its private network address")))
         return ip
 
     def node_subnet(self, i: int, n: dict, cluster: Cluster):

@@ -36,6 +36,8 @@ class Node:
     groups: tuple[str, ...]
     pod_subnet: Net
     pods: tuple[Pod, ...] = ()
+    user: str | None = None             # overrides ssh.user for this node
+    identity_file: Path | None = None   # overrides ssh.identity_file (each Vagrant VM has its own key)
 
     @property
     def pod_gateway(self) -> Addr:
@@ -98,6 +100,7 @@ class Inventory:
     cni: CNI = field(default_factory=CNI)
     kubernetes: dict[str, Any] = field(default_factory=dict, compare=False)  # schema defaults filled in
     dns: dict[str, Any] = field(default_factory=dict, compare=False)
+    warnings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def node(self, name: str) -> Node:

@@ -57,12 +57,14 @@ class SSHTransport:
         self.host = node.name
         self.retries, self.backoff = retries, backoff
         self.node = node
-        self.sudo = s.sudo and s.user != "root"
-        kwargs: dict = {"allow_agent": True, "look_for_keys": s.identity_file is None, "banner_timeout": 30}
-        if s.identity_file:
-            kwargs["key_filename"] = [str(s.identity_file)]
+        user = node.user or s.user
+        identity = node.identity_file or s.identity_file
+        self.sudo = s.sudo and user != "root"
+        kwargs: dict = {"allow_agent": True, "look_for_keys": identity is None, "banner_timeout": 30}
+        if identity:
+            kwargs["key_filename"] = [str(identity)]
         self.conn = Connection(
-            node.address, user=s.user, port=node.port,
+            node.address, user=user, port=node.port,
             connect_timeout=connect_timeout or s.connect_timeout, connect_kwargs=kwargs,
             config=Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}}),
         )

@@ -24,11 +24,11 @@ def ssh_config(inv: Inventory) -> str:
     strict = {"strict": "yes", "accept-new": "accept-new", "insecure": "no"}[s.host_key_policy]
     blocks = []
     for n in inv.nodes:
-        lines = [f"Host {n.name}", f"  HostName {n.address}", f"  Port {n.port}", f"  User {s.user}",
+        lines = [f"Host {n.name}", f"  HostName {n.address}", f"  Port {n.port}", f"  User {n.user or s.user}",
                  f"  StrictHostKeyChecking {strict}", "  BatchMode yes", f"  ConnectTimeout {int(s.connect_timeout)}",
                  "  LogLevel ERROR"]
-        if s.identity_file:
-            lines += [f"  IdentityFile {s.identity_file}", "  IdentitiesOnly yes"]
+        if n.identity_file or s.identity_file:
+            lines += [f"  IdentityFile {n.identity_file or s.identity_file}", "  IdentitiesOnly yes"]
         if s.known_hosts:
             lines.append(f"  UserKnownHostsFile {s.known_hosts}")
         blocks.append("\n".join(lines))

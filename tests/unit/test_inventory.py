@@ -106,7 +106,7 @@ def test_duplicate_node_names_and_addresses(write):
 
 
 def test_node_ip_outside_node_network(write):
-    one(write, BASE.replace("    address: 192.168.56.13", "    address: 192.168.57.13"), r"nodes\[2\]\.ip: .* outside cluster.node_cidr")
+    one(write, BASE.replace("    address: 192.168.56.13", "    address: 192.168.57.13"), r"nodes\[2\]\.address: .* outside cluster.node_cidr", line=14)
 
 
 def test_host_name_address_needs_ip(write):
@@ -166,10 +166,11 @@ def test_router_mode_routes(write):
     assert len(inv.pod_routes(inv.nodes[0])) == 2  # the router itself routes to each node
 
 
-def test_vagrant_nat_address_refused(write):
+def test_vagrant_nat_address_warns(write):
     text = BASE.replace("node_cidr: 192.168.56.0/24", "node_cidr: 10.0.2.0/24").replace("192.168.56.1", "10.0.2.1")
     text = text.replace("address: 10.0.2.13", "address: 10.0.2.15")
-    one(write, text, "NAT address")
+    inv = load_inventory(write(text))
+    assert len(inv.warnings) == 1 and "inv.yaml:14 nodes[2].address: 10.0.2.15 is the NAT address" in inv.warnings[0]
 
 
 def test_ssh_paths_are_relative_to_the_inventory(write, tmp_path):
