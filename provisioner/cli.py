@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,8 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = cmd("weave", _weave, "check Weave's IPALLOC_RANGE against the inventory and print how to install it")
     sp.add_argument("inventory")
 
-    sp = cmd("ssh-config", _ssh_config, "print an ssh_config for the nodes (ssh -F <(provision ssh-config INV) node1)")
+    sp = cmd("ssh-config", _ssh_config, "print an ssh_config for the nodes (save it, then ssh -F FILE node1)")
     sp.add_argument("inventory")
+
+    sp = cmd("ssh", _ssh, "open a shell (or run a command) on a node with the inventory's SSH settings")
+    sp.add_argument("inventory")
+    sp.add_argument("node")
+    sp.add_argument("command", nargs=argparse.REMAINDER, help="command to run (default: a login shell)")
 
     lab = sub.add_parser("lab", help="local lab: up, down, status").add_subparsers(metavar="ACTION")
     up = lab.add_parser("up", help="start a namespace lab and write its inventory")
@@ -293,6 +301,22 @@ def _ssh_config(args) -> int:
     return 0
 
 
+def _ssh(args) -> int:
+    import subprocess
+    import tempfile
+
+    from .verify import ssh_config
+
+    inv = _inventory(args.inventory)
+    if args.node not in [n.name for n in inv.nodes]:
+        raise InputError(f"no node {args.node} in {args.inventory} (nodes: {', '.join(n.name for n in inv.nodes)})")
+    with tempfile.NamedTemporaryFile("w", prefix="provision-ssh-", suffix=".conf") as fh:
+        fh.write(ssh_config(inv).replace("  BatchMode yes\n", ""))
+        fh.flush()
+        command = [c for c in args.command if c != "--"]
+        return subprocess.run(["ssh", "-F", fh.name, args.node, *command]).returncode
+
+
 def _lab_up(args) -> int:
     from .lab import namespace
 
@@ -301,7 +325,7 @@ def _lab_up(args) -> int:
     out = namespace.up(args.nodes, Path(args.out), args.subnet, args.name, pods, cni_pods, args.cni_type)
     print(f"lab {args.name} is up: {args.nodes} node(s); inventory written to {out}")
     print(f"  next: provision apply {out}")
-    print(f"  look around: ip netns exec {args.name}-node1 ip -br addr   (or ssh with the inventory's key)")
+    print(f"  look around: provision ssh {out} node1   (or: ip netns exec {args.name}-node1 ip -br addr)")
     print(f"  tear down: provision lab down --name {args.name}")
     return 0
 

@@ -22,10 +22,11 @@ cat <<EOT
 
 (put .venv/bin on your PATH first: export PATH=\$PWD/.venv/bin:\$PATH)
 The pod network is up. Look around:
-  provision plan $inv                         # what apply would change (nothing now)
-  ip netns exec plab-node1 ip route            # node1's routes to the other nodes' pods
-  ssh -F <(provision ssh-config $inv) node2       # a shell on node2
-  ip netns exec plab-node1 ip netns exec web ping -c1 10.244.3.2           # pod web@node1 -> web@node3
+  provision plan $inv                                   # what apply would change (nothing now)
+  provision facts $inv                                  # each node's IP, MAC, ports, bridge, pod routes
+  ip netns exec plab-node1 ip route                     # node1's routes to the other nodes' pods
+  provision ssh $inv node2                              # a shell on node2
+  provision ssh $inv node1 ip netns exec web ping -c1 10.244.3.2   # pod web@node1 -> web@node3
 Tear down:
   .venv/bin/provision lab down
 EOT

@@ -123,3 +123,10 @@ def test_facts_match_ip_json_and_show_sshd(lab3):
         assert any(x["port"] == 22 and any(p["name"] == "sshd" for p in x["processes"]) for x in f["listening"])
     table = lab3.provision("facts").stdout
     assert "NODE" in table and "22:sshd" in table
+
+
+def test_provision_ssh_runs_a_command_on_the_node(make_lab):
+    lab = make_lab(2, pods=())
+    p = lab.provision("ssh", "node2", "hostname")
+    assert p.returncode == 0 and p.stdout.strip() == "node2"
+    assert lab.provision("ssh", "nodeX", "true").returncode == 2
