@@ -63,7 +63,8 @@ def execs_per_host_noop(inv: Path) -> int:
 
 
 def ansible_noop(inv: Path, tmp: Path) -> float | None:
-    if shutil.which("ansible") is None:
+    ansible = shutil.which("ansible", path=str(Path(sys.executable).parent)) or shutil.which("ansible")
+    if ansible is None:
         return None
     data = json.loads(subprocess.run(CLI + ["validate", str(inv), "--json"], capture_output=True, text=True).stdout)
     import yaml
@@ -71,7 +72,7 @@ def ansible_noop(inv: Path, tmp: Path) -> float | None:
     hosts = tmp / "hosts.ini"
     hosts.write_text("[lab]\n" + "".join(f"{n} ansible_host={v['ip']}\n" for n, v in data["nodes"].items()))
     env = {"ANSIBLE_HOST_KEY_CHECKING": "False", "PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent)}
-    argv = ["ansible", "lab", "-i", str(hosts), "-u", "root", "--private-key", raw["ssh"]["identity_file"],
+    argv = [ansible, "lab", "-i", str(hosts), "-u", "root", "--private-key", raw["ssh"]["identity_file"],
             "-m", "raw", "-a", "ip -json link show", "-f", "10"]
     seconds, p = timed(argv)
     return seconds if p.returncode == 0 else None

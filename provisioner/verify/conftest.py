@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 
@@ -54,23 +53,23 @@ def host(host_of, node_name):
     return host_of(node_name)
 
 
-def pod_address(host, pod: str) -> str | None:
-    """The IPv4 address pod ``pod`` really has on eth0, or None."""
-    r = host.run(f"ip -n {pod} -json addr show dev eth0")
-    if r.rc != 0:
-        return None
-    for a in json.loads(r.stdout or "[]"):
-        for i in a.get("addr_info", []):
-            if i.get("family") == "inet":
-                return i["local"]
-    return None
-
-
 @pytest.fixture(scope="session")
 def live_pods(inventory, host_of):
-    """``{node: [(pod, ip)]}`` as found on the nodes (CNI pods get their IP at run time)."""
+    """``{node: [(pod, ip)]}`` as found on the nodes (CNI pods get their IP at run time); one command per node."""
     out = {}
     for n in inventory.nodes:
-        h = host_of(n.name)
-        out[n.name] = [(p.name, pod_address(h, p.name)) for p in n.pods]
+        if not n.pods:
+            out[n.name] = []
+            continue
+        script = "; ".join(f"echo {p.name} $(ip -n {p.name} -4 -o addr show dev eth0 2>/dev/null | awk '{{print $4}}')"
+                           for p in n.pods)
+        found = dict((line.split() + [""])[:2] for line in host_of(n.name).run(script).stdout.splitlines())
+        out[n.name] = [(p.name, found.get(p.name, "").split("/")[0] or None) for p in n.pods]
     return out
+
+
+def ping_all(host, pod: str, ips: list[str]) -> list[str]:
+    """Ping every ``ips`` from inside ``pod`` at once; returns the addresses that did not answer."""
+    loop = " ".join(f"(ping -c1 -W2 {ip} >/dev/null 2>&1 || echo {ip}) &" for ip in ips)
+    r = host.run(f"ip netns exec {pod} sh -c '{loop} wait'")
+    return r.stdout.split()

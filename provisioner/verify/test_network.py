@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from provisioner.verify.conftest import ping_all
 
 
 def test_bridge_up_with_gateway(host, node, inventory):
@@ -40,18 +41,13 @@ def test_pods_have_their_ip(node, live_pods):
             assert ip == str(spec.ip), f"pod {pod} on {node.name} has {ip}, inventory says {spec.ip}"
 
 
-def _ping(host, pod: str, ip: str) -> None:
-    r = host.run(f"ip netns exec {pod} ping -c 1 -W 2 {ip}")
-    assert r.rc == 0, f"{pod} cannot reach {ip}: {r.stdout}{r.stderr}"
-
-
 def test_pod_to_pod_same_node(host, node, live_pods):
     pods = live_pods[node.name]
     if len(pods) < 2:
         pytest.skip(f"{node.name} has fewer than two pods")
     src = pods[0][0]
-    for _, ip in pods[1:]:
-        _ping(host, src, ip)
+    silent = ping_all(host, src, [ip for _, ip in pods[1:] if ip])
+    assert not silent, f"{src}@{node.name} cannot reach {', '.join(silent)}"
 
 
 def test_pod_to_pod_across_nodes(host, node, inventory, live_pods):
@@ -59,9 +55,9 @@ def test_pod_to_pod_across_nodes(host, node, inventory, live_pods):
     if not live_pods[node.name] or not peers:
         pytest.skip("needs pods on at least two nodes")
     src = live_pods[node.name][0][0]
-    for peer in peers:
-        for _, ip in live_pods[peer.name]:
-            _ping(host, src, ip)
+    targets = [ip for peer in peers for _, ip in live_pods[peer.name] if ip]
+    silent = ping_all(host, src, targets)
+    assert not silent, f"{src}@{node.name} cannot reach {', '.join(silent)}"
 
 
 LISTEN = ("import socket,sys;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
