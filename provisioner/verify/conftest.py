@@ -32,12 +32,14 @@ _hosts: dict = {}
 
 
 @pytest.fixture(scope="session")
-def host_of():
-    """``host_of(name)`` → a testinfra host over SSH, shared by all tests."""
+def host_of(inventory):
+    """``host_of(name)`` → a testinfra host over SSH (through sudo for a non-root user), shared by all tests."""
     def get(name: str):
         if name not in _hosts:
+            n = inventory.node(name)
+            sudo = inventory.ssh.sudo and (n.user or inventory.ssh.user) != "root"
             _hosts[name] = testinfra.get_host(
-                f"ssh://{name}", ssh_config=os.environ["PROVISION_SSH_CONFIG"],
+                f"ssh://{name}", ssh_config=os.environ["PROVISION_SSH_CONFIG"], sudo=sudo,
                 controlpath=f"{os.environ['PROVISION_CONTROL_DIR']}/{name}", controlpersist=30)
         return _hosts[name]
     return get

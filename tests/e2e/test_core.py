@@ -118,3 +118,24 @@ def test_lab_down_after_a_crash_finds_leftovers_by_name(make_lab):
     shutil.rmtree(namespace.ROOT / lab.name)  # state lost, as after a crash
     namespace.down(lab.name)
     assert namespace.running(lab.name) == {"netns": [], "links": [], "pids": [], "state": False}
+
+
+def test_a_non_root_user_with_sudo(make_lab, tmp_path):
+    import yaml
+    lab = make_lab(2)
+    for node in ("node1", "node2"):  # node-local users: /etc is the node's own overlay
+        lab.node_sh(node, "useradd -m -s /bin/sh -p '*' ops && echo 'ops ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/ops "
+                          "&& chmod 0440 /etc/sudoers.d/ops")
+    data = lab.data()
+    data["ssh"].update(user="ops", sudo=True)
+    inv = tmp_path / "ops.yaml"
+    inv.write_text(yaml.safe_dump(data))
+    rc, doc = lab.json("apply", inventory=inv)
+    assert rc == 0, json.dumps(doc, indent=1)[:3000]
+    assert lab.node_sh("node2", "stat -c %U /etc/cni/bin/bridge; ip -br addr show dev v-net-0").split()[:2] == ["root", "v-net-0"]
+    v = lab.provision("verify", inventory=inv)
+    assert v.returncode == 0, v.stdout
+    data["ssh"]["sudo"] = False  # without sudo the same user cannot do it, and says so
+    inv.write_text(yaml.safe_dump(data))
+    rc, doc = lab.json("apply", inventory=inv)
+    assert rc == 1

@@ -264,3 +264,34 @@ def test_handlers_run_only_when_notified(base_inventory):
                 done[f"file:{s.path}"] = {"content": s.content, "mode": "0644", "owner": "root", "group": "root"}
     outcomes = _plan("node2", order, done, "plan", HostResult("node2"), lambda *a: None)
     assert not any(o.changed for o in outcomes.values())
+
+
+def settled(module, args):
+    """Plan on empty facts, pretend the files were written, plan again."""
+    facts = {f.key: (False if f.key.startswith(("exists:", "kmod:")) else None) for f in module.facts(args)}
+    for s in module.plan(args, facts).steps:
+        if hasattr(s, "content"):
+            facts[f"file:{s.path}"] = {"content": s.content, "mode": s.mode, "owner": "root", "group": "root"}
+    return module.plan(args, facts)
+
+
+def test_every_file_module_says_why_it_has_nothing_to_do(write):
+    tasks = bound(write, "kubernetes:\n  kube_proxy: {mode: iptables}\n")
+    for name in ("kubelet", "kube_proxy", "control_plane_flags", "coredns", "containerd_cni"):
+        again = settled(MODULES[name], tasks[name])
+        assert not again.changed and again.reason, name
+    expected = {"kubelet": "kubelet files already as wanted (no CNI flags for 1.30)",
+                "kube_proxy": "kube-proxy already in iptables mode with clusterCIDR 10.244.0.0/16",
+                "control_plane_flags": "/etc/kubernetes/provisioner/control-plane.env already holds the control-plane ranges",
+                "coredns": "Corefile and manifests already as wanted (service IP 10.96.0.10)",
+                "containerd_cni": "containerd 1.x already uses /etc/cni/bin and /etc/cni/net.d"}
+    for name, reason in expected.items():
+        assert settled(MODULES[name], tasks[name]).reason == reason
+
+
+def test_service_handler_reasons():
+    m = MODULES["service"]
+    o = m.plan({"name": "kubelet"}, {"exists:/run/systemd/system": False, "unit:kubelet": False})
+    assert not o.changed and o.reason == "kubelet is not installed (no systemd unit kubelet.service): not restarted"
+    o = m.plan({"name": "kubelet"}, {"exists:/run/systemd/system": True, "unit:kubelet": True})
+    assert [s.shell() for s in o.steps] == ["systemctl daemon-reload", "systemctl restart kubelet.service"]

@@ -91,3 +91,27 @@ def test_retry_failed_without_a_record_is_bad_input(write, capsys):
     from ..conftest import BASE
     assert cli.main(["apply", str(write(BASE)), "--retry-failed"]) == 2
     assert "no previous run recorded" in capsys.readouterr().err
+
+
+def test_connection_refused_is_retried_with_backoff_then_unreachable(write):
+    import socket
+
+    import pytest
+
+    from provisioner.errors import TransportError
+    from provisioner.inventory import load_inventory
+    from provisioner.transport.ssh import SSHTransport
+
+    with socket.socket() as s:  # a loopback port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inv = load_inventory(write(f"""\
+        cluster: {{node_cidr: 127.0.0.0/8, pod_cidr: 10.244.0.0/16, service_cidr: 10.96.0.0/12}}
+        ssh: {{port: {port}, connect_timeout: 2}}
+        nodes: [{{name: local, address: 127.0.0.1}}]
+        """))
+    t = SSHTransport(inv, inv.nodes[0], retries=2, backoff=0.05)
+    start = time.monotonic()
+    with pytest.raises(TransportError, match=r"local: ssh to 127.0.0.1:\d+: .*(after 3 attempts)"):
+        t.run("true")
+    assert time.monotonic() - start >= 0.05 + 0.1  # backoff 0.05 then 0.1
