@@ -190,13 +190,7 @@ def _launch(lab: str, state: Path, node: str) -> None:
 
 def stop_node(lab: str, node: str) -> None:
     """Kill the node's sshd and everything in it (its files go with its overlay); the network stays."""
-    pids = {int(p) for p in _run("ip", "netns", "pids", f"{lab}-{node}", check=False).stdout.split()}
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _wait(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 5)
+    _kill({int(p) for p in _run("ip", "netns", "pids", f"{lab}-{node}", check=False).stdout.split()})
 
 
 def start_node(lab: str, node: str, address: str) -> None:
@@ -237,14 +231,7 @@ def _lab_pids(name: str) -> set[int]:
     pids: set[int] = set()
     for ns in _netns(name):
         pids |= {int(p) for p in _run("ip", "netns", "pids", ns, check=False).stdout.split()}
-    needle = f"{ROOT / name}/".encode()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if needle in (proc / "cmdline").read_bytes():
-                    pids.add(int(proc.name))
-            except OSError:
-                pass
+    pids |= set(_procs_with(f"{ROOT / name}/".encode()))
     pids.discard(os.getpid())
     return pids
 
@@ -254,12 +241,7 @@ def down(name: str = "plab") -> list[str]:
     preflight(name)
     removed = []
     pids = _lab_pids(name)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _wait(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 5)
+    _kill(pids)
     if pids:
         removed.append(f"{len(pids)} process(es)")
     for ns in _netns(name):
@@ -286,6 +268,29 @@ def down(name: str = "plab") -> list[str]:
     return removed
 
 
+def _kill(pids: set[int]) -> None:
+    """SIGKILL every pid and wait (5 s at most) until they are gone."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _wait(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 5)
+
+
+def _procs_with(needle: bytes) -> list[int]:
+    """PIDs whose command line contains ``needle``."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if needle in (proc / "cmdline").read_bytes():
+                    out.append(int(proc.name))
+            except OSError:
+                pass
+    return out
+
+
 def _wait(cond, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while not cond():
@@ -297,14 +302,12 @@ def _wait(cond, seconds: float) -> bool:
 
 def node_pid(lab: str, node: str) -> int:
     """PID (in this PID namespace) of the node's init, i.e. its sshd: for nsenter in tests."""
-    needle = f"{ROOT / lab}/{node}/sshd_config".encode()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if needle in (proc / "cmdline").read_bytes() and b"sshd" in (proc / "comm").read_bytes():
-                    return int(proc.name)
-            except OSError:
-                pass
+    for pid in _procs_with(f"{ROOT / lab}/{node}/sshd_config".encode()):
+        try:
+            if b"sshd" in Path(f"/proc/{pid}/comm").read_bytes():
+                return pid
+        except OSError:
+            pass
     raise LabError(f"node {node} of lab {lab} is not running")
 
 
