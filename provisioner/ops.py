@@ -56,7 +56,7 @@ class WriteFile:
         tmp = posixpath.join(directory, f".{posixpath.basename(self.path)}.provisioner-tmp")
         data = base64.encodebytes(self.content).decode()
         return (
-            f"mkdir -p {q(directory)}\n"
+            f"provisioner_mkdir {q(directory)}\n"
             f"base64 -d > {q(tmp)} <<'PROVISIONER_EOF'\n{data}PROVISIONER_EOF\n"
             f"chmod {q(self.mode)} {q(tmp)}\n"
             f"chown {q(self.owner)}:{q(self.group)} {q(tmp)}\n"
@@ -88,7 +88,7 @@ class Upload:
         directory = posixpath.dirname(self.path)
         tmp = posixpath.join(directory, f".{posixpath.basename(self.path)}.provisioner-tmp")
         return (
-            f"mkdir -p {q(directory)}\n"
+            f"provisioner_mkdir {q(directory)}\n"
             f"echo {q(self.sha256 + '  ' + self.staged)} | sha256sum -c --quiet\n"
             f"cp {q(self.staged)} {q(tmp)}\n"
             f"chmod {q(self.mode)} {q(tmp)}\n"
@@ -100,9 +100,35 @@ class Upload:
         return f"upload {self.path} (sha256 {self.sha256[:12]}…, mode {self.mode})"
 
 
-Step = Cmd | WriteFile | Upload
+@dataclass(frozen=True)
+class RemoveEmptyDir:
+    """Remove a directory if it is there and empty (reset of a directory the tool created)."""
+
+    path: str
+
+    def shell(self) -> str:
+        q = shlex.quote(self.path)
+        return f"[ ! -d {q} ] || rmdir --ignore-fail-on-non-empty {q}"
+
+    def show(self) -> str:
+        return f"rmdir {self.path} (if empty)"
+
+
+Step = Cmd | WriteFile | Upload | RemoveEmptyDir
 
 MARK = "@@PROVISIONER"
+STATE_DIR = "/var/lib/provisioner"
+CREATED_DIRS = f"{STATE_DIR}/created-dirs"
+
+# Makes a directory and its missing parents, writing down each one it made, so
+# that reset can take away exactly the directories apply created (see modules/dirs.py).
+MKDIR_FUNCTION = f"""provisioner_mkdir() {{
+  [ -d "$1" ] && return 0
+  provisioner_mkdir "$(dirname "$1")"
+  mkdir "$1"
+  mkdir -p {STATE_DIR}
+  printf '%s\\n' "$1" >> {CREATED_DIRS}
+}}"""
 
 
 def render(tasks: list[tuple[int, list[Step]]]) -> str:
@@ -110,7 +136,8 @@ def render(tasks: list[tuple[int, list[Step]]]) -> str:
 
     The runner reads the last marker from stdout to tell which step failed.
     """
-    lines = ["set -e", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"]
+    lines = ["set -e", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
+             MKDIR_FUNCTION]
     for task_index, steps in tasks:
         for step_index, step in enumerate(steps):
             lines.append(f"echo '{MARK} step {task_index} {step_index}'")

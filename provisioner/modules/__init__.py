@@ -3,6 +3,7 @@
 from .base import Module, ModuleError, Outcome
 from .bridge import BridgeModule
 from .cni import CNIConfigModule, CNIPluginsModule, CNIPodsModule
+from .dirs import CreatedDirsModule
 from .dns import CoreDNSModule, ResolvConfModule
 from .file import FileModule
 from .kube import ContainerdCNIModule, ControlPlaneFlagsModule, KubeletModule, KubeProxyModule, ServiceModule
@@ -14,7 +15,7 @@ MODULES: dict[str, Module] = {m.name: m for m in (
     SysctlModule(), BridgeModule(), PodsModule(), RoutesModule(), FileModule(),
     CNIPluginsModule(), CNIConfigModule(), CNIPodsModule(),
     KubeletModule(), ContainerdCNIModule(), KubeProxyModule(), ControlPlaneFlagsModule(), ServiceModule(),
-    ResolvConfModule(), CoreDNSModule(),
+    ResolvConfModule(), CoreDNSModule(), CreatedDirsModule(),
 )}
 
 __all__ = ["MODULES", "Module", "ModuleError", "Outcome"]

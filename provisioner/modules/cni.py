@@ -102,10 +102,14 @@ class CNIConfigModule(Module):
         return out
 
     def facts(self, args):
-        return [files.file(p) for p in self._files(args)] + [conf_listing(args["conf_dir"])]
+        data = [files.exists(args["data_dir"])] if args.get("data_dir") else []
+        return [files.file(p) for p in self._files(args)] + [conf_listing(args["conf_dir"])] + data
 
     def plan(self, args, facts):
         steps, diffs = [], []
+        if args.get("data_dir") and not facts[f"exists:{args['data_dir']}"]:
+            # made here rather than by host-local, so that it is recorded and reset takes it away again
+            steps.append(Cmd(("provisioner_mkdir", args["data_dir"])))
         for path, content in self._files(args).items():
             s, d = file_steps(path, content, facts[f"file:{path}"])
             steps += s

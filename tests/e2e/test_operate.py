@@ -19,7 +19,9 @@ cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables
 for d in /etc/cni /etc/sysctl.d /etc/modules-load.d /etc/kubernetes /etc/default /etc/containerd /var/lib/kubelet \
          /var/lib/kube-proxy /etc/provisioner /etc/coredns /var/lib/cni /etc/resolv.conf; do
   [ -e $d ] && find $d -type f -exec sha256sum {} + | sort
-done; echo end
+done
+find /etc/cni /etc/kubernetes /etc/containerd /var/lib/kubelet /var/lib/kube-proxy /etc/provisioner /etc/coredns \
+     /var/lib/cni /var/lib/provisioner /etc/systemd/system/kubelet.service.d 2>/dev/null | sort; echo end
 """
 
 

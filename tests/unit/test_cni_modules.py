@@ -59,8 +59,10 @@ CARGS = {"conf_dir": "/etc/cni/net.d", "file": "10-lab.conflist", "config": CONF
 def test_config_written_with_loopback_and_first_files_warned():
     o = MODULES["cni_config"].plan(CARGS, {"file:/etc/cni/net.d/10-lab.conflist": None,
                                            "file:/etc/cni/net.d/99-loopback.conf": None,
-                                           "ls:/etc/cni/net.d": ["05-flannel.conflist", "README"]})
-    written = {s.path: json.loads(s.content) for s in o.steps}
+                                           "ls:/etc/cni/net.d": ["05-flannel.conflist", "README"],
+                                           "exists:/var/lib/cni/networks": False})
+    assert o.steps[0].shell() == "provisioner_mkdir /var/lib/cni/networks"
+    written = {s.path: json.loads(s.content) for s in o.steps[1:]}
     assert written["/etc/cni/net.d/10-lab.conflist"] == CONF
     assert written["/etc/cni/net.d/99-loopback.conf"]["type"] == "loopback"
     assert o.warnings == ["/etc/cni/net.d/05-flannel.conflist sorts before 10-lab.conflist: runtimes load only the first network config"]
@@ -69,7 +71,7 @@ def test_config_written_with_loopback_and_first_files_warned():
 def test_config_reverse_removes_leases_once():
     m = MODULES["cni_config"]
     facts = {"file:/etc/cni/net.d/10-lab.conflist": {"content": b""}, "file:/etc/cni/net.d/99-loopback.conf": None,
-             "ls:/etc/cni/net.d": [], "exists:/var/lib/cni/networks/lab": True}
+             "ls:/etc/cni/net.d": [], "exists:/var/lib/cni/networks/lab": True, "exists:/var/lib/cni/networks": True}
     assert [s.shell() for s in m.reverse(CARGS, facts).steps] == [
         "rm -f /etc/cni/net.d/10-lab.conflist", "rm -rf /var/lib/cni/networks/lab"]
     facts = {"file:/etc/cni/net.d/10-lab.conflist": None, "file:/etc/cni/net.d/99-loopback.conf": None,

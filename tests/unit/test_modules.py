@@ -208,6 +208,29 @@ def test_file_created_atomically_with_diff():
     assert "+a" in o.diff
 
 
+def test_created_dirs_are_removed_deepest_first_on_reset():
+    m = MODULES["created_dirs"]
+    assert not m.plan({}, {"file:/var/lib/provisioner/created-dirs": None}).changed
+    record = {"content": b"/etc/cni\n/etc/cni/bin\n/etc/provisioner\n/etc/cni/bin\n"}
+    shell = [s.shell() for s in m.reverse({}, {"file:/var/lib/provisioner/created-dirs": record}).steps]
+    assert shell == ["[ ! -d /etc/cni/bin ] || rmdir --ignore-fail-on-non-empty /etc/cni/bin",
+                     "[ ! -d /etc/cni ] || rmdir --ignore-fail-on-non-empty /etc/cni",
+                     "[ ! -d /etc/provisioner ] || rmdir --ignore-fail-on-non-empty /etc/provisioner",
+                     "rm -f /var/lib/provisioner/created-dirs",
+                     "[ ! -d /var/lib/provisioner ] || rmdir --ignore-fail-on-non-empty /var/lib/provisioner"]
+    assert not m.reverse({}, {"file:/var/lib/provisioner/created-dirs": None}).changed
+
+
+def test_mkdir_records_each_directory_it_makes(tmp_path):
+    import subprocess
+
+    from provisioner.ops import MKDIR_FUNCTION
+    state = tmp_path / "state"
+    script = MKDIR_FUNCTION.replace("/var/lib/provisioner", str(state)) + f"\nprovisioner_mkdir {tmp_path}/a/b/c\nprovisioner_mkdir {tmp_path}/a/b\n"
+    subprocess.run(["sh", "-c", script], check=True)
+    assert (state / "created-dirs").read_text().split() == [f"{tmp_path}/a", f"{tmp_path}/a/b", f"{tmp_path}/a/b/c"]
+
+
 def test_file_noop_and_mode_fix():
     args = {"path": "/etc/x.conf", "content": "a\n", "mode": "0600"}
     assert MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0600")}).reason.endswith("wanted content, mode and owner")
