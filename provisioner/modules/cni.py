@@ -131,13 +131,13 @@ class CNIConfigModule(Module):
 
     def reverse(self, args, facts):
         present = [p for p in self._files(args) if facts[f"file:{p}"] is not None]
-        steps = [Cmd(("rm", "-f", *present))] if present else []
         leases = self._leases(args)
-        if leases and facts.get(f"exists:{leases}"):  # host-local leases: stale ones would block the next run
-            steps.append(Cmd(("rm", "-rf", leases)))
+        stale = bool(leases and facts.get(f"exists:{leases}"))  # host-local leases would block the next run
+        steps = ([Cmd(("rm", "-f", *present))] if present else []) + ([Cmd(("rm", "-rf", leases))] if stale else [])
         if not steps:
             return Outcome(reason=f"no config of network {args['config']['name']} left")
-        return Outcome(steps, f"remove {len(present)} config file(s)" + (" and the network's leases" if len(steps) > len(present[:1]) else ""))
+        what = [f"{len(present)} config file(s)"] if present else []
+        return Outcome(steps, "remove " + " and ".join(what + ([f"the leases in {leases}"] if stale else [])))
 
 
 class CNIPodsModule(Module):
