@@ -128,7 +128,8 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
         emit("host_failed", result)
     finally:
         transport.close()
-    result.tasks.sort(key=lambda t: t.index if mode != "reset" else -t.index)
+    position = {i: k for k, (i, _) in enumerate(order)}
+    result.tasks.sort(key=lambda t: position[t.index])  # the order they ran in (reset: backwards, handlers last)
     result.seconds = time.monotonic() - start
     emit("host_done", result)
     return result

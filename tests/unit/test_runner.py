@@ -129,3 +129,11 @@ def test_gather_script_runs_each_fact_once(base_inventory):
     keys = re.findall(r"@@PROVISIONER-FACT\w* \d+ (.+)'", t.scripts[0])
     assert len(keys) == len(set(keys)) and "links" in keys and "routes" in keys
     assert factlib  # module imported for the marker format
+
+
+def test_reset_runs_backwards_with_handlers_last(base_inventory):
+    hosts = bind(load_playbook("playbooks/site.yaml"), base_inventory, ["node1"])
+    t = FakeTransport("node1", answer_with(FRESH))
+    (res,) = run_all(hosts, lambda h: t, "reset")
+    modules = [x.module for x in res.tasks]
+    assert modules[0] == "resolv_conf" and modules[-4] == "created_dirs" and modules[-3:] == ["service"] * 3
