@@ -113,6 +113,7 @@ class SSHTransport:
         """
         self._open()
         command = "sudo -n sh -s" if self.sudo else "sh -s"
+        chan = None
         try:
             chan = self.conn.client.get_transport().open_session()
             chan.settimeout(timeout)
@@ -122,6 +123,8 @@ class SSHTransport:
             out, err = self._drain(chan, timeout)
             rc = chan.recv_exit_status()
         except (socket.timeout, TimeoutError):
+            if chan is not None:
+                chan.close()  # stop waiting; the remote shell gets EOF and a closed channel
             return Result("", f"timed out after {timeout}s", 124)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise TransportError(f"{self.host}: connection lost: {exc}") from None

@@ -132,3 +132,14 @@ def test_provision_ssh_runs_a_command_on_the_node(make_lab):
     p = lab.provision("ssh", "node2", "hostname")
     assert p.returncode == 0 and p.stdout.strip() == "node2"
     assert lab.provision("ssh", "nodeX", "true").returncode == 2
+
+
+def test_a_command_that_hangs_is_cut_by_the_timeout(make_lab):
+    lab = make_lab(2, pods=())
+    # on node1 only (its own overlay), an `ip` that hangs: gathering facts never ends there
+    lab.node_sh("node1", "printf '#!/bin/sh\\nexec sleep 60\\n' > /usr/local/sbin/ip && chmod 755 /usr/local/sbin/ip")
+    rc, doc = lab.json("apply", "--timeout", "2")
+    assert rc == 1
+    assert "timed out after 2" in doc["hosts"]["node1"]["error"], doc["hosts"]["node1"]
+    assert doc["recap"]["node2"]["failed"] == 0 and doc["recap"]["node2"]["changed"] > 0
+    assert doc["recap"]["node1"]["seconds"] < 20
