@@ -40,6 +40,17 @@ class Cmd:
         return self.shell()
 
 
+def _install(path: str, fill, mode: str, owner: str | None = None) -> str:
+    """The atomic write: make the directory, ``fill(tmp)`` a temp file beside ``path``, set mode/owner, ``mv``."""
+    q = shlex.quote
+    directory = posixpath.dirname(path) or "/"
+    tmp = q(posixpath.join(directory, f".{posixpath.basename(path)}.provisioner-tmp"))
+    lines = [f"provisioner_mkdir {q(directory)}", fill(tmp), f"chmod {q(mode)} {tmp}"]
+    if owner:
+        lines.append(f"chown {q(owner)} {tmp}")
+    return "\n".join(lines + [f"mv -f {tmp} {q(path)}"])
+
+
 @dataclass(frozen=True)
 class WriteFile:
     """Write ``content`` to ``path`` atomically: temp file in the same directory, then ``mv``."""
@@ -51,17 +62,9 @@ class WriteFile:
     group: str = "root"
 
     def shell(self) -> str:
-        q = shlex.quote
-        directory = posixpath.dirname(self.path) or "/"
-        tmp = posixpath.join(directory, f".{posixpath.basename(self.path)}.provisioner-tmp")
         data = base64.encodebytes(self.content).decode()
-        return (
-            f"provisioner_mkdir {q(directory)}\n"
-            f"base64 -d > {q(tmp)} <<'PROVISIONER_EOF'\n{data}PROVISIONER_EOF\n"
-            f"chmod {q(self.mode)} {q(tmp)}\n"
-            f"chown {q(self.owner)}:{q(self.group)} {q(tmp)}\n"
-            f"mv -f {q(tmp)} {q(self.path)}"
-        )
+        return _install(self.path, lambda tmp: f"base64 -d > {tmp} <<'PROVISIONER_EOF'\n{data}PROVISIONER_EOF",
+                        self.mode, f"{self.owner}:{self.group}")
 
     def show(self) -> str:
         return f"write {self.path} ({len(self.content)} bytes, mode {self.mode}, {self.owner}:{self.group})"
@@ -85,16 +88,9 @@ class Upload:
 
     def shell(self) -> str:
         q = shlex.quote
-        directory = posixpath.dirname(self.path)
-        tmp = posixpath.join(directory, f".{posixpath.basename(self.path)}.provisioner-tmp")
-        return (
-            f"provisioner_mkdir {q(directory)}\n"
-            f"echo {q(self.sha256 + '  ' + self.staged)} | sha256sum -c --quiet\n"
-            f"cp {q(self.staged)} {q(tmp)}\n"
-            f"chmod {q(self.mode)} {q(tmp)}\n"
-            f"mv -f {q(tmp)} {q(self.path)}\n"
-            f"rm -f {q(self.staged)}"
-        )
+        return (f"echo {q(self.sha256 + '  ' + self.staged)} | sha256sum -c --quiet\n"
+                + _install(self.path, lambda tmp: f"cp {q(self.staged)} {tmp}", self.mode)
+                + f"\nrm -f {q(self.staged)}")
 
     def show(self) -> str:
         return f"upload {self.path} (sha256 {self.sha256[:12]}…, mode {self.mode})"
