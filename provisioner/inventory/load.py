@@ -34,7 +34,7 @@ REMOVED_KUBELET_FLAGS = {
 
 def parse_version(text: str) -> tuple[int, int]:
     """``v1.23.17`` → ``(1, 23)``."""
-    major, minor = text.lstrip("v").split(".")[:2]
+    major, minor = str(text).lstrip("v").split(".")[:2]
     return int(major), int(minor)
 
 

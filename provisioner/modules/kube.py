@@ -12,17 +12,13 @@ from __future__ import annotations
 import shlex
 
 from ..facts import Fact, files
+from ..inventory.load import parse_version
 from ..ops import Cmd
 from .base import (Module, ModuleError, Outcome, backup_of, drop_block, file_steps, replace_steps, restore_steps,
                    schema, set_block)
 
 ABS = {"type": "string", "pattern": "^/"}
 HEADER = "# managed by provisioner: changes here are overwritten by `provision apply`\n"
-
-
-def version_tuple(text: str) -> tuple[int, int]:
-    major, minor = str(text).lstrip("v").split(".")[:2]
-    return int(major), int(minor)
 
 
 # -- renderers (pure) ------------------------------------------------------------
@@ -40,7 +36,7 @@ def kubelet_config(a: dict) -> str:
 
 def kubelet_args(a: dict) -> list[str]:
     args = [f"--config={a['config_file']}", f"--node-ip={a['node_ip']}"]
-    if version_tuple(a["version"]) < (1, 24):
+    if parse_version(a["version"]) < (1, 24):
         args += ["--network-plugin=cni", f"--cni-conf-dir={a['cni_conf_dir']}", f"--cni-bin-dir={a['cni_bin_dir']}"]
     return args + list(a.get("extra_args", []))
 
@@ -108,7 +104,7 @@ class KubeletModule(Module):
         return file_facts(self._files(a))
 
     def plan(self, a, facts):
-        return plan_files(self._files(a), facts, f"kubelet files already as wanted ({'with' if version_tuple(a['version']) < (1, 24) else 'no'} CNI flags for {a['version']})")
+        return plan_files(self._files(a), facts, f"kubelet files already as wanted ({'with' if parse_version(a['version']) < (1, 24) else 'no'} CNI flags for {a['version']})")
 
     def reverse(self, a, facts):
         return remove_files(self._files(a), facts)
