@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import HostError
-from ..facts import Fact
+from ..facts import Fact, files
 from ..ops import Cmd, Step, WriteFile
 
 
@@ -157,3 +157,32 @@ def drop_block(content: str, begin: str, end: str) -> str:
     if added and start > 0 and content[start - 1] == "\n":
         start -= 1
     return content[:start] + content[stop:]
+
+
+def file_facts(paths) -> list[Fact]:
+    """Each file and its backup: what reset needs to put back what was there before."""
+    return [f for p in paths for f in (files.file(p), files.exists(backup_of(p)))]
+
+
+def plan_files(wanted: dict[str, str], facts: dict, noop: str) -> Outcome:
+    steps, diffs, names = [], [], []
+    for path, text in wanted.items():
+        s, d = replace_steps(path, text.encode(), facts[f"file:{path}"], facts.get(f"exists:{backup_of(path)}", False))
+        if s:
+            steps += s
+            diffs.append(d)
+            names.append(path)
+    if not steps:
+        return Outcome(reason=noop)
+    return Outcome(steps, "write " + ", ".join(names), "".join(diffs))
+
+
+def remove_files(wanted: dict[str, str], facts: dict) -> Outcome:
+    steps, names = [], []
+    for path in wanted:
+        s = restore_steps(path, facts.get(f"file:{path}"), facts.get(f"exists:{backup_of(path)}", False))
+        steps += s
+        names += [path] if s else []
+    if not steps:
+        return Outcome(reason="nothing of ours left: " + ", ".join(wanted))
+    return Outcome(steps, "restore or remove " + ", ".join(names))

@@ -11,8 +11,8 @@ from __future__ import annotations
 from .. import dns
 from ..facts import files
 from ..ops import Cmd
-from .base import Module, ModuleError, Outcome, backup_of, drop_block, file_steps, schema, set_block
-from .kube import plan_files, remove_files, file_facts
+from .base import (Module, ModuleError, Outcome, backup_of, drop_block, file_facts, file_steps, plan_files, remove_files,
+                   schema, set_block)
 
 ABS = {"type": "string", "pattern": "^/"}
 RESOLVED = "/run/systemd/resolve/resolv.conf"

@@ -14,8 +14,8 @@ import shlex
 from ..facts import Fact, files
 from ..inventory.load import parse_version
 from ..ops import Cmd
-from .base import (Module, ModuleError, Outcome, backup_of, drop_block, file_steps, replace_steps, restore_steps,
-                   schema, set_block)
+from .base import (Module, ModuleError, Outcome, backup_of, drop_block, file_facts, file_steps, plan_files,
+                   remove_files, replace_steps, schema, set_block)
 
 ABS = {"type": "string", "pattern": "^/"}
 HEADER = "# managed by provisioner: changes here are overwritten by `provision apply`\n"
@@ -220,32 +220,3 @@ class ServiceModule(Module):
         steps = [Cmd(("systemctl", "daemon-reload"))] if a.get("daemon_reload", True) else []
         steps.append(Cmd(("systemctl", a.get("action", "restart"), a["name"] + ".service")))
         return Outcome(steps, f"{a.get('action', 'restart')} {a['name']}")
-
-
-def file_facts(paths) -> list[Fact]:
-    """Each file and its backup: what reset needs to put back what was there before."""
-    return [f for p in paths for f in (files.file(p), files.exists(backup_of(p)))]
-
-
-def plan_files(wanted: dict[str, str], facts: dict, noop: str) -> Outcome:
-    steps, diffs, names = [], [], []
-    for path, text in wanted.items():
-        s, d = replace_steps(path, text.encode(), facts[f"file:{path}"], facts.get(f"exists:{backup_of(path)}", False))
-        if s:
-            steps += s
-            diffs.append(d)
-            names.append(path)
-    if not steps:
-        return Outcome(reason=noop)
-    return Outcome(steps, "write " + ", ".join(names), "".join(diffs))
-
-
-def remove_files(wanted: dict[str, str], facts: dict) -> Outcome:
-    steps, names = [], []
-    for path in wanted:
-        s = restore_steps(path, facts.get(f"file:{path}"), facts.get(f"exists:{backup_of(path)}", False))
-        steps += s
-        names += [path] if s else []
-    if not steps:
-        return Outcome(reason="nothing of ours left: " + ", ".join(wanted))
-    return Outcome(steps, "restore or remove " + ", ".join(names))
