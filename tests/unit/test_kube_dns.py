@@ -186,16 +186,11 @@ def test_systemd_resolved_stub_is_replaced_by_real_upstreams():
     assert "127.0.0.53" not in up and "nameserver 203.0.113.1\nnameserver 203.0.113.2\n" in up
 
 
-def test_no_upstream_left_is_an_error_not_a_loop():
+def test_no_upstream_left_is_an_error_not_a_loop(write):
     with pytest.raises(ModuleError, match="no upstream resolver"):
         MODULES["resolv_conf"].plan(RC, rfacts("nameserver 127.0.0.53\n"))
     with pytest.raises(InventoryError, match="makes a DNS loop"):
-        from pathlib import Path  # noqa: F401
-        raise_for = BASE + "dns:\n  upstream: [10.96.0.10]\n"
-        import tempfile
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-            fh.write(raise_for)
-        load_inventory(fh.name)
+        load_inventory(write(BASE + "dns:\n  upstream: [10.96.0.10]\n"))
 
 
 def test_blocks_roundtrip_exactly():

@@ -3,7 +3,7 @@
 import re
 
 from provisioner import facts as factlib
-from provisioner.playbook import bind, load_playbook, resolve_path
+from provisioner.playbook import bind, load_playbook
 from provisioner.report import to_json
 from provisioner.runner import Options, run_all
 from provisioner.transport import Result
