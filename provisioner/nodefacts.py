@@ -8,11 +8,9 @@ pod bridge and its addresses, the pod routes.
 from __future__ import annotations
 
 import re
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 from . import addressing
-from . import facts as factlib
 from .facts import Fact, net
 from .inventory import Inventory, Node
 from .modules.routes import PROTO
@@ -63,15 +61,12 @@ def summarize(inv: Inventory, node: Node, values: dict) -> dict:
 def collect(inv: Inventory, connect, forks: int = 10) -> dict[str, dict]:
     """``{node: summary or {"error": …}}``, one exec per node, in parallel."""
     from .errors import HostError
+    from .runner import run_facts
 
     def one(node: Node) -> tuple[str, dict]:
         t = connect(node.name)
         try:
-            nonce = secrets.token_hex(4)
-            r = t.run(factlib.script(wanted(), nonce), 60)
-            if r.rc != 0:
-                return node.name, {"node": node.name, "error": f"facts failed (exit {r.rc}): {r.stderr.strip()[-300:]}"}
-            return node.name, summarize(inv, node, factlib.parse_all(wanted(), factlib.split(r.stdout, nonce)))
+            return node.name, summarize(inv, node, run_facts(t, wanted(), 60))
         except HostError as exc:
             return node.name, {"node": node.name, "error": str(exc)}
         finally:

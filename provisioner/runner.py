@@ -140,6 +140,11 @@ def gather(transport: Transport, order, mode: str, timeout: float | None) -> dic
     for _, task in order:
         module = MODULES[task.module]
         wanted += module.reverse_facts(task.args) if mode == "reset" and not task.handler else module.facts(task.args)
+    return run_facts(transport, wanted, timeout)
+
+
+def run_facts(transport: Transport, wanted: list, timeout: float | None) -> dict:
+    """Run every fact in ``wanted`` in ONE exec and parse them; HostError when the script itself fails."""
     if not wanted:
         return {}
     nonce = secrets.token_hex(4)
