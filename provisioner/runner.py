@@ -169,21 +169,17 @@ def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: E
                 notified.update(task.notify)
         except ModuleError as exc:
             failed = True
-            _record(result, emit, TaskResult(host, i, task.play, task.name, task.module, "failed",
-                                             error=str(exc), where=task.where))
+            _record(result, emit, _task_result(host, i, task, "failed", error=str(exc)))
     if failed:
         for i, task in order:
             if i in outcomes:
-                _record(result, emit, TaskResult(host, i, task.play, task.name, task.module, "skipped",
-                                                 reason="nothing applied on this host: another task failed to plan",
-                                                 where=task.where))
+                _record(result, emit, _task_result(host, i, task, "skipped",
+                                                   reason="nothing applied on this host: another task failed to plan"))
         return None
     if mode == "plan":
         for i, task in order:
             o = outcomes[i]
-            _record(result, emit, TaskResult(host, i, task.play, task.name, task.module,
-                                             "changed" if o.changed else "ok", o.reason,
-                                             [s.show() for s in o.steps], o.diff, where=task.where, warnings=o.warnings))
+            _record(result, emit, _outcome_result(host, i, task, o))
     return outcomes
 
 
@@ -202,8 +198,7 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
     after_failure = False
     for i, task in order:
         o = outcomes[i]
-        tr = TaskResult(host, i, task.play, task.name, task.module, "changed" if o.changed else "ok", o.reason,
-                        [s.show() for s in o.steps], o.diff, where=task.where, warnings=o.warnings)
+        tr = _outcome_result(host, i, task, o)
         if o.changed and after_failure:
             tr.status, tr.reason = "skipped", "not run: an earlier task failed"
         elif o.changed and failed_at and failed_at[0] == i:
@@ -212,6 +207,16 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
             tr.status, tr.error = "failed", f"{what} exited {r.rc}: {_tail(r.stderr) or '(no stderr)'}"
             after_failure = True
         _record(result, emit, tr)
+
+
+def _task_result(host: str, i: int, task: BoundTask, status: str, **kw) -> TaskResult:
+    return TaskResult(host, i, task.play, task.name, task.module, status, where=task.where, **kw)
+
+
+def _outcome_result(host: str, i: int, task: BoundTask, o: Outcome) -> TaskResult:
+    """What a planned task reports: changed (with its commands and diff) or ok (with its reason)."""
+    return _task_result(host, i, task, "changed" if o.changed else "ok", reason=o.reason,
+                        commands=[s.show() for s in o.steps], diff=o.diff, warnings=o.warnings)
 
 
 def _record(result: HostResult, emit: Emit, tr: TaskResult) -> None:
