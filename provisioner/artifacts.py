@@ -32,15 +32,32 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+@lru_cache(maxsize=64)
+def _hashed(path: Path, stamp: tuple[int, int]) -> tuple[bytes, str]:
+    """A file's bytes and sha256, read once per run (binding asks for them once per node)."""
+    data = path.read_bytes()
+    return data, sha256(data)
+
+
+def load(path: Path) -> tuple[bytes, str]:
+    return _hashed(path, _stamp(path))
+
+
 @lru_cache(maxsize=8)
-def _tarball(path: Path, mtime: float) -> dict[str, bytes]:
+def _tarball(path: Path, stamp: tuple[int, int]) -> dict[str, tuple[bytes, str]]:
     out = {}
     with tarfile.open(path, "r:*") as tar:
         for member in tar.getmembers():
             if member.isfile():
                 fh = tar.extractfile(member)
                 if fh is not None:
-                    out[Path(member.name).name] = fh.read()
+                    data = fh.read()
+                    out[Path(member.name).name] = (data, sha256(data))
     return out
 
 
@@ -50,17 +67,17 @@ def collect(source: Path, names: list[str], pins: dict[str, str], tarball_pin: s
 
     ``extra`` maps names to files outside the source (the project's own plugin).
     """
-    files: dict[str, bytes] = {}
+    files: dict[str, tuple[bytes, str]] = {}
     if source.is_dir():
         for name in names:
             path = source / name
             if not path.is_file():
                 raise ArtifactError(f"plugin {name} not found in {source}")
-            files[name] = path.read_bytes()
+            files[name] = load(path)
     elif source.is_file() and source.name.endswith((".tgz", ".tar.gz")):
-        if tarball_pin and sha256(source.read_bytes()) != tarball_pin:
-            raise ArtifactError(f"{source}: sha256 {sha256(source.read_bytes())} does not match tarball_sha256 {tarball_pin}")
-        content = _tarball(source, source.stat().st_mtime)
+        if tarball_pin and (digest := load(source)[1]) != tarball_pin:
+            raise ArtifactError(f"{source}: sha256 {digest} does not match tarball_sha256 {tarball_pin}")
+        content = _tarball(source, _stamp(source))
         for name in names:
             if name not in content:
                 raise ArtifactError(f"plugin {name} not found in {source}")
@@ -69,10 +86,9 @@ def collect(source: Path, names: list[str], pins: dict[str, str], tarball_pin: s
         raise ArtifactError(f"{source} is neither a directory nor a cni-plugins .tgz "
                             "(install Debian's containernetworking-plugins or set cni.source)")
     for name, path in (extra or {}).items():
-        files[name] = path.read_bytes()
+        files[name] = load(path)
     out = []
-    for name, data in files.items():
-        digest = sha256(data)
+    for name, (data, digest) in files.items():
         if name in pins and pins[name] != digest:
             raise ArtifactError(f"plugin {name}: sha256 {digest} does not match the pinned {pins[name]}")
         STORE[digest] = data
