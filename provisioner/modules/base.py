@@ -186,3 +186,26 @@ def remove_files(wanted: dict[str, str], facts: dict) -> Outcome:
     if not steps:
         return Outcome(reason="nothing of ours left: " + ", ".join(wanted))
     return Outcome(steps, "restore or remove " + ", ".join(names))
+
+
+class FilesModule(Module):
+    """A module that only writes whole files: ``files(args)`` says which, with what content.
+
+    Pre-existing files are backed up on the first write and put back on reset.
+    """
+
+    def files(self, args: dict) -> dict[str, str]:
+        raise NotImplementedError
+
+    def noop(self, args: dict) -> str:
+        """The reason given when every file is already as wanted."""
+        raise NotImplementedError
+
+    def facts(self, args):
+        return file_facts(self.files(args))
+
+    def plan(self, args, facts):
+        return plan_files(self.files(args), facts, self.noop(args))
+
+    def reverse(self, args, facts):
+        return remove_files(self.files(args), facts)

@@ -11,8 +11,7 @@ from __future__ import annotations
 from .. import dns
 from ..facts import files
 from ..ops import Cmd
-from .base import (Module, ModuleError, Outcome, backup_of, drop_block, file_facts, file_steps, plan_files, remove_files,
-                   schema, set_block)
+from .base import FilesModule, Module, ModuleError, Outcome, backup_of, drop_block, file_steps, schema, set_block
 
 ABS = {"type": "string", "pattern": "^/"}
 RESOLVED = "/run/systemd/resolve/resolv.conf"
@@ -84,7 +83,7 @@ class ResolvConfModule(Module):
         return Outcome(steps, f"restore {path}; remove {a['upstream_file']}")
 
 
-class CoreDNSModule(Module):
+class CoreDNSModule(FilesModule):
     name = "coredns"
     args = schema({
         "corefile": ABS, "manifest": ABS, "domain": {"type": "string"}, "dns_ip": {"type": "string"},
@@ -92,18 +91,12 @@ class CoreDNSModule(Module):
         "ttl": {"type": "integer"}, "cache": {"type": "integer"}, "image": {"type": "string"},
     }, ["corefile", "manifest", "domain", "dns_ip", "upstream_file"])
 
-    def _files(self, a) -> dict[str, str]:
+    def files(self, a) -> dict[str, str]:
         opts = dict(pods=a.get("pods", "insecure"), ttl=a.get("ttl", 30), cache=a.get("cache", 30))
         return {
             a["corefile"]: "# managed by provisioner\n" + dns.corefile(a["domain"], a["upstream_file"], **opts),
             a["manifest"]: dns.manifests(a["domain"], a["dns_ip"], image=a.get("image", "registry.k8s.io/coredns/coredns:v1.11.3"), **opts),
         }
 
-    def facts(self, a):
-        return file_facts(self._files(a))
-
-    def plan(self, a, facts):
-        return plan_files(self._files(a), facts, f"Corefile and manifests already as wanted (service IP {a['dns_ip']})")
-
-    def reverse(self, a, facts):
-        return remove_files(self._files(a), facts)
+    def noop(self, a) -> str:
+        return f"Corefile and manifests already as wanted (service IP {a['dns_ip']})"

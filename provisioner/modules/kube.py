@@ -14,7 +14,7 @@ import shlex
 from ..facts import Fact, files
 from ..inventory.load import parse_version
 from ..ops import Cmd
-from .base import (Module, ModuleError, Outcome, backup_of, drop_block, file_facts, file_steps, plan_files,
+from .base import (FilesModule, Module, ModuleError, Outcome, backup_of, drop_block, file_facts, file_steps,
                    remove_files, replace_steps, schema, set_block)
 
 ABS = {"type": "string", "pattern": "^/"}
@@ -84,7 +84,7 @@ IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
 
 
 # -- modules ------------------------------------------------------------------------
-class KubeletModule(Module):
+class KubeletModule(FilesModule):
     name = "kubelet"
     args = schema({
         "version": {"type": "string"}, "node_ip": {"type": "string"}, "cluster_dns": {"type": "string"},
@@ -94,20 +94,15 @@ class KubeletModule(Module):
     }, ["version", "node_ip", "cluster_dns", "cluster_domain", "resolv_conf", "pod_cidr", "cni_bin_dir",
         "cni_conf_dir", "config_file", "env_file"])
 
-    def _files(self, a) -> dict[str, str]:
+    def files(self, a) -> dict[str, str]:
         out = {a["config_file"]: kubelet_config(a), a["env_file"]: kubelet_env(a)}
         if a.get("dropin"):
             out[a["dropin"]] = kubelet_dropin(a)
         return out
 
-    def facts(self, a):
-        return file_facts(self._files(a))
-
-    def plan(self, a, facts):
-        return plan_files(self._files(a), facts, f"kubelet files already as wanted ({'with' if parse_version(a['version']) < (1, 24) else 'no'} CNI flags for {a['version']})")
-
-    def reverse(self, a, facts):
-        return remove_files(self._files(a), facts)
+    def noop(self, a) -> str:
+        flags = "with" if parse_version(a["version"]) < (1, 24) else "no"
+        return f"kubelet files already as wanted ({flags} CNI flags for {a['version']})"
 
 
 class ContainerdCNIModule(Module):
@@ -182,7 +177,7 @@ class KubeProxyModule(Module):
         return remove_files({a["config_file"]: ""}, facts)
 
 
-class ControlPlaneFlagsModule(Module):
+class ControlPlaneFlagsModule(FilesModule):
     """The service range where it belongs: kube-apiserver and kube-controller-manager flags."""
 
     name = "control_plane_flags"
@@ -190,14 +185,11 @@ class ControlPlaneFlagsModule(Module):
                    "node_prefix": {"type": "integer"}, "dns_ip": {"type": "string"}},
                   ["path", "service_cidr", "pod_cidr", "node_prefix", "dns_ip"])
 
-    def facts(self, a):
-        return file_facts([a["path"]])
+    def files(self, a) -> dict[str, str]:
+        return {a["path"]: control_plane_env(a)}
 
-    def plan(self, a, facts):
-        return plan_files({a["path"]: control_plane_env(a)}, facts, f"{a['path']} already holds the control-plane ranges")
-
-    def reverse(self, a, facts):
-        return remove_files({a["path"]: ""}, facts)
+    def noop(self, a) -> str:
+        return f"{a['path']} already holds the control-plane ranges"
 
 
 class ServiceModule(Module):
