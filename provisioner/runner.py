@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import artifacts, ops
+from . import ops
 from . import facts as factlib
 from .errors import HostError, TransportError
 from .modules import MODULES, ModuleError, Outcome
@@ -151,7 +151,7 @@ def run_facts(transport: Transport, wanted: list, timeout: float | None) -> dict
     r = transport.run(factlib.script(wanted, nonce), timeout)
     if r.rc != 0:
         raise HostError(f"{transport.host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr)}")
-    return factlib.parse_all(wanted, factlib.split(r.stdout, nonce))
+    return factlib.parse_all(wanted, factlib.split(r.stdout, wanted, nonce))
 
 
 def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit) -> dict[int, Outcome] | None:
@@ -187,10 +187,6 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
            timeout: float | None) -> None:
     host = transport.host
     todo = [(i, outcomes[i].steps) for i, _ in order if outcomes[i].changed]
-    for _, steps in todo:  # stage uploads over the same connection before the script runs
-        for step in steps:
-            if isinstance(step, ops.Upload):
-                transport.put(artifacts.STORE[step.sha256], step.staged)
     r = transport.run(ops.render(todo), timeout) if todo else None
     failed_at = None  # (task index, step index or None)
     if r is not None and not (r.rc == 0 and ops.finished(r.stdout)):

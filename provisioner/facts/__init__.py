@@ -3,9 +3,15 @@
 The gather script wraps each fact's command in markers; :func:`split` cuts the
 output back into ``{key: (stdout, rc)}`` and :func:`parse_all` applies each
 fact's parser. An absent thing parses to ``None``, never an exception.
+
+Markers carry a position (the fact's index in :func:`distinct`), never the key:
+keys hold paths from the inventory, and no inventory text may reach the shell
+except as a quoted argument inside a fact's own command.
 """
 
 from __future__ import annotations
+
+import re
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,41 +30,48 @@ class Fact:
     parse: Callable[[str, int], Any] = field(compare=False, hash=False)
 
 
-def script(facts: Iterable[Fact], nonce: str = "") -> str:
-    """One POSIX sh script that runs every distinct fact once, between markers.
-
-    ``nonce`` (random per run) goes into every marker so that no fact's output
-    can pass for a marker.
-    """
-    begin, end = f"{BEGIN}{nonce}", f"{END}{nonce}"
-    lines = ["export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"]
-    seen = set()
+def distinct(facts: Iterable[Fact]) -> list[Fact]:
+    """Each fact once (same key, same command), in first-seen order: position ``i`` is marker ``i``."""
+    seen: dict[str, Fact] = {}
     for f in facts:
-        if f.key in seen:
-            continue
-        seen.add(f.key)
-        lines.append(f"echo '{begin} {len(f.key)} {f.key}'")
+        seen.setdefault(f.key, f)
+    return list(seen.values())
+
+
+def script(facts: Iterable[Fact], nonce: str = "") -> str:
+    """One POSIX sh script that runs every distinct fact once, between numbered markers.
+
+    ``nonce`` (random per run, hex) goes into every marker so that no fact's
+    output can pass for a marker. Markers hold only the nonce and a number.
+    """
+    if not re.fullmatch(r"[0-9a-f]*", nonce):
+        raise ValueError("the nonce is hex")
+    lines = ["export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"]
+    for i, f in enumerate(distinct(facts)):
+        lines.append(f"echo '{BEGIN}{nonce} {i}'")
         lines.append(f"( {f.command}\n) </dev/null 2>/dev/null")
-        lines.append(f"printf '\\n{end} %d\\n' $?")
+        lines.append(f"printf '\\n{END}{nonce} %d\\n' $?")
     return "\n".join(lines) + "\n"
 
 
-def split(stdout: str, nonce: str = "") -> dict[str, tuple[str, int]]:
-    """Cut gather output into ``{key: (output, exit code)}``."""
+def split(stdout: str, facts: Iterable[Fact], nonce: str = "") -> dict[str, tuple[str, int]]:
+    """Cut the output of :func:`script` over the same ``facts`` into ``{key: (output, exit code)}``."""
     begin, end = f"{BEGIN}{nonce} ", f"{END}{nonce} "
-    out: dict[str, tuple[str, int]] = {}
-    key, buf = None, []
+    out: dict[int, tuple[str, int]] = {}
+    pos, buf = None, []
     for line in stdout.split("\n"):
-        if key is None and line.startswith(begin):
-            _, n, rest = line.split(" ", 2)
-            key, buf = rest[: int(n)], []
-        elif key is not None and line.startswith(end):
+        if pos is None and line.startswith(begin) and line[len(begin):].isdigit():
+            pos, buf = int(line[len(begin):]), []
+        elif pos is not None and line.startswith(end):
             # the newline printed before the end marker is the one join() leaves out
-            out[key] = ("\n".join(buf), int(line.split()[1]))
-            key = None
-        elif key is not None:
+            try:
+                out[pos] = ("\n".join(buf), int(line[len(end):]))
+            except ValueError:
+                out[pos] = ("\n".join(buf), 255)
+            pos = None
+        elif pos is not None:
             buf.append(line)
-    return out
+    return {f.key: out[i] for i, f in enumerate(distinct(facts)) if i in out}
 
 
 def parse_all(facts: Iterable[Fact], raw: dict[str, tuple[str, int]]) -> dict[str, Any]:

@@ -48,8 +48,8 @@ def test_split_roundtrip_through_a_real_shell():
           facts.Fact("b", "echo hi; exit 3", files.parse_text),
           facts.Fact("c with space", "printf '@@PROVISIONER-END 0\\n'; echo x", files.parse_text),
           facts.Fact("a", "echo duplicate-key-runs-once", files.parse_text)]
-    out = subprocess.run(["sh", "-s"], input=facts.script(fs, "n0nce"), capture_output=True, text=True).stdout
-    raw = facts.split(out, "n0nce")
+    out = subprocess.run(["sh", "-s"], input=facts.script(fs, "0bce"), capture_output=True, text=True).stdout
+    raw = facts.split(out, fs, "0bce")
     assert raw["a"] == ("one\ntwo", 0)
     assert raw["b"] == ("hi\n", 3)
     assert raw["c with space"] == ("@@PROVISIONER-END 0\nx\n", 0)  # a forged marker without the nonce
@@ -62,11 +62,11 @@ def test_file_fact_through_a_real_shell(tmp_path):
     p.chmod(0o640)
     fact = files.file(str(p))
     out = subprocess.run(["sh", "-s"], input=facts.script([fact]), capture_output=True, text=True).stdout
-    value = facts.parse_all([fact], facts.split(out))[fact.key]
+    value = facts.parse_all([fact], facts.split(out, [fact]))[fact.key]
     assert value["content"] == b"line1\nline2\n\x00binary" and value["mode"] == "0640"
     missing = files.file(str(tmp_path / "nope"))
     out = subprocess.run(["sh", "-s"], input=facts.script([missing]), capture_output=True, text=True).stdout
-    assert facts.parse_all([missing], facts.split(out))[missing.key] is None
+    assert facts.parse_all([missing], facts.split(out, [missing]))[missing.key] is None
 
 
 def test_fact_keys_and_commands_quote_names():
@@ -74,3 +74,14 @@ def test_fact_keys_and_commands_quote_names():
     assert f.key == "addrs@web" and f.command == "ip -n web -json addr show"
     assert files.sysctl("net.ipv4.ip_forward").command == "cat /proc/sys/net/ipv4/ip_forward"
     assert files.file("/etc/a b").command.count("'/etc/a b'") == 3
+
+
+def test_markers_carry_positions_never_fact_keys(tmp_path):
+    """A key holding shell syntax (keys embed inventory paths) never reaches the script's marker lines."""
+    hostile = "/tmp/x'; touch " + str(tmp_path / "pwned") + "; echo '"
+    fact = files.file(hostile)
+    script = facts.script([fact], "ab12")
+    assert hostile not in script.replace(files.shlex.quote(hostile), "")
+    out = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True).stdout
+    assert facts.parse_all([fact], facts.split(out, [fact], "ab12"))[fact.key] is None
+    assert not (tmp_path / "pwned").exists()

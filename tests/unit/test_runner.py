@@ -18,16 +18,29 @@ FRESH = {  # a node with nothing on it yet
 }
 
 
+def _fact(key: str) -> factlib.Fact:
+    """The fact a test value is for, rebuilt from its key (the script names facts by position only)."""
+    from provisioner.facts import files, net
+
+    kind, _, arg = key.partition(":")
+    if arg:
+        return {"sysctl": files.sysctl, "file": files.file, "exists": files.exists}[kind](arg)
+    what, _, netns = key.partition("@")
+    return net.netns_list() if what == "netns" else getattr(net, what)(netns or None)
+
+
 def answer_with(values: dict, apply: Result | None = None):
     """Fake node: answers the gather script from ``values`` (missing → exit 1), and apply with ``apply``."""
+    by_command = {_fact(k).command: v for k, v in values.items()}
+
     def answer(script: str) -> Result:
         m = re.search(r"echo '@@PROVISIONER-FACT(\w*) ", script)
         if m is None:
             return apply or Result("@@PROVISIONER done\n", "", 0)
         nonce, out = m.group(1), []
-        for key in re.findall(rf"@@PROVISIONER-FACT{nonce} \d+ (.+)'", script):
-            rc = 0 if key in values else 1
-            out.append(f"@@PROVISIONER-FACT{nonce} {len(key)} {key}\n{values.get(key, '')}\n@@PROVISIONER-END{nonce} {rc}")
+        for pos, command in re.findall(rf"echo '@@PROVISIONER-FACT{nonce} (\d+)'\n\( (.*)\n\) ", script):
+            rc = 0 if command in by_command else 1
+            out.append(f"@@PROVISIONER-FACT{nonce} {pos}\n{by_command.get(command, '')}\n@@PROVISIONER-END{nonce} {rc}")
         return Result("\n".join(out) + "\n", "", 0)
     return answer
 
@@ -126,9 +139,9 @@ def _b64(text):
 def test_gather_script_runs_each_fact_once(base_inventory):
     t = FakeTransport("node1", answer_with(FRESH))
     run(base_inventory, "plan", {"node1": t})
-    keys = re.findall(r"@@PROVISIONER-FACT\w* \d+ (.+)'", t.scripts[0])
-    assert len(keys) == len(set(keys)) and "links" in keys and "routes" in keys
-    assert factlib  # module imported for the marker format
+    commands = re.findall(r"echo '@@PROVISIONER-FACT\w* \d+'\n\( (.*)\n\) ", t.scripts[0])
+    assert len(commands) == len(set(commands))
+    assert _fact("links").command in commands and _fact("routes").command in commands
 
 
 def test_reset_runs_backwards_with_handlers_last(base_inventory):
