@@ -13,7 +13,25 @@ from typing import Any
 
 from ..errors import HostError
 from ..facts import Fact, files
+from ..inventory.load import schema as inventory_schema
 from ..ops import Cmd, Step, WriteFile
+
+# Argument types shared with the inventory's schema (one definition each): every
+# pattern is anchored with \A…\Z, so a trailing newline never passes.
+_DEFS = inventory_schema()["$defs"]
+ABS = _DEFS["path"]          # an absolute, normalised path with no shell or format syntax in it
+IFNAME = _DEFS["ifname"]
+PODNAME = _DEFS["podname"]
+IPV4 = _DEFS["ipv4"]
+CIDR = _DEFS["cidr"]
+_PROPS = inventory_schema()["properties"]
+_KUBE, _DNS = _PROPS["kubernetes"]["properties"], _PROPS["dns"]["properties"]
+DOMAIN = _PROPS["cluster"]["properties"]["domain"]
+VERSION = _KUBE["version"]
+KUBELET_ARG = _KUBE["kubelet"]["properties"]["extra_args"]["items"]
+SEARCH, RESOLV_OPTION = _DNS["search"]["items"], _DNS["options"]["items"]
+IMAGE = _DNS["coredns"]["properties"]["image"]
+UNIX_NAME = {"type": "string", "pattern": r"\A[a-z_][a-z0-9_-]{0,31}\Z", "description": "a Unix user or group name"}
 
 
 class ModuleError(HostError):

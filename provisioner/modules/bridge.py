@@ -14,15 +14,13 @@ from __future__ import annotations
 
 from ..facts import net
 from ..ops import Cmd
-from .base import Module, ModuleError, Outcome, schema
+from .base import CIDR, IFNAME, Module, ModuleError, Outcome, schema
 
-IFNAME = {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$"}
-CIDR_HOST = {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$"}
 
 
 class BridgeModule(Module):
     name = "bridge"
-    args = schema({"name": IFNAME, "address": CIDR_HOST, "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
+    args = schema({"name": IFNAME, "address": CIDR, "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
 
     def facts(self, args):
         return [net.links(), net.addrs()]

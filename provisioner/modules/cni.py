@@ -16,9 +16,8 @@ from .. import artifacts
 from ..cni import PLUGIN_NAME, plugin_path
 from ..facts import Fact, files, net
 from ..ops import Cmd, Upload
-from .base import Module, Outcome, file_steps, schema
+from .base import ABS, PODNAME, Module, Outcome, file_steps, schema
 
-ABS = {"type": "string", "pattern": "^/"}
 LOOPBACK_FILE = "99-loopback.conf"
 
 
@@ -39,9 +38,9 @@ class CNIPluginsModule(Module):
     name = "cni_plugins"
     args = schema({
         "source": {"type": "string"}, "dest": ABS,
-        "plugins": {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"}},
+        "plugins": {"type": "array", "items": {"type": "string", "pattern": r"\A[a-z0-9][a-z0-9_-]*\Z"}},
         "own_plugin": {"type": "boolean", "default": False},
-        "sha256": {"type": "object", "additionalProperties": {"type": "string"}},
+        "sha256": {"type": "object", "additionalProperties": {"type": "string", "pattern": r"\A[0-9a-f]{64}\Z"}},
         "tarball_sha256": {"type": ["string", "null"]},
         "files": {"type": "array"},  # filled in by prepare()
     }, ["source", "dest", "plugins"])
@@ -88,7 +87,7 @@ def conf_listing(directory: str) -> Fact:
 class CNIConfigModule(Module):
     name = "cni_config"
     args = schema({
-        "conf_dir": ABS, "file": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+        "conf_dir": ABS, "file": {"type": "string", "pattern": r"\A[A-Za-z0-9_][A-Za-z0-9_.-]*\Z"},
         "config": {"type": "object", "required": ["cniVersion", "name", "plugins"]},
         "loopback": {"type": "boolean", "default": True},
         "data_dir": ABS,
@@ -146,8 +145,8 @@ class CNIPodsModule(Module):
     name = "cni_pods"
     args = schema({
         "bin_dir": ABS, "config": {"type": "object", "required": ["cniVersion", "name", "plugins"]},
-        "pods": {"type": "array", "items": {"type": "object", "required": ["name"]}},
-        "ifname": {"type": "string", "default": "eth0"},
+        "pods": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": PODNAME}}},
+        "ifname": {"type": "string", "pattern": r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}\Z", "default": "eth0"},
     }, ["bin_dir", "config", "pods"])
 
     def _pods(self, args):

@@ -11,9 +11,8 @@ from __future__ import annotations
 from .. import dns
 from ..facts import files
 from ..ops import Cmd
-from .base import FilesModule, Module, ModuleError, Outcome, backup_of, drop_block, file_steps, schema, set_block
+from .base import ABS, DOMAIN, IMAGE, IPV4, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome, backup_of, drop_block, file_steps, schema, set_block
 
-ABS = {"type": "string", "pattern": "^/"}
 RESOLVED = "/run/systemd/resolve/resolv.conf"
 TOP = ("# BEGIN provisioner: cluster DNS first", "# END provisioner: cluster DNS first")
 BOTTOM = ("# BEGIN provisioner: cluster search path (the last search line wins)", "# END provisioner: cluster search path")
@@ -22,9 +21,9 @@ BOTTOM = ("# BEGIN provisioner: cluster search path (the last search line wins)"
 class ResolvConfModule(Module):
     name = "resolv_conf"
     args = schema({
-        "path": ABS, "nameserver": {"type": "string"}, "search": {"type": "array", "items": {"type": "string"}},
-        "options": {"type": "array", "items": {"type": "string"}}, "upstream_file": ABS,
-        "upstream": {"type": "array", "items": {"type": "string"}},
+        "path": ABS, "nameserver": IPV4, "search": {"type": "array", "items": SEARCH},
+        "options": {"type": "array", "items": RESOLV_OPTION}, "upstream_file": ABS,
+        "upstream": {"type": "array", "items": IPV4},
     }, ["path", "nameserver", "search", "options", "upstream_file"])
 
     def facts(self, a):
@@ -86,9 +85,9 @@ class ResolvConfModule(Module):
 class CoreDNSModule(FilesModule):
     name = "coredns"
     args = schema({
-        "corefile": ABS, "manifest": ABS, "domain": {"type": "string"}, "dns_ip": {"type": "string"},
+        "corefile": ABS, "manifest": ABS, "domain": DOMAIN, "dns_ip": IPV4,
         "upstream_file": ABS, "pods": {"enum": ["insecure", "verified", "disabled"]},
-        "ttl": {"type": "integer"}, "cache": {"type": "integer"}, "image": {"type": "string"},
+        "ttl": {"type": "integer", "minimum": 0}, "cache": {"type": "integer", "minimum": 0}, "image": IMAGE,
     }, ["corefile", "manifest", "domain", "dns_ip", "upstream_file"])
 
     def files(self, a) -> dict[str, str]:

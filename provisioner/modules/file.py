@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from ..facts import files
 from ..ops import Cmd
-from .base import Module, Outcome, file_steps, schema
+from .base import ABS, UNIX_NAME, Module, Outcome, file_steps, schema
 
 
 class FileModule(Module):
     name = "file"
     args = schema({
-        "path": {"type": "string", "pattern": "^/"},
+        "path": ABS,
         "content": {"type": "string"},
-        "mode": {"type": "string", "pattern": "^0?[0-7]{3}$", "default": "0644"},
-        "owner": {"type": "string", "default": "root"},
-        "group": {"type": "string", "default": "root"},
+        "mode": {"type": "string", "pattern": r"\A0?[0-7]{3}\Z", "default": "0644"},
+        "owner": {**UNIX_NAME, "default": "root"},
+        "group": {**UNIX_NAME, "default": "root"},
         "state": {"enum": ["present", "absent"], "default": "present"},
     }, ["path"])
 

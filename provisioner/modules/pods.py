@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from ..facts import net
 from ..ops import Cmd
-from .base import Module, ModuleError, Outcome, schema
-from .bridge import IFNAME
+from .base import IFNAME, IPV4, PODNAME, Module, ModuleError, Outcome, schema
 
 POD_IF = "eth0"
 
@@ -26,12 +25,11 @@ class PodsModule(Module):
     name = "pods"
     args = schema({
         "bridge": IFNAME,
-        "gateway": {"type": "string"},
+        "gateway": IPV4,
         "prefix": {"type": "integer", "minimum": 1, "maximum": 32},
         "pods": {"type": "array", "items": {
             "type": "object", "required": ["name", "ip"],
-            "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$"},
-                           "ip": {"type": "string"}, "via": {"enum": ["manual", "cni"]}}}},
+            "properties": {"name": PODNAME, "ip": IPV4, "via": {"enum": ["manual", "cni"]}}}},
     }, ["bridge", "gateway", "prefix", "pods"])
 
     def _pods(self, args):

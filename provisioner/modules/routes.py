@@ -14,7 +14,7 @@ import ipaddress
 
 from ..facts import net
 from ..ops import Cmd
-from .base import Module, ModuleError, Outcome, schema
+from .base import CIDR, IPV4, Module, ModuleError, Outcome, schema
 
 PROTO = "147"
 
@@ -24,7 +24,7 @@ class RoutesModule(Module):
     args = schema({
         "routes": {"type": "array", "items": {
             "type": "object", "additionalProperties": False, "required": ["dst", "via"],
-            "properties": {"dst": {"type": "string"}, "via": {"type": "string"}}}},
+            "properties": {"dst": CIDR, "via": IPV4}}},
         "proto": {"type": "integer", "minimum": 5, "maximum": 254, "default": int(PROTO)},
     }, ["routes"])
 

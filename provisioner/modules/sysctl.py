@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..facts import files
 from ..ops import Cmd
-from .base import Module, ModuleError, Outcome, file_steps, schema
+from .base import ABS, Module, ModuleError, Outcome, file_steps, schema
 
 BRIDGE_DIR = "/proc/sys/net/bridge"
 
@@ -21,10 +21,11 @@ class SysctlModule(Module):
     name = "sysctl"
     args = schema({
         "settings": {"type": "object", "minProperties": 1,
-                     "propertyNames": {"pattern": "^[a-z0-9_]+(\\.[a-zA-Z0-9_-]+)+$"},
-                     "additionalProperties": {"type": ["integer", "string"]}},
-        "persist": {"type": ["string", "null"], "default": "/etc/sysctl.d/90-provisioner.conf"},
-        "modules_file": {"type": ["string", "null"], "default": "/etc/modules-load.d/provisioner.conf"},
+                     "propertyNames": {"pattern": r"\A[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+\Z"},
+                     "additionalProperties": {"anyOf": [{"type": "integer"},
+                                                        {"type": "string", "pattern": r"\A[\x20-\x7e]{0,256}\Z"}]}},
+        "persist": {"anyOf": [ABS, {"type": "null"}], "default": "/etc/sysctl.d/90-provisioner.conf"},
+        "modules_file": {"anyOf": [ABS, {"type": "null"}], "default": "/etc/modules-load.d/provisioner.conf"},
     }, ["settings"])
 
     def facts(self, args):
