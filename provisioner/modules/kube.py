@@ -11,27 +11,66 @@ from __future__ import annotations
 
 import shlex
 
+import yaml
+
 from ..facts import Fact, files
 from ..inventory.load import parse_version
 from ..ops import Cmd
-from .base import (FilesModule, Module, ModuleError, Outcome, backup_of, drop_block, file_facts, file_steps,
+from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARG, VERSION, FilesModule, Module, ModuleError, Outcome, backup_of, drop_block, file_facts, file_steps,
                    remove_files, replace_steps, schema, set_block)
 
-ABS = {"type": "string", "pattern": "^/"}
 HEADER = "# managed by provisioner: changes here are overwritten by `provision apply`\n"
+
+
+# -- serializers: every value goes into a file through its format's own quoting ----------
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, with list items indented under their key (as kubeadm writes them)."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
+def to_yaml(doc: dict) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=False)
+
+
+def toml_string(value: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def env_value(value: str) -> str:
+    """A double-quoted value for an EnvironmentFile (and a shell): \\ " $ ` escaped, no line breaks."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError(f"control character in {value!r}")
+    return '"' + "".join("\\" + ch if ch in '\\"$`' else ch for ch in value) + '"'
+
+
+def unit_value(value: str) -> str:
+    """A double-quoted systemd unit setting: \\ and " escaped, % doubled (specifiers), no line breaks."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError(f"control character in {value!r}")
+    return '"' + "".join("\\" + ch if ch in '\\"' else "%%" if ch == "%" else ch for ch in value) + '"'
 
 
 # -- renderers (pure) ------------------------------------------------------------
 def kubelet_config(a: dict) -> str:
-    return HEADER + "".join([
-        "apiVersion: kubelet.config.k8s.io/v1beta1\n",
-        "kind: KubeletConfiguration\n",
-        f"clusterDomain: {a['cluster_domain']}\n",
-        "clusterDNS:\n",
-        f"  - {a['cluster_dns']}\n",
-        f"resolvConf: {a['resolv_conf']}\n",
-        f"podCIDR: {a['pod_cidr']}\n",
-    ])
+    return HEADER + to_yaml({
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "clusterDomain": a["cluster_domain"],
+        "clusterDNS": [a["cluster_dns"]],
+        "resolvConf": a["resolv_conf"],
+        "podCIDR": a["pod_cidr"],
+    })
 
 
 def kubelet_args(a: dict) -> list[str]:
@@ -42,29 +81,30 @@ def kubelet_args(a: dict) -> list[str]:
 
 
 def kubelet_env(a: dict) -> str:
-    return HEADER + f'KUBELET_EXTRA_ARGS="{" ".join(kubelet_args(a))}"\n'
+    return HEADER + f'KUBELET_EXTRA_ARGS={env_value(" ".join(kubelet_args(a)))}\n'
 
 
 def kubelet_dropin(a: dict) -> str:
-    return HEADER + "[Service]\n" + f'Environment="KUBELET_EXTRA_ARGS={" ".join(kubelet_args(a))}"\n'
+    return HEADER + "[Service]\n" + f'Environment={unit_value("KUBELET_EXTRA_ARGS=" + " ".join(kubelet_args(a)))}\n'
 
 
 def containerd_block(major: int, bin_dir: str, conf_dir: str) -> str:
     if major == 1:  # containerd 1.x, config version 2
-        return f'[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "{bin_dir}"\n  conf_dir = "{conf_dir}"\n'
+        return (f'[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = {toml_string(bin_dir)}\n'
+                f"  conf_dir = {toml_string(conf_dir)}\n")
     # containerd 2.x, config version 3
-    return f"[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = [\"{bin_dir}\"]\n  conf_dir = \"{conf_dir}\"\n"
+    return (f"[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = [{toml_string(bin_dir)}]\n"
+            f"  conf_dir = {toml_string(conf_dir)}\n")
 
 
 def kube_proxy_config(a: dict) -> str:
-    return HEADER + "".join([
-        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n",
-        "kind: KubeProxyConfiguration\n",
-        f"mode: {a['mode']}\n",
-        f"clusterCIDR: {a['cluster_cidr']}\n",
-        "clientConnection:\n",
-        f"  kubeconfig: {a['kubeconfig']}\n",
-    ])
+    return HEADER + to_yaml({
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "mode": a["mode"],
+        "clusterCIDR": a["cluster_cidr"],
+        "clientConnection": {"kubeconfig": a["kubeconfig"]},
+    })
 
 
 def control_plane_env(a: dict) -> str:
@@ -72,11 +112,12 @@ def control_plane_env(a: dict) -> str:
     return HEADER + (
         "# kube-apiserver: the service range (ClusterIPs; the DNS service is "
         f"{a['dns_ip']})\n"
-        f'KUBE_APISERVER_ARGS="--service-cluster-ip-range={svc}"\n'
+        f'KUBE_APISERVER_ARGS={env_value(f"--service-cluster-ip-range={svc}")}\n'
         "# kube-controller-manager: same service range, the pod range, and no automatic node CIDRs:\n"
         "# each node's pod subnet comes from the inventory (kubelet podCIDR), so they always agree.\n"
-        f'KUBE_CONTROLLER_MANAGER_ARGS="--service-cluster-ip-range={svc} --cluster-cidr={pod} '
-        f'--allocate-node-cidrs=false --node-cidr-mask-size={a["node_prefix"]}"\n'
+        "KUBE_CONTROLLER_MANAGER_ARGS=" + env_value(f"--service-cluster-ip-range={svc} --cluster-cidr={pod} "
+                                                    f"--allocate-node-cidrs=false --node-cidr-mask-size={a['node_prefix']}")
+        + "\n"
     )
 
 
@@ -87,10 +128,10 @@ IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
 class KubeletModule(FilesModule):
     name = "kubelet"
     args = schema({
-        "version": {"type": "string"}, "node_ip": {"type": "string"}, "cluster_dns": {"type": "string"},
-        "cluster_domain": {"type": "string"}, "resolv_conf": ABS, "pod_cidr": {"type": "string"},
+        "version": VERSION, "node_ip": IPV4, "cluster_dns": IPV4,
+        "cluster_domain": DOMAIN, "resolv_conf": ABS, "pod_cidr": CIDR,
         "cni_bin_dir": ABS, "cni_conf_dir": ABS, "config_file": ABS, "env_file": ABS,
-        "dropin": {"type": ["string", "null"]}, "extra_args": {"type": "array", "items": {"type": "string"}},
+        "dropin": {"anyOf": [ABS, {"type": "null"}]}, "extra_args": {"type": "array", "items": KUBELET_ARG},
     }, ["version", "node_ip", "cluster_dns", "cluster_domain", "resolv_conf", "pod_cidr", "cni_bin_dir",
         "cni_conf_dir", "config_file", "env_file"])
 
@@ -153,7 +194,7 @@ def module_loaded(name: str) -> Fact:
 
 class KubeProxyModule(Module):
     name = "kube_proxy"
-    args = schema({"mode": {"enum": ["iptables", "ipvs", "nftables", "userspace"]}, "cluster_cidr": {"type": "string"},
+    args = schema({"mode": {"enum": ["iptables", "ipvs", "nftables", "userspace"]}, "cluster_cidr": CIDR,
                    "config_file": ABS, "kubeconfig": ABS}, ["mode", "cluster_cidr", "config_file", "kubeconfig"])
 
     def facts(self, a):
@@ -181,8 +222,8 @@ class ControlPlaneFlagsModule(FilesModule):
     """The service range where it belongs: kube-apiserver and kube-controller-manager flags."""
 
     name = "control_plane_flags"
-    args = schema({"path": ABS, "service_cidr": {"type": "string"}, "pod_cidr": {"type": "string"},
-                   "node_prefix": {"type": "integer"}, "dns_ip": {"type": "string"}},
+    args = schema({"path": ABS, "service_cidr": CIDR, "pod_cidr": CIDR,
+                   "node_prefix": {"type": "integer", "minimum": 1, "maximum": 32}, "dns_ip": IPV4},
                   ["path", "service_cidr", "pod_cidr", "node_prefix", "dns_ip"])
 
     def files(self, a) -> dict[str, str]:
@@ -196,7 +237,7 @@ class ServiceModule(Module):
     """A systemd service restart (a handler): skipped, with a warning, where the unit does not exist."""
 
     name = "service"
-    args = schema({"name": {"type": "string", "pattern": "^[A-Za-z0-9@._-]+$"},
+    args = schema({"name": {"type": "string", "pattern": r"\A[A-Za-z0-9@._-]+\Z"},
                    "action": {"enum": ["restart", "reload"], "default": "restart"},
                    "daemon_reload": {"type": "boolean", "default": True}}, ["name"])
 
