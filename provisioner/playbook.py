@@ -9,8 +9,9 @@
           bridge: {name: "{{ cluster.bridge }}", address: "{{ node.pod_gateway }}/{{ node.pod_prefix }}"}
           when: "node.pods | length > 0"
 
-Templates use StrictUndefined: a typo is an error with ``file:line``, never an
-empty string. A value that is one whole ``{{ expr }}`` is evaluated as an
+Templates render in jinja2's sandbox (no attribute of Python's internals is
+reachable, so a template can compute but never run code) with StrictUndefined:
+a typo is an error with ``file:line``, never an empty string. A value that is one whole ``{{ expr }}`` is evaluated as an
 expression and keeps its type (a list stays a list, the string "1.30" stays a
 string); anything else renders to text.
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 import jinja2
 import jsonschema
+from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import InputError, PlaybookError, Problem
 from .inventory import Inventory
@@ -106,9 +108,19 @@ def packaged(name: str) -> Path:
     return Path(str(resources.files("provisioner").joinpath("playbooks", name)))
 
 
-def load_playbook(path: str | Path, _seen: tuple[Path, ...] = ()) -> Playbook:
-    """Load ``path``; ``- import_playbook: other.yaml`` items splice in that file's plays."""
+def _allowed_roots(top: Path) -> tuple[Path, ...]:
+    """Where imports may come from: the top playbook's own folder tree, and the packaged playbooks."""
+    return (top.resolve().parent, packaged("site.yaml").resolve().parent)
+
+
+def load_playbook(path: str | Path, _seen: tuple[Path, ...] = (), _roots: tuple[Path, ...] = ()) -> Playbook:
+    """Load ``path``; ``- import_playbook: other.yaml`` items splice in that file's plays.
+
+    An import must stay inside the top playbook's folder tree (or the packaged
+    playbooks): a playbook cannot make the tool read, or echo, any other file.
+    """
     path = Path(path)
+    roots = _roots or _allowed_roots(path)
     if path.resolve() in _seen:
         raise PlaybookError([Problem(str(path), None, "", "import_playbook loops back to this file")])
     try:
@@ -123,7 +135,11 @@ def load_playbook(path: str | Path, _seen: tuple[Path, ...] = ()) -> Playbook:
     plays: list[Play] = []
     for i, p in enumerate(doc.data):
         if "import_playbook" in p:
-            plays += load_playbook(path.parent / p["import_playbook"], _seen + (path.resolve(),)).plays
+            target = path.parent / p["import_playbook"]
+            if not any(target.resolve().is_relative_to(root) for root in roots):
+                raise PlaybookError([doc.problem((i, "import_playbook"), "import_playbook must name a file inside "
+                                                 f"{roots[0]} (the playbook's own folder) or the packaged playbooks")])
+            plays += load_playbook(target, _seen + (path.resolve(),), roots).plays
             continue
         tasks = []
         entries = [("tasks", j, t) for j, t in enumerate(p["tasks"])] + [("handlers", j, t) for j, t in enumerate(p.get("handlers", []))]
@@ -156,7 +172,26 @@ def load_playbook(path: str | Path, _seen: tuple[Path, ...] = ()) -> Playbook:
     return Playbook(doc, tuple(plays))
 
 
-_env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+MAX_TEXT = 1 << 20  # the most characters a template (or a * or ** inside one) may produce
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, with ``*`` and ``**`` bounded so that a template cannot exhaust memory or time."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, (int, float)) and (abs(right) > 128 or
+                                                                     (isinstance(left, (int, float)) and abs(left) > 2 ** 64)):
+            raise jinja2.exceptions.SecurityError(f"{left!r} ** {right!r} is too large for a template")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_TEXT:
+                    raise jinja2.exceptions.SecurityError(f"repeating a value {n} times is too large for a template")
+        return super().call_binop(context, operator, left, right)
+
+
+_env = _Sandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 _WHOLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
 
 
@@ -170,10 +205,15 @@ def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
                 out = _env.compile_expression(whole["expr"], undefined_to_none=False)(**ctx)
                 if isinstance(out, jinja2.Undefined):
                     str(out)  # StrictUndefined raises here
-                return out
-            return _env.from_string(value).render(ctx)
+            else:
+                out = _env.from_string(value).render(ctx)
         except jinja2.TemplateError as exc:
             raise PlaybookError([doc.problem(path, f"template {value!r}: {exc}")]) from None
+        except Exception as exc:  # noqa: BLE001 - whatever a template does wrong is the playbook's error
+            raise PlaybookError([doc.problem(path, f"template {value!r}: {type(exc).__name__}: {exc}")]) from None
+        if len(repr(out)) > MAX_TEXT:
+            raise PlaybookError([doc.problem(path, f"template {value!r} gives more than {MAX_TEXT} characters")])
+        return out
     if isinstance(value, dict):
         return {k: _render(v, ctx, doc, path + (k,)) for k, v in value.items()}
     if isinstance(value, list):
@@ -186,6 +226,8 @@ def _when(expr: str, ctx: dict, doc: Document, path: PathT) -> bool:
         return bool(_env.compile_expression(expr, undefined_to_none=False)(**ctx))
     except jinja2.TemplateError as exc:
         raise PlaybookError([doc.problem(path, f"when {expr!r}: {exc}")]) from None
+    except Exception as exc:  # noqa: BLE001
+        raise PlaybookError([doc.problem(path, f"when {expr!r}: {type(exc).__name__}: {exc}")]) from None
 
 
 def select_hosts(play: Play, inv: Inventory, doc: Document) -> list[str]:
