@@ -41,14 +41,18 @@ class Cmd:
 
 
 def _install(path: str, fill, mode: str, owner: str | None = None) -> str:
-    """The atomic write: make the directory, ``fill(tmp)`` a temp file beside ``path``, set mode/owner, ``mv``."""
+    """The atomic write: make the directory, ``fill(tmp)`` a new temp file beside ``path``, set mode/owner, ``mv``.
+
+    The temp file comes from ``mktemp`` (a fresh name, created exclusively, 0600), so
+    nothing planted in the directory beforehand (a symlink, say) is ever written through.
+    """
     q = shlex.quote
     directory = posixpath.dirname(path) or "/"
-    tmp = q(posixpath.join(directory, f".{posixpath.basename(path)}.provisioner-tmp"))
-    lines = [f"provisioner_mkdir {q(directory)}", fill(tmp), f"chmod {q(mode)} {tmp}"]
+    template = q(posixpath.join(directory, f".{posixpath.basename(path)}.provisioner-XXXXXXXX"))
+    lines = [f"provisioner_mkdir {q(directory)}", f"t=$(mktemp {template})", fill('"$t"'), f'chmod {q(mode)} "$t"']
     if owner:
-        lines.append(f"chown {q(owner)} {tmp}")
-    return "\n".join(lines + [f"mv -f {tmp} {q(path)}"])
+        lines.append(f'chown {q(owner)} "$t"')
+    return "\n".join(lines + [f'mv -f "$t" {q(path)}'])
 
 
 @dataclass(frozen=True)
@@ -72,25 +76,27 @@ class WriteFile:
 
 @dataclass(frozen=True)
 class Upload:
-    """Install a file uploaded beforehand to ``staged``: check its sha256, then copy and ``mv`` atomically.
+    """Install a file from this machine (a plugin binary), carried in the apply script itself.
 
-    The runner puts the bytes (from :mod:`provisioner.artifacts`) at ``staged``
-    over the same connection before the apply script runs.
+    The bytes (from :mod:`provisioner.artifacts`, by sha256) travel gzip-compressed
+    in a here-document, are unpacked into the run's private directory (``mktemp -d``,
+    0700, removed when the script exits), checked against their sha256, then
+    copied beside the target and moved into place.
     """
 
     path: str
     sha256: str
     mode: str = "0755"
 
-    @property
-    def staged(self) -> str:
-        return f"/tmp/.provisioner-upload-{self.sha256[:24]}"
-
     def shell(self) -> str:
+        from .artifacts import compressed_base64
+
         q = shlex.quote
-        return (f"echo {q(self.sha256 + '  ' + self.staged)} | sha256sum -c --quiet\n"
-                + _install(self.path, lambda tmp: f"cp {q(self.staged)} {tmp}", self.mode)
-                + f"\nrm -f {q(self.staged)}")
+        staged = f'"$PROVISIONER_RUN"/{self.sha256}'
+        return (f"base64 -d <<'PROVISIONER_EOF' | gzip -dc > {staged}\n{compressed_base64(self.sha256)}PROVISIONER_EOF\n"
+                f'(cd "$PROVISIONER_RUN" && echo {q(self.sha256 + "  " + self.sha256)} | sha256sum -c --quiet)\n'
+                + _install(self.path, lambda tmp: f"cp {staged} {tmp}", self.mode)
+                + f"\nrm -f {staged}")
 
     def show(self) -> str:
         return f"upload {self.path} (sha256 {self.sha256[:12]}…, mode {self.mode})"
@@ -127,18 +133,33 @@ MKDIR_FUNCTION = f"""provisioner_mkdir() {{
 }}"""
 
 
+RUN_PREFIX = "/tmp/.provisioner-run."
+
+# The run's private directory (mktemp -d: a fresh name, mode 0700), removed on any
+# exit of the script; directories left by a run that was killed are swept first
+# (the node lock keeps two applies apart, so no other live run owns one).
+RUN_DIR = f"""find /tmp -maxdepth 1 -name '.provisioner-run.*' -type d -uid "$(id -u)" -exec rm -rf {{}} + 2>/dev/null || true
+PROVISIONER_RUN=$(mktemp -d {RUN_PREFIX}XXXXXXXXXX)
+trap 'rm -rf "$PROVISIONER_RUN"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM"""
+
+
 def render(tasks: list[tuple[int, list[Step]]]) -> str:
     """One ``set -e`` script for a host: before each step a marker names task and step.
 
-    The runner reads the last marker from stdout to tell which step failed.
+    The runner reads the last marker from stdout to tell which step failed. The
+    steps sit in a function that is called on the last line: ``sh`` reads the whole
+    script before running any of it, so a script cut off in transit runs nothing.
     """
     lines = ["set -e", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
-             MKDIR_FUNCTION]
+             MKDIR_FUNCTION, "provisioner_main() {", RUN_DIR]
     for task_index, steps in tasks:
         for step_index, step in enumerate(steps):
             lines.append(f"echo '{MARK} step {task_index} {step_index}'")
             lines.append(step.shell())
-    lines.append(f"echo '{MARK} done'")
+    lines += [f"echo '{MARK} done'", "}", "provisioner_main"]
     return "\n".join(lines) + "\n"
 
 

@@ -24,9 +24,6 @@ class Transport(Protocol):
     def run(self, script: str, timeout: float | None = None) -> Result:
         """Run ``script`` with ``sh -s`` on the node (as root); never raises on non-zero exit."""
 
-    def put(self, data: bytes, path: str) -> None:
-        """Upload ``data`` to ``path`` (the caller moves it into place)."""
-
     def lock(self, path: str, timeout: float):
         """Context manager holding an exclusive lock on the node; raises HostError on timeout."""
 

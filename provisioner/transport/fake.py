@@ -16,7 +16,6 @@ class FakeTransport:
         self.answer = answer or (lambda script: Result("", "", 0))
         self.unreachable = unreachable
         self.scripts: list[str] = []
-        self.uploads: dict[str, bytes] = {}
         self.locks: list[str] = []
 
     def run(self, script: str, timeout: float | None = None) -> Result:
@@ -24,9 +23,6 @@ class FakeTransport:
             raise TransportError(f"{self.host}: ssh to {self.host}:22: Connection refused")
         self.scripts.append(script)
         return self.answer(script)
-
-    def put(self, data: bytes, path: str) -> None:
-        self.uploads[path] = data
 
     @contextlib.contextmanager
     def lock(self, path: str, timeout: float):

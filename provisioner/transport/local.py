@@ -22,9 +22,6 @@ class LocalTransport:
             return Result("", f"timed out after {timeout}s", 124)
         return Result(p.stdout, p.stderr, p.returncode)
 
-    def put(self, data: bytes, path: str) -> None:
-        Path(path).write_bytes(data)
-
     @contextlib.contextmanager
     def lock(self, path: str, timeout: float):
         yield False

@@ -9,7 +9,6 @@ refuses a changed key); ``insecure`` accepts anything (for throw-away labs).
 from __future__ import annotations
 
 import contextlib
-import io
 import select
 import shlex
 import socket
@@ -174,13 +173,6 @@ class SSHTransport:
         finally:
             chan.shutdown_write()
             chan.close()
-
-    def put(self, data: bytes, path: str) -> None:
-        self._open()
-        try:
-            self.conn.put(io.BytesIO(data), remote=path)
-        except (OSError, paramiko.SSHException) as exc:
-            raise TransportError(f"{self.host}: upload to {path} failed: {exc}") from None
 
     def close(self) -> None:
         self.conn.close()

@@ -38,9 +38,6 @@ def test_plugins_upload_only_what_differs():
              "binary:/etc/cni/bin/loopback": {"mode": "0755", "sha256": "c" * 64}}
     o = MODULES["cni_plugins"].plan(ARGS, facts)
     assert o.steps == [Upload("/etc/cni/bin/loopback", "b" * 64, "0755")]
-    sh = o.steps[0].shell()
-    assert f"echo '{'b' * 64}  /tmp/.provisioner-upload-{'b' * 24}' | sha256sum -c --quiet" in sh
-    assert "mv -f /etc/cni/bin/.loopback.provisioner-tmp /etc/cni/bin/loopback" in sh
 
 
 def test_plugins_noop_and_mode_repair():
@@ -108,3 +105,41 @@ def test_inventory_cni_checks(write):
     assert conf["plugins"][0]["type"] == "provisioner-bridge"
     assert conf["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.244.2.0/24", "rangeStart": "10.244.2.100",
                                                      "rangeEnd": "10.244.2.254", "gateway": "10.244.2.1"}]]
+
+
+def test_upload_travels_in_the_script_into_a_private_dir_through_a_real_shell(tmp_path):
+    """The bytes arrive whole and checked; no fixed /tmp name is used, a planted symlink is never written through."""
+    import subprocess
+
+    from provisioner import ops
+
+    data = bytes(range(256)) * 300
+    digest = hashlib.sha256(data).hexdigest()
+    artifacts.STORE[digest] = data
+    target = tmp_path / "bin" / "bridge"
+    victim = tmp_path / "victim"
+    victim.write_text("root only\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / ".bridge.provisioner-tmp").symlink_to(victim)  # the old predictable temp name
+    script = ops.render([(0, [Upload(str(target), digest, "0755")])]).replace("/var/lib/provisioner", str(tmp_path / "state"))
+    r = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert target.read_bytes() == data and oct(target.stat().st_mode & 0o777) == "0o755"
+    assert victim.read_text() == "root only\n"
+    assert sorted(p.name for p in (tmp_path / "bin").iterdir()) == [".bridge.provisioner-tmp", "bridge"]
+    assert "/tmp/.provisioner-upload" not in script and ops.RUN_PREFIX in script
+    run_dirs = subprocess.run(["sh", "-c", "ls -d /tmp/.provisioner-run.* 2>/dev/null || true"], capture_output=True, text=True)
+    assert run_dirs.stdout == ""  # removed on exit
+
+
+def test_a_script_cut_off_in_transit_runs_nothing(tmp_path):
+    import subprocess
+
+    from provisioner import ops
+    from provisioner.ops import Cmd
+
+    marker = tmp_path / "ran"
+    script = ops.render([(0, [Cmd(("touch", str(marker))), Cmd(("true",))])])
+    for cut in (len(script) // 2, len(script) - 2):
+        subprocess.run(["sh", "-s"], input=script[:cut], capture_output=True, text=True)
+        assert not marker.exists(), cut

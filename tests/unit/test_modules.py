@@ -204,7 +204,7 @@ def test_file_created_atomically_with_diff():
     step = o.steps[0]
     assert isinstance(step, WriteFile) and step.content == b"a\n"
     sh = step.shell()
-    assert "mv -f /etc/.x.conf.provisioner-tmp /etc/x.conf" in sh and "chmod 0644" in sh
+    assert "t=$(mktemp /etc/.x.conf.provisioner-XXXXXXXX)" in sh and 'mv -f "$t" /etc/x.conf' in sh and "chmod 0644" in sh
     assert "+a" in o.diff
 
 
