@@ -16,6 +16,19 @@ import posixpath
 import shlex
 from dataclasses import dataclass
 
+MARK = "@@PROVISIONER"
+STATE_DIR = "/var/lib/provisioner"
+CREATED_DIRS = f"{STATE_DIR}/created-dirs"
+CREATED = f"{STATE_DIR}/created"  # "KIND NAME" lines: what apply made (file PATH, link NAME, netns NAME, addr …)
+Creates = tuple[str, str] | None   # (kind, name) a step makes: written down in CREATED just before it runs
+
+
+def _recorded(creates: Creates, line: str) -> str:
+    """``line``, preceded by the record of what it creates (reset removes only what is recorded)."""
+    if creates is None:
+        return line
+    return f"provisioner_created {shlex.quote(creates[0])} {shlex.quote(creates[1])}\n{line}"
+
 
 @dataclass(frozen=True)
 class Cmd:
@@ -24,8 +37,12 @@ class Cmd:
     argv: tuple[str, ...]
     stdout: str | None = None
     stdin: str | None = None  # text fed to the command (a quoted here-document)
+    creates: Creates = None
 
     def shell(self) -> str:
+        return _recorded(self.creates, self._line())
+
+    def _line(self) -> str:
         line = " ".join(shlex.quote(str(a)) for a in self.argv)
         if self.stdout:
             line += f" > {shlex.quote(self.stdout)}"
@@ -64,10 +81,11 @@ class WriteFile:
     mode: str = "0644"
     owner: str = "root"
     group: str = "root"
+    creates: Creates = None
 
     def shell(self) -> str:
         data = base64.encodebytes(self.content).decode()
-        return _install(self.path, lambda tmp: f"base64 -d > {tmp} <<'PROVISIONER_EOF'\n{data}PROVISIONER_EOF",
+        return _recorded(self.creates, "") + _install(self.path, lambda tmp: f"base64 -d > {tmp} <<'PROVISIONER_EOF'\n{data}PROVISIONER_EOF",
                         self.mode, f"{self.owner}:{self.group}")
 
     def show(self) -> str:
@@ -87,13 +105,14 @@ class Upload:
     path: str
     sha256: str
     mode: str = "0755"
+    creates: Creates = None
 
     def shell(self) -> str:
         from .artifacts import compressed_base64
 
         q = shlex.quote
         staged = f'"$PROVISIONER_RUN"/{self.sha256}'
-        return (f"base64 -d <<'PROVISIONER_EOF' | gzip -dc > {staged}\n{compressed_base64(self.sha256)}PROVISIONER_EOF\n"
+        return _recorded(self.creates, "") + (f"base64 -d <<'PROVISIONER_EOF' | gzip -dc > {staged}\n{compressed_base64(self.sha256)}PROVISIONER_EOF\n"
                 f'(cd "$PROVISIONER_RUN" && echo {q(self.sha256 + "  " + self.sha256)} | sha256sum -c --quiet)\n'
                 + _install(self.path, lambda tmp: f"cp {staged} {tmp}", self.mode)
                 + f"\nrm -f {staged}")
@@ -118,9 +137,10 @@ class RemoveEmptyDir:
 
 Step = Cmd | WriteFile | Upload | RemoveEmptyDir
 
-MARK = "@@PROVISIONER"
-STATE_DIR = "/var/lib/provisioner"
-CREATED_DIRS = f"{STATE_DIR}/created-dirs"
+RECORD_FUNCTION = f"""provisioner_created() {{
+  mkdir -p {STATE_DIR}
+  printf '%s %s\\n' "$1" "$2" >> {CREATED}
+}}"""
 
 # Makes a directory and its missing parents, writing down each one it made, so
 # that reset can take away exactly the directories apply created (see modules/dirs.py).
@@ -154,7 +174,7 @@ def render(tasks: list[tuple[int, list[Step]]]) -> str:
     script before running any of it, so a script cut off in transit runs nothing.
     """
     lines = ["set -e", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
-             MKDIR_FUNCTION, "provisioner_main() {", RUN_DIR]
+             MKDIR_FUNCTION, RECORD_FUNCTION, "provisioner_main() {", RUN_DIR]
     for task_index, steps in tasks:
         for step_index, step in enumerate(steps):
             lines.append(f"echo '{MARK} step {task_index} {step_index}'")

@@ -6,8 +6,10 @@ atomically; only ``--retry-failed`` reads it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,12 +27,17 @@ def record(inventory: Path, mode: str, results: list[HostResult]) -> None:
     for r in results:
         hosts[r.host] = {"failed": r.failed, "unreachable": r.unreachable, "mode": mode, "error": r.error}
     doc = {"inventory": str(inventory), "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hosts": hosts}
-    tmp = path.with_suffix(".tmp")
+    try:  # a new temp file (O_EXCL, 0600) beside the record: nothing planted there is written through
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError:
+        return  # a read-only inventory directory must not fail the run; --retry-failed will say so
     try:
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(doc, indent=2) + "\n")
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only inventory directory must not fail the run; --retry-failed will say so
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def failed_hosts(inventory: Path) -> list[str] | None:

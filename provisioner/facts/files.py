@@ -28,6 +28,19 @@ def file(path: str) -> Fact:
     return Fact(f"file:{path}", f"test -f {q} && stat -L -c '%a %U %G' {q} && base64 {q}", parse_file)
 
 
+def parse_created(text: str, rc: int) -> frozenset[tuple[str, str]]:
+    """The record of what apply created: ``KIND NAME`` lines → ``{(kind, name)}``; empty without the file."""
+    if rc != 0:
+        return frozenset()
+    return frozenset(tuple(line.split(" ", 1)) for line in text.splitlines() if " " in line)  # type: ignore[misc]
+
+
+def created() -> Fact:
+    from ..ops import CREATED
+
+    return Fact("created", f"cat {CREATED}", parse_created)
+
+
 def parse_sha256(text: str, rc: int) -> str | None:
     return text.split()[0] if rc == 0 and text.strip() else None
 

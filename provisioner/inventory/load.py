@@ -239,6 +239,11 @@ class _Checker:
         def rel(key: str) -> Path | None:
             return self.path(s[key]) if key in s else None
 
+        if s.get("host_key_policy") == "insecure":
+            self.warnings.append(str(self.doc.problem(("ssh", "host_key_policy"), (
+                "insecure: host keys are not checked, so anyone on the path can pose as a node and receive "
+                "root commands; use it only on throw-away labs (no known_hosts file is written)"))))
+
         return SSHSettings(
             user=s.get("user", "root"), port=s.get("port", 22), identity_file=rel("identity_file"),
             known_hosts=rel("known_hosts"), host_key_policy=s.get("host_key_policy", "strict"),

@@ -8,7 +8,8 @@ person can read ("bridge v-net-0 already up with 10.244.1.1/24").
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import HostError
@@ -104,30 +105,81 @@ def backup_of(path: str) -> str:
     return path + ".provisioner-orig"
 
 
-def replace_steps(path: str, content: bytes, current: dict | None, backup_exists: bool,
-                  mode: str = "0644") -> tuple[list[Step], str]:
-    """Like :func:`file_steps`, but a file someone else wrote is first kept as ``PATH.provisioner-orig``."""
-    steps, diff = file_steps(path, content, current, mode)
-    if steps and current is not None and not backup_exists and not current["content"].startswith(MANAGED):
-        steps.insert(0, Cmd(("cp", "-p", path, backup_of(path))))
-    return steps, diff
+def text_of(path: str, current: dict) -> str:
+    """A node file's content as text; a file that is not UTF-8 is this task's error, not a crash."""
+    try:
+        return current["content"].decode()
+    except UnicodeDecodeError as exc:
+        raise ModuleError(f"{path} is not UTF-8 text (byte {exc.start} of {len(current['content'])}): "
+                          "provisioner edits text files only; fix or move it") from None
 
 
-def restore_steps(path: str, current: dict | None, backup_exists: bool) -> list[Step]:
-    """Put back what was there before :func:`replace_steps`: the backup, or nothing."""
-    if backup_exists:
+def created_by_apply(kind: str, name: str, facts: dict) -> bool:
+    """Did an apply write down (in :data:`provisioner.ops.CREATED`) that it created this? Needs ``files.created()``."""
+    return (kind, name) in (facts.get("created") or frozenset())
+
+
+def ours(path: str, facts: dict) -> bool:
+    """A file apply created (recorded), or one that says it is ours (written before the record existed)."""
+    current = facts.get(f"file:{path}")
+    return created_by_apply("file", path, facts) or bool(current and current["content"].startswith(MANAGED))
+
+
+def backup_step(path: str, facts: dict) -> list[Step]:
+    """Keep a file someone else made as ``PATH.provisioner-orig`` before the first change (once)."""
+    if facts.get(f"exists:{backup_of(path)}") or ours(path, facts):
+        return []
+    return [Cmd(("cp", "-p", path, backup_of(path)))]
+
+
+def write_steps(path: str, content: bytes, facts: dict, mode: str | None = None, owner: str | None = None,
+                group: str | None = None) -> tuple[list[Step], str]:
+    """:func:`file_steps` with reset's bookkeeping: a new file is written down as created before it is
+    written; a file someone else made is backed up before its first change.
+
+    ``mode``/``owner``/``group`` left out keep what an existing file has (a 0600 file stays
+    0600); a new file gets 0644 root:root. Needs :func:`file_facts` of ``path``.
+    """
+    current = facts[f"file:{path}"]
+    keep = current or {"mode": "0644", "owner": "root", "group": "root"}
+    steps, diff = file_steps(path, content, current, mode or keep["mode"], owner or keep["owner"], group or keep["group"])
+    if not steps:
+        return steps, diff
+    if current is None:
+        return [replace(steps[0], creates=("file", path))] + steps[1:], diff
+    return backup_step(path, facts) + steps, diff
+
+
+def restore_steps(path: str, facts: dict, present: bool | None = None) -> list[Step]:
+    """Undo :func:`write_steps`: put the backup back, or remove a file apply created; anything else stays.
+
+    ``present`` says whether the file is there when ``facts`` hold no ``file:`` fact for it.
+    """
+    if facts.get(f"exists:{backup_of(path)}"):
         return [Cmd(("mv", "-f", backup_of(path), path))]
-    if current is not None and current["content"].startswith(MANAGED):
+    if present is None:
+        present = facts.get(f"file:{path}") is not None
+    if present and ours(path, facts):
         return [Cmd(("rm", "-f", path))]
     return []
+
+
+SECRET = re.compile(r"(?i)\A(\s*[\"']?[\w.-]*(?:password|passwd|token|auth|secret|key)[\w.-]*[\"']?\s*[=:]\s*)(\S.*)\Z")
+
+
+def redact(line: str) -> str:
+    """``password = "hunter2"`` → ``password = <redacted>``: diffs never show a value under a key that looks secret."""
+    m = SECRET.match(line.rstrip("\n"))
+    return m.group(1) + "<redacted>" + line[len(line.rstrip("\n")):] if m else line
 
 
 def unified_diff(path: str, old: bytes, new: bytes) -> str:
     try:
         a, b = old.decode().splitlines(keepends=True), new.decode().splitlines(keepends=True)
     except UnicodeDecodeError:
-        return f"binary file {path} differs\n"
-    return "".join(difflib.unified_diff(a, b, f"{path} (node)" if old else "/dev/null", f"{path} (wanted)"))
+        return f"binary file {path} differs ({len(old)} -> {len(new)} bytes)\n"
+    return "".join(redact(line) for line in difflib.unified_diff(a, b, f"{path} (node)" if old else "/dev/null",
+                                                                  f"{path} (wanted)"))
 
 
 NL_MARK = " (newline added before this block)"
@@ -178,14 +230,14 @@ def drop_block(content: str, begin: str, end: str) -> str:
 
 
 def file_facts(paths) -> list[Fact]:
-    """Each file and its backup: what reset needs to put back what was there before."""
-    return [f for p in paths for f in (files.file(p), files.exists(backup_of(p)))]
+    """Each file, its backup and the record of what apply created: what reset needs to put back what was there."""
+    return [files.created()] + [f for p in paths for f in (files.file(p), files.exists(backup_of(p)))]
 
 
 def plan_files(wanted: dict[str, str], facts: dict, noop: str) -> Outcome:
     steps, diffs, names = [], [], []
     for path, text in wanted.items():
-        s, d = replace_steps(path, text.encode(), facts[f"file:{path}"], facts.get(f"exists:{backup_of(path)}", False))
+        s, d = write_steps(path, text.encode(), facts)
         if s:
             steps += s
             diffs.append(d)
@@ -198,7 +250,7 @@ def plan_files(wanted: dict[str, str], facts: dict, noop: str) -> Outcome:
 def remove_files(wanted: dict[str, str], facts: dict) -> Outcome:
     steps, names = [], []
     for path in wanted:
-        s = restore_steps(path, facts.get(f"file:{path}"), facts.get(f"exists:{backup_of(path)}", False))
+        s = restore_steps(path, facts)
         steps += s
         names += [path] if s else []
     if not steps:

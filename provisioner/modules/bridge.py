@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from ..facts import net
 from ..ops import Cmd
-from .base import CIDR, IFNAME, Module, ModuleError, Outcome, schema
+from ..facts import files
+from .base import CIDR, IFNAME, Module, ModuleError, Outcome, created_by_apply, schema
 
 
 
@@ -23,7 +24,7 @@ class BridgeModule(Module):
     args = schema({"name": IFNAME, "address": CIDR, "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
 
     def facts(self, args):
-        return [net.links(), net.addrs()]
+        return [net.links(), net.addrs(), files.created()]
 
     def plan(self, args, facts):
         name, address = args["name"], args["address"]
@@ -31,14 +32,16 @@ class BridgeModule(Module):
         have = (facts["addrs"] or {}).get(name, [])
         steps = []
         if link is None:
-            steps.append(Cmd(("ip", "link", "add", name, "type", "bridge")))
+            steps.append(Cmd(("ip", "link", "add", name, "type", "bridge"), creates=("link", name)))
         elif link["kind"] != "bridge":
             raise ModuleError(f"{name} exists but is a {link['kind'] or 'plain'} link, not a bridge; remove it or pick another cluster.bridge")
         for other in have:
             if other != address:
                 steps.append(Cmd(("ip", "addr", "del", other, "dev", name)))
         if address not in have:
-            steps.append(Cmd(("ip", "addr", "add", address, "dev", name)))
+            # on a bridge of someone else's, reset takes away only this address
+            mine = link is None or created_by_apply("link", name, facts)
+            steps.append(Cmd(("ip", "addr", "add", address, "dev", name), creates=None if mine else ("addr", f"{name} {address}")))
         if "mtu" in args and (link is None or link["mtu"] != args["mtu"]):
             steps.append(Cmd(("ip", "link", "set", name, "mtu", str(args["mtu"]))))
         if link is None or not link["up"]:
@@ -54,4 +57,10 @@ class BridgeModule(Module):
             return Outcome(reason=f"bridge {name} is already absent")
         if link["kind"] != "bridge":
             return Outcome(reason=f"{name} is not a bridge; left alone")
-        return Outcome([Cmd(("ip", "link", "del", name))], f"delete bridge {name}")
+        if created_by_apply("link", name, facts):
+            return Outcome([Cmd(("ip", "link", "del", name))], f"delete bridge {name}")
+        added = [a for a in (facts["addrs"] or {}).get(name, []) if created_by_apply("addr", f"{name} {a}", facts)]
+        if added:
+            return Outcome([Cmd(("ip", "addr", "del", a, "dev", name)) for a in added],
+                           f"bridge {name} existed before apply: remove only {', '.join(added)}")
+        return Outcome(reason=f"bridge {name} existed before apply (not recorded as made by provisioner): left in place")

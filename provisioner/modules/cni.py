@@ -15,8 +15,9 @@ from pathlib import Path
 from .. import artifacts
 from ..cni import PLUGIN_NAME, plugin_path
 from ..facts import Fact, files, net
-from ..ops import Cmd, Upload
-from .base import ABS, PODNAME, Module, Outcome, file_steps, schema
+from ..ops import CREATED_DIRS, Cmd, Upload
+from .base import (ABS, PODNAME, Module, Outcome, backup_of, backup_step, created_by_apply, file_facts, restore_steps,
+                   schema, write_steps)
 
 LOOPBACK_FILE = "99-loopback.conf"
 
@@ -52,7 +53,8 @@ class CNIPluginsModule(Module):
         return {**args, "files": [{"name": a.name, "sha256": a.sha256, "size": a.size} for a in found]}
 
     def facts(self, args):
-        return [binary(posixpath.join(args["dest"], f["name"])) for f in args["files"]]
+        paths = [posixpath.join(args["dest"], f["name"]) for f in args["files"]]
+        return [files.created()] + [x for p in paths for x in (binary(p), files.exists(backup_of(p)))]
 
     def plan(self, args, facts):
         steps, names = [], []
@@ -60,7 +62,11 @@ class CNIPluginsModule(Module):
             path = posixpath.join(args["dest"], f["name"])
             have = facts[f"binary:{path}"]
             if have is None or have["sha256"] != f["sha256"]:
-                steps.append(Upload(path, f["sha256"], "0755"))
+                # a plugin someone else installed there is kept aside, for reset to put back
+                if have is None:
+                    steps.append(Upload(path, f["sha256"], "0755", creates=("file", path)))
+                else:
+                    steps += backup_step(path, facts) + [Upload(path, f["sha256"], "0755")]
                 names.append(f["name"])
             elif have["mode"] != "0755":
                 steps.append(Cmd(("chmod", "0755", path)))
@@ -71,11 +77,16 @@ class CNIPluginsModule(Module):
         return Outcome(steps, f"install {', '.join(names)} into {args['dest']}")
 
     def reverse(self, args, facts):
-        paths = [posixpath.join(args["dest"], f["name"]) for f in args["files"]]
-        gone = [p for p in paths if facts[f"binary:{p}"] is not None]
-        if not gone:
-            return Outcome(reason=f"no plugins of ours left in {args['dest']}")
-        return Outcome([Cmd(("rm", "-f", *gone))], f"remove {len(gone)} plugin(s) from {args['dest']}")
+        """Puts back plugins that were there before apply and removes those it installed; others stay."""
+        steps, names = [], []
+        for f in args["files"]:
+            path = posixpath.join(args["dest"], f["name"])
+            s = restore_steps(path, facts, present=facts[f"binary:{path}"] is not None)
+            steps += s
+            names += [f["name"]] if s else []
+        if not steps:
+            return Outcome(reason=f"no plugins installed by provisioner left in {args['dest']}")
+        return Outcome(steps, f"restore or remove {len(names)} plugin(s) in {args['dest']}: {', '.join(names)}")
 
 
 def conf_listing(directory: str) -> Fact:
@@ -101,16 +112,18 @@ class CNIConfigModule(Module):
         return out
 
     def facts(self, args):
-        data = [files.exists(args["data_dir"])] if args.get("data_dir") else []
-        return [files.file(p) for p in self._files(args)] + [conf_listing(args["conf_dir"])] + data
+        leases = self._leases(args)
+        data = [files.exists(leases), files.file(CREATED_DIRS)] if leases else []
+        return file_facts(self._files(args)) + [conf_listing(args["conf_dir"])] + data
 
     def plan(self, args, facts):
         steps, diffs = [], []
-        if args.get("data_dir") and not facts[f"exists:{args['data_dir']}"]:
-            # made here rather than by host-local, so that it is recorded and reset takes it away again
-            steps.append(Cmd(("provisioner_mkdir", args["data_dir"])))
+        leases = self._leases(args)
+        if leases and not facts[f"exists:{leases}"]:
+            # made here rather than by host-local, so that it is recorded and reset may empty it again
+            steps.append(Cmd(("provisioner_mkdir", leases)))
         for path, content in self._files(args).items():
-            s, d = file_steps(path, content, facts[f"file:{path}"])
+            s, d = write_steps(path, content, facts)
             steps += s
             diffs.append(d)
         ours = args["file"]
@@ -124,19 +137,27 @@ class CNIConfigModule(Module):
     def _leases(self, args) -> str | None:
         return posixpath.join(args["data_dir"], args["config"]["name"]) if args.get("data_dir") else None
 
-    def reverse_facts(self, args):
-        leases = self._leases(args)
-        return self.facts(args) + ([files.exists(leases)] if leases else [])
-
     def reverse(self, args, facts):
-        present = [p for p in self._files(args) if facts[f"file:{p}"] is not None]
+        """Restores or removes the config files; empties the lease directory only if apply made it.
+
+        host-local's leases would block the next run, but a lease directory that was
+        there before apply (``cni.data_dir: /var/lib`` makes it /var/lib/kubernetes)
+        is never touched: only host-local's own files in a directory apply recorded.
+        """
+        steps = [s for p in self._files(args) for s in restore_steps(p, facts)]
+        what = [f"restore or remove {len(steps)} config file(s)"] if steps else []
         leases = self._leases(args)
-        stale = bool(leases and facts.get(f"exists:{leases}"))  # host-local leases would block the next run
-        steps = ([Cmd(("rm", "-f", *present))] if present else []) + ([Cmd(("rm", "-rf", leases))] if stale else [])
+        if leases and facts.get(f"exists:{leases}"):
+            made = facts.get(f"file:{CREATED_DIRS}")
+            if made and leases in made["content"].decode(errors="replace").splitlines():
+                steps.append(Cmd(("find", leases, "-maxdepth", "1", "-type", "f", "(", "-name", "[0-9]*.[0-9]*.[0-9]*.[0-9]*",
+                                  "-o", "-name", "last_reserved_ip.*", "-o", "-name", "lock", ")", "-delete")))
+                what.append(f"remove host-local's leases in {leases}")
+            else:
+                what.append(f"{leases} existed before apply: left as it was")
         if not steps:
-            return Outcome(reason=f"no config of network {args['config']['name']} left")
-        what = [f"{len(present)} config file(s)"] if present else []
-        return Outcome(steps, "remove " + " and ".join(what + ([f"the leases in {leases}"] if stale else [])))
+            return Outcome(reason=f"no config of network {args['config']['name']} left" + (f"; {what[-1]}" if what else ""))
+        return Outcome(steps, "; ".join(what))
 
 
 class CNIPodsModule(Module):
@@ -153,7 +174,7 @@ class CNIPodsModule(Module):
         return [p for p in args["pods"] if p.get("via") == "cni"]
 
     def facts(self, args):
-        return [net.netns_list()] + [net.addrs(p["name"]) for p in self._pods(args)]
+        return [net.netns_list(), files.created()] + [net.addrs(p["name"]) for p in self._pods(args)]
 
     def _call(self, command: str, pod: str, args) -> Cmd:
         conf = args["config"]
@@ -173,7 +194,7 @@ class CNIPodsModule(Module):
             if exists and (facts.get(f"addrs@{name}") or {}).get(ifname):
                 continue
             if not exists:
-                steps.append(Cmd(("ip", "netns", "add", name)))
+                steps.append(Cmd(("ip", "netns", "add", name), creates=("netns", name)))
             steps += [Cmd(("ip", "-n", name, "link", "set", "lo", "up")), self._call("ADD", name, args)]
             names.append(name)
         if not steps:
@@ -184,6 +205,6 @@ class CNIPodsModule(Module):
     def reverse(self, args, facts):
         steps = []
         for pod in self._pods(args):
-            if pod["name"] in (facts["netns"] or []):
+            if pod["name"] in (facts["netns"] or []) and created_by_apply("netns", pod["name"], facts):
                 steps += [self._call("DEL", pod["name"], args), Cmd(("ip", "netns", "del", pod["name"]))]
         return Outcome(steps, f"detach and remove {len(steps) // 2} CNI pod(s)" if steps else "no CNI pods left")

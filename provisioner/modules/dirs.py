@@ -2,14 +2,16 @@
 
 Every directory an apply makes (for /etc/cni/bin, /etc/provisioner, …) is written
 down on the node in /var/lib/provisioner/created-dirs. This module's reverse
-removes them, deepest first, when they are empty. It is the first task of
+removes them, deepest first, when they are empty, and then the records
+themselves (the other things apply made are in /var/lib/provisioner/created,
+which each module's reverse reads). It is the first task of
 site.yaml, so reset, which runs tasks backwards, gets to it last.
 """
 
 from __future__ import annotations
 
 from ..facts import files
-from ..ops import CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir
+from ..ops import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir
 from .base import Module, Outcome, schema
 
 
@@ -18,7 +20,7 @@ class CreatedDirsModule(Module):
     args = schema({}, [])
 
     def facts(self, args):
-        return [files.file(CREATED_DIRS)]
+        return [files.file(CREATED_DIRS), files.created()]
 
     def plan(self, args, facts):
         return Outcome(reason=f"directories this tool creates are listed in {CREATED_DIRS}")
@@ -26,9 +28,11 @@ class CreatedDirsModule(Module):
     def reverse(self, args, facts):
         record = facts[f"file:{CREATED_DIRS}"]
         if record is None:
+            if facts.get("created"):
+                return Outcome([Cmd(("rm", "-f", CREATED)), RemoveEmptyDir(STATE_DIR)], f"remove {CREATED}")
             return Outcome(reason="no directories created by provisioner are left")
         made = [d for d in record["content"].decode().splitlines() if d.startswith("/")]
         deepest_first = sorted(set(made), key=lambda d: (-d.count("/"), d))
         steps = [RemoveEmptyDir(d) for d in deepest_first]
-        steps += [Cmd(("rm", "-f", CREATED_DIRS)), RemoveEmptyDir(STATE_DIR)]
+        steps += [Cmd(("rm", "-f", CREATED_DIRS, CREATED)), RemoveEmptyDir(STATE_DIR)]
         return Outcome(steps, f"remove {len(deepest_first)} directory(ies) apply created, where empty")

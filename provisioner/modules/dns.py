@@ -8,10 +8,14 @@ replaced by the real upstreams from /run/systemd/resolve/resolv.conf.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .. import dns
 from ..facts import files
 from ..ops import Cmd
-from .base import ABS, DOMAIN, IMAGE, IPV4, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome, backup_of, drop_block, file_steps, schema, set_block
+from .base import (ABS, DOMAIN, IMAGE, IPV4, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome, backup_of,
+                   created_by_apply, drop_block, file_facts, file_steps, restore_steps, schema, set_block, text_of,
+                   write_steps)
 
 RESOLVED = "/run/systemd/resolve/resolv.conf"
 TOP = ("# BEGIN provisioner: cluster DNS first", "# END provisioner: cluster DNS first")
@@ -27,15 +31,14 @@ class ResolvConfModule(Module):
     }, ["path", "nameserver", "search", "options", "upstream_file"])
 
     def facts(self, a):
-        return [files.file(a["path"]), files.file(RESOLVED), files.file(a["upstream_file"]),
-                files.file(backup_of(a["path"]))]
+        return [files.file(a["path"]), files.file(RESOLVED), files.file(backup_of(a["path"]))] + file_facts([a["upstream_file"]])
 
     def upstreams(self, a, facts, original: str) -> list[str]:
         if a.get("upstream"):
             return list(a["upstream"])
         found = dns.nameservers(original)
         if any(ns in dns.LOOPS for ns in found) and facts[f"file:{RESOLVED}"]:
-            found = dns.nameservers(facts[f"file:{RESOLVED}"]["content"].decode())  # the stub's real upstreams
+            found = dns.nameservers(text_of(RESOLVED, facts[f"file:{RESOLVED}"]))  # the stub's real upstreams
         found = [ns for ns in found if ns != a["nameserver"] and not ns.startswith("127.")]
         if not found:
             raise ModuleError(f"no upstream resolver in {a['path']} (only the cluster DNS or a local stub); "
@@ -44,7 +47,7 @@ class ResolvConfModule(Module):
 
     def plan(self, a, facts):
         path, current = a["path"], facts[f"file:{a['path']}"]
-        text = current["content"].decode() if current else ""
+        text = text_of(path, current) if current else ""
         original = drop_block(drop_block(text, *TOP), *BOTTOM)
         ups = self.upstreams(a, facts, original)
         upstream_text = ("# managed by provisioner: this node's upstream resolvers, for kubelet resolvConf and "
@@ -56,7 +59,9 @@ class ResolvConfModule(Module):
                                  current["owner"] if current else "root", current["group"] if current else "root")
         if steps and current is not None and facts[f"file:{backup_of(path)}"] is None and original == text:
             steps.insert(0, Cmd(("cp", "-P", "-p", path, backup_of(path))))  # the original, as it was (a symlink stays one)
-        usteps, udiff = file_steps(a["upstream_file"], upstream_text.encode(), facts[f"file:{a['upstream_file']}"])
+        elif steps and current is None:
+            steps[0] = replace(steps[0], creates=("file", path))
+        usteps, udiff = write_steps(a["upstream_file"], upstream_text.encode(), facts)
         if not steps and not usteps:
             return Outcome(reason=f"{path} already asks {a['nameserver']} first, search {' '.join(a['search'])}; "
                                   f"upstreams {', '.join(ups)} saved in {a['upstream_file']}")
@@ -68,15 +73,16 @@ class ResolvConfModule(Module):
         backup = facts[f"file:{backup_of(path)}"]
         steps = []
         if current is not None:
-            text = current["content"].decode()
+            text = text_of(path, current)
             original = drop_block(drop_block(text, *TOP), *BOTTOM)
-            if backup is not None and backup["content"].decode() == original:
+            if backup is not None and backup["content"] == original.encode():
                 steps.append(Cmd(("mv", "-f", backup_of(path), path)))  # exactly the original (bytes, mode, symlink)
+            elif original == "" and created_by_apply("file", path, facts):
+                steps.append(Cmd(("rm", "-f", path)))
             elif original != text:
                 s, _ = file_steps(path, original.encode(), current, current["mode"], current["owner"], current["group"])
                 steps += s + ([Cmd(("rm", "-f", backup_of(path)))] if backup is not None else [])
-        if facts[f"file:{a['upstream_file']}"] is not None:
-            steps.append(Cmd(("rm", "-f", a["upstream_file"])))
+        steps += restore_steps(a["upstream_file"], facts)
         if not steps:
             return Outcome(reason=f"{path} holds no provisioner block")
         return Outcome(steps, f"restore {path}; remove {a['upstream_file']}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..facts import files
 from ..ops import Cmd
-from .base import ABS, UNIX_NAME, Module, Outcome, file_steps, schema
+from .base import ABS, UNIX_NAME, Module, Outcome, file_facts, restore_steps, schema, write_steps
 
 
 class FileModule(Module):
@@ -25,20 +25,26 @@ class FileModule(Module):
     }, ["path"])
 
     def facts(self, args):
-        return [files.file(args["path"])]
+        return file_facts([args["path"]])
 
     def plan(self, args, facts):
         path, current = args["path"], facts[f"file:{args['path']}"]
-        if args.get("state", "present") == "absent":
-            return self.reverse(args, facts)
-        steps, diff = file_steps(path, args.get("content", "").encode(), current,
-                                 args.get("mode", "0644"), args.get("owner", "root"), args.get("group", "root"))
+        if args.get("state", "present") == "absent":  # the playbook asks for it gone, whoever made it
+            if current is None:
+                return Outcome(reason=f"{path} is already absent")
+            return Outcome([Cmd(("rm", "-f", path))], f"remove {path}")
+        steps, diff = write_steps(path, args.get("content", "").encode(), facts,
+                                  args.get("mode", "0644"), args.get("owner", "root"), args.get("group", "root"))
         if not steps:
             return Outcome(reason=f"{path} already has the wanted content, mode and owner")
         return Outcome(steps, f"{'update' if current else 'create'} {path}", diff)
 
     def reverse(self, args, facts):
+        """Puts back what the file was before apply, or removes it if apply created it; else leaves it."""
         path = args["path"]
-        if facts[f"file:{path}"] is None:
-            return Outcome(reason=f"{path} is already absent")
-        return Outcome([Cmd(("rm", "-f", path))], f"remove {path}")
+        if args.get("state", "present") == "absent":
+            return Outcome(reason=f"{path}: state absent has nothing to undo")
+        steps = restore_steps(path, facts)
+        if not steps:
+            return Outcome(reason=f"{path} is absent or was not made by provisioner")
+        return Outcome(steps, f"restore or remove {path}")

@@ -16,8 +16,8 @@ import yaml
 from ..facts import Fact, files
 from ..inventory.load import parse_version
 from ..ops import Cmd
-from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARG, VERSION, FilesModule, Module, ModuleError, Outcome, backup_of, drop_block, file_facts, file_steps,
-                   remove_files, replace_steps, schema, set_block)
+from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARG, VERSION, FilesModule, Module, ModuleError, Outcome, drop_block,
+                   file_facts, ours, remove_files, schema, set_block, text_of, write_steps)
 
 HEADER = "# managed by provisioner: changes here are overwritten by `provision apply`\n"
 
@@ -155,7 +155,7 @@ class ContainerdCNIModule(Module):
     BEGIN, END = "# BEGIN provisioner: CNI dirs", "# END provisioner: CNI dirs"
 
     def facts(self, a):
-        return [files.file(a["config_file"])]
+        return file_facts([a["config_file"]])
 
     def plan(self, a, facts):
         path, current = a["config_file"], facts[f"file:{a['config_file']}"]
@@ -163,13 +163,14 @@ class ContainerdCNIModule(Module):
         if current is None:
             text = f"version = {a['major'] + 1}\n\n" + set_block("", self.BEGIN, self.END, body, top=False)
         else:
-            old = current["content"].decode()
+            old = text_of(path, current)
             table = body.splitlines()[0]
             if table in drop_block(old, self.BEGIN, self.END):
                 raise ModuleError(f"{path} already has a {table} table of its own; set bin_dir/conf_dir there "
                                   f"or remove it (two tables of that name are invalid TOML)")
             text = set_block(old, self.BEGIN, self.END, body, top=False)
-        steps, diff = file_steps(path, text.encode(), current)
+        # a new config gets 0600 (it may come to hold registry credentials); an existing one keeps its mode
+        steps, diff = write_steps(path, text.encode(), facts, mode=None if current else "0600")
         if not steps:
             return Outcome(reason=f"containerd {a['major']}.x already uses {a['bin_dir']} and {a['conf_dir']}")
         return Outcome(steps, f"point containerd {a['major']}.x at {a['bin_dir']} and {a['conf_dir']}", diff)
@@ -178,13 +179,13 @@ class ContainerdCNIModule(Module):
         current = facts[f"file:{a['config_file']}"]
         if current is None:
             return Outcome(reason=f"{a['config_file']} is absent")
-        old = current["content"].decode()
+        old = text_of(a["config_file"], current)
         new = drop_block(old, self.BEGIN, self.END)
         if new == old:
             return Outcome(reason=f"no provisioner block in {a['config_file']}")
-        if new.strip() == f"version = {a['major'] + 1}":  # the file was ours alone
+        if new.strip() == f"version = {a['major'] + 1}" and ours(a["config_file"], facts):  # apply created it
             return Outcome([Cmd(("rm", "-f", a["config_file"]))], f"remove {a['config_file']}")
-        steps, diff = file_steps(a["config_file"], new.encode(), current)
+        steps, diff = write_steps(a["config_file"], new.encode(), facts)
         return Outcome(steps, f"remove the CNI block from {a['config_file']}", diff)
 
 
@@ -207,8 +208,7 @@ class KubeProxyModule(Module):
         steps = []
         if a["mode"] == "ipvs":  # ipvs needs its kernel modules before kube-proxy starts
             steps += [Cmd(("modprobe", m)) for m in IPVS_MODULES if not facts[f"kmod:{m}"]]
-        fsteps, diff = replace_steps(a["config_file"], kube_proxy_config(a).encode(), facts[f"file:{a['config_file']}"],
-                                     facts[f"exists:{backup_of(a['config_file'])}"])
+        fsteps, diff = write_steps(a["config_file"], kube_proxy_config(a).encode(), facts)
         steps += fsteps
         if not steps:
             return Outcome(reason=f"kube-proxy already in {a['mode']} mode with clusterCIDR {a['cluster_cidr']}")

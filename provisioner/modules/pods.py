@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from ..facts import net
 from ..ops import Cmd
-from .base import IFNAME, IPV4, PODNAME, Module, ModuleError, Outcome, schema
+from ..facts import files
+from .base import IFNAME, IPV4, PODNAME, Module, ModuleError, Outcome, created_by_apply, schema
 
 POD_IF = "eth0"
 
@@ -36,7 +37,7 @@ class PodsModule(Module):
         return [p for p in args["pods"] if p.get("via", "manual") == "manual"]
 
     def facts(self, args):
-        out = [net.netns_list(), net.links()]
+        out = [net.netns_list(), net.links(), files.created()]
         for p in self._pods(args):
             out += [net.links(p["name"]), net.addrs(p["name"]), net.routes(p["name"])]
         return out
@@ -66,11 +67,12 @@ class PodsModule(Module):
         pod_links = (facts.get(f"links@{name}") or {}) if exists else {}
         steps: list[Cmd] = []
         if not exists:
-            steps.append(Cmd(("ip", "netns", "add", name)))
+            steps.append(Cmd(("ip", "netns", "add", name), creates=("netns", name)))
         if POD_IF not in pod_links:
             if host is not None:  # the peer is gone or elsewhere: start the pair again
                 steps.append(Cmd(("ip", "link", "del", veth)))
-            steps.append(Cmd(("ip", "link", "add", veth, "type", "veth", "peer", "name", POD_IF, "netns", name)))
+            steps.append(Cmd(("ip", "link", "add", veth, "type", "veth", "peer", "name", POD_IF, "netns", name),
+                             creates=("link", veth)))
             host = None
         if host is None or host["master"] != bridge:
             steps.append(Cmd(("ip", "link", "set", veth, "master", bridge)))
@@ -89,11 +91,16 @@ class PodsModule(Module):
         return steps
 
     def reverse(self, args, facts):
-        steps = []
+        """Removes the namespaces and veths apply recorded as made; one that was there before stays."""
+        steps, kept = [], []
         for pod in self._pods(args):
-            if pod["name"] in (facts["netns"] or []):
+            name, veth = pod["name"], f"veth-{pod['name']}"
+            if name in (facts["netns"] or []) and created_by_apply("netns", name, facts):
                 # deleting the namespace destroys the pair, host end included
-                steps.append(Cmd(("ip", "netns", "del", pod["name"])))
-            elif f"veth-{pod['name']}" in (facts["links"] or {}):
-                steps.append(Cmd(("ip", "link", "del", f"veth-{pod['name']}")))
-        return Outcome(steps, f"remove {len(steps)} pod namespace(s)/veth(s)" if steps else "no lab pods left")
+                steps.append(Cmd(("ip", "netns", "del", name)))
+            elif veth in (facts["links"] or {}) and created_by_apply("link", veth, facts):
+                steps.append(Cmd(("ip", "link", "del", veth)))
+            elif name in (facts["netns"] or []) or veth in (facts["links"] or {}):
+                kept.append(name)
+        note = f"; {', '.join(kept)} existed before apply: left in place" if kept else ""
+        return Outcome(steps, (f"remove {len(steps)} pod namespace(s)/veth(s)" if steps else "no lab pods left") + note)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..facts import files
 from ..ops import Cmd
-from .base import ABS, Module, ModuleError, Outcome, file_steps, schema
+from .base import ABS, Module, ModuleError, Outcome, file_facts, restore_steps, schema, write_steps
 
 BRIDGE_DIR = "/proc/sys/net/bridge"
 
@@ -29,12 +29,11 @@ class SysctlModule(Module):
     }, ["settings"])
 
     def facts(self, args):
-        out = [files.sysctl(k) for k in args["settings"]] + [files.exists(BRIDGE_DIR)]
-        for key in ("persist", "modules_file"):
-            path = args.get(key, self.args["properties"][key]["default"])
-            if path:
-                out.append(files.file(path))
-        return out
+        return [files.sysctl(k) for k in args["settings"]] + [files.exists(BRIDGE_DIR)] + file_facts(self._paths(args))
+
+    def _paths(self, args) -> list[str]:
+        """The persist file and the modules-load file, where set."""
+        return [p for key in ("persist", "modules_file") if (p := args.get(key, self.args["properties"][key]["default"]))]
 
     def plan(self, args, facts):
         settings = {k: str(v) for k, v in args["settings"].items()}
@@ -58,12 +57,12 @@ class SysctlModule(Module):
             body = "# managed by provisioner\n" + "".join(
                 f"# before: {k} = {before[k]}\n" for k in settings if before.get(k) is not None) + "".join(
                 f"{k} = {v}\n" for k, v in settings.items())
-            fsteps, diff = file_steps(persist, body.encode(), facts[f"file:{persist}"])
+            fsteps, diff = write_steps(persist, body.encode(), facts)
             steps += fsteps
             diffs.append(diff)
         modules_file = args.get("modules_file", self.args["properties"]["modules_file"]["default"])
         if modules_file and needs_bridge:
-            fsteps, diff = file_steps(modules_file, b"# managed by provisioner\nbr_netfilter\n", facts[f"file:{modules_file}"])
+            fsteps, diff = write_steps(modules_file, b"# managed by provisioner\nbr_netfilter\n", facts)
             steps += fsteps
             diffs.append(diff)
         if not steps:
@@ -78,10 +77,8 @@ class SysctlModule(Module):
         for key, value in (before or {}).items():
             if key in args["settings"] and facts.get(f"sysctl:{key}") not in (None, value):
                 steps.append(Cmd(("printf", "%s\\n", value), stdout=files.sysctl_path(key)))
-        for key in ("persist", "modules_file"):
-            path = args.get(key, self.args["properties"][key]["default"])
-            if path and facts.get(f"file:{path}") is not None:
-                steps.append(Cmd(("rm", "-f", path)))
+        for path in self._paths(args):
+            steps += restore_steps(path, facts)
         if not steps:
             return Outcome(reason="no provisioner sysctl settings left")
         return Outcome(steps, "restore sysctls and remove the persistent files")

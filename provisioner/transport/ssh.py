@@ -1,18 +1,25 @@
 """SSH transport over Fabric. The ONLY module in the project that imports fabric.
 
-Host keys are checked against the inventory's known_hosts (``strict``, the
-default): Fabric's own default would auto-accept any key, so its policy is
-replaced here. ``accept-new`` records unknown keys into that file (but still
-refuses a changed key); ``insecure`` accepts anything (for throw-away labs).
+Host keys are checked against the inventory's known_hosts, else the user's
+``~/.ssh/known_hosts`` (``strict``, the default): Fabric's own default would
+auto-accept any key, so its policy is replaced here. ``accept-new`` records an
+unknown key into that same file (never nowhere) and still refuses a changed
+one; ``insecure`` accepts any key and writes no file (the CLI warns each run).
+``@revoked`` lines are honoured; ``@cert-authority`` lines cannot be checked
+(paramiko does not verify host certificates), so a host known only through a
+CA is refused with a message that says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import shlex
 import socket
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -31,16 +38,62 @@ class LockError(HostError):
     """Another run holds the node's lock."""
 
 
+_APPEND = threading.Lock()  # hosts connect in parallel; their accept-new lines must not interleave
+
+
 class _AcceptNew(paramiko.MissingHostKeyPolicy):
-    def __init__(self, path: Path | None):
+    """Trust a key seen for the first time, and write it down so that the next run checks it."""
+
+    def __init__(self, path: Path):
         self.path = path
 
     def missing_host_key(self, client, hostname, key):
         client.get_host_keys().add(hostname, key.get_name(), key)
-        if self.path:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as fh:
+        with _APPEND:
+            if not self.path.parent.is_dir():
+                self.path.parent.mkdir(mode=0o700, parents=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a") as fh:
                 fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+@dataclass
+class KnownHosts:
+    """What a known_hosts file says, as far as paramiko can check it."""
+
+    revoked: list = field(default_factory=list)   # keys of @revoked lines: refused wherever they show up
+    ca_lines: int = 0                              # @cert-authority lines: cannot be checked here
+
+
+def load_known_hosts(keys: paramiko.HostKeys, path: Path) -> KnownHosts:
+    """Add the plain entries of ``path`` to ``keys``; marker lines are collected apart, bad lines skipped.
+
+    (paramiko's own loader stops with an exception at the first ``@cert-authority`` line.)
+    """
+    found = KnownHosts()
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return found
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        marker = line.split(None, 1)[0] if line.startswith("@") else None
+        if marker is not None:
+            line = line.split(None, 1)[1] if " " in line else ""
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line, lineno)
+        except (paramiko.SSHException, ValueError, TypeError):
+            entry = None
+        if marker == "@cert-authority":
+            found.ca_lines += 1
+        elif marker == "@revoked" and entry is not None:
+            found.revoked.append(entry.key)
+        elif marker is None and entry is not None:
+            for name in entry.hostnames:
+                keys.add(name, entry.key.get_name(), entry.key)
+    return found
 
 
 class SSHTransport:
@@ -69,10 +122,9 @@ class SSHTransport:
         )
         client = self.conn.client
         known = s.known_hosts or Path("~/.ssh/known_hosts").expanduser()
-        if known.is_file():
-            client.load_host_keys(str(known))
-        policy = {"strict": paramiko.RejectPolicy(), "accept-new": _AcceptNew(s.known_hosts),
-                  "insecure": paramiko.AutoAddPolicy()}[s.host_key_policy]
+        self._trust = load_known_hosts(client.get_host_keys(), known)
+        policy = {"strict": paramiko.RejectPolicy(), "accept-new": _AcceptNew(known),
+                  "insecure": paramiko.AutoAddPolicy()}[s.host_key_policy]  # AutoAdd keeps keys in memory only
         client.set_missing_host_key_policy(policy)
         self._known = known
 
@@ -90,12 +142,19 @@ class SSHTransport:
     def _open_once(self) -> None:
         try:
             self.conn.open()
+            key = self.conn.client.get_transport().get_remote_server_key()
+            if any(key == bad for bad in self._trust.revoked):
+                self.conn.close()
+                raise TransportError(f"{self.host}: the host key of {self.node.address} is marked @revoked in "
+                                     f"{self._known}; refusing to connect")
         except paramiko.BadHostKeyException as exc:
             raise TransportError(f"{self.host}: host key for {exc.hostname} CHANGED (not the one in {self._known}); refusing to connect") from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
-                raise TransportError(f"{self.host}: host key of {self.node.address} is not in {self._known} "
-                                     "(add it, or set ssh.host_key_policy: accept-new)") from None
+                ca = (f"; its {self._trust.ca_lines} @cert-authority line(s) cannot be checked by provision "
+                      "(host certificates are not supported): add the host's own key" if self._trust.ca_lines else "")
+                raise TransportError(f"{self.host}: host key of {self.node.address} is not in {self._known}{ca} "
+                                     "(add it, e.g. with ssh-keyscan, or set ssh.host_key_policy: accept-new)") from None
             if isinstance(exc, paramiko.AuthenticationException):
                 raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None
             raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None

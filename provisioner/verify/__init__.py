@@ -14,12 +14,26 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..errors import InputError
 from ..inventory import Inventory
 
 HERE = Path(__file__).parent
 
 
+def ssh_value(value: object) -> str:
+    """One ssh_config argument, double-quoted, ``%`` doubled (ssh expands %-tokens in file names).
+
+    ssh_config has no escape for ``"`` and expands ``${VAR}``: such a value (or a
+    line break, which would start a new directive) is refused, never written.
+    """
+    text = str(value)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text) or '"' in text or "${" in text:
+        raise InputError(f"{text!r} cannot be written into an ssh_config (a quote, '${{' or a control character)")
+    return '"' + text.replace("%", "%%") + '"'
+
+
 def ssh_config(inv: Inventory) -> str:
+    """Host blocks for OpenSSH with the inventory's settings; ``insecure`` keeps ssh from writing any known_hosts."""
     s = inv.ssh
     strict = {"strict": "yes", "accept-new": "accept-new", "insecure": "no"}[s.host_key_policy]
     blocks = []
@@ -28,9 +42,11 @@ def ssh_config(inv: Inventory) -> str:
                  f"  StrictHostKeyChecking {strict}", "  BatchMode yes", f"  ConnectTimeout {int(s.connect_timeout)}",
                  "  LogLevel ERROR"]
         if n.identity_file or s.identity_file:
-            lines += [f"  IdentityFile {n.identity_file or s.identity_file}", "  IdentitiesOnly yes"]
-        if s.known_hosts:
-            lines.append(f"  UserKnownHostsFile {s.known_hosts}")
+            lines += [f"  IdentityFile {ssh_value(n.identity_file or s.identity_file)}", "  IdentitiesOnly yes"]
+        if s.host_key_policy == "insecure":
+            lines.append("  UserKnownHostsFile /dev/null")
+        elif s.known_hosts:
+            lines.append(f"  UserKnownHostsFile {ssh_value(s.known_hosts)}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 

@@ -9,7 +9,7 @@ import pytest
 
 from provisioner import artifacts
 from provisioner.modules import MODULES
-from provisioner.ops import Upload
+from provisioner.ops import Cmd, Upload
 
 
 def test_collect_from_a_release_tarball_with_pins(tmp_path):
@@ -36,8 +36,24 @@ ARGS = {"source": "/x", "dest": "/etc/cni/bin", "plugins": ["bridge", "loopback"
 def test_plugins_upload_only_what_differs():
     facts = {"binary:/etc/cni/bin/bridge": {"mode": "0755", "sha256": "a" * 64},
              "binary:/etc/cni/bin/loopback": {"mode": "0755", "sha256": "c" * 64}}
-    o = MODULES["cni_plugins"].plan(ARGS, facts)
+    o = MODULES["cni_plugins"].plan(ARGS, {**facts, "created": {("file", "/etc/cni/bin/loopback")}})
     assert o.steps == [Upload("/etc/cni/bin/loopback", "b" * 64, "0755")]
+    # a plugin someone else put there is kept aside first; a missing one is written down as made by apply
+    o = MODULES["cni_plugins"].plan(ARGS, {**facts, "binary:/etc/cni/bin/bridge": None})
+    assert o.steps == [Upload("/etc/cni/bin/bridge", "a" * 64, "0755", creates=("file", "/etc/cni/bin/bridge")),
+                       Cmd(("cp", "-p", "/etc/cni/bin/loopback", "/etc/cni/bin/loopback.provisioner-orig")),
+                       Upload("/etc/cni/bin/loopback", "b" * 64, "0755")]
+
+
+def test_plugins_reset_restores_or_removes_only_what_apply_installed():
+    facts = {"binary:/etc/cni/bin/bridge": {"mode": "0755", "sha256": "a" * 64},
+             "binary:/etc/cni/bin/loopback": {"mode": "0755", "sha256": "b" * 64},
+             "exists:/etc/cni/bin/loopback.provisioner-orig": True}
+    o = MODULES["cni_plugins"].reverse(ARGS, facts)
+    assert [s.shell() for s in o.steps] == ["mv -f /etc/cni/bin/loopback.provisioner-orig /etc/cni/bin/loopback"]
+    o = MODULES["cni_plugins"].reverse(ARGS, {**facts, "created": {("file", "/etc/cni/bin/bridge")}})
+    assert [s.shell() for s in o.steps] == ["rm -f /etc/cni/bin/bridge",
+                                            "mv -f /etc/cni/bin/loopback.provisioner-orig /etc/cni/bin/loopback"]
 
 
 def test_plugins_noop_and_mode_repair():
@@ -57,38 +73,56 @@ def test_config_written_with_loopback_and_first_files_warned():
     o = MODULES["cni_config"].plan(CARGS, {"file:/etc/cni/net.d/10-lab.conflist": None,
                                            "file:/etc/cni/net.d/99-loopback.conf": None,
                                            "ls:/etc/cni/net.d": ["05-flannel.conflist", "README"],
-                                           "exists:/var/lib/cni/networks": False})
-    assert o.steps[0].shell() == "provisioner_mkdir /var/lib/cni/networks"
+                                           "exists:/var/lib/cni/networks/lab": False})
+    assert o.steps[0].shell() == "provisioner_mkdir /var/lib/cni/networks/lab"  # recorded, so reset may empty it
     written = {s.path: json.loads(s.content) for s in o.steps[1:]}
     assert written["/etc/cni/net.d/10-lab.conflist"] == CONF
     assert written["/etc/cni/net.d/99-loopback.conf"]["type"] == "loopback"
     assert o.warnings == ["/etc/cni/net.d/05-flannel.conflist sorts before 10-lab.conflist: runtimes load only the first network config"]
 
 
+LEASES = ("find /var/lib/cni/networks/lab -maxdepth 1 -type f '(' -name '[0-9]*.[0-9]*.[0-9]*.[0-9]*' -o -name "
+          "'last_reserved_ip.*' -o -name lock ')' -delete")
+
+
 def test_config_reverse_removes_leases_once():
     m = MODULES["cni_config"]
     facts = {"file:/etc/cni/net.d/10-lab.conflist": {"content": b""}, "file:/etc/cni/net.d/99-loopback.conf": None,
-             "ls:/etc/cni/net.d": [], "exists:/var/lib/cni/networks/lab": True, "exists:/var/lib/cni/networks": True}
-    assert [s.shell() for s in m.reverse(CARGS, facts).steps] == [
-        "rm -f /etc/cni/net.d/10-lab.conflist", "rm -rf /var/lib/cni/networks/lab"]
+             "ls:/etc/cni/net.d": [], "exists:/var/lib/cni/networks/lab": True,
+             "created": {("file", "/etc/cni/net.d/10-lab.conflist")},
+             "file:/var/lib/provisioner/created-dirs": {"content": b"/var/lib/cni\n/var/lib/cni/networks/lab\n"}}
+    assert [s.shell() for s in m.reverse(CARGS, facts).steps] == ["rm -f /etc/cni/net.d/10-lab.conflist", LEASES]
     facts = {"file:/etc/cni/net.d/10-lab.conflist": None, "file:/etc/cni/net.d/99-loopback.conf": None,
              "exists:/var/lib/cni/networks/lab": False}
     assert not m.reverse(CARGS, facts).changed
+
+
+def test_config_reverse_never_touches_a_lease_dir_that_was_there_before():
+    """cni.data_dir: /var/lib with cluster name kubernetes points at /var/lib/kubernetes: reset leaves it alone."""
+    args = {**CARGS, "config": {**CONF, "name": "kubernetes"}, "data_dir": "/var/lib"}
+    facts = {"file:/etc/cni/net.d/10-lab.conflist": None, "file:/etc/cni/net.d/99-loopback.conf": None,
+             "exists:/var/lib/kubernetes": True, "file:/var/lib/provisioner/created-dirs": {"content": b"/etc/cni\n"}}
+    o = MODULES["cni_config"].reverse(args, facts)
+    assert not o.changed and "/var/lib/kubernetes existed before apply: left as it was" in o.reason
+    assert not MODULES["cni_config"].plan(args, {**facts, "ls:/etc/cni/net.d": [],
+                                                 **{f"file:{p}": None for p in ("/etc/cni/net.d/10-lab.conflist",)}}
+                                          ).steps[0].shell().startswith("provisioner_mkdir")
 
 
 def test_cni_pods_call_the_plugin_like_a_runtime():
     args = {"bin_dir": "/etc/cni/bin", "config": CONF, "pods": [{"name": "db", "via": "cni"}, {"name": "web", "via": "manual"}]}
     o = MODULES["cni_pods"].plan(args, {"netns": ["web"]})
     shell = [s.shell() for s in o.steps]
-    assert shell[0] == "ip netns add db" and shell[1] == "ip -n db link set lo up"
+    assert shell[0] == "provisioner_created netns db\nip netns add db" and shell[1] == "ip -n db link set lo up"
     assert shell[2].startswith("env CNI_COMMAND=ADD CNI_CONTAINERID=db CNI_NETNS=/run/netns/db CNI_IFNAME=eth0 "
                                "CNI_PATH=/etc/cni/bin /etc/cni/bin/bridge > /dev/stderr <<'PROVISIONER_EOF'\n")
     sent = json.loads(shell[2].split("\n")[1])
     assert sent == {"cniVersion": "1.0.0", "name": "lab", "type": "bridge", "bridge": "v-net-0", "ipam": {"type": "host-local"}}
     done = MODULES["cni_pods"].plan(args, {"netns": ["db"], "addrs@db": {"eth0": ["10.244.1.10/24"]}})
     assert not done.changed and done.reason == "pods already attached through CNI: db"
-    rev = [s.shell().split(" <<")[0] for s in MODULES["cni_pods"].reverse(args, {"netns": ["db"]}).steps]
+    rev = [s.shell().split(" <<")[0] for s in MODULES["cni_pods"].reverse(args, {"netns": ["db"], "created": {("netns", "db")}}).steps]
     assert rev[0].startswith("env CNI_COMMAND=DEL") and rev[1] == "ip netns del db"
+    assert not MODULES["cni_pods"].reverse(args, {"netns": ["db"], "created": set()}).changed  # not ours: left alone
 
 
 def test_inventory_cni_checks(write):

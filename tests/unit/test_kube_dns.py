@@ -168,7 +168,7 @@ def test_resolv_block_everything_else_kept_byte_for_byte():
     assert o.steps[0].shell() == "cp -P -p /etc/resolv.conf /etc/resolv.conf.provisioner-orig"
     again = MODULES["resolv_conf"].plan(RC, rfacts(new, upstream=files["/etc/provisioner/up"], backup=ORIGINAL))
     assert not again.changed and "already asks 10.96.0.10 first" in again.reason
-    back = MODULES["resolv_conf"].reverse(RC, rfacts(new, upstream="x", backup=ORIGINAL))
+    back = MODULES["resolv_conf"].reverse(RC, rfacts(new, upstream=files["/etc/provisioner/up"], backup=ORIGINAL))
     assert [s.shell() for s in back.steps] == ["mv -f /etc/resolv.conf.provisioner-orig /etc/resolv.conf", "rm -f /etc/provisioner/up"]
 
 

@@ -20,7 +20,8 @@ BR = {"name": "v-net-0", "address": "10.244.1.1/24"}
 
 def test_bridge_created_from_nothing():
     o = MODULES["bridge"].plan(BR, {"links": {"eth0": link()}, "addrs": {"eth0": ["10.0.0.5/24"]}})
-    assert cmds(o) == ["ip link add v-net-0 type bridge", "ip addr add 10.244.1.1/24 dev v-net-0", "ip link set v-net-0 up"]
+    assert cmds(o) == ["provisioner_created link v-net-0\nip link add v-net-0 type bridge",  # written down first, for reset
+                       "ip addr add 10.244.1.1/24 dev v-net-0", "ip link set v-net-0 up"]
 
 
 def test_bridge_noop_has_reason():
@@ -30,7 +31,10 @@ def test_bridge_noop_has_reason():
 
 def test_bridge_wrong_address_is_repaired_and_down_bridge_raised():
     o = MODULES["bridge"].plan(BR, {"links": {"v-net-0": link("bridge", up=False)}, "addrs": {"v-net-0": ["10.244.9.1/24"]}})
-    assert cmds(o) == ["ip addr del 10.244.9.1/24 dev v-net-0", "ip addr add 10.244.1.1/24 dev v-net-0", "ip link set v-net-0 up"]
+    # a bridge apply did not make: the address it adds is written down, so that reset takes away only that
+    assert cmds(o) == ["ip addr del 10.244.9.1/24 dev v-net-0",
+                       "provisioner_created addr 'v-net-0 10.244.1.1/24'\nip addr add 10.244.1.1/24 dev v-net-0",
+                       "ip link set v-net-0 up"]
 
 
 def test_bridge_name_taken_by_other_kind_fails():
@@ -40,8 +44,18 @@ def test_bridge_name_taken_by_other_kind_fails():
 
 def test_bridge_reverse_twice():
     m = MODULES["bridge"]
-    assert cmds(m.reverse(BR, {"links": {"v-net-0": link("bridge")}})) == ["ip link del v-net-0"]
-    assert not m.reverse(BR, {"links": {}}).changed
+    made = {"links": {"v-net-0": link("bridge")}, "addrs": {"v-net-0": ["10.244.1.1/24"]}, "created": {("link", "v-net-0")}}
+    assert cmds(m.reverse(BR, made)) == ["ip link del v-net-0"]
+    assert not m.reverse(BR, {"links": {}, "addrs": {}, "created": set()}).changed
+
+
+def test_bridge_reset_keeps_a_bridge_apply_did_not_make():
+    m = MODULES["bridge"]
+    theirs = {"links": {"v-net-0": link("bridge")}, "addrs": {"v-net-0": ["10.244.1.1/24", "192.168.9.1/24"]}}
+    o = m.reverse(BR, {**theirs, "created": set()})
+    assert not o.changed and "existed before apply" in o.reason
+    o = m.reverse(BR, {**theirs, "created": {("addr", "v-net-0 10.244.1.1/24")}})
+    assert cmds(o) == ["ip addr del 10.244.1.1/24 dev v-net-0"]
 
 
 # -- sysctl -----------------------------------------------------------------
@@ -145,8 +159,8 @@ PODS = {"bridge": "v-net-0", "gateway": "10.244.1.1", "prefix": 24,
 def test_pod_made_from_nothing():
     o = MODULES["pods"].plan(PODS, {"netns": [], "links": {"v-net-0": link("bridge")}})
     assert cmds(o) == [
-        "ip netns add web",
-        "ip link add veth-web type veth peer name eth0 netns web",
+        "provisioner_created netns web\nip netns add web",
+        "provisioner_created link veth-web\nip link add veth-web type veth peer name eth0 netns web",
         "ip link set veth-web master v-net-0",
         "ip link set veth-web up",
         "ip -n web addr add 10.244.1.2/24 dev eth0",
@@ -175,8 +189,8 @@ def test_pod_half_made_is_repaired_not_duplicated():
     f["routes@web"] = []
     o = MODULES["pods"].plan(PODS, f)
     c = cmds(o)
-    assert "ip netns add web" not in c
-    assert c[:2] == ["ip link del veth-web", "ip link add veth-web type veth peer name eth0 netns web"]
+    assert not any("ip netns add web" in x for x in c)
+    assert c[:2] == ["ip link del veth-web", "provisioner_created link veth-web\nip link add veth-web type veth peer name eth0 netns web"]
     assert "ip -n web link set lo up" in c and o.reason == "repair web"
 
 
@@ -189,9 +203,15 @@ def test_pod_wrong_address_replaced():
 
 def test_pods_reverse_twice():
     m = MODULES["pods"]
-    assert cmds(m.reverse(PODS, done_pod_facts())) == ["ip netns del web"]
-    assert cmds(m.reverse(PODS, {"netns": [], "links": {"veth-web": link("veth")}})) == ["ip link del veth-web"]
-    assert not m.reverse(PODS, {"netns": [], "links": {}}).changed
+    made = {("netns", "web"), ("link", "veth-web")}
+    assert cmds(m.reverse(PODS, {**done_pod_facts(), "created": made})) == ["ip netns del web"]
+    assert cmds(m.reverse(PODS, {"netns": [], "links": {"veth-web": link("veth")}, "created": made})) == ["ip link del veth-web"]
+    assert not m.reverse(PODS, {"netns": [], "links": {}, "created": made}).changed
+
+
+def test_pods_reset_keeps_a_namespace_apply_did_not_make():
+    o = MODULES["pods"].reverse(PODS, {**done_pod_facts(), "created": set()})
+    assert not o.changed and "web existed before apply: left in place" in o.reason
 
 
 # -- file -------------------------------------------------------------------
@@ -216,7 +236,7 @@ def test_created_dirs_are_removed_deepest_first_on_reset():
     assert shell == ["[ ! -d /etc/cni/bin ] || rmdir --ignore-fail-on-non-empty /etc/cni/bin",
                      "[ ! -d /etc/cni ] || rmdir --ignore-fail-on-non-empty /etc/cni",
                      "[ ! -d /etc/provisioner ] || rmdir --ignore-fail-on-non-empty /etc/provisioner",
-                     "rm -f /var/lib/provisioner/created-dirs",
+                     "rm -f /var/lib/provisioner/created-dirs /var/lib/provisioner/created",
                      "[ ! -d /var/lib/provisioner ] || rmdir --ignore-fail-on-non-empty /var/lib/provisioner"]
     assert not m.reverse({}, {"file:/var/lib/provisioner/created-dirs": None}).changed
 
@@ -234,7 +254,11 @@ def test_mkdir_records_each_directory_it_makes(tmp_path):
 def test_file_noop_and_mode_fix():
     args = {"path": "/etc/x.conf", "content": "a\n", "mode": "0600"}
     assert MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0600")}).reason.endswith("wanted content, mode and owner")
-    assert cmds(MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0644")})) == ["chmod 0600 /etc/x.conf"]
+    made = {"created": {("file", "/etc/x.conf")}}
+    assert cmds(MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0644"), **made})) == ["chmod 0600 /etc/x.conf"]
+    # a file apply did not make is kept aside first, so that reset can put it back as it was
+    assert cmds(MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0644")})) == [
+        "cp -p /etc/x.conf /etc/x.conf.provisioner-orig", "chmod 0600 /etc/x.conf"]
 
 
 def test_file_content_changed_shows_diff():

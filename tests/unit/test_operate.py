@@ -115,3 +115,14 @@ def test_connection_refused_is_retried_with_backoff_then_unreachable(write):
     with pytest.raises(TransportError, match=r"local: ssh to 127.0.0.1:\d+: .*(after 3 attempts)"):
         t.run("true")
     assert time.monotonic() - start >= 0.05 + 0.1  # backoff 0.05 then 0.1
+
+
+def test_state_file_never_writes_through_a_planted_symlink(tmp_path):
+    inv = tmp_path / "lab.yaml"
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    (tmp_path / ".lab.yaml.provision-state.tmp").symlink_to(victim)  # the old fixed temp name
+    state.record(inv, "apply", [HostResult("node1", unreachable=True, error="x")])
+    assert victim.read_text() == "keep\n" and state.failed_hosts(inv) == ["node1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lab.yaml.provision-state.json", ".lab.yaml.provision-state.tmp",
+                                                          "victim"]
