@@ -33,6 +33,12 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 MARKER = "# written by `provision lab up`"
 NEEDS = {"ip": "iproute2", "unshare": "util-linux", "sshd": "openssh-server", "ssh-keygen": "openssh-client"}
 POD_CIDR, SERVICE_CIDR = "10.244.0.0/16", "10.96.0.0/12"
+# Node-level state a fresh machine does not have: hidden from each node (overlay whiteouts), so that
+# a node never sees this machine's own CNI config, containerd, kubelet… (podman's /etc/cni, say).
+HIDDEN = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/containerd", "/var/lib/containerd", "/etc/kubernetes",
+          "/var/lib/kubelet", "/var/lib/kube-proxy", "/etc/default/kubelet", "/etc/coredns", "/etc/provisioner",
+          "/var/lib/provisioner", "/etc/systemd/system/kubelet.service.d", "/etc/sysctl.d/90-provisioner.conf",
+          "/etc/modules-load.d/provisioner.conf")
 
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -96,6 +102,8 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
         (state / "known_hosts").write_text(known)
         for ip in ips:
             _wait_port(str(ip), 22, 15)
+        for node in node_names(count):
+            _wait_settled(f"{name}-{node}", 10)
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
         data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type)
@@ -136,6 +144,9 @@ def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) 
     ns = f"{lab}-{node}"
     d = state / node
     _run("ip", "netns", "add", ns)
+    # no IPv6 duplicate address detection in the node: its links are settled as soon as they are up
+    _run("ip", "netns", "exec", ns, "sh", "-c", "for f in /proc/sys/net/ipv6/conf/default/accept_dad "
+         "/proc/sys/net/ipv6/conf/all/accept_dad; do [ ! -e $f ] || echo 0 > $f; done")
     _run("ip", "link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
     _run("ip", "link", "set", ns, "master", bridge, "up")
     _run("ip", "-n", ns, "addr", "add", f"{ip}/{prefix}", "dev", "eth0")
@@ -165,6 +176,10 @@ def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) 
         mount --make-rprivate /
         mount -t tmpfs -o mode=755 {node} {d}
         mkdir {d}/upper {d}/work {root}
+        for p in {" ".join(HIDDEN)}; do
+          mkdir -p "{d}/upper$(dirname "$p")"
+          mknod "{d}/upper$p" c 0 0
+        done
         mount -t overlay overlay -o lowerdir=/,upperdir={d}/upper,workdir={d}/work {root}
         mount -t proc proc {root}/proc
         mount --rbind /sys {root}/sys
@@ -209,6 +224,18 @@ def _wait_port(host: str, port: int, seconds: float) -> None:
             if time.monotonic() > deadline:
                 raise LabError(f"sshd on {host}:{port} did not come up within {seconds:.0f}s") from None
             time.sleep(0.1)
+
+
+def _wait_settled(netns: str, seconds: float) -> None:
+    """Wait until no address in ``netns`` is still tentative (IPv6 DAD): a snapshot before that is not stable."""
+    def settled() -> bool:
+        p = _run("ip", "-n", netns, "-json", "addr", "show", check=False)
+        try:
+            return not any(a.get("tentative") for link in json.loads(p.stdout or "[]") for a in link.get("addr_info", []))
+        except ValueError:
+            return False
+    if not _wait(settled, seconds):
+        raise LabError(f"{netns}: addresses still tentative after {seconds:.0f}s")
 
 
 def _netns(name: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,23 @@ def test_a_non_root_user_with_sudo(make_lab, tmp_path):
     inv.write_text(yaml.safe_dump(data))
     rc, doc = lab.json("apply", inventory=inv)
     assert rc == 1
+
+
+def test_lab_nodes_are_clean_machines(make_lab):
+    """A node sees none of this machine's node-level state (podman's /etc/cni, containerd, kubelet…)."""
+    from provisioner.lab.namespace import HIDDEN
+
+    probe_dir = Path("/etc/kubernetes")
+    made_dir = not probe_dir.exists()
+    probe = probe_dir / "provisioner-lab-probe"
+    probe_dir.mkdir(exist_ok=True)
+    try:
+        probe.write_text("the host's own file\n")
+        lab = make_lab(1, pods=())
+        seen = lab.node_sh("node1", "for p in %s; do [ ! -e $p ] || echo $p; done" % " ".join(HIDDEN))
+        assert seen == "", f"the node sees the host's {seen.split()}"
+        assert lab.node_sh("node1", "ip -json addr show | grep -c tentative || true").strip() == "0"
+    finally:
+        probe.unlink(missing_ok=True)
+        if made_dir:
+            probe_dir.rmdir()
