@@ -26,7 +26,20 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        path, message = printable(self.path), printable(self.message)
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}… ({len(message)} characters)"
+        return f"{where} {path}: {message}" if path else f"{where}: {message}"
+
+
+MAX_MESSAGE = 500
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences, NUL, …) shown escaped, never sent raw."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 class InputError(ProvisionerError):

@@ -164,7 +164,7 @@ def restore_steps(path: str, facts: dict, present: bool | None = None) -> list[S
     return []
 
 
-SECRET = re.compile(r"(?i)\A(\s*[\"']?[\w.-]*(?:password|passwd|token|auth|secret|key)[\w.-]*[\"']?\s*[=:]\s*)(\S.*)\Z")
+SECRET = re.compile(r"(?i)\A([-+ ]?\s*[\"']?[\w.-]*(?:password|passwd|token|auth|secret|key)[\w.-]*[\"']?\s*[=:]\s*)(\S.*)\Z")
 
 
 def redact(line: str) -> str:

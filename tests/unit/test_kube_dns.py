@@ -1,5 +1,7 @@
 """Kubelet, containerd, kube-proxy, control-plane flags, resolv.conf and CoreDNS: rendered files pinned."""
 
+import json
+
 import pytest
 
 from provisioner import dns
@@ -290,3 +292,46 @@ def test_service_handler_reasons():
     assert not o.changed and o.reason == "kubelet is not installed (no systemd unit kubelet.service): not restarted"
     o = m.plan({"name": "kubelet"}, {"exists:/run/systemd/system": True, "unit:kubelet": True})
     assert [s.shell() for s in o.steps] == ["systemctl daemon-reload", "systemctl restart kubelet.service"]
+
+
+def test_containerd_config_keeps_its_mode_and_secrets_stay_out_of_diffs():
+    args = {"config_file": "/etc/containerd/config.toml", "major": 1, "bin_dir": "/etc/cni/bin", "conf_dir": "/etc/cni/net.d"}
+    user = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.configs."r.example".auth]\n'
+            '  username = "me"\n  password = "hunter2"\n  identitytoken = "tok-123"\n')
+    f = {"file:/etc/containerd/config.toml": {"content": user.encode(), "mode": "0600", "owner": "root", "group": "root"}}
+    o = MODULES["containerd_cni"].plan(args, f)
+    step = next(s for s in o.steps if hasattr(s, "content"))
+    assert step.mode == "0600"  # a 0600 file holding a password stays 0600
+    assert o.steps[0].shell() == "cp -p /etc/containerd/config.toml /etc/containerd/config.toml.provisioner-orig"
+    new = MODULES["containerd_cni"].plan(args, {"file:/etc/containerd/config.toml": None})
+    assert next(s for s in new.steps if hasattr(s, "content")).mode == "0600"  # a new one gets the least that works
+    changed = user.replace("hunter2", "hunter3").replace("tok-123", "tok-456")
+    f2 = {"file:/etc/containerd/config.toml": {"content": changed.encode(), "mode": "0600", "owner": "root", "group": "root"}}
+    diff = MODULES["file"].plan({"path": "/etc/containerd/config.toml", "content": user}, f2).diff
+    assert "hunter" not in diff and "tok-" not in diff and "password = <redacted>" in diff, diff
+    assert '   username = "me"' in diff  # only the values of secret-looking keys are hidden
+
+
+@pytest.mark.parametrize("value", ["/etc/cni/bin\n", "/etc/cni/bin\"\n[x]", "/etc/cni/bin/", "/etc/../cni", "etc/cni",
+                                   "/etc//cni", "/etc/cni bin", "/etc/$(id)", "/etc/`id`", "/etc/c;ni"])
+def test_paths_are_absolute_normalised_and_plain(write, value):
+    with pytest.raises(InventoryError, match=r"cni\.bin_dir: .*absolute, normalised path"):
+        load_inventory(write(BASE + f"cni:\n  bin_dir: {json.dumps(value)}\n"))
+
+
+@pytest.mark.parametrize("key,value", [("cluster.name", "demo\n"), ("cluster.bridge", "br0\n"), ("nodes[0].interface", "eth0\n"),
+                                       ("ssh.user", "root\n"), ("kubernetes.kubelet.extra_args[0]", "--v=2\n--x"),
+                                       ("kubernetes.kubelet.extra_args[0]", '--node-labels="a b"'),
+                                       ("dns.search[0]", "cluster.local\n"), ("dns.coredns.image", "img:1\nkey: x")])
+def test_a_trailing_newline_or_quote_never_passes(write, key, value):
+    import yaml as _yaml
+
+    from ..unit.test_hostile import FULL, put
+
+    parts = tuple(int(p) if p.isdigit() else p for p in key.replace("[", ".").replace("]", "").split("."))
+    doc = put(FULL, parts, value)
+    doc["cni"]["sha256"], doc["ssh"] = {}, {"user": doc["ssh"]["user"]}
+    doc["nodes"][0].pop("identity_file")
+    with pytest.raises(InventoryError) as exc:
+        load_inventory(write(_yaml.safe_dump(doc)))
+    assert key in str(exc.value)

@@ -105,3 +105,56 @@ def test_when_expression_and_error(write, base_inventory):
 def test_limit(base_inventory):
     hosts = bind(load_playbook(resolve_path(None)), base_inventory, ["node2"])
     assert list(hosts) == ["node2"]
+
+
+@pytest.mark.parametrize("template", ["{{ cycler.__init__.__globals__.os.system('touch /tmp/provisioner-pwned') }}",
+                                      "x{{ ''.__class__.__mro__[1].__subclasses__() }}",
+                                      "{{ range(10**10) | list }}", "{{ 'a' * 10**9 }}", "{{ 9 ** 9999999 }}",
+                                      "{{ lipsum.__globals__['os'].popen('id').read() }}"])
+def test_template_cannot_run_code_or_exhaust_memory(write, base_inventory, template, tmp_path):
+    pb = book(write, f"""\
+        - name: p
+          hosts: all
+          tasks:
+            - name: t
+              file: {{path: /etc/x, content: "{template}"}}
+        """)
+    with pytest.raises(PlaybookError) as exc:
+        bind(pb, base_inventory)
+    assert "pb.yaml:5 [0].tasks[0].file.content: template" in str(exc.value)
+    assert not __import__("os").path.exists("/tmp/provisioner-pwned")
+
+
+def test_sandbox_escape_is_a_validation_error_at_the_cli(write, capsys):
+    from provisioner.cli import main
+
+    from ..conftest import BASE
+    inv = write(BASE)
+    pb = write("""\
+        - name: p
+          hosts: all
+          tasks:
+            - {name: t, file: {path: /etc/x, content: "{{ cycler.__init__.__globals__.os.system('id') }}"}}
+        """, "pb.yaml")
+    assert main(["validate", str(inv), "-p", str(pb)]) == 2
+    err = capsys.readouterr().err
+    assert "pb.yaml:4" in err and "unsafe" in err and "Traceback" not in err
+
+
+def test_import_playbook_stays_in_its_own_folder_and_echoes_nothing(write, tmp_path):
+    secret = tmp_path / "outside.yaml"
+    secret.write_text("- name: root:x:0:0:secret-content\n  hosts: all\n  tasks: oops\n")
+    inner = tmp_path / "book"
+    inner.mkdir()
+    pb = inner / "pb.yaml"
+    pb.write_text(f"- import_playbook: ../outside.yaml\n- import_playbook: {secret}\n")
+    with pytest.raises(PlaybookError) as exc:
+        load_playbook(pb)
+    assert "must name a file inside" in str(exc.value) and "secret-content" not in str(exc.value)
+    (inner / "ok.yaml").write_text("- name: p\n  hosts: all\n  tasks: []\n")
+    (inner / "link.yaml").symlink_to(secret)  # a link out of the folder counts where it points
+    pb.write_text("- import_playbook: ok.yaml\n- import_playbook: link.yaml\n")
+    with pytest.raises(PlaybookError, match="must name a file inside"):
+        load_playbook(pb)
+    pb.write_text("- import_playbook: ok.yaml\n")
+    assert [p.name for p in load_playbook(pb).plays] == ["p"]
