@@ -19,6 +19,8 @@ string); anything else renders to text.
 from __future__ import annotations
 
 import re
+import tarfile
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -113,16 +115,30 @@ def _allowed_roots(top: Path) -> tuple[Path, ...]:
     return (top.resolve().parent, packaged("site.yaml").resolve().parent)
 
 
-def load_playbook(path: str | Path, _seen: tuple[Path, ...] = (), _roots: tuple[Path, ...] = ()) -> Playbook:
+MAX_IMPORT_DEPTH = 32
+MAX_PLAYS = 1000
+
+
+def load_playbook(path: str | Path) -> Playbook:
     """Load ``path``; ``- import_playbook: other.yaml`` items splice in that file's plays.
 
     An import must stay inside the top playbook's folder tree (or the packaged
     playbooks): a playbook cannot make the tool read, or echo, any other file.
+    Each file is read once; imports nest at most MAX_IMPORT_DEPTH deep and splice
+    in at most MAX_PLAYS plays in all.
     """
     path = Path(path)
-    roots = _roots or _allowed_roots(path)
-    if path.resolve() in _seen:
+    return _load(path, (), _allowed_roots(path), {})
+
+
+def _load(path: Path, seen: tuple[Path, ...], roots: tuple[Path, ...], cache: dict[Path, Playbook]) -> Playbook:
+    key = path.resolve()
+    if key in seen:
         raise PlaybookError([Problem(str(path), None, "", "import_playbook loops back to this file")])
+    if len(seen) > MAX_IMPORT_DEPTH:
+        raise PlaybookError([Problem(str(path), None, "", f"imports nest deeper than {MAX_IMPORT_DEPTH} files")])
+    if key in cache:
+        return cache[key]
     try:
         doc = load_file(path)
     except InputError as exc:
@@ -139,7 +155,9 @@ def load_playbook(path: str | Path, _seen: tuple[Path, ...] = (), _roots: tuple[
             if not any(target.resolve().is_relative_to(root) for root in roots):
                 raise PlaybookError([doc.problem((i, "import_playbook"), "import_playbook must name a file inside "
                                                  f"{roots[0]} (the playbook's own folder) or the packaged playbooks")])
-            plays += load_playbook(target, _seen + (path.resolve(),), roots).plays
+            plays += _load(target, seen + (key,), roots, cache).plays
+            if len(plays) > MAX_PLAYS:
+                raise PlaybookError([doc.problem((i, "import_playbook"), f"imports add up to more than {MAX_PLAYS} plays")])
             continue
         tasks = []
         entries = [("tasks", j, t) for j, t in enumerate(p["tasks"])] + [("handlers", j, t) for j, t in enumerate(p.get("handlers", []))]
@@ -169,7 +187,8 @@ def load_playbook(path: str | Path, _seen: tuple[Path, ...] = (), _roots: tuple[
         plays.append(Play(p["name"], tuple([hosts] if isinstance(hosts, str) else hosts), tuple(tasks), (i,), doc))
     if problems:
         raise PlaybookError(problems)
-    return Playbook(doc, tuple(plays))
+    cache[key] = Playbook(doc, tuple(plays))
+    return cache[key]
 
 
 MAX_TEXT = 1 << 20  # the most characters a template (or a * or ** inside one) may produce
@@ -281,7 +300,7 @@ def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | 
         raise PlaybookError(problems)
     try:
         args = module.prepare(args)
-    except ValueError as exc:
+    except (ValueError, OSError, EOFError, tarfile.TarError, zlib.error) as exc:
         raise PlaybookError([doc.problem(task.path + (task.module,), f"{task.module}: {exc} (node {ctx['node']['name']})")]) from None
     where = f"{doc.file}:{doc.line(task.path) or '?'}"
     return BoundTask(play.name, task.name, task.module, args, where, task.notify, task.handler)

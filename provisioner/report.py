@@ -93,9 +93,18 @@ class Reporter:
             line = (f"{r.host:<{width}}  ok={c['ok']:<3} changed={c['changed']:<3} failed={c['failed']:<3} "
                     f"skipped={c['skipped']:<3} unreachable={'yes' if r.unreachable else 'no':<4} {c['seconds']:.2f}s")
             print(line, file=self.out)
+        bad = [r for r in results if r.failed]
+        if bad:
+            what = ", ".join(f"{r.host} ({'unreachable' if r.unreachable else 'failed'})" for r in bad)
+            print(f"\n{self.mode}: INCOMPLETE: {len(bad)} of {len(results)} host(s) did not finish: {what}", file=self.out)
         if self.mode == "plan":
             n = sum(r.count("changed") for r in results)
-            print(f"\nplan: {n} task(s) would change; nothing was changed." if n else "\nplan: nothing to do.", file=self.out)
+            if n:
+                print(f"\nplan: {n} task(s) would change; nothing was changed.", file=self.out)
+            elif not bad:
+                print("\nplan: nothing to do.", file=self.out)
+            else:
+                print("\nplan: nothing would change on the hosts that answered; the others are not known.", file=self.out)
 
 
 def to_json(mode: str, results: list[HostResult]) -> dict:

@@ -73,7 +73,9 @@ class HostResult:
         return self.unreachable or self.count("failed") > 0 or self.error is not None
 
     def recap(self) -> dict:
-        return {"ok": self.count("ok"), "changed": self.count("changed"), "failed": self.count("failed"),
+        """Counts per status; a host that failed as a whole (lock, timeout, lost connection) counts one failure."""
+        failed = self.count("failed") + (1 if self.error is not None and not self.unreachable else 0)
+        return {"ok": self.count("ok"), "changed": self.count("changed"), "failed": failed,
                 "skipped": self.count("skipped"), "unreachable": self.unreachable, "seconds": round(self.seconds, 2)}
 
 
@@ -126,8 +128,12 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
     except HostError as exc:
         result.error = str(exc)
         emit("host_failed", result)
+    except Exception as exc:  # noqa: BLE001 - one host's fault never ends the run: it is that host's failure
+        result.error = f"{transport.host}: internal error: {type(exc).__name__}: {exc}"
+        emit("host_failed", result)
     finally:
-        transport.close()
+        with contextlib.suppress(Exception):
+            transport.close()
     position = {i: k for k, (i, _) in enumerate(order)}
     result.tasks.sort(key=lambda t: position[t.index])  # the order they ran in (reset: backwards, handlers last)
     result.seconds = time.monotonic() - start
@@ -170,6 +176,10 @@ def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: E
         except ModuleError as exc:
             failed = True
             _record(result, emit, _task_result(host, i, task, "failed", error=str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a fault in one task fails that task on this host, never the run
+            failed = True
+            _record(result, emit, _task_result(host, i, task, "failed",
+                                               error=f"internal error while planning: {type(exc).__name__}: {exc}"))
     if failed:
         for i, task in order:
             if i in outcomes:
@@ -246,6 +256,10 @@ def run_all(hosts: dict[str, list[BoundTask]], connect: Callable[[str], Transpor
         except TransportError as exc:
             res = HostResult(host, unreachable=True, error=str(exc))
             emit("unreachable", res)
+            emit("host_done", res)
+        except Exception as exc:  # noqa: BLE001 - e.g. the connection could not even be set up
+            res = HostResult(host, error=f"{host}: {type(exc).__name__}: {exc}")
+            emit("host_failed", res)
             emit("host_done", res)
         if res.failed:
             with guard:

@@ -48,48 +48,110 @@ class Document:
         return Problem(self.file, self.line(path), format_path(path), message)
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: PathT, doc: Document) -> Any:
-    doc.lines[path] = node.start_mark.line + 1
+MAX_BYTES = 4 << 20    # an inventory or playbook larger than this is refused, not read
+MAX_DEPTH = 64         # nesting of mappings and lists
+MAX_VALUES = 50_000    # values after alias expansion: a "billion laughs" file stops here
+
+
+class _Budget:
+    """Counts values as aliases are expanded, so that no document costs more than MAX_VALUES."""
+
+    def __init__(self) -> None:
+        self.values = 0
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, path: PathT, doc: Document, budget: _Budget,
+           stack: tuple[int, ...] = ()) -> Any:
+    line = node.start_mark.line + 1
+    doc.lines[path] = line
+    budget.values += 1
+    if budget.values > MAX_VALUES:
+        raise InputError([Problem(doc.file, line, format_path(path), f"more than {MAX_VALUES} values once aliases "
+                                                                     "are expanded: refused")])
+    if len(path) > MAX_DEPTH or id(node) in stack:
+        why = "an alias that contains itself" if id(node) in stack else f"nested deeper than {MAX_DEPTH} levels"
+        raise InputError([Problem(doc.file, line, format_path(path[:MAX_DEPTH]), why)])
+    stack += (id(node),)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            kline = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise InputError([Problem(doc.file, kline, format_path(path), "a key must be a plain value, not a "
+                                                                             "mapping or a list")])
             key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise InputError([Problem(doc.file, kline, format_path(path), f"key {key!r} is not text (YAML reads "
+                                                                             "on/off/yes/no and numbers as such: quote it)")])
             if key in out:
-                raise InputError([Problem(doc.file, key_node.start_mark.line + 1,
-                                          format_path(path + (key,)), "duplicate key")])
-            out[key] = _build(loader, value_node, path + (key,), doc)
+                raise InputError([Problem(doc.file, kline, format_path(path + (key,)), "duplicate key")])
+            out[key] = _build(loader, value_node, path + (key,), doc, budget, stack)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, path + (i,), doc) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+        return [_build(loader, item, path + (i,), doc, budget, stack) for i, item in enumerate(node.value)]
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. !!float x
+        raise InputError([Problem(doc.file, line, format_path(path), f"{node.tag}: {exc}")]) from None
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse deep nesting from the event stream (flat, fast) before PyYAML's recursive composer sees it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError([Problem(file, event.start_mark.line + 1, "", f"nested deeper than {MAX_DEPTH} levels")])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def load_text(text: str, file: str) -> Document:
-    """Parse one YAML document; syntax errors become an :class:`InputError` with the line."""
+    """Parse one YAML document; every problem (syntax, depth, aliases, odd keys) becomes an :class:`InputError`."""
     doc = Document(file, None)
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        _check_depth(text, file)
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
-        doc.data = None if node is None else _build(loader, node, (), doc)
+        doc.data = None if node is None else _build(loader, node, (), doc, _Budget())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise InputError([Problem(file, line, "", f"YAML syntax: {exc.problem or exc}")]) from None
+    except yaml.reader.ReaderError as exc:  # a NUL or another character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise InputError([Problem(file, line, "", f"YAML: character {char!r} is not allowed "
+                                                  f"(position {exc.position})")]) from None
     except yaml.YAMLError as exc:
         raise InputError([Problem(file, None, "", f"YAML: {exc}")]) from None
+    except RecursionError:
+        raise InputError([Problem(file, None, "", f"nested too deeply (more than {MAX_DEPTH} levels) or a recursive "
+                                                  "alias")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return doc
 
 
 def load_file(path: str | Path) -> Document:
-    """Read and parse ``path``; a missing or unreadable file is an :class:`InputError`."""
+    """Read and parse ``path``; a missing, unreadable, oversized or non-UTF-8 file is an :class:`InputError`."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InputError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
-    return load_text(text, str(path))
+    if len(raw) > MAX_BYTES:
+        raise InputError([Problem(str(path), None, "", f"larger than {MAX_BYTES >> 20} MiB: refused")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError([Problem(str(path), line, "", f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})")]) from None
+    return load_text(text.removeprefix("\ufeff"), str(path))
 
 
 def schema_problems(doc: Document, schema: dict, instance: Any = None, base: PathT = ()) -> list[Problem]:
@@ -107,7 +169,7 @@ def schema_problems(doc: Document, schema: dict, instance: Any = None, base: Pat
         path = base + tuple(err.absolute_path)
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
             allowed = set(err.schema.get("properties", {}))
-            for key in sorted(k for k in err.instance if k not in allowed):
+            for key in sorted((k for k in err.instance if k not in allowed), key=str):
                 hint = _close(key, allowed)
                 problems.append(doc.problem(path + (key,), "unknown key" + (f" (did you mean '{hint}'?)" if hint else "")))
             continue

@@ -205,6 +205,8 @@ class _Checker:
                     self.bad(base + ("dns_ip",), f"{dns} is outside cluster.service_cidr {svc}")
                 elif dns and dns == svc.network_address:
                     self.bad(base + ("dns_ip",), f"{dns} is the network address of {svc}")
+                elif dns and svc.num_addresses > 2 and dns == svc.broadcast_address:
+                    self.bad(base + ("dns_ip",), f"{dns} is the broadcast address of {svc}")
                 elif dns and svc.num_addresses > 1 and dns == ad.api_ip_for(svc):
                     self.bad(base + ("dns_ip",), f"{dns} is the first address of {svc}, taken by the kubernetes API service")
             elif svc.num_addresses > 10:
@@ -220,6 +222,8 @@ class _Checker:
                 router = self.addr(base + ("router",), c["router"])
                 if router and ranges["node_cidr"] and router not in ranges["node_cidr"]:
                     self.bad(base + ("router",), f"{router} is outside cluster.node_cidr {ranges['node_cidr']}")
+                elif router and ranges["node_cidr"]:
+                    self.not_a_host(base + ("router",), router, ranges["node_cidr"])
         if None in ranges.values() or dns is None:
             return None
         return Cluster(
@@ -290,6 +294,11 @@ class _Checker:
         where = path if "ip" in n else ("nodes", i, "address")  # the line the IP came from
         if ip and ip not in cluster.node_cidr:
             self.bad(where, f"{ip} is outside cluster.node_cidr {cluster.node_cidr}")
+        elif ip:
+            self.not_a_host(where, ip, cluster.node_cidr)
+        if n.get("interface", "eth0") == cluster.bridge:
+            self.bad(("nodes", i, "interface"), f"{cluster.bridge} is cluster.bridge, the pod bridge apply makes: "
+                                                "the node's own interface needs another name")
         if ip and str(ip) == "10.0.2.15":
             self.warnings.append(str(self.doc.problem(where, "10.0.2.15 is the NAT address every VirtualBox VM has: "
                                                             "the node IP should be its private network address")))
@@ -314,6 +323,12 @@ class _Checker:
             except ValueError:
                 pass
         return sub
+
+    def not_a_host(self, path: tuple, ip: ipaddress.IPv4Address, net: ipaddress.IPv4Network) -> None:
+        """The network and broadcast addresses of ``net`` are not addresses a host can have."""
+        if net.num_addresses > 2 and ip in (net.network_address, net.broadcast_address):
+            which = "network" if ip == net.network_address else "broadcast"
+            self.bad(path, f"{ip} is the {which} address of {net}, not a host address")
 
     def duplicates(self, what: str, keys: list[str | None]) -> None:
         seen: dict[str, int] = {}

@@ -143,3 +143,15 @@ def test_a_command_that_hangs_is_cut_by_the_timeout(make_lab):
     assert "timed out after 2" in doc["hosts"]["node1"]["error"], doc["hosts"]["node1"]
     assert doc["recap"]["node2"]["failed"] == 0 and doc["recap"]["node2"]["changed"] > 0
     assert doc["recap"]["node1"]["seconds"] < 20
+
+
+def test_a_node_file_that_is_not_text_fails_only_that_node(make_lab):
+    lab = make_lab(2, pods=())
+    lab.node_sh("node1", "mkdir -p /etc/containerd && printf 'version = 2\\n\\377\\376 binary\\n' > /etc/containerd/config.toml")
+    p = lab.provision("apply")
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "/etc/containerd/config.toml is not UTF-8 text (byte 12" in p.stdout, p.stdout
+    assert "RECAP" in p.stdout and "INCOMPLETE: 1 of 2 host(s)" in p.stdout
+    rc, doc = lab.json("plan")
+    assert rc == 1 and doc["recap"]["node2"]["failed"] == 0 and doc["recap"]["node1"]["failed"] == 1
+    assert lab.node_sh("node2", "cat /etc/containerd/config.toml").startswith("version = 2")

@@ -196,3 +196,41 @@ def test_committed_lab_inventory_is_what_lab_up_writes():
     ips = [ipaddress.IPv4Address("10.213.0.11") + i for i in range(3)]
     want = namespace.inventory("plab", namespace.ROOT / "plab", "10.213.0.0/24", ips)
     assert yaml.safe_load(Path("inventories/lab.yaml").read_text()) == want
+
+
+@pytest.mark.parametrize("change,pattern", [
+    (("address: 192.168.56.11", "address: 192.168.56.0"), r"nodes\[0\]\.address: 192\.168\.56\.0 is the network address"),
+    (("address: 192.168.56.11", "address: 192.168.56.255"), r"nodes\[0\]\.address: 192\.168\.56\.255 is the broadcast address"),
+    (("service_cidr: 10.96.0.0/12", "service_cidr: 10.96.0.0/12\n  dns_ip: 10.111.255.255"),
+     r"cluster\.dns_ip: 10\.111\.255\.255 is the broadcast address"),
+    (("service_cidr: 10.96.0.0/12", "service_cidr: 10.96.0.0/12\n  routing: router\n  router: 192.168.56.0"),
+     r"cluster\.router: 192\.168\.56\.0 is the network address"),
+    (("address: 192.168.56.11", "address: 192.168.56.11\n    interface: v-net-0"), r"nodes\[0\]\.interface: v-net-0 is cluster\.bridge"),
+])
+def test_addresses_a_host_cannot_have_are_refused(write, change, pattern):
+    one(write, BASE.replace(*change, 1), pattern)
+
+
+@pytest.mark.parametrize("text,pattern", [
+    (b"cluster: {name: \xff}\n", r"inv\.yaml:1: not UTF-8 text \(byte 16"),
+    (b"cluster:\n  name: a\x00b\n", r"inv\.yaml:2: YAML: character '\\x00' is not allowed"),
+    (b"a: " + b"[" * 3000 + b"]" * 3000, r"nested deeper than 64 levels"),
+    (b"a: &x [*x]\n", r"an alias that contains itself"),
+    (b"a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+     b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n", r"more than 50000 values"),
+    (b"? {a: 1}\n: 2\n", r"a key must be a plain value"),
+    (b"cluster: !!float x\n", r"inv\.yaml:1 cluster: tag:yaml\.org,2002:float"),
+    (b"cluster: {}\n1: a\nyes: b\n", r"key 1 is not text"),
+    (b"cluster: {}\ncluster: {}\n", r"inv\.yaml:2 cluster: duplicate key"),
+    (b'cluster: {}\nnodes: []\n"\\e[31mevil": 1\n', r"\\x1b\[31mevil: unknown key"),
+])
+def test_yaml_oddities_are_located_errors_never_tracebacks(tmp_path, text, pattern):
+    import time
+
+    path = tmp_path / "inv.yaml"
+    path.write_bytes(text)
+    start = time.monotonic()
+    with pytest.raises(InventoryError) as exc:
+        load_inventory(path)
+    assert time.monotonic() - start < 5
+    assert any(re.search(pattern, str(p)) for p in exc.value.problems), [str(p) for p in exc.value.problems]

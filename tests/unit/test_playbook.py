@@ -158,3 +158,20 @@ def test_import_playbook_stays_in_its_own_folder_and_echoes_nothing(write, tmp_p
         load_playbook(pb)
     pb.write_text("- import_playbook: ok.yaml\n")
     assert [p.name for p in load_playbook(pb).plays] == ["p"]
+
+
+def test_import_chains_are_bounded_and_each_file_read_once(tmp_path):
+    import time
+
+    for i in range(40):  # a chain deeper than the limit
+        (tmp_path / f"c{i}.yaml").write_text(f"- import_playbook: c{i + 1}.yaml\n")
+    (tmp_path / "c40.yaml").write_text("- name: p\n  hosts: all\n  tasks: []\n")
+    with pytest.raises(PlaybookError, match="imports nest deeper than 32 files"):
+        load_playbook(tmp_path / "c0.yaml")
+    for i in range(24):  # a diamond: 2^24 paths to the last file
+        (tmp_path / f"d{i}.yaml").write_text(f"- import_playbook: d{i + 1}.yaml\n- import_playbook: d{i + 1}.yaml\n")
+    (tmp_path / "d24.yaml").write_text("- name: p\n  hosts: all\n  tasks: []\n")
+    start = time.monotonic()
+    with pytest.raises(PlaybookError, match="more than 1000 plays"):
+        load_playbook(tmp_path / "d0.yaml")
+    assert time.monotonic() - start < 5
