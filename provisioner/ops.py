@@ -54,7 +54,7 @@ class Cmd:
         return line
 
     def show(self) -> str:
-        return self.shell()
+        return self._line()  # the record line that may precede it is bookkeeping, not the command
 
 
 def _install(path: str, fill, mode: str, owner: str | None = None) -> str:
@@ -135,7 +135,56 @@ class RemoveEmptyDir:
         return f"rmdir {self.path} (if empty)"
 
 
-Step = Cmd | WriteFile | Upload | RemoveEmptyDir
+@dataclass(frozen=True)
+class CNIChain:
+    """Run a whole conflist for one attachment, as a runtime (libcni) does.
+
+    ADD calls each plugin in order, giving each the result of the one before as
+    ``prevResult``, and caches the final result in ``cache``; DEL calls them in
+    reverse order with the cached result (and ignores a missing cache); CHECK
+    calls each in order with it. Plugin results are JSON objects spliced into
+    the next config as text: nothing from them is ever evaluated. ``plugins``
+    are the single-plugin configs, already JSON text; ``env`` the CNI_*
+    variables. Each plugin's own output goes to stderr, so that an error shows.
+    """
+
+    command: str
+    plugins: tuple[str, ...]
+    env: tuple[str, ...]
+    bin_dir: str
+    types: tuple[str, ...]
+    cache: str
+    creates: Creates = None
+
+    def shell(self) -> str:
+        q = shlex.quote
+        env = " ".join(q(x) for x in (f"CNI_COMMAND={self.command}",) + self.env)
+        order = list(zip(self.plugins, self.types))
+        lines = ["r="] if self.command == "ADD" else [
+            f"r=$(cat {q(self.cache)} 2>/dev/null || true)", 'case "$r" in "{"*) ;; *) r= ;; esac']
+        if self.command == "DEL":
+            order.reverse()
+        for conf, kind in order:
+            head = conf[:-1]  # the config object without its closing brace: prevResult goes in last
+            plugin = q(posixpath.join(self.bin_dir, kind))
+            feed = (f'{{ printf %s {q(head)}; [ -z "$r" ] || printf \',"prevResult":%s\' "$r"; printf \'}}\'; }}')
+            if self.command == "ADD":
+                lines.append(f'r=$({feed} | env {env} {plugin})' + ' || { printf \'%s\\n\' "$r" >&2; exit 1; }')
+                lines.append('printf \'%s\\n\' "$r" >&2')
+            else:
+                lines.append(f"{feed} | env {env} {plugin} >&2")
+        if self.command == "ADD":
+            lines += [f"provisioner_mkdir {q(posixpath.dirname(self.cache))}", f'printf \'%s\\n\' "$r" > {q(self.cache)}']
+        elif self.command == "DEL":
+            lines.append(f"rm -f {q(self.cache)}")
+        return _recorded(self.creates, "\n".join(lines))
+
+    def show(self) -> str:
+        order = self.types[::-1] if self.command == "DEL" else self.types
+        return f"CNI {self.command} through {' -> '.join(order)} ({' '.join(self.env)})"
+
+
+Step = Cmd | WriteFile | Upload | RemoveEmptyDir | CNIChain
 
 RECORD_FUNCTION = f"""provisioner_created() {{
   mkdir -p {STATE_DIR}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""provisioner-bridge: a CNI 1.0.0 plugin for a bridge network, Python standard library only.
+"""provisioner-bridge: a CNI plugin for a bridge network (spec 0.3.0 to 1.1.0), Python standard library only.
 
 The manual "net-script" done properly. A container runtime runs it with the
 CNI_* environment and the network config on stdin:
@@ -7,18 +7,24 @@ CNI_* environment and the network config on stdin:
     CNI_COMMAND=ADD CNI_CONTAINERID=abc CNI_NETNS=/run/netns/abc CNI_IFNAME=eth0 \\
     CNI_PATH=/etc/cni/bin provisioner-bridge < net.json
 
-ADD   ensure the bridge (and its gateway address when isGateway), create a veth
-      pair with one end as CNI_IFNAME in CNI_NETNS, get an address from the IPAM
-      plugin named in ipam.type (same environment, same config on stdin), set
-      address and routes, print the result. A failed ADD releases its lease and
-      removes its veth.
-DEL   release the lease, remove the veth; succeeds when repeated or when the
-      namespace is already gone.
-CHECK the interface, address, routes and bridge port still match prevResult.
-VERSION the versions it speaks.
+ADD     ensure the bridge (and its gateway address when isGateway), create a veth
+        pair with one end as CNI_IFNAME in CNI_NETNS, get an address from the IPAM
+        plugin named in ipam.type, set address and routes, print the result in the
+        config's cniVersion. A failed ADD undoes all it did (veth, lease, NAT rule).
+DEL     remove the interface, then release the lease, then the NAT rule (as the
+        reference bridge plugin does); succeeds when repeated or when the
+        namespace is gone.
+CHECK   (0.4.0 and later) the interface, addresses, routes and bridge port still
+        match prevResult.
+GC      (1.1.0) release leases and NAT rules of attachments not in
+        cni.dev/valid-attachments.
+STATUS  (1.1.0) ready when ip works and the IPAM plugin is there (and says so).
+VERSION the versions it speaks, in the cniVersion asked for.
 
-Errors are the spec's error JSON on stdout with its codes, and a non-zero exit.
-On the node it needs python3, iproute2 and util-linux (nsenter).
+One lock per network covers each ADD, DEL and GC from start to end. Every error
+is the spec's error JSON on stdout with its code, and a non-zero exit: whatever
+happens, a runtime never sees a traceback. On the node it needs python3,
+iproute2 and util-linux (nsenter); iptables only with ipMasq.
 """
 
 from __future__ import annotations
@@ -28,15 +34,20 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 
-VERSION = "1.0.0"
-SUPPORTED = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"]
+LATEST = "1.1.0"
+SUPPORTED = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+MAX_STDIN = 1 << 20
 
 # error codes from the CNI spec
 INCOMPATIBLE, UNSUPPORTED_FIELD, UNKNOWN_CONTAINER, BAD_ENV, IO_FAILURE, DECODE, INVALID_CONFIG, TRY_AGAIN = 1, 2, 3, 4, 5, 6, 7, 11
-GENERIC = 100  # plugin-specific: an operation on the node failed
+NOT_AVAILABLE = 50  # STATUS: cannot service ADD
+GENERIC = 100       # plugin-specific: an operation on the node failed
+NAME_RE = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")  # network names and container IDs (the spec's rule)
 
 
 class CNIError(Exception):
@@ -44,11 +55,15 @@ class CNIError(Exception):
         super().__init__(msg)
         self.code, self.msg, self.details = code, msg, details
 
-    def to_json(self, version: str = VERSION) -> dict:
+    def to_json(self, version: str = LATEST) -> dict:
         out = {"cniVersion": version, "code": self.code, "msg": self.msg}
         if self.details:
             out["details"] = self.details
         return out
+
+
+def vtuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))
 
 
 # -- helpers ------------------------------------------------------------------
@@ -74,43 +89,112 @@ def host_veth_name(container_id: str, ifname: str) -> str:
     return "veth" + hashlib.sha256(f"{container_id}/{ifname}".encode()).hexdigest()[:8]
 
 
+def valid_ifname(name: str) -> bool:
+    """The spec's interface name rule: 1-15 bytes, not . or .., no / : or white space."""
+    return (0 < len(name.encode()) <= 15 and name not in (".", "..")
+            and not any(c in "/:" or c.isspace() for c in name) and name.isprintable())
+
+
 def env() -> dict[str, str]:
     e = {k: os.environ.get(k, "") for k in ("CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH")}
-    if not e["CNI_COMMAND"]:
+    cmd = e["CNI_COMMAND"]
+    if not cmd:
         raise CNIError(BAD_ENV, "CNI_COMMAND is not set")
     need = {"ADD": ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"],
             "DEL": ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"],
-            "CHECK": ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"]}.get(e["CNI_COMMAND"], [])
+            "CHECK": ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"],
+            "GC": ["CNI_PATH"], "STATUS": []}.get(cmd, [])
     missing = [k for k in need if not e[k]]
     if missing:
-        raise CNIError(BAD_ENV, f"missing environment: {', '.join(missing)}")
+        raise CNIError(UNKNOWN_CONTAINER if missing == ["CNI_CONTAINERID"] else BAD_ENV,
+                       f"missing environment: {', '.join(missing)}")
+    if "CNI_CONTAINERID" in need and not NAME_RE.match(e["CNI_CONTAINERID"]):
+        raise CNIError(BAD_ENV, "invalid characters in CNI_CONTAINERID", repr(e["CNI_CONTAINERID"])[:200])
+    if "CNI_IFNAME" in need and not valid_ifname(e["CNI_IFNAME"]):
+        raise CNIError(BAD_ENV, "CNI_IFNAME is not a valid interface name", repr(e["CNI_IFNAME"])[:200])
     return e
 
 
 def load_config(raw: bytes) -> dict:
     try:
         conf = json.loads(raw)
-    except ValueError as exc:
-        raise CNIError(DECODE, "cannot decode the network configuration", str(exc)) from None
+    except (ValueError, RecursionError) as exc:
+        raise CNIError(DECODE, "cannot decode the network configuration", str(exc)[:200]) from None
     if not isinstance(conf, dict):
         raise CNIError(DECODE, "the network configuration is not a JSON object")
     for key in ("cniVersion", "name", "type"):
         if not isinstance(conf.get(key), str) or not conf[key]:
             raise CNIError(INVALID_CONFIG, f"config: '{key}' is required")
     if conf["cniVersion"] not in SUPPORTED:
-        raise CNIError(INCOMPATIBLE, f"cniVersion {conf['cniVersion']} is not supported", f"supported: {SUPPORTED}")
+        raise CNIError(INCOMPATIBLE, f"cniVersion {conf['cniVersion']!r} is not supported", f"supported: {SUPPORTED}")
+    if not NAME_RE.match(conf["name"]):
+        raise CNIError(INVALID_CONFIG, "invalid characters found in network name", repr(conf["name"])[:200])
     bridge = conf.get("bridge", "cni0")
-    if not isinstance(bridge, str) or not 0 < len(bridge) <= 15 or "/" in bridge or " " in bridge:
+    if not isinstance(bridge, str) or not valid_ifname(bridge):
         raise CNIError(INVALID_CONFIG, f"config: bridge {bridge!r} is not a valid interface name")
-    ipam = conf.get("ipam")
-    if not isinstance(ipam, dict) or not isinstance(ipam.get("type"), str) or not ipam["type"]:
+    ipam_conf = conf.get("ipam")
+    if not isinstance(ipam_conf, dict) or not isinstance(ipam_conf.get("type"), str) or not ipam_conf["type"]:
         raise CNIError(INVALID_CONFIG, "config: ipam.type is required")
-    if "/" in ipam["type"]:
+    if not NAME_RE.match(ipam_conf["type"]):
         raise CNIError(INVALID_CONFIG, "config: ipam.type must be a plugin name, not a path")
     mtu = conf.get("mtu")
-    if mtu is not None and (not isinstance(mtu, int) or not 68 <= mtu <= 65535):
+    if mtu is not None and (type(mtu) is not int or not 68 <= mtu <= 65535):
         raise CNIError(INVALID_CONFIG, f"config: mtu {mtu!r} is not between 68 and 65535")
+    prev = conf.get("prevResult")
+    if prev is not None:
+        conf["prevResult"] = parse_result(prev, "prevResult")
     return conf
+
+
+def parse_result(result, what: str) -> dict:
+    """A result (from IPAM, or prevResult) checked and made 1.x-shaped; CNIError(DECODE) when malformed."""
+    def bad(why: str):
+        return CNIError(DECODE, f"{what} is malformed: {why}")
+    if not isinstance(result, dict):
+        raise bad("not a JSON object")
+    ips, routes, ifaces = result.get("ips") or [], result.get("routes") or [], result.get("interfaces") or []
+    if not all(isinstance(x, list) for x in (ips, routes, ifaces)):
+        raise bad("ips, routes and interfaces must be lists")
+    out_ips = []
+    for x in ips:
+        if not isinstance(x, dict) or not isinstance(x.get("address"), str):
+            raise bad("every ips[] entry needs an address")
+        try:
+            address = ipaddress.ip_interface(x["address"])
+            gateway = str(ipaddress.ip_address(x["gateway"])) if x.get("gateway") is not None else None
+        except (ValueError, TypeError) as exc:
+            raise bad(str(exc)) from None
+        entry = {"address": str(address)}
+        if gateway:
+            entry["gateway"] = gateway
+        if isinstance(x.get("interface"), int) and x["interface"] >= 0:
+            entry["interface"] = x["interface"]
+        out_ips.append(entry)
+    out_routes = []
+    for r in routes:
+        if not isinstance(r, dict) or not isinstance(r.get("dst"), str):
+            raise bad("every routes[] entry needs a dst")
+        try:
+            route = {"dst": str(ipaddress.ip_network(r["dst"], strict=False))}
+            if r.get("gw") is not None:
+                route["gw"] = str(ipaddress.ip_address(r["gw"]))
+        except (ValueError, TypeError) as exc:
+            raise bad(str(exc)) from None
+        out_routes.append(route)
+    if not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in ifaces):
+        raise bad("every interfaces[] entry needs a name")
+    dns = result.get("dns") if isinstance(result.get("dns"), dict) else {}
+    return {"interfaces": ifaces, "ips": out_ips, "routes": out_routes, "dns": dns}
+
+
+def render(result: dict, version: str) -> dict:
+    """The result in the shape of ``version``: 0.3.x/0.4.0 name each IP's version; 1.x does not."""
+    ips = [dict(x) for x in result["ips"]]
+    if vtuple(version) < (1, 0, 0):
+        for x in ips:
+            x["version"] = str(ipaddress.ip_interface(x["address"]).version)
+    return {"cniVersion": version, "interfaces": result["interfaces"], "ips": ips, "routes": result["routes"],
+            "dns": result["dns"]}
 
 
 def find_plugin(name: str, path: str) -> str:
@@ -121,36 +205,58 @@ def find_plugin(name: str, path: str) -> str:
     raise CNIError(INVALID_CONFIG, f"IPAM plugin {name!r} not found in CNI_PATH {path}")
 
 
+def exec_plugin(plugin: str, command: str, stdin: bytes) -> subprocess.CompletedProcess:
+    return subprocess.run([plugin], input=stdin, capture_output=True, env=dict(os.environ, CNI_COMMAND=command))
+
+
 def ipam(command: str, conf: dict, raw: bytes, e: dict) -> dict | None:
-    """Run the IPAM plugin with our environment (CNI_COMMAND=command) and the same config."""
-    plugin = find_plugin(conf["ipam"]["type"], e["CNI_PATH"])
-    p = subprocess.run([plugin], input=raw, capture_output=True, env=dict(os.environ, CNI_COMMAND=command))
+    """Run the IPAM plugin with our environment (CNI_COMMAND=command) and the same config.
+
+    When the config's version is newer than the IPAM plugin speaks (1.1.0 against
+    a 1.0.0 host-local), it is asked in its own newest version at or below ours.
+    """
+    name = conf["ipam"]["type"]
+    plugin = find_plugin(name, e["CNI_PATH"])
+    version = ipam_version(plugin, conf["cniVersion"])
+    stdin = raw if version == conf["cniVersion"] else json.dumps({**json.loads(raw), "cniVersion": version}).encode()
+    p = exec_plugin(plugin, command, stdin)
     if p.returncode != 0:
         try:
             err = json.loads(p.stdout)
-            raise CNIError(int(err.get("code", GENERIC)), f"IPAM {conf['ipam']['type']}: {err.get('msg', '')}",
-                           err.get("details", ""))
-        except (ValueError, AttributeError):
-            raise CNIError(GENERIC, f"IPAM {conf['ipam']['type']} {command} failed",
-                           (p.stderr or p.stdout).decode(errors="replace").strip()) from None
+            code = err.get("code") if isinstance(err.get("code"), int) else GENERIC
+            msg, details = str(err.get("msg", "")), str(err.get("details", ""))
+        except (ValueError, AttributeError, RecursionError):
+            code, msg, details = GENERIC, f"{command} failed", (p.stderr or p.stdout).decode(errors="replace").strip()
+        raise CNIError(code, f"IPAM {name}: {msg}", details)
     if command != "ADD":
         return None
     try:
-        result = json.loads(p.stdout)
-    except ValueError:
-        raise CNIError(DECODE, f"IPAM {conf['ipam']['type']} returned no JSON result") from None
-    if not result.get("ips"):
-        raise CNIError(GENERIC, f"IPAM {conf['ipam']['type']} returned no address")
+        result = parse_result(json.loads(p.stdout), f"IPAM {name} result")
+    except (ValueError, RecursionError):
+        raise CNIError(DECODE, f"IPAM {name} returned no JSON result") from None
+    if not any(ipaddress.ip_interface(x["address"]).version == 4 for x in result["ips"]):
+        raise CNIError(GENERIC, f"IPAM {name} returned no IPv4 address")
     return result
 
 
+def ipam_version(plugin: str, wanted: str) -> str:
+    if vtuple(wanted) <= (1, 0, 0):
+        return wanted
+    p = exec_plugin(plugin, "VERSION", json.dumps({"cniVersion": wanted}).encode())
+    try:
+        theirs = [v for v in json.loads(p.stdout)["supportedVersions"] if v in SUPPORTED]
+        return max((v for v in theirs if vtuple(v) <= vtuple(wanted)), key=vtuple)
+    except (ValueError, KeyError, TypeError):
+        return wanted
+
+
 class lock:
-    """One flock per network: bridge creation and hairpin races between parallel ADDs."""
+    """One flock per network around each ADD, DEL and GC, start to end."""
 
     def __init__(self, name: str):
         d = os.environ.get("PROVISIONER_CNI_RUNDIR", "/run/provisioner-cni")
-        os.makedirs(d, exist_ok=True)
-        self.fh = open(os.path.join(d, f"{name}.lock"), "w")
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        self.fh = open(os.path.join(d, f"{name}.lock"), "w")  # name checked against NAME_RE: no / or ..
 
     def __enter__(self):
         fcntl.flock(self.fh, fcntl.LOCK_EX)
@@ -197,23 +303,30 @@ def cmd_add(conf: dict, raw: bytes, e: dict) -> dict:
     veth = host_veth_name(e["CNI_CONTAINERID"], ifname)
     result = ipam("ADD", conf, raw, e)
     try:
-        return _wire(conf, e, result, bridge, ifname, netns, veth)
-    except BaseException:
+        ours = _wire(conf, e, result, bridge, ifname, netns, veth)
+    except BaseException:  # undo everything this ADD did, then report the first error
         ip("link", "del", veth, check=False)
+        masq_teardown(conf["name"], e["CNI_CONTAINERID"], ifname)
         try:
             ipam("DEL", conf, raw, e)
         except CNIError:
             pass
         raise
+    prev = conf.get("prevResult")
+    if prev:  # a plugin earlier in the chain: its interfaces, addresses and routes come first
+        shift = len(prev["interfaces"])
+        ours["ips"] = [{**x, "interface": x["interface"] + shift} for x in ours["ips"]]
+        ours = {"interfaces": prev["interfaces"] + ours["interfaces"], "ips": prev["ips"] + ours["ips"],
+                "routes": prev["routes"] + ours["routes"], "dns": ours["dns"] or prev["dns"]}
+    return render(ours, conf["cniVersion"])
 
 
 def _wire(conf, e, result, bridge, ifname, netns, veth) -> dict:
-    ipconf = next((x for x in result["ips"] if ipaddress.ip_interface(x["address"]).version == 4), result["ips"][0])
+    ipconf = next(x for x in result["ips"] if ipaddress.ip_interface(x["address"]).version == 4)
     address = ipaddress.IPv4Interface(ipconf["address"])
     gw = ipconf.get("gateway") or str(address.network.network_address + 1)
     mtu = conf.get("mtu")
-    with lock(conf["name"]):
-        br = ensure_bridge(bridge, f"{gw}/{address.network.prefixlen}" if conf.get("isGateway") else None, mtu)
+    br = ensure_bridge(bridge, f"{gw}/{address.network.prefixlen}" if conf.get("isGateway") else None, mtu)
     extra = ["mtu", str(mtu)] if mtu else []
     ip("link", "add", ifname, *extra, "type", "veth", "peer", "name", veth, *extra, "netns", str(os.getpid()), netns=netns)
     ip("link", "set", veth, "master", bridge)
@@ -222,52 +335,67 @@ def _wire(conf, e, result, bridge, ifname, netns, veth) -> dict:
     ip("link", "set", veth, "up")
     ip("addr", "add", str(address), "dev", ifname, netns=netns)
     ip("link", "set", ifname, "up", netns=netns)
-    routes = result.get("routes") or []
+    routes = result["routes"]
     for r in routes:
-        via = r.get("gw") or gw
-        ip("route", "replace", r["dst"], "via", via, "dev", ifname, netns=netns)
+        ip("route", "replace", r["dst"], "via", r.get("gw") or gw, "dev", ifname, netns=netns)
     if conf.get("ipMasq"):
-        masq("-A", address, conf["name"], e["CNI_CONTAINERID"])
+        masq_setup(address, conf["name"], e["CNI_CONTAINERID"], ifname)
     host = ip_json("link", "show", "dev", veth)[0]
     cont = ip_json("link", "show", "dev", ifname, netns=netns)[0]
     return {
-        "cniVersion": conf["cniVersion"],
         "interfaces": [{"name": bridge, "mac": br.get("address", "")},
                        {"name": veth, "mac": host.get("address", "")},
                        {"name": ifname, "mac": cont.get("address", ""), "sandbox": netns}],
         "ips": [{"address": str(address), "gateway": gw, "interface": 2}],
         "routes": routes,
-        "dns": result.get("dns") or conf.get("dns") or {},
+        "dns": result["dns"] or (conf.get("dns") if isinstance(conf.get("dns"), dict) else {}),
     }
 
 
-def masq(action: str, address, network: str, container: str) -> None:
-    tag = f"provisioner-bridge {network} {container}"[:250]
-    rule = ["-t", "nat", action, "POSTROUTING", "-s", f"{address.ip}/32", "!", "-d", str(address.network),
-            "-j", "MASQUERADE", "-m", "comment", "--comment", tag]
+def masq_tag(network: str, container: str, ifname: str) -> str:
+    return f"provisioner-bridge {network} {container} {ifname}"[:250]
+
+
+def masq_setup(address, network: str, container: str, ifname: str) -> None:
+    rule = ["-t", "nat", "-A", "POSTROUTING", "-s", f"{address.ip}/32", "!", "-d", str(address.network),
+            "-j", "MASQUERADE", "-m", "comment", "--comment", masq_tag(network, container, ifname)]
     p = subprocess.run(["iptables", "-w", *rule], capture_output=True, text=True)
-    if p.returncode != 0 and action == "-A":
+    if p.returncode != 0:
         raise CNIError(GENERIC, "cannot add the masquerade rule", p.stderr.strip())
+
+
+def masq_rules(network: str, keep=lambda container, ifname: False) -> list[list[str]]:
+    """Our NAT rules of ``network`` (found by their comment), as ``iptables -D`` arguments, except those kept."""
+    p = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True)
+    out = []
+    for line in p.stdout.splitlines() if p.returncode == 0 else []:
+        m = re.search(r'--comment "?provisioner-bridge (\S+) (\S+) (\S+?)"?(\s|$)', line)
+        if m and m.group(1) == network and not keep(m.group(2), m.group(3)) and line.startswith("-A "):
+            out.append(["-t", "nat", "-D", *shlex.split(line[3:])])
+    return out
+
+
+def masq_teardown(network: str, container: str, ifname: str) -> None:
+    """Remove this attachment's NAT rule by its comment: no address needed, so nothing leaks when the netns is gone."""
+    for rule in masq_rules(network, keep=lambda c, i: (c, i) != (container, ifname)):
+        subprocess.run(["iptables", "-w", *rule], capture_output=True)
 
 
 # -- DEL ----------------------------------------------------------------------
 def cmd_del(conf: dict, raw: bytes, e: dict) -> None:
-    ipam("DEL", conf, raw, e)  # host-local: releasing an unknown lease succeeds
     ifname, netns = e["CNI_IFNAME"], e["CNI_NETNS"]
-    if netns and os.path.exists(netns):
-        addrs = [a for x in ip_json("addr", "show", "dev", ifname, netns=netns)
-                 for a in x.get("addr_info", []) if a.get("family") == "inet"]
-        if conf.get("ipMasq"):
-            for a in addrs:
-                masq("-D", ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}"), conf["name"], e["CNI_CONTAINERID"])
+    if netns and os.path.exists(netns):  # the interface first, as the reference plugin does
         ip("link", "del", ifname, netns=netns, check=False)
     ip("link", "del", host_veth_name(e["CNI_CONTAINERID"], ifname), check=False)
+    ipam("DEL", conf, raw, e)  # host-local: releasing an unknown lease succeeds
+    if conf.get("ipMasq"):
+        masq_teardown(conf["name"], e["CNI_CONTAINERID"], ifname)
 
 
 # -- CHECK --------------------------------------------------------------------
 def cmd_check(conf: dict, raw: bytes, e: dict) -> None:
     prev = conf.get("prevResult")
-    if not isinstance(prev, dict):
+    if not prev:
         raise CNIError(INVALID_CONFIG, "CHECK needs prevResult in the config")
     netns, ifname, bridge = e["CNI_NETNS"], e["CNI_IFNAME"], conf.get("bridge", "cni0")
     if not os.path.exists(netns):
@@ -277,8 +405,9 @@ def cmd_check(conf: dict, raw: bytes, e: dict) -> None:
     if not cont:
         raise CNIError(GENERIC, f"{ifname} is missing in {netns}")
     have = {f"{a['local']}/{a['prefixlen']}" for a in cont[0].get("addr_info", [])}
-    for x in prev.get("ips", []):
-        if x["address"] not in have:
+    mine = {i for i, x in enumerate(prev["interfaces"]) if x.get("name") == ifname and x.get("sandbox")}
+    for x in prev["ips"]:
+        if (not mine or x.get("interface") in mine) and x["address"] not in have:
             raise CNIError(GENERIC, f"{ifname} in {netns} does not hold {x['address']}")
     veth = host_veth_name(e["CNI_CONTAINERID"], ifname)
     host = ip_json("link", "show", "dev", veth)
@@ -287,38 +416,117 @@ def cmd_check(conf: dict, raw: bytes, e: dict) -> None:
     if host[0].get("master") != bridge:
         raise CNIError(GENERIC, f"{veth} is not a port of {bridge}")
     routes = {r.get("dst") for r in ip_json("route", "show", netns=netns)}
-    for r in prev.get("routes", []):
-        dst = "default" if r["dst"] in ("0.0.0.0/0", "default") else str(ipaddress.ip_network(r["dst"]))
+    for r in prev["routes"]:
+        dst = "default" if r["dst"] == "0.0.0.0/0" else r["dst"]
         if dst not in routes:
             raise CNIError(GENERIC, f"route to {r['dst']} is missing in {netns}")
 
 
+# -- GC and STATUS (1.1.0) ----------------------------------------------------------
+def cmd_gc(conf: dict, raw: bytes, e: dict) -> None:
+    """Forget every attachment not in cni.dev/valid-attachments: its NAT rule and its lease.
+
+    The IPAM plugin gets the GC first; one that does not speak 1.1.0 (Debian's
+    host-local 1.1) has its stale host-local lease files removed here instead.
+    """
+    valid = conf.get("cni.dev/valid-attachments", [])
+    if not isinstance(valid, list) or not all(isinstance(a, dict) for a in valid):
+        raise CNIError(INVALID_CONFIG, "cni.dev/valid-attachments must be a list of objects")
+    keep = {(str(a.get("containerID")), str(a.get("ifname"))) for a in valid}
+    for rule in masq_rules(conf["name"], keep=lambda c, i: (c, i) in keep):
+        subprocess.run(["iptables", "-w", *rule], capture_output=True)
+    plugin = find_plugin(conf["ipam"]["type"], e["CNI_PATH"])
+    if ipam_version(plugin, conf["cniVersion"]) == conf["cniVersion"]:
+        ipam("GC", conf, raw, e)
+    elif conf["ipam"]["type"] == "host-local":
+        gc_host_local(conf, keep)
+
+
+def gc_host_local(conf: dict, keep: set) -> None:
+    """host-local keeps one file per address, holding "containerID\\nifname": remove those no longer valid."""
+    data_dir = conf["ipam"].get("dataDir") or "/var/lib/cni/networks"
+    d = os.path.join(str(data_dir), conf["name"])
+    for entry in os.listdir(d) if os.path.isdir(d) else []:
+        try:
+            ipaddress.ip_address(entry)
+        except ValueError:
+            continue  # lock, last_reserved_ip.*
+        path = os.path.join(d, entry)
+        with open(path, errors="replace") as fh:
+            owner = (fh.read().split("\n") + [""])[:2]
+        if (owner[0].strip(), owner[1].strip()) not in keep:
+            os.unlink(path)
+
+
+def cmd_status(conf: dict, raw: bytes, e: dict) -> None:
+    if ip("-json", "link", "show", check=False).returncode != 0:
+        raise CNIError(NOT_AVAILABLE, "`ip` does not work on this node")
+    try:
+        plugin = find_plugin(conf["ipam"]["type"], e["CNI_PATH"] or os.environ.get("PATH", ""))
+    except CNIError as err:
+        raise CNIError(NOT_AVAILABLE, err.msg) from None
+    if ipam_version(plugin, conf["cniVersion"]) == conf["cniVersion"]:
+        try:
+            ipam("STATUS", conf, raw, e)
+        except CNIError as err:
+            raise CNIError(NOT_AVAILABLE, err.msg, err.details) from None
+
+
 # -- main ---------------------------------------------------------------------
+SINCE = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
+
+
+def read_stdin() -> bytes:
+    raw = sys.stdin.buffer.read(MAX_STDIN + 1)
+    if len(raw) > MAX_STDIN:
+        raise CNIError(DECODE, f"the network configuration is larger than {MAX_STDIN} bytes")
+    return raw
+
+
+def version_info() -> dict:
+    """VERSION: answered in the cniVersion of the input (the newest when there is none)."""
+    try:
+        asked = json.loads(read_stdin() or b"{}").get("cniVersion")
+    except (ValueError, AttributeError, RecursionError, CNIError):
+        asked = None
+    return {"cniVersion": asked if asked in SUPPORTED else LATEST, "supportedVersions": SUPPORTED}
+
+
+def run(cmd: str, e: dict, answer: dict) -> dict | None:
+    raw = read_stdin()
+    conf = load_config(raw)
+    answer["version"] = conf["cniVersion"]  # errors from here on are in the config's version
+    if cmd in SINCE and vtuple(conf["cniVersion"]) < vtuple(SINCE[cmd]):
+        raise CNIError(INCOMPATIBLE, f"config version {conf['cniVersion']} does not allow {cmd} (needs {SINCE[cmd]})")
+    if cmd == "STATUS":
+        return cmd_status(conf, raw, e)
+    if cmd == "CHECK":
+        return cmd_check(conf, raw, e)
+    with lock(conf["name"]):
+        return {"ADD": cmd_add, "DEL": cmd_del, "GC": cmd_gc}[cmd](conf, raw, e)
+
+
 def main() -> int:
-    version = VERSION
+    answer = {"version": LATEST}
     try:
         e = env()
-        if e["CNI_COMMAND"] == "VERSION":
-            print(json.dumps({"cniVersion": VERSION, "supportedVersions": SUPPORTED}))
+        cmd = e["CNI_COMMAND"]
+        if cmd == "VERSION":
+            print(json.dumps(version_info()))
             return 0
-        raw = sys.stdin.buffer.read()
-        conf = load_config(raw)
-        version = conf["cniVersion"]
-        if e["CNI_COMMAND"] == "ADD":
-            print(json.dumps(cmd_add(conf, raw, e)))
-        elif e["CNI_COMMAND"] == "DEL":
-            cmd_del(conf, raw, e)
-        elif e["CNI_COMMAND"] == "CHECK":
-            cmd_check(conf, raw, e)
-        else:
-            raise CNIError(BAD_ENV, f"unknown CNI_COMMAND {e['CNI_COMMAND']!r}")
+        if cmd not in ("ADD", "DEL", "CHECK", "GC", "STATUS"):
+            raise CNIError(BAD_ENV, f"unknown CNI_COMMAND {cmd!r}")
+        out = run(cmd, e, answer)
+        if out is not None:
+            print(json.dumps(out))
         return 0
     except CNIError as err:
-        print(json.dumps(err.to_json(version)))
-        return 1
+        print(json.dumps(err.to_json(answer["version"])))
     except OSError as exc:
-        print(json.dumps(CNIError(IO_FAILURE, "I/O failure", str(exc)).to_json(version)))
-        return 1
+        print(json.dumps(CNIError(IO_FAILURE, "I/O failure", str(exc)).to_json(answer["version"])))
+    except BaseException as exc:  # noqa: BLE001 - a runtime gets error JSON, never a traceback
+        print(json.dumps(CNIError(GENERIC, "internal error", f"{type(exc).__name__}: {exc}"[:500]).to_json(answer["version"])))
+    return 1
 
 
 if __name__ == "__main__":

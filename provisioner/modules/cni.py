@@ -15,11 +15,12 @@ from pathlib import Path
 from .. import artifacts
 from ..cni import PLUGIN_NAME, plugin_path
 from ..facts import Fact, files, net
-from ..ops import CREATED_DIRS, Cmd, Upload
+from ..ops import CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Upload
 from .base import (ABS, PODNAME, Module, Outcome, backup_of, backup_step, created_by_apply, file_facts, restore_steps,
                    schema, write_steps)
 
 LOOPBACK_FILE = "99-loopback.conf"
+RESULTS = f"{STATE_DIR}/cni-results"
 
 
 def parse_binary(text: str, rc: int) -> dict | None:
@@ -173,19 +174,27 @@ class CNIPodsModule(Module):
     def _pods(self, args):
         return [p for p in args["pods"] if p.get("via") == "cni"]
 
-    def facts(self, args):
-        return [net.netns_list(), files.created()] + [net.addrs(p["name"]) for p in self._pods(args)]
+    def _cache(self, args, pod: str) -> str:
+        """Where the ADD result of ``pod`` is kept, for DEL (a runtime keeps it in /var/lib/cni/results)."""
+        return f"{RESULTS}/{args['config']['name']}-{pod}-{args.get('ifname', 'eth0')}"
 
-    def _call(self, command: str, pod: str, args) -> Cmd:
+    def facts(self, args):
+        pods = self._pods(args)
+        return ([net.netns_list(), files.created()] + [net.addrs(p["name"]) for p in pods]
+                + [files.exists(self._cache(args, p["name"])) for p in pods])
+
+    def _chain(self, command: str, pod: str, args) -> CNIChain:
+        """The whole conflist for ``pod``, each plugin in turn with the result before it, as a runtime runs it."""
         conf = args["config"]
-        plugin = conf["plugins"][0]
-        single = {"cniVersion": conf["cniVersion"], "name": conf["name"], **plugin}
-        env = ("env", f"CNI_COMMAND={command}", f"CNI_CONTAINERID={pod}", f"CNI_NETNS=/run/netns/{pod}",
-               f"CNI_IFNAME={args.get('ifname', 'eth0')}", f"CNI_PATH={args['bin_dir']}")
-        # the plugin's JSON (result or error) goes to stderr: an error then shows in the failure report
-        return Cmd(env + (posixpath.join(args["bin_dir"], plugin["type"]),), stdout="/dev/stderr", stdin=json.dumps(single))
+        singles = tuple(json.dumps({"cniVersion": conf["cniVersion"], "name": conf["name"], **p}) for p in conf["plugins"])
+        env = (f"CNI_CONTAINERID={pod}", f"CNI_NETNS=/run/netns/{pod}", f"CNI_IFNAME={args.get('ifname', 'eth0')}",
+               f"CNI_PATH={args['bin_dir']}")
+        return CNIChain(command, singles, env, args["bin_dir"], tuple(p["type"] for p in conf["plugins"]),
+                        self._cache(args, pod))
 
     def plan(self, args, facts):
+        """Attach each CNI pod; one whose namespace or address is gone is detached first (DEL, then ADD),
+        as a runtime repairs a sandbox, so its old lease never blocks the new ADD."""
         steps, names = [], []
         ifname = args.get("ifname", "eth0")
         for pod in self._pods(args):
@@ -193,18 +202,21 @@ class CNIPodsModule(Module):
             exists = name in (facts["netns"] or [])
             if exists and (facts.get(f"addrs@{name}") or {}).get(ifname):
                 continue
+            if exists or facts.get(f"exists:{self._cache(args, name)}"):
+                steps.append(self._chain("DEL", name, args))
             if not exists:
                 steps.append(Cmd(("ip", "netns", "add", name), creates=("netns", name)))
-            steps += [Cmd(("ip", "-n", name, "link", "set", "lo", "up")), self._call("ADD", name, args)]
+            steps += [Cmd(("ip", "-n", name, "link", "set", "lo", "up")), self._chain("ADD", name, args)]
             names.append(name)
         if not steps:
             listed = ", ".join(p["name"] for p in self._pods(args)) or "none"
             return Outcome(reason=f"pods already attached through CNI: {listed}")
-        return Outcome(steps, f"attach {', '.join(names)} through {args['config']['plugins'][0]['type']}")
+        chain = " -> ".join(p["type"] for p in args["config"]["plugins"])
+        return Outcome(steps, f"attach {', '.join(names)} through {chain}")
 
     def reverse(self, args, facts):
         steps = []
         for pod in self._pods(args):
             if pod["name"] in (facts["netns"] or []) and created_by_apply("netns", pod["name"], facts):
-                steps += [self._call("DEL", pod["name"], args), Cmd(("ip", "netns", "del", pod["name"]))]
+                steps += [self._chain("DEL", pod["name"], args), Cmd(("ip", "netns", "del", pod["name"]))]
         return Outcome(steps, f"detach and remove {len(steps) // 2} CNI pod(s)" if steps else "no CNI pods left")

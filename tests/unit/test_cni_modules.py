@@ -112,17 +112,67 @@ def test_config_reverse_never_touches_a_lease_dir_that_was_there_before():
 def test_cni_pods_call_the_plugin_like_a_runtime():
     args = {"bin_dir": "/etc/cni/bin", "config": CONF, "pods": [{"name": "db", "via": "cni"}, {"name": "web", "via": "manual"}]}
     o = MODULES["cni_pods"].plan(args, {"netns": ["web"]})
-    shell = [s.shell() for s in o.steps]
-    assert shell[0] == "provisioner_created netns db\nip netns add db" and shell[1] == "ip -n db link set lo up"
-    assert shell[2].startswith("env CNI_COMMAND=ADD CNI_CONTAINERID=db CNI_NETNS=/run/netns/db CNI_IFNAME=eth0 "
-                               "CNI_PATH=/etc/cni/bin /etc/cni/bin/bridge > /dev/stderr <<'PROVISIONER_EOF'\n")
-    sent = json.loads(shell[2].split("\n")[1])
-    assert sent == {"cniVersion": "1.0.0", "name": "lab", "type": "bridge", "bridge": "v-net-0", "ipam": {"type": "host-local"}}
+    assert [s.show() for s in o.steps] == [
+        "ip netns add db", "ip -n db link set lo up",
+        "CNI ADD through bridge (CNI_CONTAINERID=db CNI_NETNS=/run/netns/db CNI_IFNAME=eth0 CNI_PATH=/etc/cni/bin)"]
+    assert o.steps[0].shell() == "provisioner_created netns db\nip netns add db"
     done = MODULES["cni_pods"].plan(args, {"netns": ["db"], "addrs@db": {"eth0": ["10.244.1.10/24"]}})
     assert not done.changed and done.reason == "pods already attached through CNI: db"
-    rev = [s.shell().split(" <<")[0] for s in MODULES["cni_pods"].reverse(args, {"netns": ["db"], "created": {("netns", "db")}}).steps]
-    assert rev[0].startswith("env CNI_COMMAND=DEL") and rev[1] == "ip netns del db"
+    rev = MODULES["cni_pods"].reverse(args, {"netns": ["db"], "created": {("netns", "db")}}).steps
+    assert rev[0].show().startswith("CNI DEL through bridge") and rev[1].shell() == "ip netns del db"
     assert not MODULES["cni_pods"].reverse(args, {"netns": ["db"], "created": set()}).changed  # not ours: left alone
+
+
+def test_a_cni_pod_whose_namespace_is_gone_is_detached_before_it_is_attached_again():
+    """A runtime's repair: DEL (releases the old lease), then ADD; otherwise host-local refuses a second lease."""
+    args = {"bin_dir": "/etc/cni/bin", "config": CONF, "pods": [{"name": "db", "via": "cni"}]}
+    cache = "/var/lib/provisioner/cni-results/lab-db-eth0"
+    o = MODULES["cni_pods"].plan(args, {"netns": [], f"exists:{cache}": True})
+    assert [s.show().split(" (")[0] for s in o.steps] == ["CNI DEL through bridge", "ip netns add db",
+                                                          "ip -n db link set lo up", "CNI ADD through bridge"]
+    o = MODULES["cni_pods"].plan(args, {"netns": ["db"], "addrs@db": {"eth0": []}})  # address lost
+    assert [s.show().split(" (")[0] for s in o.steps] == ["CNI DEL through bridge", "ip -n db link set lo up",
+                                                          "CNI ADD through bridge"]
+
+
+def test_a_conflist_runs_as_a_chain_with_prev_result_through_a_real_shell(tmp_path):
+    """ADD in order, each plugin given the result before it; DEL in reverse with the cached result."""
+    import subprocess
+
+    from provisioner.ops import MKDIR_FUNCTION
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("first", "second", "third"):
+        script = bin_dir / name
+        script.write_text(f"""#!/bin/sh
+cat > {tmp_path}/{name}.$CNI_COMMAND.in
+printf '{{"cniVersion":"1.0.0","ips":[{{"address":"10.0.0.2/24"}}],"by":"{name}"}}'
+""")
+        script.chmod(0o755)
+    conf = {"cniVersion": "1.0.0", "name": "lab", "plugins": [{"type": "first", "x": "it's \"quoted\" $(id)"},
+                                                              {"type": "second"}, {"type": "third"}]}
+    args = {"bin_dir": str(bin_dir), "config": conf, "pods": [{"name": "db", "via": "cni"}]}
+    add = MODULES["cni_pods"].plan(args, {"netns": ["db"], "addrs@db": {}}).steps[-1]
+    state = tmp_path / "state"
+    prelude = MKDIR_FUNCTION.replace("/var/lib/provisioner", str(state)) + "\nset -e\n"
+    run = lambda step: subprocess.run(["sh", "-c", prelude + step.shell().replace("/var/lib/provisioner", str(state))],
+                                      capture_output=True, text=True)
+    r = run(add)
+    assert r.returncode == 0, r.stderr
+    first = json.loads((tmp_path / "first.ADD.in").read_text())
+    assert first == {"cniVersion": "1.0.0", "name": "lab", "type": "first", "x": "it's \"quoted\" $(id)"}
+    assert json.loads((tmp_path / "second.ADD.in").read_text())["prevResult"]["by"] == "first"
+    assert json.loads((tmp_path / "third.ADD.in").read_text())["prevResult"]["by"] == "second"
+    cache = state / "cni-results" / "lab-db-eth0"
+    assert json.loads(cache.read_text())["by"] == "third"
+    delete = MODULES["cni_pods"].reverse(args, {"netns": ["db"], "created": {("netns", "db")}}).steps[0]
+    r = run(delete)
+    assert r.returncode == 0, r.stderr
+    order = sorted((p.stat().st_mtime_ns, p.name) for p in tmp_path.glob("*.DEL.in"))
+    assert [n for _, n in order] == ["third.DEL.in", "second.DEL.in", "first.DEL.in"]
+    assert all(json.loads(p.read_text())["prevResult"]["by"] == "third" for p in tmp_path.glob("*.DEL.in"))
+    assert not cache.exists()
 
 
 def test_inventory_cni_checks(write):
