@@ -1,0 +1,132 @@
+"""Fuzzing `provision validate`: generated inventories and playbooks never give a traceback or a hang.
+
+Each example is a valid inventory or playbook with random parts replaced by random
+YAML (text, numbers, lists, mappings, hostile templates), or raw random bytes. The
+CLI must answer with exit 0, or exit 2 and only ``file:line`` problems, within 5 s.
+CI runs PROVISION_FUZZ_EXAMPLES (default 1000) of each kind, 2000 in all;
+``scripts/fuzz.sh`` runs a longer campaign.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import time
+from contextlib import redirect_stderr, redirect_stdout
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from provisioner.cli import main
+
+from .test_hostile import FULL
+
+EXAMPLES = int(os.environ.get("PROVISION_FUZZ_EXAMPLES", "1000"))
+TEXTS = st.one_of(st.text(max_size=40), st.sampled_from([
+    "", "\n", "\x00", "\x1b[31m", "10.244.0.0/16", "10.244.1.0/33", "999.1.1.1", "0.0.0.0/0", "/etc/x", "../../etc/passwd",
+    "node1", "v-net-0", "a" * 300, "1.30", "v1.23.17", "{{ cluster.name }}", "{{ nodes[5].name }}", "{{ 9 ** 9999999 }}",
+    "{{ range(10**9) | list }}", "{% for i in range(100000) %}{{ i }}{% endfor %}", "{{ cycler.__init__.__globals__ }}",
+    "{{ ''.__class__ }}", "{{ lipsum }}", "{{", "}}", "{% if %}", "$(id)", "`id`", "*x", "&x", "!!python/object:os.system",
+    "--max-pods=50", "yes", "on", "~", "null", "-1", "1e400", ".nan"]))
+LEAVES = st.one_of(TEXTS, st.integers(min_value=-2**70, max_value=2**70), st.booleans(), st.none(),
+                   st.floats(allow_nan=True, allow_infinity=True))
+VALUES = st.recursive(LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                      st.dictionaries(TEXTS, inner, max_size=4)), max_leaves=12)
+PLAYBOOK = [{"name": "p", "hosts": "all", "tasks": [
+    {"name": "b", "bridge": {"name": "{{ cluster.bridge }}", "address": "{{ node.pod_gateway }}/{{ node.pod_prefix }}"}},
+    {"name": "r", "routes": {"routes": "{{ pod_routes }}"}, "when": "node.pods | length > 0", "notify": "h"},
+    {"name": "f", "file": {"path": "/etc/provisioner/x", "content": "{{ cluster.name }}\n", "mode": "0644"}},
+    {"name": "s", "sysctl": {"settings": {"net.ipv4.ip_forward": 1}}}],
+    "handlers": [{"name": "h", "service": {"name": "kubelet"}}]},
+    {"import_playbook": "other.yaml"}]
+
+
+def paths(doc, prefix=()):
+    """Every place in ``doc`` a value sits (to replace) or a key could go (to add)."""
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from paths(v, prefix + (i,))
+
+
+@st.composite
+def mutated(draw, base):
+    doc = copy.deepcopy(base)
+    for _ in range(draw(st.integers(1, 4))):
+        where = draw(st.sampled_from(list(paths(doc))))
+        value = draw(VALUES)
+        if not where:
+            doc = value
+            continue
+        parent = doc
+        try:
+            for p in where[:-1]:
+                parent = parent[p]
+            action = draw(st.sampled_from(["replace", "delete", "add"]))
+            if action == "delete" and isinstance(parent, dict):
+                parent.pop(where[-1], None)
+            elif action == "add" and isinstance(parent, dict):
+                parent[draw(TEXTS)] = value
+            else:
+                parent[where[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    return doc
+
+
+def render(doc) -> bytes:
+    try:
+        return yaml.safe_dump(doc, allow_unicode=True).encode()
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return b"- [unterminated"
+
+
+def validate(tmp, inventory: bytes, playbook: bytes | None = None) -> None:
+    inv, book = tmp / "inv.yaml", tmp / "book.yaml"
+    inv.write_bytes(inventory)
+    argv = ["validate", str(inv)]
+    if playbook is not None:
+        book.write_bytes(playbook)
+        (tmp / "other.yaml").write_text("- name: o\n  hosts: all\n  tasks: []\n")
+        argv += ["-p", str(book)]
+    out, err = io.StringIO(), io.StringIO()
+    start = time.monotonic()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(argv)  # an exception here is a traceback a user would see: the test fails on it
+    assert time.monotonic() - start < 5, argv
+    assert rc in (0, 2), (rc, err.getvalue())
+    if rc == 2:
+        lines = [line.strip() for line in err.getvalue().splitlines()[1:] or err.getvalue().splitlines()]
+        assert lines and all(line.startswith(("error:", str(tmp))) for line in lines), err.getvalue()
+        assert "Traceback" not in err.getvalue()
+
+
+SETTINGS = dict(max_examples=EXAMPLES, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.data_too_large])
+
+
+@settings(**SETTINGS)
+@given(doc=mutated(FULL), raw=st.one_of(st.none(), st.binary(max_size=200)))
+def test_fuzzed_inventories_get_clean_errors(tmp_path_factory, doc, raw):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    for rel in ("keys/id", "keys/n1", "known_hosts"):
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / rel).write_text("")
+    validate(tmp, raw if raw is not None else render(doc))
+
+
+@settings(**SETTINGS)
+@given(book=mutated(PLAYBOOK))
+def test_fuzzed_playbooks_get_clean_errors(tmp_path_factory, book):
+    tmp = tmp_path_factory.mktemp("fuzzpb")
+    base = copy.deepcopy(FULL)
+    base["ssh"], base["cni"]["sha256"] = {}, {}
+    base["cni"].pop("tarball_sha256")
+    base["nodes"][0].pop("identity_file")
+    validate(tmp, render(base), render(book))
