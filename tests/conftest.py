@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: tests never depend on the working directory
+
 BASE = """\
 cluster:
   name: demo

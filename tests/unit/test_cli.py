@@ -89,3 +89,21 @@ def test_missing_cni_source_is_bad_input(write, capsys, no_ssh, tmp_path):
     inv = write(BASE + f"cni:\n  source: {tmp_path}/nothing-here\n")
     assert cli.main(["plan", str(inv)]) == 2
     assert "neither a directory nor a cni-plugins .tgz" in capsys.readouterr().err
+
+
+def test_a_corrupt_plugin_tarball_is_a_located_error(write, capsys, tmp_path, no_ssh):
+    tgz = tmp_path / "cni-plugins-linux-amd64-v1.4.0.tgz"
+    tgz.write_bytes(b"\x1f\x8b\x08\x00not really gzip")
+    path = write(BASE + f"cni:\n  source: {tgz}\n")
+    assert cli.main(["plan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "cni.yaml:" in err and "cni_plugins" in err and "Traceback" not in err, err
+
+
+def test_plan_with_every_node_unreachable_never_says_nothing_to_do(write, capsys, monkeypatch):
+    from provisioner.transport.fake import FakeTransport
+
+    monkeypatch.setattr(ssh, "SSHTransport", lambda inv, node, **kw: FakeTransport(node.name, unreachable=True))
+    assert cli.main(["plan", str(write(BASE))]) == 1
+    out = capsys.readouterr().out
+    assert "nothing to do" not in out and "INCOMPLETE: 3 of 3 host(s) did not finish" in out and "RECAP" in out

@@ -11,7 +11,7 @@ from provisioner.modules import MODULES, ModuleError
 from provisioner.modules.base import drop_block, set_block
 from provisioner.playbook import bind, load_playbook, resolve_path
 
-from ..conftest import BASE
+from ..conftest import BASE, ROOT
 
 
 def written(outcome) -> dict[str, str]:
@@ -244,7 +244,7 @@ def test_weave_cli(write, capsys):
 
 def test_handlers_run_only_when_notified(base_inventory):
     from provisioner.runner import _plan, HostResult
-    hosts = bind(load_playbook("playbooks/kubernetes.yaml"), base_inventory)
+    hosts = bind(load_playbook(ROOT / "playbooks/kubernetes.yaml"), base_inventory)
     order = list(enumerate(hosts["node2"]))
     facts = {}
     for _, t in order:

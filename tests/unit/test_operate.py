@@ -10,6 +10,8 @@ from provisioner.runner import HostResult, Options, TaskResult, run_all
 from provisioner.transport import Result
 from provisioner.transport.fake import FakeTransport
 
+from ..conftest import ROOT
+
 
 def test_state_file_records_failures_and_keeps_other_hosts(tmp_path):
     inv = tmp_path / "lab.yaml"
@@ -33,7 +35,7 @@ def test_parse_ss():
 
 
 def _hosts(inv):
-    return bind(load_playbook("playbooks/pod-network.yaml"), inv)
+    return bind(load_playbook(ROOT / "playbooks/pod-network.yaml"), inv)
 
 
 def test_max_fail_percent_with_fakes(base_inventory):

@@ -9,7 +9,8 @@ import pytest
 
 from provisioner.inventory.load import schema
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..conftest import ROOT
+
 README = (ROOT / "README.md").read_text()
 
 

@@ -9,6 +9,8 @@ from provisioner.runner import Options, run_all
 from provisioner.transport import Result
 from provisioner.transport.fake import FakeTransport
 
+from ..conftest import ROOT
+
 FRESH = {  # a node with nothing on it yet
     "links": '[{"ifname":"eth0","flags":["UP"],"mtu":1500}]',
     "addrs": '[{"ifname":"eth0","addr_info":[{"family":"inet","local":"192.168.56.12","prefixlen":24}]}]',
@@ -46,7 +48,7 @@ def answer_with(values: dict, apply: Result | None = None):
 
 
 def run(inv, mode, transports):
-    hosts = bind(load_playbook("playbooks/pod-network.yaml"), inv, list(transports))
+    hosts = bind(load_playbook(ROOT / "playbooks/pod-network.yaml"), inv, list(transports))
     events = []
     results = run_all(hosts, lambda h: transports[h], mode, Options(forks=4), emit=lambda k, o: events.append((k, o)))
     return results, events
@@ -145,7 +147,7 @@ def test_gather_script_runs_each_fact_once(base_inventory):
 
 
 def test_reset_runs_backwards_with_handlers_last(base_inventory):
-    hosts = bind(load_playbook("playbooks/site.yaml"), base_inventory, ["node1"])
+    hosts = bind(load_playbook(ROOT / "playbooks/site.yaml"), base_inventory, ["node1"])
     t = FakeTransport("node1", answer_with(FRESH))
     (res,) = run_all(hosts, lambda h: t, "reset")
     modules = [x.module for x in res.tasks]

@@ -14,7 +14,8 @@ from provisioner.errors import InputError
 from provisioner.inventory import load_inventory
 from provisioner.lab.vagrant import inventory_for_vms, parse_ssh_config
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..conftest import ROOT
+
 RECORDED = (ROOT / "tests/data/vagrant-ssh-config.txt").read_text()
 needs_ruby = pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby is not installed (scripts/bootstrap.sh installs it)")
 
