@@ -17,6 +17,11 @@ import shlex
 from dataclasses import dataclass
 
 MARK = "@@PROVISIONER"
+LOCK = "/run/provisioner.lock"          # flock'ed by the lock channel from facts to the end of apply
+LOCK_OWNER = LOCK + ".owner"            # who holds it: "controller host, pid, start time"
+LOCK_SCRIPT = LOCK + ".script"          # pid of the apply/reset script while it runs
+HEARTBEAT = 2.0                         # the client renews its lock this often …
+LEASE = 6                               # … and the node lets go this many seconds after the last renewal
 STATE_DIR = "/var/lib/provisioner"
 CREATED_DIRS = f"{STATE_DIR}/created-dirs"
 CREATED = f"{STATE_DIR}/created"  # "KIND NAME" lines: what apply made (file PATH, link NAME, netns NAME, addr …)
@@ -209,10 +214,38 @@ RUN_PREFIX = "/tmp/.provisioner-run."
 # (the node lock keeps two applies apart, so no other live run owns one).
 RUN_DIR = f"""find /tmp -maxdepth 1 -name '.provisioner-run.*' -type d -uid "$(id -u)" -exec rm -rf {{}} + 2>/dev/null || true
 PROVISIONER_RUN=$(mktemp -d {RUN_PREFIX}XXXXXXXXXX)
-trap 'rm -rf "$PROVISIONER_RUN"' EXIT
+echo $$ > {LOCK_SCRIPT}
+trap 'rm -rf "$PROVISIONER_RUN"; rm -f {LOCK_SCRIPT}' EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM"""
+
+
+def lock_script(nonce: str, timeout: float, owner: str) -> str:
+    """What the lock channel runs on the node: take ``flock`` on LOCK and hold it as a lease.
+
+    It prints ``NONCE LOCKED`` (or ``NONCE HELD <owner>`` after ``timeout`` seconds,
+    ``NONCE NOFLOCK`` where there is no flock). Then it keeps the lock while the
+    client sends a byte every HEARTBEAT seconds; once renewals stop (channel closed,
+    client dead or cut off) it waits for an apply script that still runs (its pid in
+    LOCK_SCRIPT), and only then lets go. Only the nonce-marked line is read, so
+    anything the node's shell start-up files print is ignored.
+    """
+    q = shlex.quote
+    wait = "" if timeout <= 0 else f"-w {int(timeout)} "
+    return "\n".join([
+        f"command -v flock >/dev/null 2>&1 || {{ echo {q(nonce)} NOFLOCK; exec cat >/dev/null; }}",
+        f"exec 9>>{LOCK}",
+        f"if ! flock {wait}9; then echo {q(nonce)} HELD \"$(cat {LOCK_OWNER} 2>/dev/null)\"; exit 1; fi",
+        f"printf '%s\\n' {q(owner)} > {LOCK_OWNER}",
+        f"echo {q(nonce)} LOCKED",
+        f'while [ "$(timeout {LEASE} dd bs=1 count=1 2>/dev/null)" = . ]; do :; done',
+        f'while p=$(cat {LOCK_SCRIPT} 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do sleep 0.2; done',
+        f"rm -f {LOCK_OWNER}",
+    ]) + "\n"
+
+
+STOP_SCRIPT = f'p=$(cat {LOCK_SCRIPT} 2>/dev/null) && [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && echo stopped || true\n'
 
 
 def render(tasks: list[tuple[int, list[Step]]]) -> str:

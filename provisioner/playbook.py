@@ -39,6 +39,10 @@ DEFAULT = "playbooks/site.yaml"
 
 _TASK_KEYS = {"name", "when", "notify"}
 PLAYBOOK_SCHEMA = {
+    "$defs": {"task": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "when": {"type": ["string", "boolean"]},
+        "notify": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}}},
     "type": "array",
     "items": {
         "type": "object",
@@ -48,8 +52,8 @@ PLAYBOOK_SCHEMA = {
                  "properties": {
                      "name": {"type": "string"},
                      "hosts": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                     "tasks": {"type": "array", "items": {"type": "object", "required": ["name"]}},
-                     "handlers": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+                     "tasks": {"type": "array", "items": {"$ref": "#/$defs/task"}},
+                     "handlers": {"type": "array", "items": {"$ref": "#/$defs/task"}},
                  }},
     },
 }

@@ -54,6 +54,8 @@ class Reporter:
                 self.working[host] = text
             elif kind == "host_done":
                 self.working.pop(obj.host, None)  # type: ignore[attr-defined]
+                for w in obj.warnings:  # type: ignore[attr-defined]
+                    print(f"[{obj.host}] {self.paint('warning')}: {w}", file=self.out, flush=True)  # type: ignore[attr-defined]
             elif kind == "task":
                 self._task(obj)  # type: ignore[arg-type]
             elif kind in ("unreachable", "host_failed"):
@@ -112,6 +114,6 @@ def to_json(mode: str, results: list[HostResult]) -> dict:
         "mode": mode,
         "ok": not any(r.failed for r in results),
         "recap": {r.host: r.recap() for r in results},
-        "hosts": {r.host: {"error": r.error, "unreachable": r.unreachable,
+        "hosts": {r.host: {"error": r.error, "unreachable": r.unreachable, "warnings": r.warnings,
                            "tasks": [t.to_json() for t in r.tasks]} for r in results},
     }

@@ -21,10 +21,9 @@ from . import facts as factlib
 from .errors import HostError, TransportError
 from .modules import MODULES, ModuleError, Outcome
 from .playbook import BoundTask
-from .transport import Transport
+from .transport import Result, Transport
 
 STDERR_LINES = 8
-LOCK_PATH = "/run/provisioner.lock"
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,7 @@ class HostResult:
     unreachable: bool = False
     error: str | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for t in self.tasks if t.status == status)
@@ -114,8 +114,12 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
     order += [(i, t) for i, t in enumerate(tasks) if t.handler]  # handlers always come last
     try:
         emit("phase", (transport.host, "connecting"))
-        lock = transport.lock(LOCK_PATH, opts.lock_timeout) if mode != "plan" else contextlib.nullcontext()
-        with lock:
+        transport.deadline = clock.deadline
+        lock = transport.lock(ops.LOCK, opts.lock_timeout) if mode != "plan" else contextlib.nullcontext(True)
+        with lock as locked:
+            if locked is False:
+                result.warnings.append(f"{transport.host} has no flock: ran without the node lock "
+                                       "(install util-linux so that two runs cannot overlap)")
             emit("phase", (transport.host, "gathering facts"))
             values = gather(transport, order, mode, clock())
             outcomes = _plan(transport.host, order, values, mode, result, emit)
@@ -155,8 +159,13 @@ def run_facts(transport: Transport, wanted: list, timeout: float | None) -> dict
         return {}
     nonce = secrets.token_hex(4)
     r = transport.run(factlib.script(wanted, nonce), timeout)
+    if r.rc == 124:
+        raise HostError(f"{transport.host} did not answer within {timeout:.0f}s while gathering facts "
+                        "(--timeout/--host-timeout)")
+    if r.rc == -1:  # the channel closed with no exit status: sshd or the connection went away
+        raise TransportError(f"connection to {transport.host} lost while gathering facts")
     if r.rc != 0:
-        raise HostError(f"{transport.host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr)}")
+        raise HostError(f"{transport.host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr) or '(no stderr)'}")
     return factlib.parse_all(wanted, factlib.split(r.stdout, wanted, nonce))
 
 
@@ -197,20 +206,48 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
            timeout: float | None) -> None:
     host = transport.host
     todo = [(i, outcomes[i].steps) for i, _ in order if outcomes[i].changed]
-    r = transport.run(ops.render(todo), timeout) if todo else None
-    failed_at = None  # (task index, step index or None)
-    if r is not None and not (r.rc == 0 and ops.finished(r.stdout)):
-        failed_at = ops.last_step(r.stdout) or (todo[0][0], None)
+    if not todo:
+        return _report_applied(host, order, outcomes, result, emit, None, "", "")
+    lost = None
+    try:
+        r = transport.run(ops.render(todo), timeout)
+    except TransportError as exc:  # what had arrived tells how far the script got
+        lost, r = exc, Result(getattr(exc, "partial", ""), "", -1)
+    if r.rc == 0 and ops.finished(r.stdout):
+        return _report_applied(host, order, outcomes, result, emit, None, "", "")
+    failed_at = ops.last_step(r.stdout) or (todo[0][0], None)
+    total = sum(len(steps) for _, steps in todo)
+    done = sum(1 for line in r.stdout.splitlines() if line.startswith(f"{ops.MARK} step "))
+    step = outcomes[failed_at[0]].steps[failed_at[1]] if failed_at[1] is not None else None
+    where = f"step {done} of {total}" + (f": {step.show()}" if step else "")
+    if lost is not None:
+        why = f"connection to {host} lost during apply (at {where}); that step may or may not have run"
+    elif r.rc == 124:
+        stopped = getattr(transport, "stop_script", lambda: False)()
+        why = (f"did not finish within {timeout:.0f}s (--timeout/--host-timeout), at {where}; the script was "
+               + ("stopped on the node" if stopped else "may still be running on the node"))
+    else:
+        why = f"command `{step.show()}` exited {r.rc}" if step else f"the script exited {r.rc}"
+        why += f": {_tail(r.stderr) or '(no stderr)'}"
+    _report_applied(host, order, outcomes, result, emit, failed_at, why,
+                    "not run: the connection was lost" if lost else "not run: an earlier task failed")
+    if lost is not None:
+        raise TransportError(f"{host}: {why}")
+    if r.rc == 124:
+        raise HostError(f"{host}: {why}")
+
+
+def _report_applied(host: str, order, outcomes: dict[int, Outcome], result: HostResult, emit: Emit,
+                    failed_at: tuple[int, int | None] | None, why: str, after: str) -> None:
+    """Each task's result after the apply script: changed, failed (at ``failed_at``) or, after that, skipped."""
     after_failure = False
     for i, task in order:
         o = outcomes[i]
         tr = _outcome_result(host, i, task, o)
         if o.changed and after_failure:
-            tr.status, tr.reason = "skipped", "not run: an earlier task failed"
+            tr.status, tr.reason = "skipped", after
         elif o.changed and failed_at and failed_at[0] == i:
-            step = o.steps[failed_at[1]] if failed_at[1] is not None else None
-            what = f"command `{step.show()}`" if step else "the script"
-            tr.status, tr.error = "failed", f"{what} exited {r.rc}: {_tail(r.stderr) or '(no stderr)'}"
+            tr.status, tr.error = "failed", why
             after_failure = True
         _record(result, emit, tr)
 

@@ -15,6 +15,7 @@ from ..ops import Cmd
 from .base import ABS, Module, ModuleError, Outcome, file_facts, restore_steps, schema, write_steps
 
 BRIDGE_DIR = "/proc/sys/net/bridge"
+ABSENT = "(absent)"  # a setting that did not exist before the first apply (br_netfilter not loaded)
 
 
 class SysctlModule(Module):
@@ -38,7 +39,19 @@ class SysctlModule(Module):
     def plan(self, args, facts):
         settings = {k: str(v) for k, v in args["settings"].items()}
         needs_bridge = any(k.startswith("net.bridge.") for k in settings)
-        steps, notes = [], []
+        steps, notes, diffs = [], [], []
+        persist = args.get("persist", self.args["properties"]["persist"]["default"])
+        if persist:
+            # The values found before the first apply travel in the file, for reset to put back. The file is
+            # written BEFORE any value changes, and a value it already records is never replaced: an apply
+            # cut off half-way cannot make its own changes pass for the originals.
+            before = {**{k: facts[f"sysctl:{k}"] for k in settings}, **(previous(facts[f"file:{persist}"]) or {})}
+            body = "# managed by provisioner\n" + "".join(
+                f"# before: {k} = {ABSENT if before[k] is None else before[k]}\n" for k in settings) + "".join(
+                f"{k} = {v}\n" for k, v in settings.items())
+            fsteps, diff = write_steps(persist, body.encode(), facts)
+            steps += fsteps
+            diffs.append(diff)
         if needs_bridge and not facts[f"exists:{BRIDGE_DIR}"]:
             steps.append(Cmd(("modprobe", "br_netfilter")))
             notes.append("load br_netfilter")
@@ -49,17 +62,6 @@ class SysctlModule(Module):
             if have != want:
                 steps.append(Cmd(("printf", "%s\\n", want), stdout=files.sysctl_path(key)))
                 notes.append(f"{key} {have if have is not None else '(absent)'} -> {want}")
-        diffs = []
-        persist = args.get("persist", self.args["properties"]["persist"]["default"])
-        if persist:
-            # the values found before the first apply travel in the file, for reset to put back
-            before = previous(facts[f"file:{persist}"]) or {k: facts[f"sysctl:{k}"] for k in settings}
-            body = "# managed by provisioner\n" + "".join(
-                f"# before: {k} = {before[k]}\n" for k in settings if before.get(k) is not None) + "".join(
-                f"{k} = {v}\n" for k, v in settings.items())
-            fsteps, diff = write_steps(persist, body.encode(), facts)
-            steps += fsteps
-            diffs.append(diff)
         modules_file = args.get("modules_file", self.args["properties"]["modules_file"]["default"])
         if modules_file and needs_bridge:
             fsteps, diff = write_steps(modules_file, b"# managed by provisioner\nbr_netfilter\n", facts)
@@ -75,7 +77,7 @@ class SysctlModule(Module):
         persist = args.get("persist", self.args["properties"]["persist"]["default"])
         before = previous(facts.get(f"file:{persist}")) if persist else {}
         for key, value in (before or {}).items():
-            if key in args["settings"] and facts.get(f"sysctl:{key}") not in (None, value):
+            if key in args["settings"] and value != ABSENT and facts.get(f"sysctl:{key}") not in (None, value):
                 steps.append(Cmd(("printf", "%s\\n", value), stdout=files.sysctl_path(key)))
         for path in self._paths(args):
             steps += restore_steps(path, facts)

@@ -20,11 +20,13 @@ class Result:
 
 class Transport(Protocol):
     host: str
+    deadline: float | None  # set by the runner: monotonic time by which this host's work must end
 
     def run(self, script: str, timeout: float | None = None) -> Result:
         """Run ``script`` with ``sh -s`` on the node (as root); never raises on non-zero exit."""
 
     def lock(self, path: str, timeout: float):
-        """Context manager holding an exclusive lock on the node; raises HostError on timeout."""
+        """Context manager holding an exclusive lock on the node (True; False where it cannot lock);
+        raises HostError on timeout."""
 
     def close(self) -> None: ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import select
 import shlex
 import socket
@@ -25,6 +26,7 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 
+from .. import ops
 from ..errors import HostError, TransportError
 from ..inventory import Inventory, Node
 from . import Result
@@ -108,6 +110,7 @@ class SSHTransport:
         s = inv.ssh
         self.host = node.name
         self.retries, self.backoff = retries, backoff
+        self.connect_timeout = connect_timeout or s.connect_timeout
         self.node = node
         user = node.user or s.user
         identity = node.identity_file or s.identity_file
@@ -128,14 +131,29 @@ class SSHTransport:
         client.set_missing_host_key_policy(policy)
         self._known = known
 
+    deadline: float | None = None  # monotonic time by which all of this host's work must end (--host-timeout)
+
+    def _left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
     def _open(self) -> None:
+        """Connect, retrying refusals and time-outs with backoff, never past the host's deadline."""
         if self.conn.is_connected:
             return
         for attempt in range(self.retries + 1):
+            left = self._left()
+            if left is not None and left <= 0:
+                raise TransportError(f"{self.host}: {self.node.address} did not answer within the --host-timeout")
+            limit = self.connect_timeout if left is None else max(0.5, min(self.connect_timeout, left))
+            self.conn.connect_timeout = limit
+            self.conn.connect_kwargs.update(banner_timeout=min(30, limit * 3), auth_timeout=min(30, limit * 3))
             try:
-                return self._open_once()
+                self._open_once()
+                self.conn.client.get_transport().set_keepalive(5)  # a dead peer shows up as a failed send
+                return
             except _Retryable as exc:
-                if attempt == self.retries:
+                left = self._left()
+                if attempt == self.retries or (left is not None and left <= self.backoff * 2 ** attempt):
                     raise TransportError(str(exc) + (f" (after {attempt + 1} attempts)" if attempt else "")) from None
                 time.sleep(self.backoff * 2 ** attempt)
 
@@ -168,29 +186,33 @@ class SSHTransport:
 
         (Fabric's ``run(in_stream=…)`` feeds stdin a byte at a time with a sleep
         between bytes: seconds for a few KB. One ``sendall`` is the fast path.)
+        Every wait is bounded by ``timeout``: on time-out the result has exit 124 and
+        what the script printed so far. A broken connection raises TransportError
+        whose ``partial`` holds what had arrived.
         """
         self._open()
         command = "sudo -n sh -s" if self.sudo else "sh -s"
         chan = None
+        out, err = bytearray(), bytearray()
         try:
-            chan = self.conn.client.get_transport().open_session()
+            chan = self.conn.client.get_transport().open_session(timeout=timeout)
             chan.settimeout(timeout)
             chan.exec_command(command)
             chan.sendall(script.encode())
             chan.shutdown_write()
-            out, err = self._drain(chan, timeout)
+            self._drain(chan, timeout, out, err)
             rc = chan.recv_exit_status()
         except (socket.timeout, TimeoutError):
             if chan is not None:
                 chan.close()  # stop waiting; the remote shell gets EOF and a closed channel
-            return Result("", f"timed out after {timeout}s", 124)
+            return Result(out.decode(errors="replace"), f"timed out after {timeout:.0f}s", 124)
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransportError(f"{self.host}: connection lost: {exc}") from None
+            lost = TransportError(f"{self.host}: connection lost: {exc or type(exc).__name__}")
+            lost.partial = out.decode(errors="replace")
+            raise lost from None
         return Result(out.decode(errors="replace"), err.decode(errors="replace"), rc)
 
-    @staticmethod
-    def _drain(chan, timeout: float | None) -> tuple[bytes, bytes]:
-        out, err = bytearray(), bytearray()
+    def _drain(self, chan, timeout: float | None, out: bytearray, err: bytearray) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if chan.recv_ready():
@@ -200,38 +222,87 @@ class SSHTransport:
             elif chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                 while chan.recv_ready():
                     out += chan.recv(65536)
-                return bytes(out), bytes(err)
+                return
+            elif chan.closed or not self.conn.client.get_transport().is_active():
+                raise EOFError("the connection closed")
             else:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError
-                select.select([chan], [], [], 0.01)
+                select.select([chan], [], [], 0.05)
 
     @contextlib.contextmanager
     def lock(self, path: str, timeout: float):
-        """Hold ``flock`` on ``path`` on the node for the duration (a channel of its own).
+        """Hold the node's lock (``ops.lock_script``) as a lease, renewed from a thread, until the block ends.
 
-        The lock lives as long as the remote ``cat`` waiting on our stdin: it is
-        released when we close the channel, and also if this process or the
-        connection dies.
+        Yields False (with a warning for the run) where the node has no flock.
+        Raises LockError when another run holds it past ``timeout`` (naming the
+        holder), TransportError when the node does not answer in time.
         """
         self._open()
-        q = shlex.quote(path)
-        wait = "" if timeout <= 0 else f"-w {int(timeout)}"
-        script = (f"command -v flock >/dev/null || {{ echo NOFLOCK; exec cat; }}; exec 9>>{q}; "
-                  f"flock {wait} 9 && echo LOCKED && exec cat")
+        nonce = secrets.token_hex(6)
+        owner = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
+        script = ops.lock_script(nonce, timeout, owner)
         command = f"sudo -n sh -c {shlex.quote(script)}" if self.sudo else f"sh -c {shlex.quote(script)}"
-        chan = self.conn.client.get_transport().open_session()
-        chan.exec_command(command)
-        line = chan.makefile("r").readline().strip()
-        if line not in ("LOCKED", "NOFLOCK"):
-            chan.close()
-            raise LockError(f"{self.host}: another provision run holds {path} on this node "
-                            f"(waited {timeout:.0f}s; see --lock-timeout)")
+        wait = None if timeout <= 0 else timeout + 15
+        left = self._left()
+        if left is not None:
+            wait = left if wait is None else min(wait, left)
         try:
-            yield line == "LOCKED"
-        finally:
-            chan.shutdown_write()
+            chan = self.conn.client.get_transport().open_session(timeout=wait)
+            chan.exec_command(command)
+            answer = self._marked_line(chan, nonce, wait)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise TransportError(f"{self.host}: connection lost while taking the node lock: {exc or type(exc).__name__}") from None
+        if answer is None or answer.startswith("HELD"):
             chan.close()
+            holder = answer[4:].strip() if answer else ""
+            raise LockError(f"{self.host}: another provision run holds {ops.LOCK} on this node"
+                            + (f" ({holder})" if holder else "") + f"; waited {timeout:.0f}s (see --lock-timeout)")
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(chan, stop), daemon=True)
+        beat.start()
+        try:
+            yield answer == "LOCKED"
+        finally:
+            stop.set()
+            beat.join(5)
+            with contextlib.suppress(Exception):
+                chan.shutdown_write()
+                chan.close()
+
+    @staticmethod
+    def _marked_line(chan, nonce: str, wait: float | None) -> str | None:
+        """The text after ``nonce`` on the first line that starts with it; other lines are skipped."""
+        buf, deadline = b"", None if wait is None else time.monotonic() + wait
+        prefix = nonce.encode() + b" "
+        while True:
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if line.startswith(prefix):
+                    return line[len(prefix):].decode(errors="replace").strip()
+            if chan.recv_ready():
+                buf += chan.recv(4096)
+            elif chan.exit_status_ready() or chan.closed:
+                return None if not buf.startswith(prefix) else buf[len(prefix):].decode(errors="replace").strip()
+            elif deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("the node did not answer the lock request in time")
+            else:
+                select.select([chan], [], [], 0.05)
+
+    @staticmethod
+    def _heartbeat(chan, stop: threading.Event) -> None:
+        while not stop.wait(ops.HEARTBEAT):
+            try:
+                chan.send(b".")
+            except Exception:  # noqa: BLE001 - the lease then lapses on the node by itself
+                return
+
+    def stop_script(self) -> bool:
+        """Stop an apply script that outlived its time-out (its pid is in ops.LOCK_SCRIPT); True if one was stopped."""
+        try:
+            return "stopped" in self.run(ops.STOP_SCRIPT, 5).stdout
+        except TransportError:
+            return False
 
     def close(self) -> None:
         self.conn.close()

@@ -60,7 +60,7 @@ def test_bridge_reset_keeps_a_bridge_apply_did_not_make():
 
 # -- sysctl -----------------------------------------------------------------
 SYS = {"settings": {"net.ipv4.ip_forward": 1, "net.bridge.bridge-nf-call-iptables": 1}}
-CONF = ("# managed by provisioner\n# before: net.ipv4.ip_forward = 0\n"
+CONF = ("# managed by provisioner\n# before: net.ipv4.ip_forward = 0\n# before: net.bridge.bridge-nf-call-iptables = (absent)\n"
         "net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n")
 MODS = "# managed by provisioner\nbr_netfilter\n"
 
@@ -75,16 +75,17 @@ def sysfacts(fwd="0", brnf=None, bridge_dir=False, conf=None, mods=None):
 def test_sysctl_loads_br_netfilter_before_bridge_keys():
     o = MODULES["sysctl"].plan(SYS, sysfacts())
     c = cmds(o)
-    assert c[0] == "modprobe br_netfilter"
-    assert c[1] == "printf '%s\\n' 1 > /proc/sys/net/ipv4/ip_forward"
-    assert c[2] == "printf '%s\\n' 1 > /proc/sys/net/bridge/bridge-nf-call-iptables"
-    assert c[3].startswith("write /etc/sysctl.d/90-provisioner.conf")
-    assert "+net.ipv4.ip_forward = 1" in o.diff
+    assert c[0].startswith("write /etc/sysctl.d/90-provisioner.conf")  # the originals are on disk before any change
+    assert c[1] == "modprobe br_netfilter"
+    assert c[2] == "printf '%s\\n' 1 > /proc/sys/net/ipv4/ip_forward"
+    assert c[3] == "printf '%s\\n' 1 > /proc/sys/net/bridge/bridge-nf-call-iptables"
+    assert "+net.ipv4.ip_forward = 1" in o.diff and "+# before: net.bridge.bridge-nf-call-iptables = (absent)" in o.diff
 
 
 def test_sysctl_builtin_br_netfilter_is_not_modprobed():
     o = MODULES["sysctl"].plan(SYS, sysfacts(brnf="0", bridge_dir=True, conf=CONF, mods=MODS))
-    assert "modprobe br_netfilter" not in cmds(o) and len(cmds(o)) == 2
+    assert "modprobe br_netfilter" not in cmds(o) and cmds(o) == ["printf '%s\\n' 1 > /proc/sys/net/ipv4/ip_forward",
+                                                                 "printf '%s\\n' 1 > /proc/sys/net/bridge/bridge-nf-call-iptables"]
 
 
 def test_sysctl_noop():
@@ -99,6 +100,9 @@ def test_sysctl_records_old_values_and_reset_restores_them():
     assert "# before: net.ipv4.ip_forward = 0\n# before: net.bridge.bridge-nf-call-iptables = 0\n" in conf
     applied = sysfacts(fwd="1", brnf="1", bridge_dir=True, conf=conf, mods=MODS)
     assert not MODULES["sysctl"].plan(SYS, applied).changed  # the recorded values stay as they were
+    cut_off = sysfacts(fwd="1", brnf="1", bridge_dir=True, conf=conf)  # a later run after a cut-off apply
+    again = MODULES["sysctl"].plan(SYS, cut_off)
+    assert all("# before:" not in line for line in again.diff.splitlines() if line.startswith(("+", "-")))
     back = [s.shell() for s in MODULES["sysctl"].reverse(SYS, applied).steps]
     assert back == ["printf '%s\\n' 0 > /proc/sys/net/ipv4/ip_forward",
                     "printf '%s\\n' 0 > /proc/sys/net/bridge/bridge-nf-call-iptables",

@@ -122,6 +122,7 @@ def test_noop_run_is_one_exec(base_inventory):
                    "sysctl:net.bridge.bridge-nf-call-iptables": "1",
                    "file:/etc/sysctl.d/90-provisioner.conf": "644 root root\n" + _b64(
                        "# managed by provisioner\n# before: net.ipv4.ip_forward = 0\n"
+                       "# before: net.bridge.bridge-nf-call-iptables = (absent)\n"
                        "net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n"),
                    "file:/etc/modules-load.d/provisioner.conf": "644 root root\n" + _b64("# managed by provisioner\nbr_netfilter\n"),
                    "links@web": '[{"ifname":"eth0","flags":["UP"]},{"ifname":"lo","flags":["UP"]}]',
