@@ -189,10 +189,16 @@ def _run(args, mode: str, playbook: str | None = None) -> int:
     reporter = Reporter(mode, args.json, verbose=args.verbose)
     opts = Options(forks=args.forks, timeout=args.timeout, host_timeout=args.host_timeout,
                    lock_timeout=args.lock_timeout, max_fail_percent=args.max_fail_percent)
-    results = run_all(hosts, lambda h: SSHTransport(inv, inv.node(h), retries=args.retries), mode, opts, reporter)
-    reporter.finish(results)
     if mode != "plan":
-        state.record(inv.path, mode, results)
+        state.start(inv.path, mode, list(hosts))
+
+    def emit(kind: str, obj) -> None:
+        reporter(kind, obj)
+        if kind == "host_done" and mode != "plan":  # written as each host ends: a killed run still leaves it
+            state.record(inv.path, mode, [obj])
+
+    results = run_all(hosts, lambda h: SSHTransport(inv, inv.node(h), retries=args.retries), mode, opts, emit)
+    reporter.finish(results)
     return 1 if any(r.failed for r in results) else 0
 
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -20,9 +21,23 @@ def path_for(inventory: Path) -> Path:
     return inventory.parent / f".{inventory.name}.provision-state.json"
 
 
+_WRITE = threading.Lock()  # hosts finish in parallel threads; each adds its line in turn
+
+
 def record(inventory: Path, mode: str, results: list[HostResult]) -> None:
-    """Remember this run; hosts not in it keep their previous state (a --limit run)."""
-    path = path_for(inventory)
+    """Remember these hosts' outcome; other hosts keep their previous state (a --limit run, or hosts still running)."""
+    with _WRITE:
+        _record(path_for(inventory), inventory, mode, results)
+
+
+def start(inventory: Path, mode: str, hosts: list[str]) -> None:
+    """Before a run: its hosts count as failed until each one finishes, so a run killed half-way
+    leaves a record that ``--retry-failed`` can use."""
+    unfinished = [HostResult(h, error="the run ended before this host finished") for h in hosts]
+    record(inventory, mode, unfinished)
+
+
+def _record(path: Path, inventory: Path, mode: str, results: list[HostResult]) -> None:
     hosts = _read(path).get("hosts", {})
     for r in results:
         hosts[r.host] = {"failed": r.failed, "unreachable": r.unreachable, "mode": mode, "error": r.error}

@@ -22,7 +22,8 @@ def _json(text: str, rc: int) -> Any:
 
 
 def parse_links(text: str, rc: int) -> dict[str, dict] | None:
-    """``ip -json -d link show`` → ``{ifname: {kind, master, up, mtu, mac}}``."""
+    """``ip -json -d link show`` → ``{ifname: {kind, master, up, mtu, mac, index, peer}}`` (``peer``: a veth's
+    other end, by ifindex, in whichever namespace it is)."""
     data = _json(text, rc)
     if data is None:
         return None
@@ -35,6 +36,8 @@ def parse_links(text: str, rc: int) -> dict[str, dict] | None:
             "up": "UP" in flags,
             "mtu": link.get("mtu"),
             "mac": link.get("address"),
+            "index": link.get("ifindex"),
+            "peer": link.get("link_index"),
         }
     return out
 

@@ -180,8 +180,21 @@ class CNIPodsModule(Module):
 
     def facts(self, args):
         pods = self._pods(args)
-        return ([net.netns_list(), files.created()] + [net.addrs(p["name"]) for p in pods]
-                + [files.exists(self._cache(args, p["name"])) for p in pods])
+        return ([net.netns_list(), net.links(), files.created()] + [net.addrs(p["name"]) for p in pods]
+                + [net.links(p["name"]) for p in pods] + [files.exists(self._cache(args, p["name"])) for p in pods])
+
+    def _attached(self, name: str, args, facts) -> bool:
+        """The pod has its address, and the host end of its veth is a port of the bridge (a bridge deleted and made
+        again by hand has no ports: the pod is then cut off though it still holds its address)."""
+        ifname = args.get("ifname", "eth0")
+        if not (facts.get(f"addrs@{name}") or {}).get(ifname):
+            return False
+        bridge = args["config"]["plugins"][0].get("bridge")
+        inside = (facts.get(f"links@{name}") or {}).get(ifname)
+        if bridge is None or inside is None or inside.get("peer") is None:
+            return True  # nothing to compare against
+        host = next((x for x in (facts.get("links") or {}).values() if x.get("index") == inside["peer"]), None)
+        return host is not None and host.get("master") == bridge
 
     def _chain(self, command: str, pod: str, args) -> CNIChain:
         """The whole conflist for ``pod``, each plugin in turn with the result before it, as a runtime runs it."""
@@ -200,7 +213,7 @@ class CNIPodsModule(Module):
         for pod in self._pods(args):
             name = pod["name"]
             exists = name in (facts["netns"] or [])
-            if exists and (facts.get(f"addrs@{name}") or {}).get(ifname):
+            if exists and self._attached(name, args, facts):
                 continue
             if exists or facts.get(f"exists:{self._cache(args, name)}"):
                 steps.append(self._chain("DEL", name, args))

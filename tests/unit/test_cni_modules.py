@@ -227,3 +227,16 @@ def test_a_script_cut_off_in_transit_runs_nothing(tmp_path):
     for cut in (len(script) // 2, len(script) - 2):
         subprocess.run(["sh", "-s"], input=script[:cut], capture_output=True, text=True)
         assert not marker.exists(), cut
+
+
+def test_a_cni_pod_cut_off_its_bridge_is_attached_again():
+    """The bridge deleted and made again by hand: the pod keeps its address but its veth is on no bridge."""
+    args = {"bin_dir": "/etc/cni/bin", "config": CONF, "pods": [{"name": "db", "via": "cni"}]}
+    pod = {"netns": ["db"], "addrs@db": {"eth0": ["10.244.1.10/24"]},
+           "links@db": {"eth0": {"kind": "veth", "index": 2, "peer": 7}}}
+    on = {"links": {"veth1234": {"index": 7, "master": "v-net-0"}, "v-net-0": {"index": 5, "master": None}}}
+    assert not MODULES["cni_pods"].plan(args, {**pod, **on}).changed
+    off = {"links": {"veth1234": {"index": 7, "master": None}, "v-net-0": {"index": 9, "master": None}}}
+    o = MODULES["cni_pods"].plan(args, {**pod, **off})
+    assert [s.show().split(" (")[0] for s in o.steps] == ["CNI DEL through bridge", "ip -n db link set lo up",
+                                                          "CNI ADD through bridge"]

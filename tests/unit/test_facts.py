@@ -19,7 +19,8 @@ ROUTES = ('[{"dst":"10.213.0.0/24","dev":"eth0","protocol":"kernel","scope":"lin
 
 def test_parse_links():
     got = net.parse_links(LINKS, 0)
-    assert got["v-net-0"] == {"kind": "bridge", "master": None, "up": True, "mtu": 1500, "mac": "06:ca:13:cf:dc:49"}
+    assert got["v-net-0"] == {"kind": "bridge", "master": None, "up": True, "mtu": 1500, "mac": "06:ca:13:cf:dc:49",
+                              "index": 3, "peer": None}
     assert got["veth-web"]["master"] == "v-net-0" and got["veth-web"]["up"] is False
     assert got["lo"]["kind"] is None
 

@@ -128,3 +128,10 @@ def test_state_file_never_writes_through_a_planted_symlink(tmp_path):
     assert victim.read_text() == "keep\n" and state.failed_hosts(inv) == ["node1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lab.yaml.provision-state.json", ".lab.yaml.provision-state.tmp",
                                                           "victim"]
+
+
+def test_a_run_killed_half_way_leaves_a_record_for_retry_failed(tmp_path):
+    inv = tmp_path / "lab.yaml"
+    state.start(inv, "apply", ["node1", "node2"])
+    state.record(inv, "apply", [HostResult("node1")])  # node1 finished, then the run was killed
+    assert state.failed_hosts(inv) == ["node2"]
