@@ -158,12 +158,13 @@ def run_facts(transport: Transport, wanted: list, timeout: float | None) -> dict
     if not wanted:
         return {}
     nonce = secrets.token_hex(4)
-    r = transport.run(factlib.script(wanted, nonce), timeout)
+    try:
+        r = transport.run(factlib.script(wanted, nonce), timeout)
+    except TransportError as exc:
+        raise TransportError(f"connection to {transport.host} lost while gathering facts ({exc})") from None
     if r.rc == 124:
         raise HostError(f"{transport.host} did not answer within {timeout:.0f}s while gathering facts "
                         "(--timeout/--host-timeout)")
-    if r.rc == -1:  # the channel closed with no exit status: sshd or the connection went away
-        raise TransportError(f"connection to {transport.host} lost while gathering facts")
     if r.rc != 0:
         raise HostError(f"{transport.host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr) or '(no stderr)'}")
     return factlib.parse_all(wanted, factlib.split(r.stdout, wanted, nonce))

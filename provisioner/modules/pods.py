@@ -76,6 +76,9 @@ class PodsModule(Module):
             host = None
         if host is None or host["master"] != bridge:
             steps.append(Cmd(("ip", "link", "set", veth, "master", bridge)))
+            if host is not None and POD_IF in pod_links:
+                # back on a bridge made anew (a new MAC): the pod must not keep sending to the old gateway MAC
+                steps.append(Cmd(in_pod + ("neigh", "flush", "dev", POD_IF)))
         if host is None or not host["up"]:
             steps.append(Cmd(("ip", "link", "set", veth, "up")))
         have = (facts.get(f"addrs@{name}") or {}).get(POD_IF, []) if exists else []

@@ -194,23 +194,50 @@ class SSHTransport:
         command = "sudo -n sh -s" if self.sudo else "sh -s"
         chan = None
         out, err = bytearray(), bytearray()
-        try:
-            chan = self.conn.client.get_transport().open_session(timeout=timeout)
-            chan.settimeout(timeout)
-            chan.exec_command(command)
-            chan.sendall(script.encode())
-            chan.shutdown_write()
-            self._drain(chan, timeout, out, err)
-            rc = chan.recv_exit_status()
-        except (socket.timeout, TimeoutError):
-            if chan is not None:
-                chan.close()  # stop waiting; the remote shell gets EOF and a closed channel
-            return Result(out.decode(errors="replace"), f"timed out after {timeout:.0f}s", 124)
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            lost = TransportError(f"{self.host}: connection lost: {exc or type(exc).__name__}")
-            lost.partial = out.decode(errors="replace")
-            raise lost from None
+        with self._watchdog(timeout) as fired:
+            try:
+                chan = self.conn.client.get_transport().open_session(timeout=timeout)
+                chan.settimeout(timeout)
+                chan.exec_command(command)
+                chan.sendall(script.encode())
+                chan.shutdown_write()
+                self._drain(chan, timeout, out, err)
+                rc = chan.recv_exit_status()
+                if rc == -1:  # closed with no exit status: sshd, the shell or the connection went away
+                    raise EOFError("the session ended without an exit status")
+            except (socket.timeout, TimeoutError):
+                if chan is not None:
+                    chan.close()  # stop waiting; the remote shell gets EOF and a closed channel
+                return Result(out.decode(errors="replace"), f"timed out after {timeout:.0f}s", 124)
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                if fired.is_set():
+                    return Result(out.decode(errors="replace"), f"timed out after {timeout:.0f}s (connection closed)", 124)
+                lost = TransportError(f"{self.host}: connection lost: {exc or type(exc).__name__}")
+                lost.partial = out.decode(errors="replace")
+                raise lost from None
         return Result(out.decode(errors="replace"), err.decode(errors="replace"), rc)
+
+    @contextlib.contextmanager
+    def _watchdog(self, seconds: float | None):
+        """Close the connection if the block runs ``seconds`` past its start: paramiko's writes on a dead link
+        block for as long as TCP retries, and only a closed transport frees them. Yields the "fired" event."""
+        fired = threading.Event()
+        if seconds is None:
+            yield fired
+            return
+
+        def cut() -> None:
+            fired.set()
+            with contextlib.suppress(Exception):
+                self.conn.client.get_transport().close()
+
+        timer = threading.Timer(seconds + 1, cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield fired
+        finally:
+            timer.cancel()
 
     def _drain(self, chan, timeout: float | None, out: bytearray, err: bytearray) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -248,11 +275,12 @@ class SSHTransport:
         if left is not None:
             wait = left if wait is None else min(wait, left)
         try:
-            chan = self.conn.client.get_transport().open_session(timeout=wait)
-            chan.exec_command(command)
-            answer = self._marked_line(chan, nonce, wait)
+            with self._watchdog(wait):
+                chan = self.conn.client.get_transport().open_session(timeout=wait)
+                chan.exec_command(command)
+                answer = self._marked_line(chan, nonce, wait)
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransportError(f"{self.host}: connection lost while taking the node lock: {exc or type(exc).__name__}") from None
+            raise TransportError(f"{self.host}: no answer while taking the node lock: {exc or type(exc).__name__}") from None
         if answer is None or answer.startswith("HELD"):
             chan.close()
             holder = answer[4:].strip() if answer else ""

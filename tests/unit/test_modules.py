@@ -274,3 +274,9 @@ def test_commands_quote_hostile_values():
     o = MODULES["file"].plan({"path": "/etc/a b;rm -rf /", "content": "$(reboot)\n"}, {"file:/etc/a b;rm -rf /": fact(b"x", "0600")})
     sh = o.steps[0].shell()
     assert "'/etc/a b;rm -rf /'" in sh and "$(reboot)" not in sh  # content travels base64-encoded
+
+
+def test_pod_put_back_on_a_new_bridge_forgets_the_old_gateway_mac():
+    f = done_pod_facts()
+    f["links"]["veth-web"] = link("veth", None)  # the bridge was deleted: the port is free
+    assert cmds(MODULES["pods"].plan(PODS, f)) == ["ip link set veth-web master v-net-0", "ip -n web neigh flush dev eth0"]
