@@ -209,7 +209,6 @@ class CNIPodsModule(Module):
         """Attach each CNI pod; one whose namespace or address is gone is detached first (DEL, then ADD),
         as a runtime repairs a sandbox, so its old lease never blocks the new ADD."""
         steps, names = [], []
-        ifname = args.get("ifname", "eth0")
         for pod in self._pods(args):
             name = pod["name"]
             exists = name in (facts["netns"] or [])

@@ -8,7 +8,6 @@ Example task::
 
 from __future__ import annotations
 
-from ..facts import files
 from ..ops import Cmd
 from .base import ABS, UNIX_NAME, Module, Outcome, file_facts, restore_steps, schema, write_steps
 

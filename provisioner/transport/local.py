@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 
 import subprocess
-from pathlib import Path
 
 from . import Result
 

@@ -189,7 +189,6 @@ def test_example_inventories_are_valid():
 
 def test_committed_lab_inventory_is_what_lab_up_writes():
     import ipaddress
-    from pathlib import Path
 
     import yaml
 
