@@ -18,8 +18,11 @@ string); anything else renders to text.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 import tarfile
+import threading
 import zlib
 from dataclasses import dataclass
 from importlib import resources
@@ -215,6 +218,30 @@ class _Sandbox(SandboxedEnvironment):
 
 
 _env = _Sandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+MAX_SECONDS = 2.0  # the longest one template may take to render (nested loops can take forever otherwise)
+
+
+class _TooSlow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Interrupt the block after ``seconds`` (SIGALRM; binding runs in the main thread, before any worker)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _TooSlow()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 _WHOLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
 
 
@@ -223,13 +250,16 @@ def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
         if "{{" not in value and "{%" not in value:
             return value
         try:
-            whole = _WHOLE.match(value)
-            if whole:  # one expression: keep its type (a list stays a list, "1.30" stays a string)
-                out = _env.compile_expression(whole["expr"], undefined_to_none=False)(**ctx)
-                if isinstance(out, jinja2.Undefined):
-                    str(out)  # StrictUndefined raises here
-            else:
-                out = _env.from_string(value).render(ctx)
+            with _time_limit(MAX_SECONDS):
+                whole = _WHOLE.match(value)
+                if whole:  # one expression: keep its type (a list stays a list, "1.30" stays a string)
+                    out = _env.compile_expression(whole["expr"], undefined_to_none=False)(**ctx)
+                    if isinstance(out, jinja2.Undefined):
+                        str(out)  # StrictUndefined raises here
+                else:
+                    out = _env.from_string(value).render(ctx)
+        except _TooSlow:
+            raise PlaybookError([doc.problem(path, f"template {value!r} takes longer than {MAX_SECONDS:g}s to render")]) from None
         except jinja2.TemplateError as exc:
             raise PlaybookError([doc.problem(path, f"template {value!r}: {exc}")]) from None
         except Exception as exc:  # noqa: BLE001 - whatever a template does wrong is the playbook's error
@@ -246,7 +276,10 @@ def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
 
 def _when(expr: str, ctx: dict, doc: Document, path: PathT) -> bool:
     try:
-        return bool(_env.compile_expression(expr, undefined_to_none=False)(**ctx))
+        with _time_limit(MAX_SECONDS):
+            return bool(_env.compile_expression(expr, undefined_to_none=False)(**ctx))
+    except _TooSlow:
+        raise PlaybookError([doc.problem(path, f"when {expr!r} takes longer than {MAX_SECONDS:g}s")]) from None
     except jinja2.TemplateError as exc:
         raise PlaybookError([doc.problem(path, f"when {expr!r}: {exc}")]) from None
     except Exception as exc:  # noqa: BLE001
@@ -273,16 +306,20 @@ def bind(book: Playbook, inv: Inventory, limit: list[str] | None = None) -> dict
     """Every node's task list, templates rendered and args checked. Raises before any I/O."""
     out: dict[str, list[BoundTask]] = {n.name: [] for n in inv.nodes if limit is None or n.name in limit}
     problems: list[Problem] = []
+    broken: set[tuple[str, PathT]] = set()  # a task that failed on one node is not tried (slowly) on every other
     for play in book.plays:
         for host in select_hosts(play, inv, play.doc):
             if host not in out:
                 continue
             ctx = inv.template_vars(inv.node(host))
             for task in play.tasks:
+                if (play.doc.file, task.path) in broken:
+                    continue
                 try:
                     bound = _bind_task(play.doc, play, task, ctx)
                 except PlaybookError as exc:
                     problems += [p for p in exc.problems if p not in problems]
+                    broken.add((play.doc.file, task.path))
                     continue
                 if bound is not None:
                     out[host].append(bound)

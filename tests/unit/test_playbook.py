@@ -110,7 +110,8 @@ def test_limit(base_inventory):
 @pytest.mark.parametrize("template", ["{{ cycler.__init__.__globals__.os.system('touch /tmp/provisioner-pwned') }}",
                                       "x{{ ''.__class__.__mro__[1].__subclasses__() }}",
                                       "{{ range(10**10) | list }}", "{{ 'a' * 10**9 }}", "{{ 9 ** 9999999 }}",
-                                      "{{ lipsum.__globals__['os'].popen('id').read() }}"])
+                                      "{{ lipsum.__globals__['os'].popen('id').read() }}",
+                                      "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}"])
 def test_template_cannot_run_code_or_exhaust_memory(write, base_inventory, template, tmp_path):
     pb = book(write, f"""\
         - name: p
