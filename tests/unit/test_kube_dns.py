@@ -335,3 +335,22 @@ def test_a_trailing_newline_or_quote_never_passes(write, key, value):
     with pytest.raises(InventoryError) as exc:
         load_inventory(write(_yaml.safe_dump(doc)))
     assert key in str(exc.value)
+
+
+@pytest.mark.parametrize("version", ["1.23", "1.30"])
+def test_coredns_manifests_are_objects_the_cluster_accepts(write, version):
+    """Every object in the rendered manifest validates (strict: no unknown field) against the Kubernetes
+    API schema of the inventory's version, offline (kubernetes-validate ships the schemas)."""
+    import kubernetes_validate
+    import yaml as _yaml
+
+    args = bound(write, f"kubernetes:\n  version: '{version}'\n")["coredns"]
+    files = written(MODULES["coredns"].plan(args, absent(args["corefile"], args["manifest"])))
+    docs = [d for d in _yaml.safe_load_all(files[args["manifest"]]) if d]
+    assert [d["kind"] for d in docs] == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap",
+                                         "Deployment", "Service"]
+    for doc in docs:
+        kubernetes_validate.validate(doc, f"{version}.0", strict=True)
+    broken = dict(docs[4], spec={**docs[4]["spec"], "replica": 2})  # a misspelt field must fail
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, f"{version}.0", strict=True)
