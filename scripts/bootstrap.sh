@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(python3 python3-venv openssh-server openssh-client iproute2 iputils-ping iptables
-          containernetworking-plugins ipcalc procps util-linux kmod dnsmasq-base ruby vagrant sudo)
+          containernetworking-plugins ipcalc procps util-linux kmod dnsmasq-base ruby vagrant sudo
+          containerd runc busybox-static podman)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -38,7 +38,7 @@ POD_CIDR, SERVICE_CIDR = "10.244.0.0/16", "10.96.0.0/12"
 HIDDEN = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/containerd", "/var/lib/containerd", "/etc/kubernetes",
           "/var/lib/kubelet", "/var/lib/kube-proxy", "/etc/default/kubelet", "/etc/coredns", "/etc/provisioner",
           "/var/lib/provisioner", "/etc/systemd/system/kubelet.service.d", "/etc/sysctl.d/90-provisioner.conf",
-          "/etc/modules-load.d/provisioner.conf")
+          "/etc/modules-load.d/provisioner.conf", "/var/lib/containers", "/run/containers")
 
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -183,7 +183,7 @@ def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) 
         mount -t overlay overlay -o lowerdir=/,upperdir={d}/upper,workdir={d}/work {root}
         mount -t proc proc {root}/proc
         mount --rbind /sys {root}/sys
-        mount --rbind /dev {root}/dev
+{_cgroup_mounts(root)}        mount --rbind /dev {root}/dev
         mount -t tmpfs -o mode=755 tmpfs {root}/run
         mount -t tmpfs -o mode=1777 tmpfs {root}/tmp
         mkdir -p {root}/run/sshd {root}{state}
@@ -192,6 +192,31 @@ def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) 
         exec chroot {root} /usr/sbin/sshd -D -e -f {d}/sshd_config
         """))
     _launch(lab, state, node)
+
+
+def _cgroup_mounts(root: Path) -> str:
+    """Shell lines that give a node this machine's cgroup hierarchies (v1 or v2), as a fresh machine has them.
+
+    `ip netns exec` mounts a fresh sysfs without /sys/fs/cgroup, and a container runtime
+    (runc under containerd or podman) needs them; mounting a hierarchy again attaches to
+    the same one, so what a runtime makes in a node shows on this machine too (under
+    the cgroup parent the lab's tests name after the lab, which ``down`` removes).
+    """
+    lines = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        dev, where, fstype, opts = line.split()[:4]
+        if fstype not in ("cgroup", "cgroup2") or not where.startswith("/sys/fs/cgroup"):
+            continue
+        keep = [o for o in opts.split(",") if o not in ("rw", "ro") and "time" not in o
+                and not o.startswith(("nosuid", "nodev", "noexec"))]
+        if fstype == "cgroup" and keep and all(o.startswith("name=") for o in keep):
+            keep.insert(0, "none")  # a named hierarchy with no controller
+        option = f"-o {','.join(keep)} " if keep else ""
+        lines.append(f"mkdir -p {root}{where} && mount -t {fstype} {option}{dev} {root}{where} "
+                     f"|| echo 'cgroup {where} not mounted' >&2")
+    if lines and not any(f"{root}/sys/fs/cgroup " in x for x in lines):  # v1: a tmpfs holds the hierarchies
+        lines.insert(0, f"mount -t tmpfs -o mode=755 cgroup {root}/sys/fs/cgroup")
+    return "".join(f"        {x}\n" for x in lines)
 
 
 def _launch(lab: str, state: Path, node: str) -> None:
@@ -278,6 +303,9 @@ def down(name: str = "plab") -> list[str]:
     for link in _links(name):
         _run("ip", "link", "del", link, check=False)
         removed.append(f"link {link}")
+    cgroups = _remove_cgroups(name)
+    if cgroups:
+        removed.append(f"{len(cgroups)} cgroup(s)")
     state = ROOT / name
     if state.exists():
         try:
@@ -342,3 +370,23 @@ def running(name: str = "plab") -> dict:
     """What exists of lab ``name`` right now (for tests and `lab status`)."""
     return {"netns": _netns(name), "links": _links(name), "pids": sorted(_lab_pids(name)),
             "state": (ROOT / name).exists()}
+
+
+def cgroup_parent(lab: str) -> str:
+    """The cgroup parent a lab's container runtimes are told to use: ``down`` removes what is left under it."""
+    return f"/provisioner-lab-{lab}"
+
+
+def _remove_cgroups(name: str) -> list[str]:
+    """Empty cgroups a runtime left under the lab's cgroup parent (deepest first); a busy one stays."""
+    removed = []
+    leaf = cgroup_parent(name).lstrip("/")
+    top = Path("/sys/fs/cgroup")
+    for base in [*top.glob(leaf), *top.glob(f"*/{leaf}")]:  # cgroup v2, and each v1 hierarchy
+        for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [base]:
+            try:
+                d.rmdir()
+                removed.append(str(d))
+            except OSError:
+                pass
+    return removed
