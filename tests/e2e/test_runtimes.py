@@ -102,13 +102,6 @@ class Containerd:
         assert status.state == 0, status  # SANDBOX_READY
         return sid, status.network.ip
 
-    def netns_of(self, ip: str) -> str:
-        """The network namespace containerd made for the sandbox holding ``ip`` (on this node)."""
-        found = self.lab.node_sh(self.node, f"for n in $(ip netns list | cut -d' ' -f1); do "
-                                            f"ip -n $n -4 -o addr | grep -q ' {ip}/' && echo $n; done; true").split()
-        assert len(found) == 1, found
-        return found[0]
-
     def remove(self, sid: str) -> None:
         self.cri.stop(sid)
         self.cri.remove(sid)
@@ -122,6 +115,14 @@ class Containerd:
                 pass
         self.cri.close()
         self.lab.node_sh(self.node, "pkill containerd; true")
+
+
+def netns_of(lab, node: str, ip: str) -> str:
+    """The network namespace a runtime made (through CNI) for the sandbox holding ``ip`` on ``node``."""
+    found = lab.node_sh(node, f"for n in $(ip netns list | cut -d' ' -f1); do "
+                              f"ip -n $n -4 -o addr | grep -q ' {ip}/' && echo $n; done; true").split()
+    assert len(found) == 1, found
+    return found[0]
 
 
 def leases(lab, node: str) -> list[str]:
@@ -154,7 +155,7 @@ def test_containerd_cri_sandboxes_get_pod_network_from_what_apply_wrote(make_lab
         assert ipaddress.IPv4Address(ip1) in subnets["node1"] and ipaddress.IPv4Address(ip2) in subnets["node2"], (ip1, ip2)
         assert ipaddress.IPv4Address(ip1) >= subnets["node1"].network_address + 10  # the CNI range, past hand-made pods
         assert ip1 in leases(lab, "node1")
-        ns1 = runtimes["node1"].netns_of(ip1)
+        ns1 = netns_of(lab, "node1", ip1)
         lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 {ip2}")       # sandbox -> sandbox on the other node
         lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 10.244.2.2")  # -> hand-made pod web on node2
         listener = peer_seen_from(lab, "node2", "web")
@@ -249,7 +250,7 @@ def test_podman_containers_get_pod_network_from_what_apply_wrote(make_lab, cni_t
         assert ipaddress.IPv4Address(ip1) in ipaddress.IPv4Network("10.244.1.0/24"), ip1
         assert ipaddress.IPv4Address(ip2) in ipaddress.IPv4Network("10.244.2.0/24"), ip2
         assert ip1 in leases(lab, "node1")
-        ns1 = Containerd.netns_of(engines["node1"], ip1)  # podman's CNI netns: found the same way
+        ns1 = netns_of(lab, "node1", ip1)
         lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 {ip2}")
         lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 10.244.2.2")
         listener = peer_seen_from(lab, "node2", "web", 7778)
