@@ -46,7 +46,7 @@ def execs_per_host_noop(inv: Path) -> int:
     """Count SSH exec channels of a no-op apply on one host, through the real transport."""
     from provisioner.inventory import load_inventory
     from provisioner.playbook import bind, load_playbook, resolve_path
-    from provisioner.runner import Options, run_all
+    from provisioner.engine.runner import Options, run_all
     from provisioner.transport.ssh import SSHTransport
 
     loaded = load_inventory(inv)

@@ -37,7 +37,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from .errors import InputError, PlaybookError, Problem
 from .inventory import Inventory
 from .modules import MODULES
-from .yamlsrc import Document, PathT, format_path, load_file, schema_problems
+from .template_vars import template_vars
+from .yaml_lines import Document, PathT, format_path, load_file, schema_problems
 
 DEFAULT = "playbooks/site.yaml"
 
@@ -314,16 +315,16 @@ def select_hosts(play: Play, inv: Inventory, doc: Document) -> list[str]:
     return chosen
 
 
-def bind(book: Playbook, inv: Inventory, limit: list[str] | None = None) -> dict[str, list[BoundTask]]:
-    """Every node's task list, templates rendered and args checked. Raises before any I/O."""
-    out: dict[str, list[BoundTask]] = {n.name: [] for n in inv.nodes if limit is None or n.name in limit}
+def bind(book: Playbook, inv: Inventory, hosts: list[str] | None = None) -> dict[str, list[BoundTask]]:
+    """Every node's task list (``hosts`` only, when given), templates rendered and args checked. Raises before any I/O."""
+    out: dict[str, list[BoundTask]] = {n.name: [] for n in inv.nodes if hosts is None or n.name in hosts}
     problems: list[Problem] = []
     broken: set[tuple[str, PathT]] = set()  # a task that failed on one node is not tried (slowly) on every other
     for play in book.plays:
         for host in select_hosts(play, inv, play.doc):
             if host not in out:
                 continue
-            ctx = inv.template_vars(inv.node(host))
+            ctx = template_vars(inv, inv.node(host))
             for task in play.tasks:
                 if (play.doc.file, task.path) in broken:
                     continue
@@ -352,7 +353,7 @@ def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | 
     if problems:
         raise PlaybookError(problems)
     try:
-        args = module.prepare(args)
+        args = module.prepare(module.with_defaults(args))
     except (ValueError, OSError, EOFError, tarfile.TarError, zlib.error) as exc:
         raise PlaybookError([doc.problem(task.path + (task.module,), f"{task.module}: {exc} (node {ctx['node']['name']})")]) from None
     where = f"{doc.file}:{doc.line(task.path) or '?'}"

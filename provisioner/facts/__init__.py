@@ -1,20 +1,27 @@
-"""Facts: a command plus a pure parse. All facts of a host run in ONE ssh exec.
+"""Typed facts: a fact is a class with its arguments, a command and a pure ``process()``.
 
-The gather script wraps each fact's command in markers; :func:`split` cuts the
-output back into ``{key: (stdout, rc)}`` and :func:`parse_all` applies each
-fact's parser. An absent thing parses to ``None``, never an exception.
+Modules ask for instances (``File("/etc/resolv.conf")``) and read the answers
+from a ``{fact: value}`` mapping keyed by those same instances (two instances
+with the same class and arguments are the same fact). All facts of a host run in
+ONE ssh exec: :func:`script` wraps each fact's command in numbered markers,
+:func:`split` cuts the output back into ``{fact: (stdout, rc)}`` and
+:func:`parse_all` applies each fact's ``process``. An absent thing processes
+to ``None`` (or ``False``/empty), never an exception.
 
-Markers carry a position (the fact's index in :func:`distinct`), never the key:
-keys hold paths from the inventory, and no inventory text may reach the shell
-except as a quoted argument inside a fact's own command.
+Markers carry a position (the fact's index in :func:`distinct`), never an
+argument: arguments hold paths from the inventory, and no inventory text may
+reach the shell except as a quoted argument inside a fact's own command.
+
+>>> from provisioner.facts.files import File
+>>> File("/etc/hosts") == File("/etc/hosts"), str(File("/etc/hosts"))
+(True, "File('/etc/hosts')")
 """
 
 from __future__ import annotations
 
 import re
-
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 BEGIN = "@@PROVISIONER-FACT"
@@ -23,19 +30,27 @@ END = "@@PROVISIONER-END"
 
 @dataclass(frozen=True)
 class Fact:
-    """``key`` names the fact (same key, same command); ``parse(stdout, rc)`` is pure."""
+    """Subclasses are frozen dataclasses; their fields are the fact's arguments."""
 
-    key: str
-    command: str
-    parse: Callable[[str, int], Any] = field(compare=False, hash=False)
+    def command(self) -> str:
+        """POSIX sh that prints what :meth:`process` reads; every argument in it ``shlex.quote``d."""
+        raise NotImplementedError
+
+    def process(self, stdout: str, rc: int) -> Any:
+        """Pure: the command's output and exit code → the value modules read."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        args = ", ".join(repr(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None)
+        return f"{type(self).__name__}({args})"
+
+
+Facts = Mapping[Fact, Any]  # what a module's plan and reverse receive
 
 
 def distinct(facts: Iterable[Fact]) -> list[Fact]:
-    """Each fact once (same key, same command), in first-seen order: position ``i`` is marker ``i``."""
-    seen: dict[str, Fact] = {}
-    for f in facts:
-        seen.setdefault(f.key, f)
-    return list(seen.values())
+    """Each fact once, in first-seen order: position ``i`` is marker ``i``."""
+    return list(dict.fromkeys(facts))
 
 
 def script(facts: Iterable[Fact], nonce: str = "") -> str:
@@ -49,13 +64,13 @@ def script(facts: Iterable[Fact], nonce: str = "") -> str:
     lines = ["export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"]
     for i, f in enumerate(distinct(facts)):
         lines.append(f"echo '{BEGIN}{nonce} {i}'")
-        lines.append(f"( {f.command}\n) </dev/null 2>/dev/null")
+        lines.append(f"( {f.command()}\n) </dev/null 2>/dev/null")
         lines.append(f"printf '\\n{END}{nonce} %d\\n' $?")
     return "\n".join(lines) + "\n"
 
 
-def split(stdout: str, facts: Iterable[Fact], nonce: str = "") -> dict[str, tuple[str, int]]:
-    """Cut the output of :func:`script` over the same ``facts`` into ``{key: (output, exit code)}``."""
+def split(stdout: str, facts: Iterable[Fact], nonce: str = "") -> dict[Fact, tuple[str, int]]:
+    """Cut the output of :func:`script` over the same ``facts`` into ``{fact: (output, exit code)}``."""
     begin, end = f"{BEGIN}{nonce} ", f"{END}{nonce} "
     out: dict[int, tuple[str, int]] = {}
     pos, buf = None, []
@@ -71,13 +86,13 @@ def split(stdout: str, facts: Iterable[Fact], nonce: str = "") -> dict[str, tupl
             pos = None
         elif pos is not None:
             buf.append(line)
-    return {f.key: out[i] for i, f in enumerate(distinct(facts)) if i in out}
+    return {f: out[i] for i, f in enumerate(distinct(facts)) if i in out}
 
 
-def parse_all(facts: Iterable[Fact], raw: dict[str, tuple[str, int]]) -> dict[str, Any]:
-    """Apply each fact's parser; a fact missing from the output parses as absent."""
+def parse_all(facts: Iterable[Fact], raw: Mapping[Fact, tuple[str, int]]) -> dict[Fact, Any]:
+    """Apply each fact's ``process``; a fact missing from the output processes as absent (exit 127)."""
     values = {}
-    for f in facts:
-        text, rc = raw.get(f.key, ("", 127))
-        values[f.key] = f.parse(text, rc)
+    for f in distinct(facts):
+        text, rc = raw.get(f, ("", 127))
+        values[f] = f.process(text, rc)
     return values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import dataclass
 from typing import Any
 
 from . import Fact
@@ -71,26 +72,54 @@ def parse_netns(text: str, rc: int) -> list[str] | None:
     return [n["name"] for n in data]
 
 
-def links(netns: str | None = None) -> Fact:
-    return Fact(_key("links", netns), _ip(netns, "-d link show"), parse_links)
+@dataclass(frozen=True)
+class _IPFact(Fact):
+    """``ip -json …`` in the node's own namespace, or (``netns``) in a named one."""
+
+    netns: str | None = None
+    ARGS = ""
+
+    def command(self) -> str:
+        where = f"-n {shlex.quote(self.netns)} " if self.netns else ""
+        return f"ip {where}-json {self.ARGS}"
 
 
-def addrs(netns: str | None = None) -> Fact:
-    return Fact(_key("addrs", netns), _ip(netns, "addr show"), parse_addrs)
+@dataclass(frozen=True)
+class Links(_IPFact):
+    """``{ifname: {kind, master, up, mtu, mac, index, peer}}``."""
+
+    ARGS = "-d link show"
+
+    def process(self, stdout: str, rc: int):
+        return parse_links(stdout, rc)
 
 
-def routes(netns: str | None = None) -> Fact:
-    return Fact(_key("routes", netns), _ip(netns, "route show table main"), parse_routes)
+@dataclass(frozen=True)
+class Addrs(_IPFact):
+    """``{ifname: ["10.244.1.1/24", …]}`` (IPv4)."""
+
+    ARGS = "addr show"
+
+    def process(self, stdout: str, rc: int):
+        return parse_addrs(stdout, rc)
 
 
-def netns_list() -> Fact:
-    return Fact("netns", "ip -json netns list", parse_netns)
+@dataclass(frozen=True)
+class Routes(_IPFact):
+    """``[{dst, via, dev, protocol}]`` of the main table."""
+
+    ARGS = "route show table main"
+
+    def process(self, stdout: str, rc: int):
+        return parse_routes(stdout, rc)
 
 
-def _key(what: str, netns: str | None) -> str:
-    return f"{what}@{netns}" if netns else what
+@dataclass(frozen=True)
+class Netns(Fact):
+    """Names of the node's network namespaces (``ip netns``)."""
 
+    def command(self) -> str:
+        return "ip -json netns list"
 
-def _ip(netns: str | None, args: str) -> str:
-    where = f"-n {shlex.quote(netns)} " if netns else ""
-    return f"ip {where}-json {args}"
+    def process(self, stdout: str, rc: int):
+        return parse_netns(stdout, rc)

@@ -7,6 +7,7 @@ collect all problems before raising one :class:`InventoryError`.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 from functools import lru_cache
@@ -16,7 +17,8 @@ from typing import Any
 
 from .. import addressing as ad
 from ..errors import InputError, InventoryError, Problem
-from ..yamlsrc import Document, load_file, schema_problems
+from ..yaml_lines import Document, load_file, schema_problems
+from ..node_plugin import PLUGIN_NAME
 from .model import CNI, Cluster, Inventory, Node, Pod, SSHSettings
 
 
@@ -38,15 +40,46 @@ def parse_version(text: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def with_defaults(schema_part: dict, value: dict) -> dict:
-    """``value`` with every schema ``default`` filled in, recursing into objects."""
-    out = dict(value)
-    for key, sub in schema_part.get("properties", {}).items():
-        if key not in out and "default" in sub:
-            out[key] = sub["default"]
-        if sub.get("type") == "object" and "properties" in sub:
-            out[key] = with_defaults(sub, out.get(key, {}))
-    return out
+def with_defaults(part: dict, value: Any, root: dict | None = None) -> Any:
+    """``value`` with every schema ``default`` filled in: the ONE place defaults come from.
+
+    Follows objects (a missing object with properties becomes ``{}`` and gets its
+    defaults too), arrays, ``$ref`` into ``root``'s ``$defs`` and the object branch
+    of a ``oneOf``. Applied once at load (inventory) and once at bind (module args).
+
+    >>> with_defaults({"properties": {"a": {"default": 1}, "b": {"type": "object", "properties": {"c": {"default": 2}}}}}, {})
+    {'a': 1, 'b': {'c': 2}}
+    """
+    root = part if root is None else root
+    part = _deref(part, root)
+    if isinstance(value, dict):
+        for branch in part.get("oneOf", []):
+            if _deref(branch, root).get("type") == "object":
+                part = _deref(branch, root)
+        out = dict(value)
+        for key, sub in part.get("properties", {}).items():
+            sub = _deref(sub, root)
+            if key not in out and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+            elif key not in out and sub.get("type") == "object" and "properties" in sub:
+                out[key] = {}
+            if key in out:
+                out[key] = with_defaults(sub, out[key], root)
+        return out
+    if isinstance(value, list) and isinstance(part.get("items"), dict):
+        return [with_defaults(part["items"], v, root) for v in value]
+    return value
+
+
+def _deref(part: dict, root: dict) -> dict:
+    """``part`` with its ``$ref`` (into ``root``'s ``$defs``) merged in; keys beside the ``$ref`` win."""
+    ref = part.get("$ref", "")
+    if ref.startswith("#/$defs/") and ref[len("#/$defs/"):] in root.get("$defs", {}):
+        return {**_deref(root["$defs"][ref[len("#/$defs/"):]], root), **{k: v for k, v in part.items() if k != "$ref"}}
+    return part
+
+
+POD = next(b for b in schema()["$defs"]["pod"]["oneOf"] if b.get("type") == "object")
 
 
 def load_inventory(path: str | Path) -> Inventory:
@@ -64,7 +97,7 @@ def build(doc: Document) -> Inventory:
     problems = schema_problems(doc, schema())
     if problems:
         raise InventoryError(problems)
-    checker = _Checker(doc)
+    checker = _Checker(doc, with_defaults(schema(), doc.data))
     inv = checker.run()
     if checker.problems:
         raise InventoryError(checker.problems)
@@ -74,8 +107,8 @@ def build(doc: Document) -> Inventory:
 class _Checker:
     """Semantic checks; records problems and keeps going so all are reported."""
 
-    def __init__(self, doc: Document):
-        self.doc = doc
+    def __init__(self, doc: Document, data: dict[str, Any]):
+        self.doc, self.data = doc, data  # data: the document with the schema's defaults filled in
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
 
@@ -102,13 +135,13 @@ class _Checker:
             return None
 
     def run(self) -> Inventory | None:
-        data = self.doc.data
+        data = self.data
         cluster = self.cluster(data["cluster"])
-        ssh = self.ssh(data.get("ssh", {}))
-        nodes = self.nodes(data["nodes"], cluster, ssh.port) if cluster else None
-        cni = self.cni(data.get("cni", {}), cluster, nodes) if cluster and nodes else None
-        kube = self.kubernetes(with_defaults(schema()["properties"]["kubernetes"], data.get("kubernetes", {})))
-        dns = self.dns(with_defaults(schema()["properties"]["dns"], data.get("dns", {})), cluster) if cluster else None
+        ssh = self.ssh(data["ssh"])
+        nodes = self.nodes(data["nodes"], cluster, ssh) if cluster else None
+        cni = self.cni(data["cni"], cluster, nodes) if cluster and nodes else None
+        kube = self.kubernetes(data["kubernetes"])
+        dns = self.dns(data["dns"], cluster) if cluster else None
         if self.problems or cluster is None or nodes is None or cni is None or dns is None:
             return None
         return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes), cni, kube, dns, tuple(self.warnings))
@@ -117,7 +150,6 @@ class _Checker:
     def kubernetes(self, k: dict[str, Any]) -> dict[str, Any]:
         base = ("kubernetes",)
         version = parse_version(k["version"])
-        k["version_tuple"] = list(version)
         k["cni_flags"] = version < (1, 24)
         for i, arg in enumerate(k["kubelet"].get("extra_args", [])):
             flag = arg.split("=", 1)[0]
@@ -150,21 +182,21 @@ class _Checker:
         if "bridge" in c and c["bridge"] != cluster.bridge:
             self.bad(base + ("bridge",), f"{c['bridge']} differs from cluster.bridge {cluster.bridge}: the CNI "
                                          "bridge and the hand-made bridge must be the same")
-        offset = c.get("range_offset", 10)
-        ipam = c.get("ipam", "host-local")
+        offset = c["range_offset"]
+        ipam = c["ipam"]
         for i, n in enumerate(nodes):
             if ipam == "host-local" and offset >= n.pod_subnet.num_addresses - 2:
                 self.bad(base + ("range_offset",), f"{offset} leaves no CNI addresses in {n.pod_subnet}")
                 break
             for j, p in enumerate(n.pods):
-                spec = self.doc.data["nodes"][i]["pods"][j]
+                spec = self.doc.data["nodes"][i]["pods"][j]  # as written: was ip given?
                 if p.via == "cni" and isinstance(spec, dict) and "ip" in spec:
                     self.bad(("nodes", i, "pods", j, "ip"), "a pod with via: cni gets its address from IPAM; remove ip")
                 elif p.via == "manual" and ipam == "host-local" and p.ip >= n.pod_subnet.network_address + offset:
                     self.bad(("nodes", i, "pods", j),
                              f"pod {p.name} has {p.ip}, inside the CNI range (from {n.pod_subnet.network_address + offset}); "
                              "give it a lower address or raise cni.range_offset")
-        if c.get("type") == "weave":
+        if c["type"] == "weave":
             alloc = self.net(base + ("weave_ipalloc_range",), c.get("weave_ipalloc_range", str(cluster.pod_cidr)))
             for other in ("node_cidr", "service_cidr"):
                 if alloc and ad.overlaps(alloc, getattr(cluster, other)):
@@ -172,16 +204,16 @@ class _Checker:
             if alloc and not alloc.subnet_of(cluster.pod_cidr):
                 self.bad(base + ("weave_ipalloc_range",), f"IPALLOC_RANGE {alloc} is outside cluster.pod_cidr {cluster.pod_cidr}: "
                                                           "pod addresses would not match the inventory")
-        src = self.path(c.get("source", "/usr/lib/cni"))
+        src = self.path(c["source"])
         return CNI(
-            type=c.get("type", "bridge"), bin_dir=c.get("bin_dir", "/etc/cni/bin"),
-            conf_dir=c.get("conf_dir", "/etc/cni/net.d"), config_name=c.get("config_name", f"10-{cluster.name}.conflist"),
+            type=c["type"], bin_dir=c["bin_dir"],
+            conf_dir=c["conf_dir"], config_name=c.get("config_name", f"10-{cluster.name}.conflist"),  # derived default
             source=src,
-            plugins=tuple(c.get("plugins", ())), sha256=tuple(sorted(c.get("sha256", {}).items())),
-            tarball_sha256=c.get("tarball_sha256"), is_gateway=c.get("is_gateway", True), ip_masq=c.get("ip_masq", False),
-            hairpin_mode=c.get("hairpin_mode", True), mtu=c.get("mtu", 1500), ipam=ipam, range_offset=offset,
-            data_dir=c.get("data_dir", "/var/lib/cni/networks"),
-            weave_ipalloc_range=c.get("weave_ipalloc_range", str(cluster.pod_cidr)),
+            plugins=self.plugins(c), sha256=tuple(sorted(c.get("sha256", {}).items())),
+            tarball_sha256=c.get("tarball_sha256"), is_gateway=c["is_gateway"], ip_masq=c["ip_masq"],
+            hairpin_mode=c["hairpin_mode"], mtu=c["mtu"], ipam=ipam, range_offset=offset,
+            data_dir=c["data_dir"],
+            weave_ipalloc_range=c.get("weave_ipalloc_range", str(cluster.pod_cidr)),  # derived default
         )
 
     # -- cluster -----------------------------------------------------------
@@ -194,7 +226,7 @@ class _Checker:
                 if ranges[a] and ranges[b] and ad.overlaps(ranges[a], ranges[b]):
                     self.bad(base + (b,), f"{ranges[b]} overlaps cluster.{a} {ranges[a]}")
         pod, svc = ranges["pod_cidr"], ranges["service_cidr"]
-        prefix = c.get("node_prefix", 24)
+        prefix = c["node_prefix"]
         if pod and prefix < pod.prefixlen:
             self.bad(base + ("node_prefix",), f"/{prefix} is larger than cluster.pod_cidr {pod}")
         dns = None
@@ -214,7 +246,7 @@ class _Checker:
             else:
                 self.bad(base + ("service_cidr",), f"{svc} is too small for a cluster DNS address")
         router = None
-        routing = c.get("routing", "peers")
+        routing = c["routing"]
         if routing == "router":
             if "router" not in c:
                 self.bad(base + ("routing",), "routing: router needs cluster.router (the router's node-network IP)")
@@ -227,9 +259,9 @@ class _Checker:
         if None in ranges.values() or dns is None:
             return None
         return Cluster(
-            name=c.get("name", "kubernetes"), domain=c.get("domain", "cluster.local"),
+            name=c["name"], domain=c["domain"],
             node_cidr=ranges["node_cidr"], pod_cidr=pod, node_prefix=prefix,
-            service_cidr=svc, dns_ip=dns, bridge=c.get("bridge", "v-net-0"),
+            service_cidr=svc, dns_ip=dns, bridge=c["bridge"],
             routing=routing, router=router,
         )
 
@@ -243,19 +275,20 @@ class _Checker:
         def rel(key: str) -> Path | None:
             return self.path(s[key]) if key in s else None
 
-        if s.get("host_key_policy") == "insecure":
+        if s["host_key_policy"] == "insecure":
             self.warnings.append(str(self.doc.problem(("ssh", "host_key_policy"), (
                 "insecure: host keys are not checked, so anyone on the path can pose as a node and receive "
                 "root commands; use it only on throw-away labs (no known_hosts file is written)"))))
 
         return SSHSettings(
-            user=s.get("user", "root"), port=s.get("port", 22), identity_file=rel("identity_file"),
-            known_hosts=rel("known_hosts"), host_key_policy=s.get("host_key_policy", "strict"),
-            sudo=s.get("sudo", False), connect_timeout=float(s.get("connect_timeout", 10)),
+            user=s["user"], port=s["port"], identity_file=rel("identity_file"),
+            known_hosts=rel("known_hosts"), host_key_policy=s["host_key_policy"],
+            sudo=s["sudo"], connect_timeout=float(s["connect_timeout"]),
         )
 
     # -- nodes -------------------------------------------------------------
-    def nodes(self, items: list[dict[str, Any]], cluster: Cluster, port: int) -> list[Node] | None:
+    def nodes(self, items: list[dict[str, Any]], cluster: Cluster, ssh: SSHSettings) -> list[Node] | None:
+        port = ssh.port
         ips, explicit = [], []
         for i, n in enumerate(items):
             ips.append(self.node_ip(i, n, cluster))
@@ -270,16 +303,29 @@ class _Checker:
             return None
         out = []
         for i, n in enumerate(items):
-            pods = self.pods(i, n.get("pods", []), subnets[i])
+            pods = self.pods(i, n["pods"], subnets[i])
             if ips[i] is None:
                 continue
             out.append(Node(
                 name=n["name"], address=n["address"], port=n.get("port", port), ip=ips[i],
-                interface=n.get("interface", "eth0"), groups=tuple(n.get("groups", ())),
-                pod_subnet=subnets[i], pods=tuple(pods), user=n.get("user"),
-                identity_file=self.path(n["identity_file"]) if "identity_file" in n else None,
+                interface=n["interface"], groups=tuple(n["groups"]), pod_subnet=subnets[i], pods=tuple(pods),
+                **self.login(n, ssh),
             ))
         return out
+
+    def login(self, n: dict, ssh: SSHSettings) -> dict[str, Any]:
+        """Who the node is reached as, decided once: the node's own user/key or the ssh section's, and
+        whether commands go through ``sudo -n`` (asked for, and the user is not root)."""
+        user = n.get("user", ssh.user)
+        identity = self.path(n["identity_file"]) if "identity_file" in n else ssh.identity_file
+        return {"user": user, "identity_file": identity, "sudo": ssh.sudo and user != "root"}
+
+    def plugins(self, c: dict[str, Any]) -> tuple[str, ...]:
+        """The plugin files to install: the list given, or what ``type`` and ``ipam`` need (decided here, once)."""
+        if c.get("plugins"):
+            return tuple(c["plugins"])
+        own = [] if c["type"] == PLUGIN_NAME else [c["type"]]
+        return tuple(own + (["host-local"] if c["ipam"] == "host-local" else ["dhcp"]) + ["loopback"])
 
     def node_ip(self, i: int, n: dict, cluster: Cluster):
         path = ("nodes", i, "ip")
@@ -296,7 +342,7 @@ class _Checker:
             self.bad(where, f"{ip} is outside cluster.node_cidr {cluster.node_cidr}")
         elif ip:
             self.not_a_host(where, ip, cluster.node_cidr)
-        if n.get("interface", "eth0") == cluster.bridge:
+        if n["interface"] == cluster.bridge:
             self.bad(("nodes", i, "interface"), f"{cluster.bridge} is cluster.bridge, the pod bridge apply makes: "
                                                 "the node's own interface needs another name")
         if ip and str(ip) == "10.0.2.15":
@@ -341,7 +387,7 @@ class _Checker:
                 seen[k] = i
 
     def pods(self, i: int, items: list, subnet: ipaddress.IPv4Network) -> list[Pod]:
-        specs = [{"name": p} if isinstance(p, str) else p for p in items]
+        specs = [with_defaults(POD, {"name": p}) if isinstance(p, str) else p for p in items]
         fixed = set()
         for j, p in enumerate(specs):
             if "ip" in p:
@@ -371,5 +417,5 @@ class _Checker:
                     continue
                 ip = ad.nth(subnet, next_host)
                 next_host += 1
-            out.append(Pod(p["name"], ip, p.get("via", "manual")))
+            out.append(Pod(p["name"], ip, p["via"]))
         return out

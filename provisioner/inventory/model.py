@@ -1,4 +1,10 @@
-"""Frozen dataclasses for a validated inventory, and its view for templates."""
+"""Frozen dataclasses for a validated inventory.
+
+Every field is set by the loader (:mod:`.load`): defaults come from the schema,
+derived decisions (who logs in and whether through sudo, which plugin files a
+CNI type needs, whether kubelet still takes CNI flags) are made there once and
+stored here. What templates see is :mod:`provisioner.template_vars`.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +25,7 @@ class Pod:
 
     name: str
     ip: Addr
-    via: str = "manual"  # "manual": veth by hand; "cni": the installed CNI plugin
-
-    @property
-    def host_veth(self) -> str:
-        return f"veth-{self.name}"
+    via: str  # "manual": veth by hand; "cni": the installed CNI plugin
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,10 @@ class Node:
     interface: str
     groups: tuple[str, ...]
     pod_subnet: Net
-    pods: tuple[Pod, ...] = ()
-    user: str | None = None             # overrides ssh.user for this node
-    identity_file: Path | None = None   # overrides ssh.identity_file (each Vagrant VM has its own key)
+    pods: tuple[Pod, ...]
+    user: str                   # the node's own user, else ssh.user
+    identity_file: Path | None  # the node's own key (each Vagrant VM has one), else ssh.identity_file
+    sudo: bool                  # commands run through `sudo -n` (ssh.sudo and the user is not root)
 
     @property
     def pod_gateway(self) -> Addr:
@@ -46,13 +49,13 @@ class Node:
 
 @dataclass(frozen=True)
 class SSHSettings:
-    user: str = "root"
-    port: int = 22
-    identity_file: Path | None = None
-    known_hosts: Path | None = None
-    host_key_policy: str = "strict"
-    sudo: bool = False
-    connect_timeout: float = 10.0
+    user: str
+    port: int
+    identity_file: Path | None
+    known_hosts: Path | None
+    host_key_policy: str
+    sudo: bool
+    connect_timeout: float
 
 
 @dataclass(frozen=True)
@@ -65,30 +68,37 @@ class Cluster:
     service_cidr: Net
     dns_ip: Addr
     bridge: str
-    routing: str = "peers"
-    router: Addr | None = None
+    routing: str
+    router: Addr | None
 
 
 @dataclass(frozen=True)
 class CNI:
     """The node's CNI network: plugin binaries, their config, and the IPAM range."""
 
-    type: str = "bridge"
-    bin_dir: str = "/etc/cni/bin"
-    conf_dir: str = "/etc/cni/net.d"
-    config_name: str = ""
-    source: Path = Path("/usr/lib/cni")
-    plugins: tuple[str, ...] = ()
-    sha256: tuple[tuple[str, str], ...] = ()
-    tarball_sha256: str | None = None
-    is_gateway: bool = True
-    ip_masq: bool = False
-    hairpin_mode: bool = True
-    mtu: int = 1500
-    ipam: str = "host-local"
-    range_offset: int = 10
-    data_dir: str = "/var/lib/cni/networks"
-    weave_ipalloc_range: str = ""
+    type: str
+    bin_dir: str
+    conf_dir: str
+    config_name: str
+    source: Path
+    plugins: tuple[str, ...]  # the files to install: as listed, or what type and ipam need
+    sha256: tuple[tuple[str, str], ...]
+    tarball_sha256: str | None
+    is_gateway: bool
+    ip_masq: bool
+    hairpin_mode: bool
+    mtu: int
+    ipam: str
+    range_offset: int
+    data_dir: str
+    weave_ipalloc_range: str
+
+    @property
+    def own_plugin(self) -> bool:
+        """Is ``type`` the project's own plugin (installed from this package, not from ``source``)?"""
+        from ..node_plugin import PLUGIN_NAME
+
+        return self.type == PLUGIN_NAME
 
 
 @dataclass(frozen=True)
@@ -97,11 +107,10 @@ class Inventory:
     cluster: Cluster
     ssh: SSHSettings
     nodes: tuple[Node, ...]
-    cni: CNI = field(default_factory=CNI)
-    kubernetes: dict[str, Any] = field(default_factory=dict, compare=False)  # schema defaults filled in
-    dns: dict[str, Any] = field(default_factory=dict, compare=False)
+    cni: CNI
+    kubernetes: dict[str, Any] = field(compare=False)  # schema defaults filled in; cni_flags decided at load
+    dns: dict[str, Any] = field(compare=False)
     warnings: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -115,82 +124,3 @@ class Inventory:
             for g in n.groups:
                 out.setdefault(g, []).append(n.name)
         return out
-
-    def template_vars(self, node: Node) -> dict[str, Any]:
-        """What ``{{ }}`` in a playbook sees on ``node``: plain dicts and strings.
-
-        ``node``, ``cluster``, ``peers`` (every other node), ``nodes``, ``groups``.
-        """
-        return {
-            "node": node_vars(node),
-            "cluster": cluster_vars(self.cluster),
-            "peers": [node_vars(n) for n in self.nodes if n.name != node.name],
-            "nodes": [node_vars(n) for n in self.nodes],
-            "groups": self.groups(),
-            "pod_routes": self.pod_routes(node),
-            "cni": cni_vars(self.cni),
-            "cni_conflist": self.cni_conflist(node),
-            "kubernetes": self.kubernetes,
-            "dns": self.dns,
-            **self.extra,
-        }
-
-
-    def pod_routes(self, node: Node) -> list[dict[str, str]]:
-        """Routes ``node`` needs to reach other nodes' pods: one per peer, or one via the router."""
-        c = self.cluster
-        if c.routing == "router" and node.ip != c.router:
-            return [{"dst": str(c.pod_cidr), "via": str(c.router)}]
-        return [{"dst": str(n.pod_subnet), "via": str(n.ip)} for n in self.nodes if n.name != node.name]
-
-
-    def cni_conflist(self, node: Node) -> dict[str, Any]:
-        """The node's CNI network config (a conflist, CNI 1.0.0): same bridge and gateway as the hand-made one.
-
-        host-local hands out addresses from ``range_offset`` up, so hand-made lab
-        pods (.2, .3, …) and CNI pods never collide.
-        """
-        c, sub = self.cni, node.pod_subnet
-        if c.ipam == "host-local":
-            ipam: dict[str, Any] = {
-                "type": "host-local",
-                "ranges": [[{"subnet": str(sub), "rangeStart": str(sub.network_address + c.range_offset),
-                             "rangeEnd": str(sub.broadcast_address - 1), "gateway": str(node.pod_gateway)}]],
-                "routes": [{"dst": "0.0.0.0/0"}],
-                "dataDir": c.data_dir,
-            }
-        else:
-            ipam = {"type": "dhcp"}
-        plugin = {"type": c.type, "bridge": self.cluster.bridge, "isGateway": c.is_gateway, "ipMasq": c.ip_masq,
-                  "hairpinMode": c.hairpin_mode, "mtu": c.mtu, "ipam": ipam}
-        return {"cniVersion": "1.0.0", "name": self.cluster.name, "plugins": [plugin]}
-
-
-def cni_vars(c: CNI) -> dict[str, Any]:
-    from ..cni import PLUGIN_NAME
-
-    plugins = list(c.plugins) or ([c.type] if c.type != PLUGIN_NAME else []) + (
-        ["host-local"] if c.ipam == "host-local" else ["dhcp"]) + ["loopback"]
-    return {
-        "type": c.type, "bin_dir": c.bin_dir, "conf_dir": c.conf_dir, "config_name": c.config_name,
-        "source": str(c.source), "plugins": plugins, "own_plugin": c.type == PLUGIN_NAME,
-        "sha256": dict(c.sha256), "tarball_sha256": c.tarball_sha256, "data_dir": c.data_dir,
-    }
-
-
-def node_vars(n: Node) -> dict[str, Any]:
-    return {
-        "name": n.name, "address": n.address, "ip": str(n.ip), "interface": n.interface,
-        "groups": list(n.groups), "pod_subnet": str(n.pod_subnet),
-        "pod_prefix": n.pod_subnet.prefixlen, "pod_gateway": str(n.pod_gateway),
-        "pods": [{"name": p.name, "ip": str(p.ip), "via": p.via} for p in n.pods],
-    }
-
-
-def cluster_vars(c: Cluster) -> dict[str, Any]:
-    return {
-        "name": c.name, "domain": c.domain, "node_cidr": str(c.node_cidr),
-        "pod_cidr": str(c.pod_cidr), "node_prefix": c.node_prefix,
-        "service_cidr": str(c.service_cidr), "dns_ip": str(c.dns_ip), "bridge": c.bridge,
-        "routing": c.routing, "router": None if c.router is None else str(c.router),
-    }

@@ -58,3 +58,28 @@ def inventory_for_vms(data: dict, ssh_config: str, known_hosts: Path) -> dict:
     if any(n.get("user", ssh.get("user", "root")) != "root" for n in out["nodes"]):
         ssh.setdefault("sudo", True)
     return out
+
+
+def write_inventory(base: Path, ssh_config: str | None, out: Path) -> dict:
+    """Write ``out``: inventory ``base`` (validated by the caller) reached as ``vagrant ssh-config`` says.
+
+    Without ``ssh_config`` text, runs ``vagrant ssh-config`` (the Vagrantfile reads
+    ``PROVISION_INVENTORY``). Returns the data written; the caller validates ``out``.
+    """
+    import os
+    import subprocess
+
+    import yaml
+
+    from ..yaml_lines import load_file
+
+    if ssh_config is None:
+        env = dict(os.environ, PROVISION_INVENTORY=str(base.resolve()))
+        p = subprocess.run(["vagrant", "ssh-config"], capture_output=True, text=True, env=env)
+        if p.returncode != 0:
+            raise InputError(f"vagrant ssh-config failed: {p.stderr.strip() or p.stdout.strip()}")
+        ssh_config = p.stdout
+    data = inventory_for_vms(load_file(base).data, ssh_config, (out.parent / f"{out.stem}.known_hosts").resolve())
+    out.write_text(f"# written by `provision lab vagrant-inventory` from {base} and vagrant ssh-config\n"
+                   + yaml.safe_dump(data, sort_keys=False))
+    return data

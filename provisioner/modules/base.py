@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import HostError
-from ..facts import Fact, files
 from ..inventory.load import schema as inventory_schema
-from ..ops import Cmd, Step, WriteFile
+from ..inventory.load import with_defaults
+from ..facts import Fact, Facts
+from ..facts.files import File, Exists, Created
+from ..steps import Cmd, Step, WriteFile
 
 # Argument types shared with the inventory's schema (one definition each): every
 # pattern is anchored with \A…\Z, so a trailing newline never passes.
@@ -29,9 +31,10 @@ _PROPS = inventory_schema()["properties"]
 _KUBE, _DNS = _PROPS["kubernetes"]["properties"], _PROPS["dns"]["properties"]
 DOMAIN = _PROPS["cluster"]["properties"]["domain"]
 VERSION = _KUBE["version"]
-KUBELET_ARG = _KUBE["kubelet"]["properties"]["extra_args"]["items"]
+KUBELET_ARGS = _KUBE["kubelet"]["properties"]["extra_args"]
+KUBELET_ARG = KUBELET_ARGS["items"]
+COREDNS = _DNS["coredns"]["properties"]  # pods, ttl, cache, image: same types and defaults as the inventory's
 SEARCH, RESOLV_OPTION = _DNS["search"]["items"], _DNS["options"]["items"]
-IMAGE = _DNS["coredns"]["properties"]["image"]
 UNIX_NAME = {"type": "string", "pattern": r"\A[a-z_][a-z0-9_-]{0,31}\Z", "description": "a Unix user or group name"}
 
 
@@ -57,6 +60,10 @@ class Module:
     name = ""
     args: dict[str, Any] = {}
 
+    def with_defaults(self, args: dict) -> dict:
+        """``args`` with the defaults of :attr:`args` (the schema) filled in; binding does this once."""
+        return with_defaults(self.args, args)
+
     def prepare(self, args: dict) -> dict:
         """Local work before any connection (read files to upload); may raise ValueError. Default: none."""
         return args
@@ -64,13 +71,13 @@ class Module:
     def facts(self, args: dict) -> list[Fact]:
         return []
 
-    def plan(self, args: dict, facts: dict[str, Any]) -> Outcome:
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         raise NotImplementedError
 
     def reverse_facts(self, args: dict) -> list[Fact]:
         return self.facts(args)
 
-    def reverse(self, args: dict, facts: dict[str, Any]) -> Outcome:
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         """Undo what ``plan`` makes; runs twice without error (CNI's DEL rule)."""
         raise NotImplementedError
 
@@ -83,7 +90,7 @@ def file_steps(path: str, content: bytes, current: dict | None, mode: str = "064
                owner: str = "root", group: str = "root") -> tuple[list[Step], str]:
     """Steps and unified diff that bring file ``path`` to ``content``/mode/owner.
 
-    ``current`` is the :func:`provisioner.facts.files.file` fact.
+    ``current`` is the value of the :class:`~provisioner.facts.files.File` fact.
     """
     mode = mode.zfill(4)
     if current is None:
@@ -114,25 +121,25 @@ def text_of(path: str, current: dict) -> str:
                           "provisioner edits text files only; fix or move it") from None
 
 
-def created_by_apply(kind: str, name: str, facts: dict) -> bool:
-    """Did an apply write down (in :data:`provisioner.ops.CREATED`) that it created this? Needs ``files.created()``."""
-    return (kind, name) in (facts.get("created") or frozenset())
+def created_by_apply(kind: str, name: str, facts: Facts) -> bool:
+    """Did an apply write down (in :data:`provisioner.ops.CREATED`) that it created this? Needs ``Created()``."""
+    return (kind, name) in (facts.get(Created()) or frozenset())
 
 
-def ours(path: str, facts: dict) -> bool:
+def ours(path: str, facts: Facts) -> bool:
     """A file apply created (recorded), or one that says it is ours (written before the record existed)."""
-    current = facts.get(f"file:{path}")
+    current = facts.get(File(path))
     return created_by_apply("file", path, facts) or bool(current and current["content"].startswith(MANAGED))
 
 
-def backup_step(path: str, facts: dict) -> list[Step]:
+def backup_step(path: str, facts: Facts) -> list[Step]:
     """Keep a file someone else made as ``PATH.provisioner-orig`` before the first change (once)."""
-    if facts.get(f"exists:{backup_of(path)}") or ours(path, facts):
+    if facts.get(Exists(backup_of(path))) or ours(path, facts):
         return []
     return [Cmd(("cp", "-p", path, backup_of(path)))]
 
 
-def write_steps(path: str, content: bytes, facts: dict, mode: str | None = None, owner: str | None = None,
+def write_steps(path: str, content: bytes, facts: Facts, mode: str | None = None, owner: str | None = None,
                 group: str | None = None) -> tuple[list[Step], str]:
     """:func:`file_steps` with reset's bookkeeping: a new file is written down as created before it is
     written; a file someone else made is backed up before its first change.
@@ -140,7 +147,7 @@ def write_steps(path: str, content: bytes, facts: dict, mode: str | None = None,
     ``mode``/``owner``/``group`` left out keep what an existing file has (a 0600 file stays
     0600); a new file gets 0644 root:root. Needs :func:`file_facts` of ``path``.
     """
-    current = facts[f"file:{path}"]
+    current = facts[File(path)]
     keep = current or {"mode": "0644", "owner": "root", "group": "root"}
     steps, diff = file_steps(path, content, current, mode or keep["mode"], owner or keep["owner"], group or keep["group"])
     if not steps:
@@ -150,15 +157,15 @@ def write_steps(path: str, content: bytes, facts: dict, mode: str | None = None,
     return backup_step(path, facts) + steps, diff
 
 
-def restore_steps(path: str, facts: dict, present: bool | None = None) -> list[Step]:
+def restore_steps(path: str, facts: Facts, present: bool | None = None) -> list[Step]:
     """Undo :func:`write_steps`: put the backup back, or remove a file apply created; anything else stays.
 
     ``present`` says whether the file is there when ``facts`` hold no ``file:`` fact for it.
     """
-    if facts.get(f"exists:{backup_of(path)}"):
+    if facts.get(Exists(backup_of(path))):
         return [Cmd(("mv", "-f", backup_of(path), path))]
     if present is None:
-        present = facts.get(f"file:{path}") is not None
+        present = facts.get(File(path)) is not None
     if present and ours(path, facts):
         return [Cmd(("rm", "-f", path))]
     return []
@@ -231,10 +238,10 @@ def drop_block(content: str, begin: str, end: str) -> str:
 
 def file_facts(paths) -> list[Fact]:
     """Each file, its backup and the record of what apply created: what reset needs to put back what was there."""
-    return [files.created()] + [f for p in paths for f in (files.file(p), files.exists(backup_of(p)))]
+    return [Created()] + [f for p in paths for f in (File(p), Exists(backup_of(p)))]
 
 
-def plan_files(wanted: dict[str, str], facts: dict, noop: str) -> Outcome:
+def plan_files(wanted: dict[str, str], facts: Facts, noop: str) -> Outcome:
     steps, diffs, names = [], [], []
     for path, text in wanted.items():
         s, d = write_steps(path, text.encode(), facts)
@@ -247,7 +254,7 @@ def plan_files(wanted: dict[str, str], facts: dict, noop: str) -> Outcome:
     return Outcome(steps, "write " + ", ".join(names), "".join(diffs))
 
 
-def remove_files(wanted: dict[str, str], facts: dict) -> Outcome:
+def remove_files(wanted: dict[str, str], facts: Facts) -> Outcome:
     steps, names = [], []
     for path in wanted:
         s = restore_steps(path, facts)

@@ -12,9 +12,9 @@ refuse a bridge whose address differs from its gateway).
 
 from __future__ import annotations
 
-from ..facts import net
-from ..ops import Cmd
-from ..facts import files
+from ..facts.files import Created
+from ..facts.net import Links, Addrs
+from ..steps import Cmd
 from .base import CIDR, IFNAME, Module, ModuleError, Outcome, created_by_apply, schema
 
 
@@ -24,12 +24,12 @@ class BridgeModule(Module):
     args = schema({"name": IFNAME, "address": CIDR, "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
 
     def facts(self, args):
-        return [net.links(), net.addrs(), files.created()]
+        return [Links(), Addrs(), Created()]
 
     def plan(self, args, facts):
         name, address = args["name"], args["address"]
-        link = (facts["links"] or {}).get(name)
-        have = (facts["addrs"] or {}).get(name, [])
+        link = (facts[Links()] or {}).get(name)
+        have = (facts[Addrs()] or {}).get(name, [])
         steps = []
         if link is None:
             steps.append(Cmd(("ip", "link", "add", name, "type", "bridge"), creates=("link", name)))
@@ -52,14 +52,14 @@ class BridgeModule(Module):
 
     def reverse(self, args, facts):
         name = args["name"]
-        link = (facts["links"] or {}).get(name)
+        link = (facts[Links()] or {}).get(name)
         if link is None:
             return Outcome(reason=f"bridge {name} is already absent")
         if link["kind"] != "bridge":
             return Outcome(reason=f"{name} is not a bridge; left alone")
         if created_by_apply("link", name, facts):
             return Outcome([Cmd(("ip", "link", "del", name))], f"delete bridge {name}")
-        added = [a for a in (facts["addrs"] or {}).get(name, []) if created_by_apply("addr", f"{name} {a}", facts)]
+        added = [a for a in (facts[Addrs()] or {}).get(name, []) if created_by_apply("addr", f"{name} {a}", facts)]
         if added:
             return Outcome([Cmd(("ip", "addr", "del", a, "dev", name)) for a in added],
                            f"bridge {name} existed before apply: remove only {', '.join(added)}")

@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import json
 import posixpath
-import shlex
 from pathlib import Path
 
-from .. import artifacts
-from ..cni import PLUGIN_NAME, plugin_path
-from ..facts import Fact, files, net
-from ..ops import CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Upload
+from .. import uploads
+from ..node_plugin import PLUGIN_NAME, plugin_path
+from ..facts.files import File, Binary, Listing, Exists, Created
+from ..facts.net import Links, Addrs, Netns
+from ..steps import CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Upload
 from .base import (ABS, PODNAME, Module, Outcome, backup_of, backup_step, created_by_apply, file_facts, restore_steps,
                    schema, write_steps)
 
 LOOPBACK_FILE = "99-loopback.conf"
 RESULTS = f"{STATE_DIR}/cni-results"
-
-
-def parse_binary(text: str, rc: int) -> dict | None:
-    """``stat -c %a`` then ``sha256sum`` → ``{mode, sha256}``; None when absent."""
-    if rc != 0 or not text.strip():
-        return None
-    mode, _, rest = text.strip().partition("\n")
-    return {"mode": mode.strip().zfill(4), "sha256": rest.split()[0] if rest.split() else None}
-
-
-def binary(path: str) -> Fact:
-    q = shlex.quote(path)
-    return Fact(f"binary:{path}", f"test -f {q} && stat -c %a {q} && sha256sum {q}", parse_binary)
 
 
 class CNIPluginsModule(Module):
@@ -44,56 +31,50 @@ class CNIPluginsModule(Module):
         "own_plugin": {"type": "boolean", "default": False},
         "sha256": {"type": "object", "additionalProperties": {"type": "string", "pattern": r"\A[0-9a-f]{64}\Z"}},
         "tarball_sha256": {"type": ["string", "null"]},
-        "files": {"type": "array"},  # filled in by prepare()
+        "files": {"type": "array"},  # filled in by prepare(): uploads.Artifact values
     }, ["source", "dest", "plugins"])
 
     def prepare(self, args):
-        extra = {PLUGIN_NAME: plugin_path()} if args.get("own_plugin") else {}
-        found = artifacts.collect(Path(args["source"]), list(args["plugins"]), args.get("sha256") or {},
-                                  args.get("tarball_sha256"), extra)
-        return {**args, "files": [{"name": a.name, "sha256": a.sha256, "size": a.size} for a in found]}
+        extra = {PLUGIN_NAME: plugin_path()} if args["own_plugin"] else {}
+        found = uploads.collect(Path(args["source"]), list(args["plugins"]), args.get("sha256") or {},
+                                args.get("tarball_sha256"), extra)
+        return {**args, "files": found}
 
     def facts(self, args):
-        paths = [posixpath.join(args["dest"], f["name"]) for f in args["files"]]
-        return [files.created()] + [x for p in paths for x in (binary(p), files.exists(backup_of(p)))]
+        paths = [posixpath.join(args["dest"], f.name) for f in args["files"]]
+        return [Created()] + [x for p in paths for x in (Binary(p), Exists(backup_of(p)))]
 
     def plan(self, args, facts):
         steps, names = [], []
         for f in args["files"]:
-            path = posixpath.join(args["dest"], f["name"])
-            have = facts[f"binary:{path}"]
-            if have is None or have["sha256"] != f["sha256"]:
+            path = posixpath.join(args["dest"], f.name)
+            have = facts[Binary(path)]
+            if have is None or have["sha256"] != f.sha256:
                 # a plugin someone else installed there is kept aside, for reset to put back
                 if have is None:
-                    steps.append(Upload(path, f["sha256"], "0755", creates=("file", path)))
+                    steps.append(Upload(path, f, "0755", creates=("file", path)))
                 else:
-                    steps += backup_step(path, facts) + [Upload(path, f["sha256"], "0755")]
-                names.append(f["name"])
+                    steps += backup_step(path, facts) + [Upload(path, f, "0755")]
+                names.append(f.name)
             elif have["mode"] != "0755":
                 steps.append(Cmd(("chmod", "0755", path)))
-                names.append(f"{f['name']} (mode)")
+                names.append(f"{f.name} (mode)")
         if not steps:
             return Outcome(reason=f"{len(args['files'])} plugin(s) already in {args['dest']} with matching sha256: "
-                                  + ", ".join(f["name"] for f in args["files"]))
+                                  + ", ".join(f.name for f in args["files"]))
         return Outcome(steps, f"install {', '.join(names)} into {args['dest']}")
 
     def reverse(self, args, facts):
         """Puts back plugins that were there before apply and removes those it installed; others stay."""
         steps, names = [], []
         for f in args["files"]:
-            path = posixpath.join(args["dest"], f["name"])
-            s = restore_steps(path, facts, present=facts[f"binary:{path}"] is not None)
+            path = posixpath.join(args["dest"], f.name)
+            s = restore_steps(path, facts, present=facts[Binary(path)] is not None)
             steps += s
-            names += [f["name"]] if s else []
+            names += [f.name] if s else []
         if not steps:
             return Outcome(reason=f"no plugins installed by provisioner left in {args['dest']}")
         return Outcome(steps, f"restore or remove {len(names)} plugin(s) in {args['dest']}: {', '.join(names)}")
-
-
-def conf_listing(directory: str) -> Fact:
-    q = shlex.quote(directory)
-    return Fact(f"ls:{directory}", f"test -d {q} && ls -1A {q}",
-                lambda text, rc: sorted(x for x in text.split("\n") if x) if rc == 0 else [])
 
 
 class CNIConfigModule(Module):
@@ -107,20 +88,20 @@ class CNIConfigModule(Module):
 
     def _files(self, args) -> dict[str, bytes]:
         out = {posixpath.join(args["conf_dir"], args["file"]): (json.dumps(args["config"], indent=2) + "\n").encode()}
-        if args.get("loopback", True):
+        if args["loopback"]:
             lo = {"cniVersion": args["config"]["cniVersion"], "name": "lo", "type": "loopback"}
             out[posixpath.join(args["conf_dir"], LOOPBACK_FILE)] = (json.dumps(lo, indent=2) + "\n").encode()
         return out
 
     def facts(self, args):
         leases = self._leases(args)
-        data = [files.exists(leases), files.file(CREATED_DIRS)] if leases else []
-        return file_facts(self._files(args)) + [conf_listing(args["conf_dir"])] + data
+        data = [Exists(leases), File(CREATED_DIRS)] if leases else []
+        return file_facts(self._files(args)) + [Listing(args["conf_dir"])] + data
 
     def plan(self, args, facts):
         steps, diffs = [], []
         leases = self._leases(args)
-        if leases and not facts[f"exists:{leases}"]:
+        if leases and not facts[Exists(leases)]:
             # made here rather than by host-local, so that it is recorded and reset may empty it again
             steps.append(Cmd(("provisioner_mkdir", leases)))
         for path, content in self._files(args).items():
@@ -128,7 +109,7 @@ class CNIConfigModule(Module):
             steps += s
             diffs.append(d)
         ours = args["file"]
-        first = [f for f in facts[f"ls:{args['conf_dir']}"]
+        first = [f for f in facts[Listing(args['conf_dir'])]
                  if f < ours and f.endswith((".conf", ".conflist", ".json")) and not f.startswith(".")]
         warnings = [f"{args['conf_dir']}/{f} sorts before {ours}: runtimes load only the first network config" for f in first]
         if not steps:
@@ -148,8 +129,8 @@ class CNIConfigModule(Module):
         steps = [s for p in self._files(args) for s in restore_steps(p, facts)]
         what = [f"restore or remove {len(steps)} config file(s)"] if steps else []
         leases = self._leases(args)
-        if leases and facts.get(f"exists:{leases}"):
-            made = facts.get(f"file:{CREATED_DIRS}")
+        if leases and facts.get(Exists(leases)):
+            made = facts.get(File(CREATED_DIRS))
             if made and leases in made["content"].decode(errors="replace").splitlines():
                 steps.append(Cmd(("find", leases, "-maxdepth", "1", "-type", "f", "(", "-name", "[0-9]*.[0-9]*.[0-9]*.[0-9]*",
                                   "-o", "-name", "last_reserved_ip.*", "-o", "-name", "lock", ")", "-delete")))
@@ -176,31 +157,31 @@ class CNIPodsModule(Module):
 
     def _cache(self, args, pod: str) -> str:
         """Where the ADD result of ``pod`` is kept, for DEL (a runtime keeps it in /var/lib/cni/results)."""
-        return f"{RESULTS}/{args['config']['name']}-{pod}-{args.get('ifname', 'eth0')}"
+        return f"{RESULTS}/{args['config']['name']}-{pod}-{args['ifname']}"
 
     def facts(self, args):
         pods = self._pods(args)
-        return ([net.netns_list(), net.links(), files.created()] + [net.addrs(p["name"]) for p in pods]
-                + [net.links(p["name"]) for p in pods] + [files.exists(self._cache(args, p["name"])) for p in pods])
+        return ([Netns(), Links(), Created()] + [Addrs(p["name"]) for p in pods]
+                + [Links(p["name"]) for p in pods] + [Exists(self._cache(args, p["name"])) for p in pods])
 
     def _attached(self, name: str, args, facts) -> bool:
         """The pod has its address, and the host end of its veth is a port of the bridge (a bridge deleted and made
         again by hand has no ports: the pod is then cut off though it still holds its address)."""
-        ifname = args.get("ifname", "eth0")
-        if not (facts.get(f"addrs@{name}") or {}).get(ifname):
+        ifname = args["ifname"]
+        if not (facts.get(Addrs(name)) or {}).get(ifname):
             return False
         bridge = args["config"]["plugins"][0].get("bridge")
-        inside = (facts.get(f"links@{name}") or {}).get(ifname)
+        inside = (facts.get(Links(name)) or {}).get(ifname)
         if bridge is None or inside is None or inside.get("peer") is None:
             return True  # nothing to compare against
-        host = next((x for x in (facts.get("links") or {}).values() if x.get("index") == inside["peer"]), None)
+        host = next((x for x in (facts.get(Links()) or {}).values() if x.get("index") == inside["peer"]), None)
         return host is not None and host.get("master") == bridge
 
     def _chain(self, command: str, pod: str, args) -> CNIChain:
         """The whole conflist for ``pod``, each plugin in turn with the result before it, as a runtime runs it."""
         conf = args["config"]
         singles = tuple(json.dumps({"cniVersion": conf["cniVersion"], "name": conf["name"], **p}) for p in conf["plugins"])
-        env = (f"CNI_CONTAINERID={pod}", f"CNI_NETNS=/run/netns/{pod}", f"CNI_IFNAME={args.get('ifname', 'eth0')}",
+        env = (f"CNI_CONTAINERID={pod}", f"CNI_NETNS=/run/netns/{pod}", f"CNI_IFNAME={args['ifname']}",
                f"CNI_PATH={args['bin_dir']}")
         return CNIChain(command, singles, env, args["bin_dir"], tuple(p["type"] for p in conf["plugins"]),
                         self._cache(args, pod))
@@ -211,10 +192,10 @@ class CNIPodsModule(Module):
         steps, names = [], []
         for pod in self._pods(args):
             name = pod["name"]
-            exists = name in (facts["netns"] or [])
+            exists = name in (facts[Netns()] or [])
             if exists and self._attached(name, args, facts):
                 continue
-            if exists or facts.get(f"exists:{self._cache(args, name)}"):
+            if exists or facts.get(Exists(self._cache(args, name))):
                 steps.append(self._chain("DEL", name, args))
             if not exists:
                 steps.append(Cmd(("ip", "netns", "add", name), creates=("netns", name)))
@@ -229,6 +210,6 @@ class CNIPodsModule(Module):
     def reverse(self, args, facts):
         steps = []
         for pod in self._pods(args):
-            if pod["name"] in (facts["netns"] or []) and created_by_apply("netns", pod["name"], facts):
+            if pod["name"] in (facts[Netns()] or []) and created_by_apply("netns", pod["name"], facts):
                 steps += [self._chain("DEL", pod["name"], args), Cmd(("ip", "netns", "del", pod["name"]))]
         return Outcome(steps, f"detach and remove {len(steps) // 2} CNI pod(s)" if steps else "no CNI pods left")

@@ -10,8 +10,8 @@ site.yaml, so reset, which runs tasks backwards, gets to it last.
 
 from __future__ import annotations
 
-from ..facts import files
-from ..ops import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir
+from ..facts.files import File, Created
+from ..steps import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir
 from .base import Module, Outcome, schema
 
 
@@ -20,15 +20,15 @@ class CreatedDirsModule(Module):
     args = schema({}, [])
 
     def facts(self, args):
-        return [files.file(CREATED_DIRS), files.created()]
+        return [File(CREATED_DIRS), Created()]
 
     def plan(self, args, facts):
         return Outcome(reason=f"directories this tool creates are listed in {CREATED_DIRS}")
 
     def reverse(self, args, facts):
-        record = facts[f"file:{CREATED_DIRS}"]
+        record = facts[File(CREATED_DIRS)]
         if record is None:
-            if facts.get("created"):
+            if facts.get(Created()):
                 return Outcome([Cmd(("rm", "-f", CREATED)), RemoveEmptyDir(STATE_DIR)], f"remove {CREATED}")
             return Outcome(reason="no directories created by provisioner are left")
         made = [d for d in record["content"].decode().splitlines() if d.startswith("/")]

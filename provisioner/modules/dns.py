@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import dns
-from ..facts import files
-from ..ops import Cmd
-from .base import (ABS, DOMAIN, IMAGE, IPV4, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome, backup_of,
+from .. import cluster_dns as dns
+from ..facts.files import File
+from ..steps import Cmd
+from .base import (ABS, DOMAIN, COREDNS, IPV4, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome, backup_of,
                    created_by_apply, drop_block, file_facts, file_steps, restore_steps, schema, set_block, text_of,
                    write_steps)
 
@@ -31,14 +31,14 @@ class ResolvConfModule(Module):
     }, ["path", "nameserver", "search", "options", "upstream_file"])
 
     def facts(self, a):
-        return [files.file(a["path"]), files.file(RESOLVED), files.file(backup_of(a["path"]))] + file_facts([a["upstream_file"]])
+        return [File(a["path"]), File(RESOLVED), File(backup_of(a["path"]))] + file_facts([a["upstream_file"]])
 
     def upstreams(self, a, facts, original: str) -> list[str]:
         if a.get("upstream"):
             return list(a["upstream"])
         found = dns.nameservers(original)
-        if any(ns in dns.LOOPS for ns in found) and facts[f"file:{RESOLVED}"]:
-            found = dns.nameservers(text_of(RESOLVED, facts[f"file:{RESOLVED}"]))  # the stub's real upstreams
+        if any(ns in dns.LOOPS for ns in found) and facts[File(RESOLVED)]:
+            found = dns.nameservers(text_of(RESOLVED, facts[File(RESOLVED)]))  # the stub's real upstreams
         found = [ns for ns in found if ns != a["nameserver"] and not ns.startswith("127.")]
         if not found:
             raise ModuleError(f"no upstream resolver in {a['path']} (only the cluster DNS or a local stub); "
@@ -46,7 +46,7 @@ class ResolvConfModule(Module):
         return found
 
     def plan(self, a, facts):
-        path, current = a["path"], facts[f"file:{a['path']}"]
+        path, current = a["path"], facts[File(a['path'])]
         text = text_of(path, current) if current else ""
         original = drop_block(drop_block(text, *TOP), *BOTTOM)
         ups = self.upstreams(a, facts, original)
@@ -57,7 +57,7 @@ class ResolvConfModule(Module):
         new = set_block(new, *BOTTOM, tail, top=False)
         steps, diff = file_steps(path, new.encode(), current, current["mode"] if current else "0644",
                                  current["owner"] if current else "root", current["group"] if current else "root")
-        if steps and current is not None and facts[f"file:{backup_of(path)}"] is None and original == text:
+        if steps and current is not None and facts[File(backup_of(path))] is None and original == text:
             steps.insert(0, Cmd(("cp", "-P", "-p", path, backup_of(path))))  # the original, as it was (a symlink stays one)
         elif steps and current is None:
             steps[0] = replace(steps[0], creates=("file", path))
@@ -69,8 +69,8 @@ class ResolvConfModule(Module):
                                        f"in {a['upstream_file']}", diff + udiff)
 
     def reverse(self, a, facts):
-        path, current = a["path"], facts[f"file:{a['path']}"]
-        backup = facts[f"file:{backup_of(path)}"]
+        path, current = a["path"], facts[File(a['path'])]
+        backup = facts[File(backup_of(path))]
         steps = []
         if current is not None:
             text = text_of(path, current)
@@ -92,15 +92,15 @@ class CoreDNSModule(FilesModule):
     name = "coredns"
     args = schema({
         "corefile": ABS, "manifest": ABS, "domain": DOMAIN, "dns_ip": IPV4,
-        "upstream_file": ABS, "pods": {"enum": ["insecure", "verified", "disabled"]},
-        "ttl": {"type": "integer", "minimum": 0}, "cache": {"type": "integer", "minimum": 0}, "image": IMAGE,
+        "upstream_file": ABS, "pods": COREDNS["pods"], "ttl": COREDNS["ttl"], "cache": COREDNS["cache"],
+        "image": COREDNS["image"],
     }, ["corefile", "manifest", "domain", "dns_ip", "upstream_file"])
 
     def files(self, a) -> dict[str, str]:
-        opts = dict(pods=a.get("pods", "insecure"), ttl=a.get("ttl", 30), cache=a.get("cache", 30))
+        opts = dict(pods=a["pods"], ttl=a["ttl"], cache=a["cache"])
         return {
             a["corefile"]: "# managed by provisioner\n" + dns.corefile(a["domain"], a["upstream_file"], **opts),
-            a["manifest"]: dns.manifests(a["domain"], a["dns_ip"], image=a.get("image", "registry.k8s.io/coredns/coredns:v1.11.3"), **opts),
+            a["manifest"]: dns.manifests(a["domain"], a["dns_ip"], image=a["image"], **opts),
         }
 
     def noop(self, a) -> str:

@@ -8,7 +8,8 @@ Example task::
 
 from __future__ import annotations
 
-from ..ops import Cmd
+from ..facts.files import File
+from ..steps import Cmd
 from .base import ABS, UNIX_NAME, Module, Outcome, file_facts, restore_steps, schema, write_steps
 
 
@@ -16,7 +17,7 @@ class FileModule(Module):
     name = "file"
     args = schema({
         "path": ABS,
-        "content": {"type": "string"},
+        "content": {"type": "string", "default": ""},
         "mode": {"type": "string", "pattern": r"\A0?[0-7]{3}\Z", "default": "0644"},
         "owner": {**UNIX_NAME, "default": "root"},
         "group": {**UNIX_NAME, "default": "root"},
@@ -27,13 +28,12 @@ class FileModule(Module):
         return file_facts([args["path"]])
 
     def plan(self, args, facts):
-        path, current = args["path"], facts[f"file:{args['path']}"]
-        if args.get("state", "present") == "absent":  # the playbook asks for it gone, whoever made it
+        path, current = args["path"], facts[File(args['path'])]
+        if args["state"] == "absent":  # the playbook asks for it gone, whoever made it
             if current is None:
                 return Outcome(reason=f"{path} is already absent")
             return Outcome([Cmd(("rm", "-f", path))], f"remove {path}")
-        steps, diff = write_steps(path, args.get("content", "").encode(), facts,
-                                  args.get("mode", "0644"), args.get("owner", "root"), args.get("group", "root"))
+        steps, diff = write_steps(path, args["content"].encode(), facts, args["mode"], args["owner"], args["group"])
         if not steps:
             return Outcome(reason=f"{path} already has the wanted content, mode and owner")
         return Outcome(steps, f"{'update' if current else 'create'} {path}", diff)
@@ -41,7 +41,7 @@ class FileModule(Module):
     def reverse(self, args, facts):
         """Puts back what the file was before apply, or removes it if apply created it; else leaves it."""
         path = args["path"]
-        if args.get("state", "present") == "absent":
+        if args["state"] == "absent":
             return Outcome(reason=f"{path}: state absent has nothing to undo")
         steps = restore_steps(path, facts)
         if not steps:

@@ -9,14 +9,13 @@ The facts people get wrong are encoded here:
 
 from __future__ import annotations
 
-import shlex
 
 import yaml
 
-from ..facts import Fact, files
-from ..inventory.load import parse_version
-from ..ops import Cmd
-from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARG, VERSION, FilesModule, Module, ModuleError, Outcome, drop_block,
+from ..facts.files import File, Exists
+from ..facts.system import KernelModule, SystemdUnit
+from ..steps import Cmd
+from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARGS, VERSION, FilesModule, Module, ModuleError, Outcome, drop_block,
                    file_facts, ours, remove_files, schema, set_block, text_of, write_steps)
 
 HEADER = "# managed by provisioner: changes here are overwritten by `provision apply`\n"
@@ -75,9 +74,9 @@ def kubelet_config(a: dict) -> str:
 
 def kubelet_args(a: dict) -> list[str]:
     args = [f"--config={a['config_file']}", f"--node-ip={a['node_ip']}"]
-    if parse_version(a["version"]) < (1, 24):
+    if a["cni_flags"]:
         args += ["--network-plugin=cni", f"--cni-conf-dir={a['cni_conf_dir']}", f"--cni-bin-dir={a['cni_bin_dir']}"]
-    return args + list(a.get("extra_args", []))
+    return args + list(a["extra_args"])
 
 
 def kubelet_env(a: dict) -> str:
@@ -128,11 +127,12 @@ IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
 class KubeletModule(FilesModule):
     name = "kubelet"
     args = schema({
-        "version": VERSION, "node_ip": IPV4, "cluster_dns": IPV4,
+        "version": VERSION, "cni_flags": {"type": "boolean", "description": "kubelet before 1.24: CNI dirs as flags"},
+        "node_ip": IPV4, "cluster_dns": IPV4,
         "cluster_domain": DOMAIN, "resolv_conf": ABS, "pod_cidr": CIDR,
         "cni_bin_dir": ABS, "cni_conf_dir": ABS, "config_file": ABS, "env_file": ABS,
-        "dropin": {"anyOf": [ABS, {"type": "null"}]}, "extra_args": {"type": "array", "items": KUBELET_ARG},
-    }, ["version", "node_ip", "cluster_dns", "cluster_domain", "resolv_conf", "pod_cidr", "cni_bin_dir",
+        "dropin": {"anyOf": [ABS, {"type": "null"}]}, "extra_args": KUBELET_ARGS,
+    }, ["version", "cni_flags", "node_ip", "cluster_dns", "cluster_domain", "resolv_conf", "pod_cidr", "cni_bin_dir",
         "cni_conf_dir", "config_file", "env_file"])
 
     def files(self, a) -> dict[str, str]:
@@ -142,7 +142,7 @@ class KubeletModule(FilesModule):
         return out
 
     def noop(self, a) -> str:
-        flags = "with" if parse_version(a["version"]) < (1, 24) else "no"
+        flags = "with" if a["cni_flags"] else "no"
         return f"kubelet files already as wanted ({flags} CNI flags for {a['version']})"
 
 
@@ -158,7 +158,7 @@ class ContainerdCNIModule(Module):
         return file_facts([a["config_file"]])
 
     def plan(self, a, facts):
-        path, current = a["config_file"], facts[f"file:{a['config_file']}"]
+        path, current = a["config_file"], facts[File(a['config_file'])]
         body = containerd_block(a["major"], a["bin_dir"], a["conf_dir"])
         if current is None:
             text = f"version = {a['major'] + 1}\n\n" + set_block("", self.BEGIN, self.END, body, top=False)
@@ -176,7 +176,7 @@ class ContainerdCNIModule(Module):
         return Outcome(steps, f"point containerd {a['major']}.x at {a['bin_dir']} and {a['conf_dir']}", diff)
 
     def reverse(self, a, facts):
-        current = facts[f"file:{a['config_file']}"]
+        current = facts[File(a['config_file'])]
         if current is None:
             return Outcome(reason=f"{a['config_file']} is absent")
         old = text_of(a["config_file"], current)
@@ -189,10 +189,6 @@ class ContainerdCNIModule(Module):
         return Outcome(steps, f"remove the CNI block from {a['config_file']}", diff)
 
 
-def module_loaded(name: str) -> Fact:
-    return Fact(f"kmod:{name}", f"test -d /sys/module/{shlex.quote(name)}", lambda text, rc: rc == 0)
-
-
 class KubeProxyModule(Module):
     name = "kube_proxy"
     args = schema({"mode": {"enum": ["iptables", "ipvs", "nftables", "userspace"]}, "cluster_cidr": CIDR,
@@ -201,13 +197,13 @@ class KubeProxyModule(Module):
     def facts(self, a):
         out = file_facts([a["config_file"]])
         if a["mode"] == "ipvs":
-            out += [module_loaded(m) for m in IPVS_MODULES]
+            out += [KernelModule(m) for m in IPVS_MODULES]
         return out
 
     def plan(self, a, facts):
         steps = []
         if a["mode"] == "ipvs":  # ipvs needs its kernel modules before kube-proxy starts
-            steps += [Cmd(("modprobe", m)) for m in IPVS_MODULES if not facts[f"kmod:{m}"]]
+            steps += [Cmd(("modprobe", m)) for m in IPVS_MODULES if not facts[KernelModule(m)]]
         fsteps, diff = write_steps(a["config_file"], kube_proxy_config(a).encode(), facts)
         steps += fsteps
         if not steps:
@@ -242,14 +238,13 @@ class ServiceModule(Module):
                    "daemon_reload": {"type": "boolean", "default": True}}, ["name"])
 
     def facts(self, a):
-        unit = shlex.quote(a["name"] + ".service")
-        return [files.exists("/run/systemd/system"),
-                Fact(f"unit:{a['name']}", f"systemctl cat {unit} >/dev/null 2>&1", lambda text, rc: rc == 0)]
+        return [Exists("/run/systemd/system"),
+                SystemdUnit(a['name'])]
 
     def plan(self, a, facts):
-        if not facts["exists:/run/systemd/system"] or not facts[f"unit:{a['name']}"]:
+        if not facts[Exists("/run/systemd/system")] or not facts[SystemdUnit(a['name'])]:
             note = f"{a['name']} is not installed (no systemd unit {a['name']}.service): not restarted"
             return Outcome(reason=note, warnings=[note])
-        steps = [Cmd(("systemctl", "daemon-reload"))] if a.get("daemon_reload", True) else []
-        steps.append(Cmd(("systemctl", a.get("action", "restart"), a["name"] + ".service")))
-        return Outcome(steps, f"{a.get('action', 'restart')} {a['name']}")
+        steps = [Cmd(("systemctl", "daemon-reload"))] if a["daemon_reload"] else []
+        steps.append(Cmd(("systemctl", a["action"], a["name"] + ".service")))
+        return Outcome(steps, f"{a['action']} {a['name']}")

@@ -14,12 +14,17 @@ Each part is checked on its own, so a half-made pod is repaired, not duplicated.
 
 from __future__ import annotations
 
-from ..facts import net
-from ..ops import Cmd
-from ..facts import files
+from ..facts.files import Created
+from ..facts.net import Links, Addrs, Routes, Netns
+from ..steps import Cmd
 from .base import IFNAME, IPV4, PODNAME, Module, ModuleError, Outcome, created_by_apply, schema
 
 POD_IF = "eth0"
+
+
+def host_veth(pod: str) -> str:
+    """The host end of a hand-made pod's veth pair (the pod end is ``eth0`` in the pod's namespace)."""
+    return f"veth-{pod}"
 
 
 class PodsModule(Module):
@@ -30,16 +35,16 @@ class PodsModule(Module):
         "prefix": {"type": "integer", "minimum": 1, "maximum": 32},
         "pods": {"type": "array", "items": {
             "type": "object", "required": ["name", "ip"],
-            "properties": {"name": PODNAME, "ip": IPV4, "via": {"enum": ["manual", "cni"]}}}},
+            "properties": {"name": PODNAME, "ip": IPV4, "via": {"enum": ["manual", "cni"], "default": "manual"}}}},
     }, ["bridge", "gateway", "prefix", "pods"])
 
     def _pods(self, args):
-        return [p for p in args["pods"] if p.get("via", "manual") == "manual"]
+        return [p for p in args["pods"] if p["via"] == "manual"]
 
     def facts(self, args):
-        out = [net.netns_list(), net.links(), files.created()]
+        out = [Netns(), Links(), Created()]
         for p in self._pods(args):
-            out += [net.links(p["name"]), net.addrs(p["name"]), net.routes(p["name"])]
+            out += [Links(p["name"]), Addrs(p["name"]), Routes(p["name"])]
         return out
 
     def plan(self, args, facts):
@@ -48,7 +53,7 @@ class PodsModule(Module):
             pod_steps = self._pod(pod, args, facts)
             steps += pod_steps
             if pod_steps:
-                (made if pod["name"] not in (facts["netns"] or []) else fixed).append(pod["name"])
+                (made if pod["name"] not in (facts[Netns()] or []) else fixed).append(pod["name"])
         if not steps:
             names = ", ".join(f"{p['name']} ({p['ip']})" for p in self._pods(args)) or "none"
             return Outcome(reason=f"pods already wired to {args['bridge']}: {names}")
@@ -58,13 +63,13 @@ class PodsModule(Module):
 
     def _pod(self, pod, args, facts) -> list[Cmd]:
         name, bridge = pod["name"], args["bridge"]
-        veth, address = f"veth-{name}", f"{pod['ip']}/{args['prefix']}"
+        veth, address = host_veth(name), f"{pod['ip']}/{args['prefix']}"
         in_pod = ("ip", "-n", name)
-        exists = name in (facts["netns"] or [])
-        host = (facts["links"] or {}).get(veth)
+        exists = name in (facts[Netns()] or [])
+        host = (facts[Links()] or {}).get(veth)
         if host is not None and host["kind"] != "veth":
             raise ModuleError(f"{veth} exists on the node but is not a veth")
-        pod_links = (facts.get(f"links@{name}") or {}) if exists else {}
+        pod_links = (facts.get(Links(name)) or {}) if exists else {}
         steps: list[Cmd] = []
         if not exists:
             steps.append(Cmd(("ip", "netns", "add", name), creates=("netns", name)))
@@ -81,14 +86,14 @@ class PodsModule(Module):
                 steps.append(Cmd(in_pod + ("neigh", "flush", "dev", POD_IF)))
         if host is None or not host["up"]:
             steps.append(Cmd(("ip", "link", "set", veth, "up")))
-        have = (facts.get(f"addrs@{name}") or {}).get(POD_IF, []) if exists else []
+        have = (facts.get(Addrs(name)) or {}).get(POD_IF, []) if exists else []
         steps += [Cmd(in_pod + ("addr", "del", a, "dev", POD_IF)) for a in have if a != address]
         if address not in have:
             steps.append(Cmd(in_pod + ("addr", "add", address, "dev", POD_IF)))
         for ifname in (POD_IF, "lo"):
             if not pod_links.get(ifname, {}).get("up"):
                 steps.append(Cmd(in_pod + ("link", "set", ifname, "up")))
-        routes = (facts.get(f"routes@{name}") or []) if exists else []
+        routes = (facts.get(Routes(name)) or []) if exists else []
         if not any(r["dst"] == "default" and r["via"] == args["gateway"] for r in routes):
             steps.append(Cmd(in_pod + ("route", "replace", "default", "via", args["gateway"])))
         return steps
@@ -97,13 +102,13 @@ class PodsModule(Module):
         """Removes the namespaces and veths apply recorded as made; one that was there before stays."""
         steps, kept = [], []
         for pod in self._pods(args):
-            name, veth = pod["name"], f"veth-{pod['name']}"
-            if name in (facts["netns"] or []) and created_by_apply("netns", name, facts):
+            name, veth = pod["name"], host_veth(pod["name"])
+            if name in (facts[Netns()] or []) and created_by_apply("netns", name, facts):
                 # deleting the namespace destroys the pair, host end included
                 steps.append(Cmd(("ip", "netns", "del", name)))
-            elif veth in (facts["links"] or {}) and created_by_apply("link", veth, facts):
+            elif veth in (facts[Links()] or {}) and created_by_apply("link", veth, facts):
                 steps.append(Cmd(("ip", "link", "del", veth)))
-            elif name in (facts["netns"] or []) or veth in (facts["links"] or {}):
+            elif name in (facts[Netns()] or []) or veth in (facts[Links()] or {}):
                 kept.append(name)
         note = f"; {', '.join(kept)} existed before apply: left in place" if kept else ""
         return Outcome(steps, (f"remove {len(steps)} pod namespace(s)/veth(s)" if steps else "no lab pods left") + note)

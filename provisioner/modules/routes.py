@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..facts import net
-from ..ops import Cmd
+from ..facts.net import Routes
+from ..steps import Cmd
 from .base import CIDR, IPV4, Module, ModuleError, Outcome, schema
 
 PROTO = "147"
@@ -29,12 +29,12 @@ class RoutesModule(Module):
     }, ["routes"])
 
     def facts(self, args):
-        return [net.routes()]
+        return [Routes()]
 
     def plan(self, args, facts):
-        proto = str(args.get("proto", PROTO))
+        proto = str(args["proto"])
         want = {_net(r["dst"]): r["via"] for r in args["routes"]}
-        current = facts["routes"] or []
+        current = facts[Routes()] or []
         ours = {_net(r["dst"]): r for r in current if r["protocol"] == proto}
         steps, notes = [], []
         for r in current:
@@ -56,9 +56,9 @@ class RoutesModule(Module):
         return Outcome(steps, "; ".join(notes))
 
     def reverse(self, args, facts):
-        proto = str(args.get("proto", PROTO))
+        proto = str(args["proto"])
         steps = [Cmd(("ip", "route", "del", _net(r["dst"]), "proto", proto))
-                 for r in facts["routes"] or [] if r["protocol"] == proto]
+                 for r in facts[Routes()] or [] if r["protocol"] == proto]
         return Outcome(steps, f"remove {len(steps)} provisioner route(s)" if steps else "no provisioner routes left")
 
 

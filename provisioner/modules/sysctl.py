@@ -10,8 +10,8 @@ loads it first (and lists it in modules-load.d) when any such key is asked for.
 
 from __future__ import annotations
 
-from ..facts import files
-from ..ops import Cmd
+from ..facts.files import File, Exists, Sysctl, sysctl_path
+from ..steps import Cmd
 from .base import ABS, Module, ModuleError, Outcome, file_facts, restore_steps, schema, write_steps
 
 BRIDGE_DIR = "/proc/sys/net/bridge"
@@ -30,39 +30,39 @@ class SysctlModule(Module):
     }, ["settings"])
 
     def facts(self, args):
-        return [files.sysctl(k) for k in args["settings"]] + [files.exists(BRIDGE_DIR)] + file_facts(self._paths(args))
+        return [Sysctl(k) for k in args["settings"]] + [Exists(BRIDGE_DIR)] + file_facts(self._paths(args))
 
     def _paths(self, args) -> list[str]:
         """The persist file and the modules-load file, where set."""
-        return [p for key in ("persist", "modules_file") if (p := args.get(key, self.args["properties"][key]["default"]))]
+        return [p for key in ("persist", "modules_file") if (p := args[key])]
 
     def plan(self, args, facts):
         settings = {k: str(v) for k, v in args["settings"].items()}
         needs_bridge = any(k.startswith("net.bridge.") for k in settings)
         steps, notes, diffs = [], [], []
-        persist = args.get("persist", self.args["properties"]["persist"]["default"])
+        persist = args["persist"]
         if persist:
             # The values found before the first apply travel in the file, for reset to put back. The file is
             # written BEFORE any value changes, and a value it already records is never replaced: an apply
             # cut off half-way cannot make its own changes pass for the originals.
-            before = {**{k: facts[f"sysctl:{k}"] for k in settings}, **(previous(facts[f"file:{persist}"]) or {})}
+            before = {**{k: facts[Sysctl(k)] for k in settings}, **(previous(facts[File(persist)]) or {})}
             body = "# managed by provisioner\n" + "".join(
                 f"# before: {k} = {ABSENT if before[k] is None else before[k]}\n" for k in settings) + "".join(
                 f"{k} = {v}\n" for k, v in settings.items())
             fsteps, diff = write_steps(persist, body.encode(), facts)
             steps += fsteps
             diffs.append(diff)
-        if needs_bridge and not facts[f"exists:{BRIDGE_DIR}"]:
+        if needs_bridge and not facts[Exists(BRIDGE_DIR)]:
             steps.append(Cmd(("modprobe", "br_netfilter")))
             notes.append("load br_netfilter")
         for key, want in settings.items():
-            have = facts[f"sysctl:{key}"]
+            have = facts[Sysctl(key)]
             if have is None and not (needs_bridge and key.startswith("net.bridge.")):
-                raise ModuleError(f"sysctl {key} does not exist on this node ({files.sysctl_path(key)} is missing)")
+                raise ModuleError(f"sysctl {key} does not exist on this node ({sysctl_path(key)} is missing)")
             if have != want:
-                steps.append(Cmd(("printf", "%s\\n", want), stdout=files.sysctl_path(key)))
+                steps.append(Cmd(("printf", "%s\\n", want), stdout=sysctl_path(key)))
                 notes.append(f"{key} {have if have is not None else '(absent)'} -> {want}")
-        modules_file = args.get("modules_file", self.args["properties"]["modules_file"]["default"])
+        modules_file = args["modules_file"]
         if modules_file and needs_bridge:
             fsteps, diff = write_steps(modules_file, b"# managed by provisioner\nbr_netfilter\n", facts)
             steps += fsteps
@@ -74,11 +74,11 @@ class SysctlModule(Module):
     def reverse(self, args, facts):
         """Puts back the values found before the first apply (recorded in the persist file), removes the files."""
         steps = []
-        persist = args.get("persist", self.args["properties"]["persist"]["default"])
-        before = previous(facts.get(f"file:{persist}")) if persist else {}
+        persist = args["persist"]
+        before = previous(facts.get(File(persist))) if persist else {}
         for key, value in (before or {}).items():
-            if key in args["settings"] and value != ABSENT and facts.get(f"sysctl:{key}") not in (None, value):
-                steps.append(Cmd(("printf", "%s\\n", value), stdout=files.sysctl_path(key)))
+            if key in args["settings"] and value != ABSENT and facts.get(Sysctl(key)) not in (None, value):
+                steps.append(Cmd(("printf", "%s\\n", value), stdout=sysctl_path(key)))
         for path in self._paths(args):
             steps += restore_steps(path, facts)
         if not steps:

@@ -26,7 +26,7 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 
-from .. import ops
+from .. import steps as ops
 from ..errors import HostError, TransportError
 from ..inventory import Inventory, Node
 from . import Result
@@ -112,9 +112,8 @@ class SSHTransport:
         self.retries, self.backoff = retries, backoff
         self.connect_timeout = connect_timeout or s.connect_timeout
         self.node = node
-        user = node.user or s.user
-        identity = node.identity_file or s.identity_file
-        self.sudo = s.sudo and user != "root"
+        user, identity = node.user, node.identity_file
+        self.sudo = node.sudo  # decided once, at load
         kwargs: dict = {"allow_agent": True, "look_for_keys": identity is None, "banner_timeout": 30}
         if identity:
             kwargs["key_filename"] = [str(identity)]

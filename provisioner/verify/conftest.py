@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
+from functools import lru_cache
 
 import pytest
 import testinfra
@@ -11,11 +13,18 @@ import testinfra
 from provisioner.inventory import load_inventory
 
 
+@lru_cache(maxsize=1)
+def _plan() -> dict:
+    """What the engine decided for this run (``provisioner.verify.run_suite``)."""
+    with open(os.environ["PROVISION_VERIFY_PLAN"]) as fh:
+        return json.load(fh)
+
+
+@lru_cache(maxsize=1)
 def _inventory():
-    """The inventory, cut down to PROVISION_LIMIT (`verify --limit`) when set."""
-    inv = load_inventory(os.environ["PROVISION_INVENTORY"])
-    limit = [x for x in os.environ.get("PROVISION_LIMIT", "").split(",") if x]
-    return replace(inv, nodes=tuple(n for n in inv.nodes if n.name in limit)) if limit else inv
+    """The inventory, cut down to the nodes the engine selected (peers outside them are not checked)."""
+    inv = load_inventory(_plan()["inventory"])
+    return replace(inv, nodes=tuple(n for n in inv.nodes if n.name in _plan()["hosts"]))
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +45,9 @@ def host_of(inventory):
     """``host_of(name)`` → a testinfra host over SSH (through sudo for a non-root user), shared by all tests."""
     def get(name: str):
         if name not in _hosts:
-            n = inventory.node(name)
-            sudo = inventory.ssh.sudo and (n.user or inventory.ssh.user) != "root"
             _hosts[name] = testinfra.get_host(
-                f"ssh://{name}", ssh_config=os.environ["PROVISION_SSH_CONFIG"], sudo=sudo,
-                controlpath=f"{os.environ['PROVISION_CONTROL_DIR']}/{name}", controlpersist=30)
+                f"ssh://{name}", ssh_config=_plan()["ssh_config"], sudo=inventory.node(name).sudo,
+                controlpath=f"{_plan()['control_dir']}/{name}", controlpersist=30)
         return _hosts[name]
     return get
 

@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from provisioner.template_vars import pod_routes
 from provisioner.verify.conftest import ping_all
 
 
@@ -24,7 +25,7 @@ def test_bridge_up_with_gateway(host, node, inventory):
 def test_routes_to_every_peer(host, node, inventory):
     routes = json.loads(host.run("ip -json route show table main").stdout)
     have = {r["dst"]: r.get("gateway") for r in routes}
-    for want in inventory.pod_routes(node):
+    for want in pod_routes(inventory, node):
         assert have.get(want["dst"]) == want["via"], f"{node.name}: no route to {want['dst']} via {want['via']}"
 
 
@@ -106,7 +107,6 @@ def test_cni_config_agrees_with_the_bridge(host, node, inventory):
 
 def test_cni_plugins_installed_executable(host, inventory):
     c = inventory.cni
-    from provisioner.inventory.model import cni_vars
-    for name in cni_vars(c)["plugins"] + (["provisioner-bridge"] if cni_vars(c)["own_plugin"] else []):
+    for name in list(c.plugins) + (["provisioner-bridge"] if c.own_plugin else []):
         f = host.file(f"{c.bin_dir}/{name}")
         assert f.exists and f.mode == 0o755, f"{c.bin_dir}/{name} missing or not mode 0755"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.cni import PLUGIN_NAME, plugin_path
+from provisioner.node_plugin import PLUGIN_NAME, plugin_path
 
 REFERENCE = Path("/usr/lib/cni")
 

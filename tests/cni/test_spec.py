@@ -10,7 +10,7 @@ import json
 import jsonschema
 import pytest
 
-from provisioner.cni import PLUGIN_NAME
+from provisioner.node_plugin import PLUGIN_NAME
 
 VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
 IP_0X = {"type": "object", "required": ["version", "address"], "additionalProperties": False,

@@ -27,7 +27,7 @@ def test_cni_install_once_and_pods_via_cni_pass_verify(make_lab, cni_type):
     want = ["host-local", "loopback"] + (["bridge"] if cni_type == "bridge" else ["provisioner-bridge"])
     assert sorted(first) == sorted(want)
     for name, (mode, _, digest) in first.items():
-        src = Path("/usr/lib/cni", name) if name != "provisioner-bridge" else Path("provisioner/cni/plugin.py")
+        src = Path("/usr/lib/cni", name) if name != "provisioner-bridge" else Path("provisioner/node_plugin/plugin.py")
         assert mode == "755" and digest == hashlib.sha256(src.read_bytes()).hexdigest(), name
     assert lab.node_sh("node2", "ls -A /tmp /etc/cni/bin | grep -E '^[.]' || true") == ""  # no staged or temp file left
 

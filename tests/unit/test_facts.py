@@ -1,9 +1,13 @@
 """Facts: markers split one exec's output back per fact; parsers turn real `ip -json` into values."""
 
+import shlex
 import subprocess
+from dataclasses import dataclass
 
 from provisioner import facts
-from provisioner.facts import files, net
+from provisioner.facts import Fact, files, net
+from provisioner.facts.files import Exists, File, Listing, Sysctl
+from provisioner.facts.net import Addrs, Links, Netns
 
 LINKS = ('[{"ifindex":3,"ifname":"v-net-0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,'
          '"address":"06:ca:13:cf:dc:49","linkinfo":{"info_kind":"bridge"}},'
@@ -40,49 +44,67 @@ def test_absent_is_none_never_an_exception():
     assert net.parse_addrs("garbage{", 0) is None
     assert net.parse_netns("", 0) == []
     assert files.parse_file("", 1) is None
-    assert files.parse_sha256("", 1) is None
+    assert files.parse_binary("", 1) is None
     assert files.parse_text("x", 2) is None
+    assert Listing("/nope").process("", 1) == [] and Exists("/nope").process("", 1) is False
+
+
+@dataclass(frozen=True)
+class Shell(Fact):
+    """A fact whose command is given whole (for these tests only)."""
+
+    text: str
+
+    def command(self) -> str:
+        return self.text
+
+    def process(self, stdout, rc):
+        return files.parse_text(stdout, rc)
 
 
 def test_split_roundtrip_through_a_real_shell():
-    fs = [facts.Fact("a", "printf 'one\\ntwo'", files.parse_text),
-          facts.Fact("b", "echo hi; exit 3", files.parse_text),
-          facts.Fact("c with space", "printf '@@PROVISIONER-END 0\\n'; echo x", files.parse_text),
-          facts.Fact("a", "echo duplicate-key-runs-once", files.parse_text)]
+    a, b, c = Shell("printf 'one\\ntwo'"), Shell("echo hi; exit 3"), Shell("printf '@@PROVISIONER-END 0\\n'; echo x")
+    fs = [a, b, c, Shell("printf 'one\\ntwo'")]  # the same fact twice runs once
     out = subprocess.run(["sh", "-s"], input=facts.script(fs, "0bce"), capture_output=True, text=True).stdout
     raw = facts.split(out, fs, "0bce")
-    assert raw["a"] == ("one\ntwo", 0)
-    assert raw["b"] == ("hi\n", 3)
-    assert raw["c with space"] == ("@@PROVISIONER-END 0\nx\n", 0)  # a forged marker without the nonce
-    assert "duplicate-key-runs-once" not in out
+    assert raw == {a: ("one\ntwo", 0), b: ("hi\n", 3), c: ("@@PROVISIONER-END 0\nx\n", 0)}  # c: a forged marker
+    assert out.count("one") == 1
+    assert facts.parse_all(fs, raw) == {a: "one\ntwo", b: None, c: "@@PROVISIONER-END 0\nx"}
 
 
 def test_file_fact_through_a_real_shell(tmp_path):
     p = tmp_path / "f"
     p.write_bytes(b"line1\nline2\n\x00binary")
     p.chmod(0o640)
-    fact = files.file(str(p))
+    fact = File(str(p))
     out = subprocess.run(["sh", "-s"], input=facts.script([fact]), capture_output=True, text=True).stdout
-    value = facts.parse_all([fact], facts.split(out, [fact]))[fact.key]
+    value = facts.parse_all([fact], facts.split(out, [fact]))[File(str(p))]  # an equal instance finds the value
     assert value["content"] == b"line1\nline2\n\x00binary" and value["mode"] == "0640"
-    missing = files.file(str(tmp_path / "nope"))
+    missing = File(str(tmp_path / "nope"))
     out = subprocess.run(["sh", "-s"], input=facts.script([missing]), capture_output=True, text=True).stdout
-    assert facts.parse_all([missing], facts.split(out, [missing]))[missing.key] is None
+    assert facts.parse_all([missing], facts.split(out, [missing]))[missing] is None
 
 
-def test_fact_keys_and_commands_quote_names():
-    f = net.addrs("web")
-    assert f.key == "addrs@web" and f.command == "ip -n web -json addr show"
-    assert files.sysctl("net.ipv4.ip_forward").command == "cat /proc/sys/net/ipv4/ip_forward"
-    assert files.file("/etc/a b").command.count("'/etc/a b'") == 3
+def test_facts_are_values_named_by_class_and_arguments():
+    assert Addrs("web") == Addrs("web") and Addrs("web") != Addrs() and Addrs("web") != Links("web")
+    assert File("/x") != Exists("/x") and len({File("/x"), File("/x"), Exists("/x")}) == 2
+    assert str(Addrs("web")) == "Addrs('web')" and str(Netns()) == "Netns()"
 
 
-def test_markers_carry_positions_never_fact_keys(tmp_path):
-    """A key holding shell syntax (keys embed inventory paths) never reaches the script's marker lines."""
+def test_commands_quote_their_arguments():
+    assert Addrs("web").command() == "ip -n web -json addr show"
+    assert Links().command() == "ip -json -d link show"
+    assert Sysctl("net.ipv4.ip_forward").command() == "cat /proc/sys/net/ipv4/ip_forward"
+    assert File("/etc/a b").command().count("'/etc/a b'") == 3
+    assert Listing("/etc/$(x)").command() == "test -d '/etc/$(x)' && ls -1A '/etc/$(x)'"
+
+
+def test_markers_carry_positions_never_arguments(tmp_path):
+    """An argument holding shell syntax (arguments embed inventory paths) never reaches the script's marker lines."""
     hostile = "/tmp/x'; touch " + str(tmp_path / "pwned") + "; echo '"
-    fact = files.file(hostile)
+    fact = File(hostile)
     script = facts.script([fact], "ab12")
-    assert hostile not in script.replace(files.shlex.quote(hostile), "")
+    assert hostile not in script.replace(shlex.quote(hostile), "")
     out = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True).stdout
-    assert facts.parse_all([fact], facts.split(out, [fact], "ab12"))[fact.key] is None
+    assert facts.parse_all([fact], facts.split(out, [fact], "ab12"))[fact] is None
     assert not (tmp_path / "pwned").exists()

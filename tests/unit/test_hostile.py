@@ -23,12 +23,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioner import runner
+from provisioner.engine import runner
 from provisioner.errors import InputError
 from provisioner.inventory import load_inventory
 from provisioner.inventory.load import schema
 from provisioner.modules import MODULES
-from provisioner.ops import WriteFile
+from provisioner.steps import WriteFile
 from provisioner.playbook import bind, load_playbook, packaged
 
 from ..sandbox import SandboxTransport

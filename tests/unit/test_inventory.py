@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from provisioner.template_vars import pod_routes
 from provisioner.errors import InventoryError
 from provisioner.inventory import load_inventory
 
@@ -162,8 +163,8 @@ def test_router_mode_needs_router(write):
 def test_router_mode_routes(write):
     from provisioner.inventory import load_inventory
     inv = load_inventory(write(BASE.replace("  name: demo\n", "  name: demo\n  routing: router\n  router: 192.168.56.11\n")))
-    assert inv.pod_routes(inv.nodes[1]) == [{"dst": "10.244.0.0/16", "via": "192.168.56.11"}]
-    assert len(inv.pod_routes(inv.nodes[0])) == 2  # the router itself routes to each node
+    assert pod_routes(inv, inv.nodes[1]) == [{"dst": "10.244.0.0/16", "via": "192.168.56.11"}]
+    assert len(pod_routes(inv, inv.nodes[0])) == 2  # the router itself routes to each node
 
 
 def test_vagrant_nat_address_warns(write):

@@ -4,10 +4,13 @@ import json
 
 import pytest
 
-from provisioner import dns
+from provisioner.facts.files import File, Exists
+from provisioner.facts.system import KernelModule, SystemdUnit
+from provisioner import cluster_dns as dns
 from provisioner.errors import InventoryError
 from provisioner.inventory import load_inventory
-from provisioner.modules import MODULES, ModuleError
+from provisioner.modules import ModuleError
+from tests.bound_modules import MODULES
 from provisioner.modules.base import drop_block, set_block
 from provisioner.playbook import bind, load_playbook, resolve_path
 
@@ -21,8 +24,8 @@ def written(outcome) -> dict[str, str]:
 def absent(*paths):
     out = {}
     for p in paths:
-        out[f"file:{p}"] = None
-        out[f"exists:{p}.provisioner-orig"] = False
+        out[File(p)] = None
+        out[Exists(f"{p}.provisioner-orig")] = False
     return out
 
 
@@ -78,23 +81,23 @@ def test_removed_kubelet_flag_is_an_error_naming_the_version(write, flag, versio
 ])
 def test_containerd_both_forms(write, major, text):
     args = bound(write, f"kubernetes:\n  containerd: {{major: {major}}}\n")["containerd_cni"]
-    o = MODULES["containerd_cni"].plan(args, {"file:/etc/containerd/config.toml": None})
+    o = MODULES["containerd_cni"].plan(args, {File("/etc/containerd/config.toml"): None})
     assert written(o) == {"/etc/containerd/config.toml": text}
 
 
 def test_containerd_keeps_the_users_config_and_refuses_a_second_cni_table():
     args = {"config_file": "/etc/containerd/config.toml", "major": 1, "bin_dir": "/etc/cni/bin", "conf_dir": "/etc/cni/net.d"}
     user = 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "pause:3.9"\n'
-    f = {"file:/etc/containerd/config.toml": {"content": user.encode(), "mode": "0644", "owner": "root", "group": "root"}}
+    f = {File("/etc/containerd/config.toml"): {"content": user.encode(), "mode": "0644", "owner": "root", "group": "root"}}
     new = written(MODULES["containerd_cni"].plan(args, f))["/etc/containerd/config.toml"]
     assert new.startswith(user) and 'bin_dir = "/etc/cni/bin"' in new
-    f2 = {"file:/etc/containerd/config.toml": {"content": new.encode(), "mode": "0644", "owner": "root", "group": "root"}}
+    f2 = {File("/etc/containerd/config.toml"): {"content": new.encode(), "mode": "0644", "owner": "root", "group": "root"}}
     assert not MODULES["containerd_cni"].plan(args, f2).changed
     back = MODULES["containerd_cni"].reverse(args, f2)
     assert written(back) == {"/etc/containerd/config.toml": user}
     clash = user + '[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/cni/bin"\n'
     with pytest.raises(ModuleError, match="already has a .* table of its own"):
-        MODULES["containerd_cni"].plan(args, {"file:/etc/containerd/config.toml": {"content": clash.encode(), "mode": "0644",
+        MODULES["containerd_cni"].plan(args, {File("/etc/containerd/config.toml"): {"content": clash.encode(), "mode": "0644",
                                                                                      "owner": "root", "group": "root"}})
 
 
@@ -110,7 +113,7 @@ def test_kube_proxy_gets_the_pod_range(write):
 
 def test_kube_proxy_ipvs_loads_modules_first(write):
     args = bound(write, "kubernetes:\n  kube_proxy: {mode: ipvs}\n")["kube_proxy"]
-    facts = absent("/var/lib/kube-proxy/config.yaml") | {f"kmod:{m}": m == "nf_conntrack" for m in
+    facts = absent("/var/lib/kube-proxy/config.yaml") | {KernelModule(m): m == "nf_conntrack" for m in
                                                          ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")}
     shell = [s.shell() for s in MODULES["kube_proxy"].plan(args, facts).steps]
     assert shell[:4] == ["modprobe ip_vs", "modprobe ip_vs_rr", "modprobe ip_vs_wrr", "modprobe ip_vs_sh"]
@@ -136,10 +139,10 @@ def test_control_plane_flags_only_on_the_control_plane(write):
 def test_existing_user_file_is_backed_up_then_restored():
     args = {"path": "/etc/x.env", "service_cidr": "10.96.0.0/12", "pod_cidr": "10.244.0.0/16", "node_prefix": 24, "dns_ip": "10.96.0.10"}
     user = {"content": b"MINE=1\n", "mode": "0644", "owner": "root", "group": "root"}
-    o = MODULES["control_plane_flags"].plan(args, {"file:/etc/x.env": user, "exists:/etc/x.env.provisioner-orig": False})
+    o = MODULES["control_plane_flags"].plan(args, {File("/etc/x.env"): user, Exists("/etc/x.env.provisioner-orig"): False})
     assert o.steps[0].shell() == "cp -p /etc/x.env /etc/x.env.provisioner-orig"
-    back = MODULES["control_plane_flags"].reverse(args, {"file:/etc/x.env": {"content": b"# managed by provisioner..."},
-                                                         "exists:/etc/x.env.provisioner-orig": True})
+    back = MODULES["control_plane_flags"].reverse(args, {File("/etc/x.env"): {"content": b"# managed by provisioner..."},
+                                                         Exists("/etc/x.env.provisioner-orig"): True})
     assert [s.shell() for s in back.steps] == ["mv -f /etc/x.env.provisioner-orig /etc/x.env"]
 
 
@@ -150,8 +153,8 @@ RC = {"path": "/etc/resolv.conf", "nameserver": "10.96.0.10", "search": ["defaul
 
 def rfacts(text, resolved=None, upstream=None, backup=None):
     f = lambda t: None if t is None else {"content": t.encode(), "mode": "0644", "owner": "root", "group": "root"}
-    return {"file:/etc/resolv.conf": f(text), "file:/run/systemd/resolve/resolv.conf": f(resolved),
-            "file:/etc/provisioner/up": f(upstream), "file:/etc/resolv.conf.provisioner-orig": f(backup)}
+    return {File("/etc/resolv.conf"): f(text), File("/run/systemd/resolve/resolv.conf"): f(resolved),
+            File("/etc/provisioner/up"): f(upstream), File("/etc/resolv.conf.provisioner-orig"): f(backup)}
 
 
 ORIGINAL = "# from DHCP\nsearch corp.example\nnameserver 192.0.2.53\nnameserver 192.0.2.54\noptions edns0"  # no final newline
@@ -243,13 +246,13 @@ def test_weave_cli(write, capsys):
 
 
 def test_handlers_run_only_when_notified(base_inventory):
-    from provisioner.runner import _plan, HostResult
+    from provisioner.engine.runner import _plan, HostResult
     hosts = bind(load_playbook(ROOT / "playbooks/kubernetes.yaml"), base_inventory)
     order = list(enumerate(hosts["node2"]))
     facts = {}
     for _, t in order:
         for f in MODULES[t.module].facts(t.args):
-            facts[f.key] = None if f.key.startswith("file:") else (True if f.key.startswith(("unit:", "exists:/run/systemd")) else False)
+            facts[f] = None if isinstance(f, File) else isinstance(f, SystemdUnit) or f == Exists("/run/systemd/system")
     res = HostResult("node2")
     outcomes = _plan("node2", order, facts, "plan", res, lambda *a: None)
     by_name = {t.name: outcomes[i] for i, t in order}
@@ -258,17 +261,17 @@ def test_handlers_run_only_when_notified(base_inventory):
     for i, t in order:
         for s in outcomes[i].steps:
             if hasattr(s, "content"):
-                done[f"file:{s.path}"] = {"content": s.content, "mode": "0644", "owner": "root", "group": "root"}
+                done[File(s.path)] = {"content": s.content, "mode": "0644", "owner": "root", "group": "root"}
     outcomes = _plan("node2", order, done, "plan", HostResult("node2"), lambda *a: None)
     assert not any(o.changed for o in outcomes.values())
 
 
 def settled(module, args):
     """Plan on empty facts, pretend the files were written, plan again."""
-    facts = {f.key: (False if f.key.startswith(("exists:", "kmod:")) else None) for f in module.facts(args)}
+    facts = {f: (False if isinstance(f, (Exists, KernelModule)) else None) for f in module.facts(args)}
     for s in module.plan(args, facts).steps:
         if hasattr(s, "content"):
-            facts[f"file:{s.path}"] = {"content": s.content, "mode": s.mode, "owner": "root", "group": "root"}
+            facts[File(s.path)] = {"content": s.content, "mode": s.mode, "owner": "root", "group": "root"}
     return module.plan(args, facts)
 
 
@@ -288,9 +291,9 @@ def test_every_file_module_says_why_it_has_nothing_to_do(write):
 
 def test_service_handler_reasons():
     m = MODULES["service"]
-    o = m.plan({"name": "kubelet"}, {"exists:/run/systemd/system": False, "unit:kubelet": False})
+    o = m.plan({"name": "kubelet"}, {Exists("/run/systemd/system"): False, SystemdUnit("kubelet"): False})
     assert not o.changed and o.reason == "kubelet is not installed (no systemd unit kubelet.service): not restarted"
-    o = m.plan({"name": "kubelet"}, {"exists:/run/systemd/system": True, "unit:kubelet": True})
+    o = m.plan({"name": "kubelet"}, {Exists("/run/systemd/system"): True, SystemdUnit("kubelet"): True})
     assert [s.shell() for s in o.steps] == ["systemctl daemon-reload", "systemctl restart kubelet.service"]
 
 
@@ -298,15 +301,15 @@ def test_containerd_config_keeps_its_mode_and_secrets_stay_out_of_diffs():
     args = {"config_file": "/etc/containerd/config.toml", "major": 1, "bin_dir": "/etc/cni/bin", "conf_dir": "/etc/cni/net.d"}
     user = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.configs."r.example".auth]\n'
             '  username = "me"\n  password = "hunter2"\n  identitytoken = "tok-123"\n')
-    f = {"file:/etc/containerd/config.toml": {"content": user.encode(), "mode": "0600", "owner": "root", "group": "root"}}
+    f = {File("/etc/containerd/config.toml"): {"content": user.encode(), "mode": "0600", "owner": "root", "group": "root"}}
     o = MODULES["containerd_cni"].plan(args, f)
     step = next(s for s in o.steps if hasattr(s, "content"))
     assert step.mode == "0600"  # a 0600 file holding a password stays 0600
     assert o.steps[0].shell() == "cp -p /etc/containerd/config.toml /etc/containerd/config.toml.provisioner-orig"
-    new = MODULES["containerd_cni"].plan(args, {"file:/etc/containerd/config.toml": None})
+    new = MODULES["containerd_cni"].plan(args, {File("/etc/containerd/config.toml"): None})
     assert next(s for s in new.steps if hasattr(s, "content")).mode == "0600"  # a new one gets the least that works
     changed = user.replace("hunter2", "hunter3").replace("tok-123", "tok-456")
-    f2 = {"file:/etc/containerd/config.toml": {"content": changed.encode(), "mode": "0600", "owner": "root", "group": "root"}}
+    f2 = {File("/etc/containerd/config.toml"): {"content": changed.encode(), "mode": "0600", "owner": "root", "group": "root"}}
     diff = MODULES["file"].plan({"path": "/etc/containerd/config.toml", "content": user}, f2).diff
     assert "hunter" not in diff and "tok-" not in diff and "password = <redacted>" in diff, diff
     assert '   username = "me"' in diff  # only the values of secret-looking keys are hidden

@@ -2,8 +2,11 @@
 
 import pytest
 
-from provisioner.modules import MODULES, ModuleError
-from provisioner.ops import Cmd, WriteFile
+from provisioner.facts.files import File, Exists, Created, Sysctl
+from provisioner.facts.net import Links, Addrs, Routes, Netns
+from provisioner.modules import ModuleError
+from tests.bound_modules import MODULES
+from provisioner.steps import Cmd, WriteFile
 
 
 def cmds(outcome):
@@ -19,18 +22,18 @@ BR = {"name": "v-net-0", "address": "10.244.1.1/24"}
 
 
 def test_bridge_created_from_nothing():
-    o = MODULES["bridge"].plan(BR, {"links": {"eth0": link()}, "addrs": {"eth0": ["10.0.0.5/24"]}})
+    o = MODULES["bridge"].plan(BR, {Links(): {"eth0": link()}, Addrs(): {"eth0": ["10.0.0.5/24"]}})
     assert cmds(o) == ["provisioner_created link v-net-0\nip link add v-net-0 type bridge",  # written down first, for reset
                        "ip addr add 10.244.1.1/24 dev v-net-0", "ip link set v-net-0 up"]
 
 
 def test_bridge_noop_has_reason():
-    o = MODULES["bridge"].plan(BR, {"links": {"v-net-0": link("bridge")}, "addrs": {"v-net-0": ["10.244.1.1/24"]}})
+    o = MODULES["bridge"].plan(BR, {Links(): {"v-net-0": link("bridge")}, Addrs(): {"v-net-0": ["10.244.1.1/24"]}})
     assert not o.changed and o.reason == "bridge v-net-0 already up with 10.244.1.1/24"
 
 
 def test_bridge_wrong_address_is_repaired_and_down_bridge_raised():
-    o = MODULES["bridge"].plan(BR, {"links": {"v-net-0": link("bridge", up=False)}, "addrs": {"v-net-0": ["10.244.9.1/24"]}})
+    o = MODULES["bridge"].plan(BR, {Links(): {"v-net-0": link("bridge", up=False)}, Addrs(): {"v-net-0": ["10.244.9.1/24"]}})
     # a bridge apply did not make: the address it adds is written down, so that reset takes away only that
     assert cmds(o) == ["ip addr del 10.244.9.1/24 dev v-net-0",
                        "provisioner_created addr 'v-net-0 10.244.1.1/24'\nip addr add 10.244.1.1/24 dev v-net-0",
@@ -39,22 +42,22 @@ def test_bridge_wrong_address_is_repaired_and_down_bridge_raised():
 
 def test_bridge_name_taken_by_other_kind_fails():
     with pytest.raises(ModuleError, match="is a veth link, not a bridge"):
-        MODULES["bridge"].plan(BR, {"links": {"v-net-0": link("veth")}, "addrs": {}})
+        MODULES["bridge"].plan(BR, {Links(): {"v-net-0": link("veth")}, Addrs(): {}})
 
 
 def test_bridge_reverse_twice():
     m = MODULES["bridge"]
-    made = {"links": {"v-net-0": link("bridge")}, "addrs": {"v-net-0": ["10.244.1.1/24"]}, "created": {("link", "v-net-0")}}
+    made = {Links(): {"v-net-0": link("bridge")}, Addrs(): {"v-net-0": ["10.244.1.1/24"]}, Created(): {("link", "v-net-0")}}
     assert cmds(m.reverse(BR, made)) == ["ip link del v-net-0"]
-    assert not m.reverse(BR, {"links": {}, "addrs": {}, "created": set()}).changed
+    assert not m.reverse(BR, {Links(): {}, Addrs(): {}, Created(): set()}).changed
 
 
 def test_bridge_reset_keeps_a_bridge_apply_did_not_make():
     m = MODULES["bridge"]
-    theirs = {"links": {"v-net-0": link("bridge")}, "addrs": {"v-net-0": ["10.244.1.1/24", "192.168.9.1/24"]}}
-    o = m.reverse(BR, {**theirs, "created": set()})
+    theirs = {Links(): {"v-net-0": link("bridge")}, Addrs(): {"v-net-0": ["10.244.1.1/24", "192.168.9.1/24"]}}
+    o = m.reverse(BR, {**theirs, Created(): set()})
     assert not o.changed and "existed before apply" in o.reason
-    o = m.reverse(BR, {**theirs, "created": {("addr", "v-net-0 10.244.1.1/24")}})
+    o = m.reverse(BR, {**theirs, Created(): {("addr", "v-net-0 10.244.1.1/24")}})
     assert cmds(o) == ["ip addr del 10.244.1.1/24 dev v-net-0"]
 
 
@@ -67,9 +70,9 @@ MODS = "# managed by provisioner\nbr_netfilter\n"
 
 def sysfacts(fwd="0", brnf=None, bridge_dir=False, conf=None, mods=None):
     f = lambda c: None if c is None else {"mode": "0644", "owner": "root", "group": "root", "content": c.encode()}
-    return {"sysctl:net.ipv4.ip_forward": fwd, "sysctl:net.bridge.bridge-nf-call-iptables": brnf,
-            "exists:/proc/sys/net/bridge": bridge_dir, "file:/etc/sysctl.d/90-provisioner.conf": f(conf),
-            "file:/etc/modules-load.d/provisioner.conf": f(mods)}
+    return {Sysctl("net.ipv4.ip_forward"): fwd, Sysctl("net.bridge.bridge-nf-call-iptables"): brnf,
+            Exists("/proc/sys/net/bridge"): bridge_dir, File("/etc/sysctl.d/90-provisioner.conf"): f(conf),
+            File("/etc/modules-load.d/provisioner.conf"): f(mods)}
 
 
 def test_sysctl_loads_br_netfilter_before_bridge_keys():
@@ -112,7 +115,7 @@ def test_sysctl_records_old_values_and_reset_restores_them():
 def test_sysctl_unknown_key_fails():
     with pytest.raises(ModuleError, match="net.ipv4.nope does not exist"):
         MODULES["sysctl"].plan({"settings": {"net.ipv4.nope": 1}, "persist": None},
-                               {"sysctl:net.ipv4.nope": None, "exists:/proc/sys/net/bridge": True})
+                               {Sysctl("net.ipv4.nope"): None, Exists("/proc/sys/net/bridge"): True})
 
 
 # -- routes -----------------------------------------------------------------
@@ -124,34 +127,34 @@ def route(dst, via, proto="147", dev="eth0"):
 
 
 def test_routes_added_with_our_protocol():
-    o = MODULES["routes"].plan(RT, {"routes": [route("192.168.56.0/24", None, "kernel")]})
+    o = MODULES["routes"].plan(RT, {Routes(): [route("192.168.56.0/24", None, "kernel")]})
     assert cmds(o) == ["ip route replace 10.244.2.0/24 via 192.168.56.12 proto 147",
                        "ip route replace 10.244.3.0/24 via 192.168.56.13 proto 147"]
 
 
 def test_routes_noop_reason():
-    o = MODULES["routes"].plan(RT, {"routes": [route("10.244.2.0/24", "192.168.56.12"), route("10.244.3.0/24", "192.168.56.13")]})
+    o = MODULES["routes"].plan(RT, {Routes(): [route("10.244.2.0/24", "192.168.56.12"), route("10.244.3.0/24", "192.168.56.13")]})
     assert not o.changed
     assert o.reason == "routes already in place: 10.244.2.0/24 via 192.168.56.12, 10.244.3.0/24 via 192.168.56.13"
 
 
 def test_routes_stale_ours_removed_wrong_gateway_replaced():
-    facts = {"routes": [route("10.244.2.0/24", "192.168.56.99"), route("10.244.3.0/24", "192.168.56.13"),
+    facts = {Routes(): [route("10.244.2.0/24", "192.168.56.99"), route("10.244.3.0/24", "192.168.56.13"),
                         route("10.244.4.0/24", "192.168.56.14")]}
     assert cmds(MODULES["routes"].plan(RT, facts)) == [
         "ip route replace 10.244.2.0/24 via 192.168.56.12 proto 147", "ip route del 10.244.4.0/24 proto 147"]
 
 
 def test_routes_never_touch_foreign_routes():
-    facts = {"routes": [route("10.244.2.0/24", "192.168.56.12", "static"), route("10.50.0.0/16", "192.168.56.1", "boot")]}
+    facts = {Routes(): [route("10.244.2.0/24", "192.168.56.12", "static"), route("10.50.0.0/16", "192.168.56.1", "boot")]}
     with pytest.raises(ModuleError, match="route to 10.244.2.0/24 exists .*not made by provisioner"):
         MODULES["routes"].plan(RT, facts)
-    o = MODULES["routes"].plan({"routes": []}, {"routes": [route("10.50.0.0/16", "192.168.56.1", "boot")]})
+    o = MODULES["routes"].plan({"routes": []}, {Routes(): [route("10.50.0.0/16", "192.168.56.1", "boot")]})
     assert not o.changed
 
 
 def test_routes_reverse_only_ours():
-    facts = {"routes": [route("10.244.2.0/24", "192.168.56.12"), route("10.50.0.0/16", "192.168.56.1", "boot")]}
+    facts = {Routes(): [route("10.244.2.0/24", "192.168.56.12"), route("10.50.0.0/16", "192.168.56.1", "boot")]}
     assert cmds(MODULES["routes"].reverse(RT, facts)) == ["ip route del 10.244.2.0/24 proto 147"]
 
 
@@ -161,7 +164,7 @@ PODS = {"bridge": "v-net-0", "gateway": "10.244.1.1", "prefix": 24,
 
 
 def test_pod_made_from_nothing():
-    o = MODULES["pods"].plan(PODS, {"netns": [], "links": {"v-net-0": link("bridge")}})
+    o = MODULES["pods"].plan(PODS, {Netns(): [], Links(): {"v-net-0": link("bridge")}})
     assert cmds(o) == [
         "provisioner_created netns web\nip netns add web",
         "provisioner_created link veth-web\nip link add veth-web type veth peer name eth0 netns web",
@@ -176,9 +179,9 @@ def test_pod_made_from_nothing():
 
 
 def done_pod_facts():
-    return {"netns": ["web"], "links": {"v-net-0": link("bridge"), "veth-web": link("veth", "v-net-0")},
-            "links@web": {"eth0": link("veth"), "lo": link()}, "addrs@web": {"eth0": ["10.244.1.2/24"], "lo": []},
-            "routes@web": [route("default", "10.244.1.1", "boot")]}
+    return {Netns(): ["web"], Links(): {"v-net-0": link("bridge"), "veth-web": link("veth", "v-net-0")},
+            Links("web"): {"eth0": link("veth"), "lo": link()}, Addrs("web"): {"eth0": ["10.244.1.2/24"], "lo": []},
+            Routes("web"): [route("default", "10.244.1.1", "boot")]}
 
 
 def test_pod_noop_reason():
@@ -188,9 +191,9 @@ def test_pod_noop_reason():
 
 def test_pod_half_made_is_repaired_not_duplicated():
     f = done_pod_facts()
-    f["links@web"] = {"lo": link(up=False)}  # the pod lost its eth0
-    f["addrs@web"] = {"lo": []}
-    f["routes@web"] = []
+    f[Links("web")] = {"lo": link(up=False)}  # the pod lost its eth0
+    f[Addrs("web")] = {"lo": []}
+    f[Routes("web")] = []
     o = MODULES["pods"].plan(PODS, f)
     c = cmds(o)
     assert not any("ip netns add web" in x for x in c)
@@ -200,7 +203,7 @@ def test_pod_half_made_is_repaired_not_duplicated():
 
 def test_pod_wrong_address_replaced():
     f = done_pod_facts()
-    f["addrs@web"] = {"eth0": ["10.244.1.9/24"]}
+    f[Addrs("web")] = {"eth0": ["10.244.1.9/24"]}
     assert cmds(MODULES["pods"].plan(PODS, f)) == ["ip -n web addr del 10.244.1.9/24 dev eth0",
                                                   "ip -n web addr add 10.244.1.2/24 dev eth0"]
 
@@ -208,13 +211,13 @@ def test_pod_wrong_address_replaced():
 def test_pods_reverse_twice():
     m = MODULES["pods"]
     made = {("netns", "web"), ("link", "veth-web")}
-    assert cmds(m.reverse(PODS, {**done_pod_facts(), "created": made})) == ["ip netns del web"]
-    assert cmds(m.reverse(PODS, {"netns": [], "links": {"veth-web": link("veth")}, "created": made})) == ["ip link del veth-web"]
-    assert not m.reverse(PODS, {"netns": [], "links": {}, "created": made}).changed
+    assert cmds(m.reverse(PODS, {**done_pod_facts(), Created(): made})) == ["ip netns del web"]
+    assert cmds(m.reverse(PODS, {Netns(): [], Links(): {"veth-web": link("veth")}, Created(): made})) == ["ip link del veth-web"]
+    assert not m.reverse(PODS, {Netns(): [], Links(): {}, Created(): made}).changed
 
 
 def test_pods_reset_keeps_a_namespace_apply_did_not_make():
-    o = MODULES["pods"].reverse(PODS, {**done_pod_facts(), "created": set()})
+    o = MODULES["pods"].reverse(PODS, {**done_pod_facts(), Created(): set()})
     assert not o.changed and "web existed before apply: left in place" in o.reason
 
 
@@ -224,7 +227,7 @@ def fact(content, mode="0644", owner="root", group="root"):
 
 
 def test_file_created_atomically_with_diff():
-    o = MODULES["file"].plan({"path": "/etc/x.conf", "content": "a\n"}, {"file:/etc/x.conf": None})
+    o = MODULES["file"].plan({"path": "/etc/x.conf", "content": "a\n"}, {File("/etc/x.conf"): None})
     step = o.steps[0]
     assert isinstance(step, WriteFile) and step.content == b"a\n"
     sh = step.shell()
@@ -234,21 +237,21 @@ def test_file_created_atomically_with_diff():
 
 def test_created_dirs_are_removed_deepest_first_on_reset():
     m = MODULES["created_dirs"]
-    assert not m.plan({}, {"file:/var/lib/provisioner/created-dirs": None}).changed
+    assert not m.plan({}, {File("/var/lib/provisioner/created-dirs"): None}).changed
     record = {"content": b"/etc/cni\n/etc/cni/bin\n/etc/provisioner\n/etc/cni/bin\n"}
-    shell = [s.shell() for s in m.reverse({}, {"file:/var/lib/provisioner/created-dirs": record}).steps]
+    shell = [s.shell() for s in m.reverse({}, {File("/var/lib/provisioner/created-dirs"): record}).steps]
     assert shell == ["[ ! -d /etc/cni/bin ] || rmdir --ignore-fail-on-non-empty /etc/cni/bin",
                      "[ ! -d /etc/cni ] || rmdir --ignore-fail-on-non-empty /etc/cni",
                      "[ ! -d /etc/provisioner ] || rmdir --ignore-fail-on-non-empty /etc/provisioner",
                      "rm -f /var/lib/provisioner/created-dirs /var/lib/provisioner/created",
                      "[ ! -d /var/lib/provisioner ] || rmdir --ignore-fail-on-non-empty /var/lib/provisioner"]
-    assert not m.reverse({}, {"file:/var/lib/provisioner/created-dirs": None}).changed
+    assert not m.reverse({}, {File("/var/lib/provisioner/created-dirs"): None}).changed
 
 
 def test_mkdir_records_each_directory_it_makes(tmp_path):
     import subprocess
 
-    from provisioner.ops import MKDIR_FUNCTION
+    from provisioner.steps import MKDIR_FUNCTION
     state = tmp_path / "state"
     script = MKDIR_FUNCTION.replace("/var/lib/provisioner", str(state)) + f"\nprovisioner_mkdir {tmp_path}/a/b/c\nprovisioner_mkdir {tmp_path}/a/b\n"
     subprocess.run(["sh", "-c", script], check=True)
@@ -257,26 +260,26 @@ def test_mkdir_records_each_directory_it_makes(tmp_path):
 
 def test_file_noop_and_mode_fix():
     args = {"path": "/etc/x.conf", "content": "a\n", "mode": "0600"}
-    assert MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0600")}).reason.endswith("wanted content, mode and owner")
-    made = {"created": {("file", "/etc/x.conf")}}
-    assert cmds(MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0644"), **made})) == ["chmod 0600 /etc/x.conf"]
+    assert MODULES["file"].plan(args, {File("/etc/x.conf"): fact(b"a\n", "0600")}).reason.endswith("wanted content, mode and owner")
+    made = {Created(): {("file", "/etc/x.conf")}}
+    assert cmds(MODULES["file"].plan(args, {File("/etc/x.conf"): fact(b"a\n", "0644"), **made})) == ["chmod 0600 /etc/x.conf"]
     # a file apply did not make is kept aside first, so that reset can put it back as it was
-    assert cmds(MODULES["file"].plan(args, {"file:/etc/x.conf": fact(b"a\n", "0644")})) == [
+    assert cmds(MODULES["file"].plan(args, {File("/etc/x.conf"): fact(b"a\n", "0644")})) == [
         "cp -p /etc/x.conf /etc/x.conf.provisioner-orig", "chmod 0600 /etc/x.conf"]
 
 
 def test_file_content_changed_shows_diff():
-    o = MODULES["file"].plan({"path": "/etc/x", "content": "new\n"}, {"file:/etc/x": fact(b"old\n")})
+    o = MODULES["file"].plan({"path": "/etc/x", "content": "new\n"}, {File("/etc/x"): fact(b"old\n")})
     assert "-old" in o.diff and "+new" in o.diff
 
 
 def test_commands_quote_hostile_values():
-    o = MODULES["file"].plan({"path": "/etc/a b;rm -rf /", "content": "$(reboot)\n"}, {"file:/etc/a b;rm -rf /": fact(b"x", "0600")})
+    o = MODULES["file"].plan({"path": "/etc/a b;rm -rf /", "content": "$(reboot)\n"}, {File("/etc/a b;rm -rf /"): fact(b"x", "0600")})
     sh = o.steps[0].shell()
     assert "'/etc/a b;rm -rf /'" in sh and "$(reboot)" not in sh  # content travels base64-encoded
 
 
 def test_pod_put_back_on_a_new_bridge_forgets_the_old_gateway_mac():
     f = done_pod_facts()
-    f["links"]["veth-web"] = link("veth", None)  # the bridge was deleted: the port is free
+    f[Links()]["veth-web"] = link("veth", None)  # the bridge was deleted: the port is free
     assert cmds(MODULES["pods"].plan(PODS, f)) == ["ip link set veth-web master v-net-0", "ip -n web neigh flush dev eth0"]

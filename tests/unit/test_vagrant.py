@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provisioner.template_vars import pod_routes
 from provisioner import cli
 from provisioner.errors import InputError
 from provisioner.inventory import load_inventory
@@ -87,7 +88,7 @@ def test_vagrant_inventory_keeps_the_private_ip_as_node_ip(tmp_path, capsys):
     assert (n2.address, n2.port, n2.user) == ("127.0.0.1", 2200, "vagrant")
     assert str(n2.identity_file) == "/home/ana/lab/.vagrant/machines/node2/virtualbox/private_key"
     assert [str(n.ip) for n in inv.nodes] == ["192.168.56.11", "192.168.56.12", "192.168.56.13"]
-    assert inv.pod_routes(n2)[0] == {"dst": "10.244.1.0/24", "via": "192.168.56.11"}  # routes use the private IPs
+    assert pod_routes(inv, n2)[0] == {"dst": "10.244.1.0/24", "via": "192.168.56.11"}  # routes use the private IPs
     assert inv.ssh.host_key_policy == "accept-new" and inv.ssh.known_hosts == tmp_path / "vlab.known_hosts"
     assert "10.0.2.15" not in out.read_text() and not inv.warnings
 

@@ -3,7 +3,9 @@
 Reading the source is the only I/O a module's ``prepare`` may do; it happens
 while binding the playbook, before any connection, so a missing plugin or a
 sha256 mismatch is bad input (exit 2) and nothing has been uploaded.
-The bytes are kept here by sha256 for the runner to upload.
+Each :class:`Artifact` carries its bytes; they travel with the bound task's
+arguments into the ``Upload`` steps of the plan (no store between binding and
+running).
 """
 
 from __future__ import annotations
@@ -12,12 +14,9 @@ import base64
 import gzip
 import hashlib
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-
-STORE: dict[str, bytes] = {}
-
 
 class ArtifactError(ValueError):
     pass
@@ -27,7 +26,11 @@ class ArtifactError(ValueError):
 class Artifact:
     name: str
     sha256: str
-    size: int
+    data: bytes = field(repr=False, compare=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
 
 def sha256(data: bytes) -> str:
@@ -35,9 +38,9 @@ def sha256(data: bytes) -> str:
 
 
 @lru_cache(maxsize=64)
-def compressed_base64(digest: str) -> str:
-    """The bytes of ``digest``, gzip-compressed and base64-encoded in lines, once per run (all nodes share it)."""
-    return base64.encodebytes(gzip.compress(STORE[digest], compresslevel=6, mtime=0)).decode()
+def compressed_base64(data: bytes) -> str:
+    """``data`` gzip-compressed and base64-encoded in lines; computed once per run (all nodes share the bytes)."""
+    return base64.encodebytes(gzip.compress(data, compresslevel=6, mtime=0)).decode()
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -71,7 +74,7 @@ def _tarball(path: Path, stamp: tuple[int, int]) -> dict[str, tuple[bytes, str]]
 
 def collect(source: Path, names: list[str], pins: dict[str, str], tarball_pin: str | None,
             extra: dict[str, Path] | None = None) -> list[Artifact]:
-    """Read plugins ``names`` from ``source`` (a directory or .tgz), check pins, store their bytes.
+    """Read plugins ``names`` from ``source`` (a directory or .tgz) and check their pins.
 
     ``extra`` maps names to files outside the source (the project's own plugin).
     """
@@ -99,6 +102,5 @@ def collect(source: Path, names: list[str], pins: dict[str, str], tarball_pin: s
     for name, (data, digest) in files.items():
         if name in pins and pins[name] != digest:
             raise ArtifactError(f"plugin {name}: sha256 {digest} does not match the pinned {pins[name]}")
-        STORE[digest] = data
-        out.append(Artifact(name, digest, len(data)))
+        out.append(Artifact(name, digest, data))
     return out

@@ -16,6 +16,8 @@ import posixpath
 import shlex
 from dataclasses import dataclass
 
+from .uploads import Artifact, compressed_base64
+
 MARK = "@@PROVISIONER"
 LOCK = "/run/provisioner.lock"          # flock'ed by the lock channel from facts to the end of apply
 LOCK_OWNER = LOCK + ".owner"            # who holds it: "controller host, pid, start time"
@@ -101,23 +103,26 @@ class WriteFile:
 class Upload:
     """Install a file from this machine (a plugin binary), carried in the apply script itself.
 
-    The bytes (from :mod:`provisioner.artifacts`, by sha256) travel gzip-compressed
+    The bytes (an :class:`~provisioner.uploads.Artifact` read while binding) travel gzip-compressed
     in a here-document, are unpacked into the run's private directory (``mktemp -d``,
     0700, removed when the script exits), checked against their sha256, then
     copied beside the target and moved into place.
     """
 
     path: str
-    sha256: str
+    artifact: Artifact
     mode: str = "0755"
     creates: Creates = None
 
-    def shell(self) -> str:
-        from .artifacts import compressed_base64
+    @property
+    def sha256(self) -> str:
+        return self.artifact.sha256
 
+    def shell(self) -> str:
         q = shlex.quote
         staged = f'"$PROVISIONER_RUN"/{self.sha256}'
-        return _recorded(self.creates, "") + (f"base64 -d <<'PROVISIONER_EOF' | gzip -dc > {staged}\n{compressed_base64(self.sha256)}PROVISIONER_EOF\n"
+        data = compressed_base64(self.artifact.data)
+        return _recorded(self.creates, "") + (f"base64 -d <<'PROVISIONER_EOF' | gzip -dc > {staged}\n{data}PROVISIONER_EOF\n"
                 f'(cd "$PROVISIONER_RUN" && echo {q(self.sha256 + "  " + self.sha256)} | sha256sum -c --quiet)\n'
                 + _install(self.path, lambda tmp: f"cp {staged} {tmp}", self.mode)
                 + f"\nrm -f {staged}")

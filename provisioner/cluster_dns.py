@@ -93,7 +93,3 @@ def manifests(domain: str, dns_ip: str, pods: str = "insecure", ttl: int = 30, c
     ]
     return "# managed by provisioner: kubectl apply -f this file\n" + "---\n".join(
         yaml.safe_dump(d, sort_keys=False, default_flow_style=False) for d in docs)
-
-
-WEAVE_LEGACY = "https://cloud.weave.works/k8s/net?k8s-version=$(kubectl version | base64 | tr -d '\\n')&env.IPALLOC_RANGE={range}"
-WEAVE_RELEASE = "https://github.com/weaveworks/weave/releases/download/v2.8.1/weave-daemonset-k8s.yaml"

@@ -1,4 +1,4 @@
-"""``provision``: argument parsing and output only; the work happens elsewhere.
+"""``provision``: argument parsing and output only; the work happens in :mod:`provisioner.engine` and friends.
 
 Exit codes: 0 success, 1 a host failed or was unreachable, 2 bad input.
 """
@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-from . import __version__
-from .errors import InputError, ProvisionerError
+from .. import __version__
+from ..errors import InputError, ProvisionerError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def cmd(name: str, func, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
-        sp.set_defaults(func=func)
+        sp.set_defaults(func=func, mode=name)
         return sp
 
     def run_opts(sp: argparse.ArgumentParser, playbook: bool = True) -> None:
@@ -77,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("address", help="e.g. 10.49.70.3/24")
     sp.add_argument("--json", action="store_true")
 
-    run_opts(cmd("plan", _plan, "show what apply would change; changes nothing"))
-    run_opts(cmd("apply", _apply, "bring every node to the state the playbook describes"))
-    run_opts(cmd("reset", _reset, "undo what apply made (each module's reverse, in reverse order), and nothing else"))
+    run_opts(cmd("plan", _run, "show what apply would change; changes nothing"))
+    run_opts(cmd("apply", _run, "bring every node to the state the playbook describes"))
+    run_opts(cmd("reset", _run, "undo what apply made (each module's reverse, in reverse order), and nothing else"))
 
     sp = cmd("facts", _facts, "each node's IP, interface, MAC, network, listening ports, bridge and pod routes")
     sp.add_argument("inventory")
@@ -92,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", help="only these nodes (names or globs); peers outside the limit are not checked")
     sp.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
-    sp = cmd("coredns", _coredns, "render the Corefile and the CoreDNS manifests (ConfigMap, Service at dns_ip, …)")
+    sp = cmd("coredns", _coredns, "the Corefile and CoreDNS manifests apply writes (ConfigMap, Service at dns_ip, …)")
     sp.add_argument("inventory")
+    sp.add_argument("-p", "--playbook", help="take them from this playbook's coredns task (default playbooks/site.yaml)")
     sp.add_argument("--out", help="directory to write Corefile and coredns.yaml into (default: print)")
 
     sp = cmd("dns-name", _dns_name, "DNS names: a service FQDN, or with --pod a pod's A record")
@@ -138,12 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _inventory(path: str):
+    """Load and check an inventory; its warnings go to stderr."""
+    from ..inventory import load_inventory
+
+    inv = load_inventory(path)
+    for w in inv.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return inv
+
+
 def _validate(args) -> int:
-    from .playbook import bind, load_playbook
+    from .. import engine
 
     inv = _inventory(args.inventory)
     if args.playbook:
-        bind(load_playbook(args.playbook), inv)
+        engine.bind(inv, "apply", args.playbook)
     if args.json:
         print(json.dumps({"ok": True, "nodes": {n.name: {"ip": str(n.ip), "pod_subnet": str(n.pod_subnet),
                                                          "gateway": str(n.pod_gateway)} for n in inv.nodes}}))
@@ -155,7 +164,7 @@ def _validate(args) -> int:
 
 
 def _ipcalc(args) -> int:
-    from .addressing import format_ipcalc, ipcalc
+    from ..addressing import format_ipcalc, ipcalc
 
     try:
         fields = ipcalc(args.address)
@@ -165,166 +174,96 @@ def _ipcalc(args) -> int:
     return 0
 
 
-def _run(args, mode: str, playbook: str | None = None) -> int:
-    from .playbook import bind, load_playbook, resolve_path
+def _options(args):
+    from ..engine import Options
+
+    return Options(forks=args.forks, timeout=args.timeout, host_timeout=args.host_timeout,
+                   lock_timeout=args.lock_timeout, max_fail_percent=args.max_fail_percent, retries=args.retries)
+
+
+def _run(args) -> int:
+    """plan, apply, reset: a request to the engine, its events printed as they come."""
+    from .. import engine
     from .report import Reporter
-    from .runner import run_all
-    from .transport.ssh import SSHTransport
 
-    from . import state
-    from .runner import Options
-
-    inv = _inventory(args.inventory)
-    limit = _limit(args.limit, inv)
-    if args.retry_failed:
-        again = state.failed_hosts(inv.path)
-        if again is None:
-            raise InputError(f"--retry-failed: no previous run recorded for {inv.path} ({state.path_for(inv.path)})")
-        limit = [h for h in again if limit is None or h in limit]
-        if not limit:
-            print("--retry-failed: no host failed in the previous run; nothing to do")
-            return 0
-    book = load_playbook(resolve_path(playbook or getattr(args, "playbook", None)))
-    hosts = bind(book, inv, limit)
-    reporter = Reporter(mode, args.json, verbose=args.verbose)
-    opts = Options(forks=args.forks, timeout=args.timeout, host_timeout=args.host_timeout,
-                   lock_timeout=args.lock_timeout, max_fail_percent=args.max_fail_percent)
-    if mode != "plan":
-        state.start(inv.path, mode, list(hosts))
-
-    def emit(kind: str, obj) -> None:
-        reporter(kind, obj)
-        if kind == "host_done" and mode != "plan":  # written as each host ends: a killed run still leaves it
-            state.record(inv.path, mode, [obj])
-
-    results = run_all(hosts, lambda h: SSHTransport(inv, inv.node(h), retries=args.retries), mode, opts, emit)
-    reporter.finish(results)
-    return 1 if any(r.failed for r in results) else 0
-
-
-def _limit(text: str | None, inv) -> list[str] | None:
-    if not text:
-        return None
-    import fnmatch
-
-    names = [n.name for n in inv.nodes]
-    chosen = []
-    for pattern in text.split(","):
-        hits = fnmatch.filter(names, pattern.strip())
-        if not hits:
-            raise InputError(f"--limit {pattern}: no node matches (nodes: {', '.join(names)})")
-        chosen += [h for h in hits if h not in chosen]
-    return chosen
-
-
-def _plan(args) -> int:
-    return _run(args, "plan")
-
-
-def _apply(args) -> int:
-    return _run(args, "apply")
-
-
-def _verify(args) -> int:
-    from .verify import run_suite
-
-    inv = _inventory(args.inventory)
-    return run_suite(inv, args.pytest_args, _limit(args.limit, inv))
+    request = engine.Request(args.mode, _inventory(args.inventory), args.playbook, args.limit,
+                             args.retry_failed, _options(args))
+    reporter = Reporter(args.mode, args.json, verbose=args.verbose)
+    result = engine.run(request, reporter)
+    if result.note:
+        print(result.note)
+        return 0
+    reporter.finish(result.hosts)
+    return 1 if result.failed else 0
 
 
 def _facts(args) -> int:
-    from . import nodefacts
-    from .transport.ssh import SSHTransport
+    from .. import engine
+    from ..engine.node_summary import table
 
-    inv = _inventory(args.inventory)
-    limit = _limit(args.limit, inv)
-    if limit:
-        inv = replace(inv, nodes=tuple(n for n in inv.nodes if n.name in limit))
-    results = nodefacts.collect(inv, lambda h: SSHTransport(inv, inv.node(h)), args.forks)
-    print(json.dumps(results, indent=2) if args.json else nodefacts.table(results))
-    return 1 if any("error" in r for r in results.values()) else 0
+    result = engine.run(engine.Request("facts", _inventory(args.inventory), limit=args.limit,
+                                       options=engine.Options(forks=args.forks)))
+    print(json.dumps(result.facts, indent=2) if args.json else table(result.facts))
+    return 1 if result.failed else 0
 
 
-def _reset(args) -> int:
-    from .playbook import packaged
+def _verify(args) -> int:
+    from .. import engine
 
-    return _run(args, "reset", args.playbook or str(packaged("reset.yaml")))
+    result = engine.run(engine.Request("verify", _inventory(args.inventory), limit=args.limit,
+                                       pytest_args=tuple(args.pytest_args)))
+    return result.exit_code
 
 
 def _coredns(args) -> int:
-    from . import dns
+    from .. import engine
 
-    inv = _inventory(args.inventory)
-    d, c = inv.dns["coredns"], inv.cluster
-    opts = dict(pods=d["pods"], ttl=d["ttl"], cache=d["cache"])
-    core = dns.corefile(c.domain, inv.dns["upstream_file"], **opts)
-    manifest = dns.manifests(c.domain, str(c.dns_ip), image=d["image"], **opts)
+    corefile, manifest = engine.coredns_files(_inventory(args.inventory), args.playbook)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "Corefile").write_text(core)
+        (out / "Corefile").write_text(corefile)
         (out / "coredns.yaml").write_text(manifest)
         print(f"wrote {out / 'Corefile'} and {out / 'coredns.yaml'} (kubectl apply -f {out / 'coredns.yaml'})")
     else:
-        print("# Corefile (for CoreDNS run on a node)\n" + core + "\n" + manifest, end="")
+        print("# Corefile (for CoreDNS run on a node)\n" + corefile + "\n" + manifest, end="")
     return 0
 
 
 def _dns_name(args) -> int:
-    from . import dns
+    from .. import cluster_dns
 
-    domain = args.domain
-    if args.inventory:
-        domain = _inventory(args.inventory).cluster.domain
+    domain = _inventory(args.inventory).cluster.domain if args.inventory else args.domain
     try:
-        print(dns.pod_a_record(args.name, args.namespace, domain) if args.pod else dns.service_fqdn(args.name, args.namespace, domain))
+        print(cluster_dns.pod_a_record(args.name, args.namespace, domain) if args.pod
+              else cluster_dns.service_fqdn(args.name, args.namespace, domain))
     except ValueError as exc:
         raise InputError(f"{args.name}: {exc}") from None
     return 0
 
 
 def _weave(args) -> int:
-    from . import dns
+    from ..weave import install_advice
 
-    inv = _inventory(args.inventory)
-    if inv.cni.type != "weave":
-        raise InputError(f"{args.inventory}: cni.type is {inv.cni.type}, not weave")
-    r = inv.cni.weave_ipalloc_range
-    print(f"IPALLOC_RANGE={r} is inside the pod range {inv.cluster.pod_cidr} and clear of the node "
-          f"({inv.cluster.node_cidr}) and service ({inv.cluster.service_cidr}) ranges.")
-    print("The classic install URL (the cloud.weave.works service behind it is gone since 2023):")
-    print("  kubectl apply -f \"" + dns.WEAVE_LEGACY.format(range=r) + "\"")
-    print("What works today: the release manifest, then set the range on the DaemonSet:")
-    print(f"  kubectl apply -f {dns.WEAVE_RELEASE}")
-    print(f"  kubectl -n kube-system set env daemonset/weave-net -c weave IPALLOC_RANGE={r}")
+    print("\n".join(install_advice(_inventory(args.inventory))))
     return 0
 
 
 def _ssh_config(args) -> int:
-    from .verify import ssh_config
+    from ..transport.openssh import ssh_config
 
     print(ssh_config(_inventory(args.inventory)), end="")
     return 0
 
 
 def _ssh(args) -> int:
-    import subprocess
-    import tempfile
+    from ..transport.openssh import interactive
 
-    from .verify import ssh_config
-
-    inv = _inventory(args.inventory)
-    if args.node not in [n.name for n in inv.nodes]:
-        raise InputError(f"no node {args.node} in {args.inventory} (nodes: {', '.join(n.name for n in inv.nodes)})")
-    with tempfile.NamedTemporaryFile("w", prefix="provision-ssh-", suffix=".conf") as fh:
-        fh.write(ssh_config(inv).replace("  BatchMode yes\n", ""))
-        fh.flush()
-        command = [c for c in args.command if c != "--"]
-        return subprocess.run(["ssh", "-F", fh.name, args.node, *command]).returncode
+    return interactive(_inventory(args.inventory), args.node, args.command)
 
 
 def _lab_up(args) -> int:
-    from .lab import namespace
+    from ..lab import namespace
 
     pods = tuple(p for p in args.pods.split(",") if p)
     cni_pods = tuple(p for p in args.cni_pods.split(",") if p)
@@ -337,45 +276,23 @@ def _lab_up(args) -> int:
 
 
 def _vagrant_inventory(args) -> int:
-    import subprocess
-
-    import yaml
-
-    from .lab.vagrant import inventory_for_vms
-    from .yamlsrc import load_file
+    from ..lab.vagrant import write_inventory
 
     base = _inventory(args.inventory)  # validated first; then the raw YAML is copied
+    text = None
     if args.ssh_config == "-":
         text = sys.stdin.read()
     elif args.ssh_config:
         text = Path(args.ssh_config).read_text()
-    else:
-        env = dict(os.environ, PROVISION_INVENTORY=str(base.path.resolve()))  # the Vagrantfile reads it
-        p = subprocess.run(["vagrant", "ssh-config"], capture_output=True, text=True, env=env)
-        if p.returncode != 0:
-            raise InputError(f"vagrant ssh-config failed: {p.stderr.strip() or p.stdout.strip()}")
-        text = p.stdout
     out = Path(args.out)
-    data = inventory_for_vms(load_file(args.inventory).data, text, (out.parent / f"{out.stem}.known_hosts").resolve())
-    out.write_text(f"# written by `provision lab vagrant-inventory` from {args.inventory} and vagrant ssh-config\n"
-                   + yaml.safe_dump(data, sort_keys=False))
+    data = write_inventory(base.path, text, out)
     _inventory(str(out))  # what we wrote must validate
     print(f"wrote {out}: {len(data['nodes'])} node(s); next: provision apply {out}")
     return 0
 
 
-def _inventory(path: str):
-    """Load and check an inventory; its warnings go to stderr."""
-    from .inventory import load_inventory
-
-    inv = load_inventory(path)
-    for w in inv.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    return inv
-
-
 def _lab_down(args) -> int:
-    from .lab import namespace
+    from ..lab import namespace
 
     removed = namespace.down(args.name)
     print(f"lab {args.name}: " + ("removed " + ", ".join(removed) if removed else "nothing to remove"))
@@ -383,11 +300,7 @@ def _lab_down(args) -> int:
 
 
 def _lab_status(args) -> int:
-    from .lab import namespace
+    from ..lab import namespace
 
     print(json.dumps(namespace.running(args.name), indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import TextIO
 
-from .runner import HostResult, TaskResult
+from ..engine.runner import HostResult, TaskResult
 
 COLORS = {"warning": "35", "ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36", "would change": "33"}
 

@@ -7,38 +7,23 @@ pod bridge and its addresses, the pod routes.
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 
-from . import addressing
-from .facts import Fact, net
-from .inventory import Inventory, Node
-from .modules.routes import PROTO
-
-_USERS = re.compile(r'\("([^"]+)",pid=(\d+)')
-
-
-def parse_ss(text: str, rc: int) -> list[dict] | None:
-    """``ss -Hltnp`` lines → ``[{address, port, processes: [{name, pid}]}]``."""
-    if rc != 0:
-        return None
-    out = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 4:
-            continue
-        addr, _, port = parts[3].rpartition(":")
-        procs = [{"name": n, "pid": int(p)} for n, p in _USERS.findall(line)]
-        out.append({"address": addr.strip("[]"), "port": int(port), "processes": procs})
-    return sorted(out, key=lambda x: (x["port"], x["address"]))
-
+from .. import addressing
+from ..errors import HostError
+from ..facts import Fact
+from ..facts.net import Addrs, Links, Routes
+from ..facts.system import Listening
+from ..inventory import Inventory, Node
+from ..modules.routes import PROTO
+from .runner import run_facts
 
 def wanted() -> list[Fact]:
-    return [net.links(), net.addrs(), net.routes(), Fact("listen", "ss -Hltnp", parse_ss)]
+    return [Links(), Addrs(), Routes(), Listening()]
 
 
 def summarize(inv: Inventory, node: Node, values: dict) -> dict:
-    links, addrs, routes = values["links"] or {}, values["addrs"] or {}, values["routes"] or []
+    links, addrs, routes = values[Links()] or {}, values[Addrs()] or {}, values[Routes()] or []
     holder = next(((ifname, a) for ifname, lst in addrs.items() for a in lst if a.split("/")[0] == str(node.ip)), None)
     ifname, cidr = holder if holder else (None, None)
     network = None
@@ -51,17 +36,15 @@ def summarize(inv: Inventory, node: Node, values: dict) -> dict:
         "node": node.name, "ip": str(node.ip), "cidr": cidr, "interface": ifname,
         "interface_expected": node.interface, "mac": (links.get(ifname) or {}).get("mac") if ifname else None,
         "network": network,
-        "listening": values["listen"],
+        "listening": values[Listening()],
         "bridge": {"name": bridge, "present": bridge in links, "up": (links.get(bridge) or {}).get("up", False),
                    "addresses": addrs.get(bridge, [])},
         "pod_routes": [{"dst": r["dst"], "via": r["via"], "dev": r["dev"], "protocol": r["protocol"]} for r in pod_routes],
     }
 
 
-def collect(inv: Inventory, connect, forks: int = 10) -> dict[str, dict]:
-    """``{node: summary or {"error": …}}``, one exec per node, in parallel."""
-    from .errors import HostError
-    from .runner import run_facts
+def collect(inv: Inventory, hosts: list[str], connect, forks: int = 10) -> dict[str, dict]:
+    """``{node: summary or {"error": …}}`` for ``hosts``, one exec per node, in parallel."""
 
     def one(node: Node) -> tuple[str, dict]:
         t = connect(node.name)
@@ -73,7 +56,7 @@ def collect(inv: Inventory, connect, forks: int = 10) -> dict[str, dict]:
             t.close()
 
     with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
-        return dict(pool.map(one, inv.nodes))
+        return dict(pool.map(one, [inv.node(h) for h in hosts]))
 
 
 def table(results: dict[str, dict]) -> str:

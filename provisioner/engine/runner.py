@@ -16,12 +16,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import ops
-from . import facts as factlib
-from .errors import HostError, TransportError
-from .modules import MODULES, ModuleError, Outcome
-from .playbook import BoundTask
-from .transport import Result, Transport
+from .. import facts as factlib
+from .. import steps as ops
+from ..errors import HostError, TransportError
+from ..modules import MODULES, ModuleError, Outcome
+from ..playbook import BoundTask
+from ..transport import Result, Transport
 
 STDERR_LINES = 8
 
@@ -35,6 +35,7 @@ class Options:
     host_timeout: float | None = None    # all of one host's work (--host-timeout)
     lock_timeout: float = 60             # wait for another run's node lock (--lock-timeout)
     max_fail_percent: float | None = None  # stop starting hosts past this (--max-fail-percent)
+    retries: int = 2                     # connection attempts after the first (--retries)
 
 
 @dataclass

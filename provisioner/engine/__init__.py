@@ -1,0 +1,140 @@
+"""The engine's one entry point: ``plan``, ``apply``, ``reset``, ``facts`` and ``verify`` all go through :func:`run`.
+
+A :class:`Request` holds the inventory, the playbook, the node selection
+(``--limit``, applied here and nowhere else) and the options; :func:`run` gives
+back a :class:`Result`. The retry record (``--retry-failed``) is read and
+written here. The CLI only builds requests and prints results.
+
+>>> from provisioner.inventory import load_inventory
+>>> inv = load_inventory("inventories/example.yaml")   # doctest: +SKIP
+>>> run(Request("plan", inv, limit="node1"), emit=print)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import InputError
+from ..inventory import Inventory
+from . import retry_record
+from .runner import Emit, HostResult, Options, run_all
+
+MODES = ("plan", "apply", "reset", "facts", "verify")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to do (``mode``), where (``inventory``, ``limit``) and how (``options``)."""
+
+    mode: str
+    inventory: Inventory
+    playbook: str | None = None          # plan/apply: default playbooks/site.yaml; reset: playbooks/reset.yaml
+    limit: str | None = None             # comma-separated names or globs
+    retry_failed: bool = False           # only the hosts the retry record says failed last time
+    options: Options = field(default_factory=Options)
+    pytest_args: tuple[str, ...] = ()    # verify only
+
+
+@dataclass
+class Result:
+    """``hosts`` (plan/apply/reset), ``facts`` (facts) or ``exit_code`` (verify); ``note`` when nothing ran."""
+
+    mode: str
+    hosts: list[HostResult] = field(default_factory=list)
+    facts: dict[str, dict] = field(default_factory=dict)
+    note: str = ""
+    exit_code: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.exit_code != 0 or any(h.failed for h in self.hosts) or any("error" in f for f in self.facts.values())
+
+
+def select(inv: Inventory, limit: str | None) -> list[str]:
+    """The nodes a run works on, in inventory order: all, or those matching ``limit`` (``node[12],work*``)."""
+    names = [n.name for n in inv.nodes]
+    if not limit:
+        return names
+    chosen: set[str] = set()
+    for pattern in limit.split(","):
+        hits = fnmatch.filter(names, pattern.strip())
+        if not hits:
+            raise InputError(f"--limit {pattern}: no node matches (nodes: {', '.join(names)})")
+        chosen.update(hits)
+    return [n for n in names if n in chosen]
+
+
+def run(request: Request, emit: Emit = lambda kind, obj: None) -> Result:
+    """Do ``request``; bad input raises :class:`~provisioner.errors.InputError` before any node is contacted."""
+    if request.mode not in MODES:
+        raise ValueError(f"unknown mode {request.mode!r}")
+    inv = request.inventory
+    hosts = select(inv, request.limit)
+    if request.mode == "facts":
+        from .node_summary import collect
+
+        return Result("facts", facts=collect(inv, hosts, _connect(inv, request.options), request.options.forks))
+    if request.mode == "verify":
+        from ..verify import run_suite
+
+        return Result("verify", exit_code=run_suite(inv, hosts, list(request.pytest_args)))
+    if request.retry_failed:
+        hosts, note = _retry(inv, hosts)
+        if note:
+            return Result(request.mode, note=note)
+    tasks = bind(inv, request.mode, request.playbook, hosts)
+    return Result(request.mode, hosts=_run_tasks(inv, request.mode, tasks, request.options, emit))
+
+
+def bind(inv: Inventory, mode: str, playbook: str | None, hosts: list[str] | None = None) -> dict:
+    """The playbook loaded and bound to ``hosts`` (all by default): every template rendered, every arg checked."""
+    from ..playbook import bind as bind_playbook
+    from ..playbook import load_playbook, packaged, resolve_path
+
+    path = playbook or (str(packaged("reset.yaml")) if mode == "reset" else None)
+    return bind_playbook(load_playbook(resolve_path(path)), inv, hosts)
+
+
+def coredns_files(inv: Inventory, playbook: str | None = None) -> tuple[str, str]:
+    """The Corefile and the CoreDNS manifest exactly as apply writes them: the playbook's ``coredns`` task,
+    bound to the first node, rendered by the module itself (one renderer for both)."""
+    from ..modules import MODULES
+
+    first = inv.nodes[0].name
+    tasks = [t for t in bind(inv, "apply", playbook, [first])[first] if t.module == "coredns"]
+    if not tasks:
+        raise InputError(f"{playbook or 'playbooks/site.yaml'} has no coredns task for {first}")
+    args = tasks[0].args
+    files = MODULES["coredns"].files(args)
+    return files[args["corefile"]], files[args["manifest"]]
+
+
+def _retry(inv: Inventory, hosts: list[str]) -> tuple[list[str], str]:
+    again = retry_record.failed_hosts(inv.path)
+    if again is None:
+        raise InputError(f"--retry-failed: no previous run recorded for {inv.path} ({retry_record.path_for(inv.path)})")
+    chosen = [h for h in hosts if h in again]
+    return chosen, "" if chosen else "--retry-failed: no host failed in the previous run; nothing to do"
+
+
+def _run_tasks(inv: Inventory, mode: str, tasks: dict, opts: Options, emit: Emit) -> list[HostResult]:
+    if mode != "plan":
+        retry_record.start(inv.path, mode, list(tasks))
+
+    def recorded(kind: str, obj) -> None:
+        emit(kind, obj)
+        if kind == "host_done" and mode != "plan":  # written as each host ends: a killed run still leaves it
+            retry_record.record(inv.path, mode, [obj])
+
+    return run_all(tasks, _connect(inv, opts), mode, opts, recorded)
+
+
+def _connect(inv: Inventory, opts: Options) -> Callable:
+    from ..transport.ssh import SSHTransport
+
+    return lambda host: SSHTransport(inv, inv.node(host), retries=opts.retries)
+
+
+__all__ = ["MODES", "Options", "Request", "Result", "bind", "coredns_files", "run", "select"]

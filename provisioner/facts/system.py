@@ -1,0 +1,63 @@
+"""Facts about the node's system: kernel modules, systemd units, listening sockets."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from . import Fact
+
+_USERS = re.compile(r'\("([^"]+)",pid=(\d+)')
+
+
+def parse_ss(text: str, rc: int) -> list[dict] | None:
+    """``ss -Hltnp`` lines → ``[{address, port, processes: [{name, pid}]}]``."""
+    if rc != 0:
+        return None
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 4:
+            continue
+        addr, _, port = parts[3].rpartition(":")
+        procs = [{"name": n, "pid": int(p)} for n, p in _USERS.findall(line)]
+        out.append({"address": addr.strip("[]"), "port": int(port), "processes": procs})
+    return sorted(out, key=lambda x: (x["port"], x["address"]))
+
+
+@dataclass(frozen=True)
+class KernelModule(Fact):
+    """Is this kernel module loaded (``/sys/module/NAME``)?"""
+
+    name: str
+
+    def command(self) -> str:
+        return f"test -d /sys/module/{shlex.quote(self.name)}"
+
+    def process(self, stdout: str, rc: int) -> bool:
+        return rc == 0
+
+
+@dataclass(frozen=True)
+class SystemdUnit(Fact):
+    """Does systemd know ``NAME.service``?"""
+
+    name: str
+
+    def command(self) -> str:
+        return f"systemctl cat {shlex.quote(self.name + '.service')} >/dev/null 2>&1"
+
+    def process(self, stdout: str, rc: int) -> bool:
+        return rc == 0
+
+
+@dataclass(frozen=True)
+class Listening(Fact):
+    """Listening TCP sockets with their processes, as ``ss -ltnp`` shows them."""
+
+    def command(self) -> str:
+        return "ss -Hltnp"
+
+    def process(self, stdout: str, rc: int) -> list[dict] | None:
+        return parse_ss(stdout, rc)

@@ -1,0 +1,86 @@
+"""What ``{{ }}`` in a playbook sees on a node: the inventory as plain dicts and strings.
+
+The model (:mod:`provisioner.inventory.model`) holds what the inventory says and
+the decisions made at load; this module turns it into template values and
+derives the two network pieces the playbooks hand to modules: the node's pod
+routes and its CNI network config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .inventory.model import CNI, Cluster, Inventory, Node
+
+
+def template_vars(inv: Inventory, node: Node) -> dict[str, Any]:
+    """``node``, ``cluster``, ``peers`` (every other node), ``nodes``, ``groups``, ``pod_routes``, ``cni``,
+    ``cni_conflist``, ``kubernetes``, ``dns``."""
+    return {
+        "node": node_vars(node),
+        "cluster": cluster_vars(inv.cluster),
+        "peers": [node_vars(n) for n in inv.nodes if n.name != node.name],
+        "nodes": [node_vars(n) for n in inv.nodes],
+        "groups": inv.groups(),
+        "pod_routes": pod_routes(inv, node),
+        "cni": cni_vars(inv.cni),
+        "cni_conflist": cni_conflist(inv, node),
+        "kubernetes": inv.kubernetes,
+        "dns": inv.dns,
+    }
+
+
+def pod_routes(inv: Inventory, node: Node) -> list[dict[str, str]]:
+    """Routes ``node`` needs to reach other nodes' pods: one per peer, or one via the router."""
+    c = inv.cluster
+    if c.routing == "router" and node.ip != c.router:
+        return [{"dst": str(c.pod_cidr), "via": str(c.router)}]
+    return [{"dst": str(n.pod_subnet), "via": str(n.ip)} for n in inv.nodes if n.name != node.name]
+
+
+def cni_conflist(inv: Inventory, node: Node) -> dict[str, Any]:
+    """The node's CNI network config (a conflist, CNI 1.0.0): same bridge and gateway as the hand-made one.
+
+    host-local hands out addresses from ``range_offset`` up, so hand-made lab
+    pods (.2, .3, …) and CNI pods never collide.
+    """
+    c, sub = inv.cni, node.pod_subnet
+    if c.ipam == "host-local":
+        ipam: dict[str, Any] = {
+            "type": "host-local",
+            "ranges": [[{"subnet": str(sub), "rangeStart": str(sub.network_address + c.range_offset),
+                         "rangeEnd": str(sub.broadcast_address - 1), "gateway": str(node.pod_gateway)}]],
+            "routes": [{"dst": "0.0.0.0/0"}],
+            "dataDir": c.data_dir,
+        }
+    else:
+        ipam = {"type": "dhcp"}
+    plugin = {"type": c.type, "bridge": inv.cluster.bridge, "isGateway": c.is_gateway, "ipMasq": c.ip_masq,
+              "hairpinMode": c.hairpin_mode, "mtu": c.mtu, "ipam": ipam}
+    return {"cniVersion": "1.0.0", "name": inv.cluster.name, "plugins": [plugin]}
+
+
+def cni_vars(c: CNI) -> dict[str, Any]:
+    return {
+        "type": c.type, "bin_dir": c.bin_dir, "conf_dir": c.conf_dir, "config_name": c.config_name,
+        "source": str(c.source), "plugins": list(c.plugins), "own_plugin": c.own_plugin,
+        "sha256": dict(c.sha256), "tarball_sha256": c.tarball_sha256, "data_dir": c.data_dir,
+    }
+
+
+def node_vars(n: Node) -> dict[str, Any]:
+    return {
+        "name": n.name, "address": n.address, "ip": str(n.ip), "interface": n.interface,
+        "groups": list(n.groups), "pod_subnet": str(n.pod_subnet),
+        "pod_prefix": n.pod_subnet.prefixlen, "pod_gateway": str(n.pod_gateway),
+        "pods": [{"name": p.name, "ip": str(p.ip), "via": p.via} for p in n.pods],
+    }
+
+
+def cluster_vars(c: Cluster) -> dict[str, Any]:
+    return {
+        "name": c.name, "domain": c.domain, "node_cidr": str(c.node_cidr),
+        "pod_cidr": str(c.pod_cidr), "node_prefix": c.node_prefix,
+        "service_cidr": str(c.service_cidr), "dns_ip": str(c.dns_ip), "bridge": c.bridge,
+        "routing": c.routing, "router": None if c.router is None else str(c.router),
+    }
