@@ -3,10 +3,11 @@
 import io
 import time
 
-from provisioner import nodefacts, state
+from provisioner.engine import retry_record as state
+from provisioner.facts.system import parse_ss
 from provisioner.playbook import bind, load_playbook
-from provisioner.report import Reporter
-from provisioner.runner import HostResult, Options, TaskResult, run_all
+from provisioner.cli.report import Reporter
+from provisioner.engine.runner import HostResult, Options, TaskResult, run_all
 from provisioner.transport import Result
 from provisioner.transport.fake import FakeTransport
 
@@ -27,11 +28,11 @@ def test_parse_ss():
     text = ('LISTEN 0      128      10.213.0.11:22        0.0.0.0:*    users:(("sshd",pid=1,fd=3))\n'
             'LISTEN 0      4096     [::]:9153             [::]:*       users:(("coredns",pid=77,fd=7),("coredns",pid=78,fd=7))\n'
             'LISTEN 0      5        127.0.0.1:53          0.0.0.0:*\n')
-    got = nodefacts.parse_ss(text, 0)
+    got = parse_ss(text, 0)
     assert got[0] == {"address": "10.213.0.11", "port": 22, "processes": [{"name": "sshd", "pid": 1}]}
     assert got[1] == {"address": "127.0.0.1", "port": 53, "processes": []}
     assert got[2]["address"] == "::" and [p["pid"] for p in got[2]["processes"]] == [77, 78]
-    assert nodefacts.parse_ss("", 1) is None
+    assert parse_ss("", 1) is None
 
 
 def _hosts(inv):
@@ -53,13 +54,13 @@ def test_apply_and_reset_lock_the_node_plan_does_not(base_inventory):
         assert t.locks == locked, mode
 
 
-def test_host_timeout_stops_a_slow_host(base_inventory):
-    from .test_runner import FRESH, answer_with
-    fresh = answer_with(FRESH)
+def test_host_timeout_stops_a_slow_host(base_inventory, tmp_path):
+    from ..shell_node import ShellNode
+    node = ShellNode(tmp_path)
 
     def slow(script):
         time.sleep(0.3)
-        return fresh(script)
+        return node.run(script)
     t = FakeTransport("node2", slow)
     (res,) = run_all({"node2": _hosts(base_inventory)["node2"]}, lambda h: t, "apply", Options(host_timeout=0.2))
     assert res.failed and "--host-timeout of 0s reached" in res.error

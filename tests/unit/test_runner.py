@@ -1,103 +1,83 @@
-"""The runner with a fake transport: one exec for facts, one for apply, failures reported precisely."""
+"""The runner against a node in a temp dir: the rendered facts and apply scripts run through a real ``sh``.
+
+``tests/shell_node.py`` keeps the node's files under a temp dir and fakes ``ip``
+with a small stateful script, so these tests see what the scripts really do:
+one exec for facts, one for apply, a converged node answering the next run
+with one exec, and failures reported at the step where they happened.
+"""
 
 import re
 
-from provisioner import facts as factlib
+from provisioner.cli.report import to_json
+from provisioner.engine.runner import Options, run_all
+from provisioner.facts.net import Links, Routes
 from provisioner.playbook import bind, load_playbook
-from provisioner.report import to_json
-from provisioner.runner import Options, run_all
-from provisioner.transport import Result
 from provisioner.transport.fake import FakeTransport
 
 from ..conftest import ROOT
-
-FRESH = {  # a node with nothing on it yet
-    "links": '[{"ifname":"eth0","flags":["UP"],"mtu":1500}]',
-    "addrs": '[{"ifname":"eth0","addr_info":[{"family":"inet","local":"192.168.56.12","prefixlen":24}]}]',
-    "routes": '[{"dst":"192.168.56.0/24","dev":"eth0","protocol":"kernel"}]',
-    "netns": "",
-    "sysctl:net.ipv4.ip_forward": "0",  # no br_netfilter yet: its keys and /proc/sys/net/bridge are absent
-}
+from ..shell_node import ShellNode
 
 
-def _fact(key: str) -> factlib.Fact:
-    """The fact a test value is for, rebuilt from its key (the script names facts by position only)."""
-    from provisioner.facts import files, net
-
-    kind, _, arg = key.partition(":")
-    if arg:
-        return {"sysctl": files.sysctl, "file": files.file, "exists": files.exists}[kind](arg)
-    what, _, netns = key.partition("@")
-    return net.netns_list() if what == "netns" else getattr(net, what)(netns or None)
-
-
-def answer_with(values: dict, apply: Result | None = None):
-    """Fake node: answers the gather script from ``values`` (missing → exit 1), and apply with ``apply``."""
-    by_command = {_fact(k).command: v for k, v in values.items()}
-
-    def answer(script: str) -> Result:
-        m = re.search(r"echo '@@PROVISIONER-FACT(\w*) ", script)
-        if m is None:
-            return apply or Result("@@PROVISIONER done\n", "", 0)
-        nonce, out = m.group(1), []
-        for pos, command in re.findall(rf"echo '@@PROVISIONER-FACT{nonce} (\d+)'\n\( (.*)\n\) ", script):
-            rc = 0 if command in by_command else 1
-            out.append(f"@@PROVISIONER-FACT{nonce} {pos}\n{by_command.get(command, '')}\n@@PROVISIONER-END{nonce} {rc}")
-        return Result("\n".join(out) + "\n", "", 0)
-    return answer
-
-
-def run(inv, mode, transports):
-    hosts = bind(load_playbook(ROOT / "playbooks/pod-network.yaml"), inv, list(transports))
+def run(inv, mode, transports, playbook="playbooks/pod-network.yaml"):
+    hosts = bind(load_playbook(ROOT / playbook), inv, list(transports))
     events = []
     results = run_all(hosts, lambda h: transports[h], mode, Options(forks=4), emit=lambda k, o: events.append((k, o)))
     return results, events
 
 
-def test_apply_fresh_node_is_two_execs(base_inventory):
-    t = FakeTransport("node2", answer_with(FRESH))
-    (res,), events = run(base_inventory, "apply", {"node2": t})
-    assert len(t.scripts) == 2
-    assert res.recap()["changed"] == 4 and not res.failed
-    apply_script = t.scripts[1]
-    assert apply_script.startswith("set -e\n")
-    assert "ip route replace 10.244.1.0/24 via 192.168.56.11 proto 147" in apply_script
+def test_apply_fresh_node_is_two_execs_and_converges(base_inventory, tmp_path):
+    node = ShellNode(tmp_path)
+    (res,), events = run(base_inventory, "apply", {"node2": node})
+    assert len(node.scripts) == 2 and not res.failed, [t.error for t in res.tasks]
+    assert res.recap()["changed"] == 4 and [k for k, _ in events].count("task") == 4
+    apply_script = node.scripts[1]
     assert apply_script.index("modprobe br_netfilter") < apply_script.index("bridge-nf-call-iptables")
-    assert [k for k, _ in events].count("task") == 4
+    net = node.network()
+    host, pod = net["ns"][""], net["ns"]["web"]
+    assert host["links"]["v-net-0"]["up"] and host["links"]["v-net-0"]["addrs"] == ["10.244.2.1/24"]
+    assert host["links"]["veth-web"]["master"] == "v-net-0" and pod["links"]["eth0"]["addrs"] == ["10.244.2.2/24"]
+    assert {r["dst"]: r["gateway"] for r in host["routes"] if r["protocol"] == "147"} == {
+        "10.244.1.0/24": "192.168.56.11", "10.244.3.0/24": "192.168.56.13"}
+    assert (tmp_path / "proc/sys/net/ipv4/ip_forward").read_text() == "1\n"
+    assert "net.ipv4.ip_forward = 1" in (tmp_path / "etc/sysctl.d/90-provisioner.conf").read_text()
+    # the next run finds everything in place: one exec, every task ok with its reason
+    again = ShellNode.__new__(ShellNode)
+    again.__dict__.update(node.__dict__, scripts=[])
+    (res,), _ = run(base_inventory, "apply", {"node2": again})
+    assert len(again.scripts) == 1 and res.count("ok") == 4, [(t.name, t.reason, t.error) for t in res.tasks]
 
 
-def test_plan_never_runs_the_apply_script(base_inventory):
-    t = FakeTransport("node2", answer_with(FRESH))
-    (res,), _ = run(base_inventory, "plan", {"node2": t})
-    assert len(t.scripts) == 1 and res.count("changed") == 4
+def test_plan_never_runs_the_apply_script(base_inventory, tmp_path):
+    node = ShellNode(tmp_path)
+    before = node.network()
+    (res,), _ = run(base_inventory, "plan", {"node2": node})
+    assert len(node.scripts) == 1 and res.count("changed") == 4
     assert any("ip link add v-net-0 type bridge" in c for task in res.tasks for c in task.commands)
+    assert node.network() == before and (tmp_path / "proc/sys/net/ipv4/ip_forward").read_text() == "0\n"
 
 
-def test_failed_step_names_command_exit_code_and_stderr(base_inventory):
-    def apply(script):
-        # pretend the bridge task's second step failed
-        return Result("@@PROVISIONER step 0 0\n@@PROVISIONER step 1 0\n@@PROVISIONER step 1 1\n",
-                      "RTNETLINK answers: File exists\n", 2)
-    t = FakeTransport("node2", lambda s: apply(s) if s.startswith("set -e") else answer_with(FRESH)(s))
-    (res,), _ = run(base_inventory, "apply", {"node2": t})
-    status = [x.status for x in res.tasks]
-    assert status == ["changed", "failed", "skipped", "skipped"]
+def test_failed_step_names_command_exit_code_and_stderr(base_inventory, tmp_path):
+    node = ShellNode(tmp_path, fail="addr add 10.244.2.1/24 dev v-net-0")
+    (res,), _ = run(base_inventory, "apply", {"node2": node})
+    assert [x.status for x in res.tasks] == ["changed", "failed", "skipped", "skipped"]
     err = res.tasks[1].error
     assert "`ip addr add 10.244.2.1/24 dev v-net-0` exited 2" in err and "File exists" in err
-    assert res.failed
+    assert res.failed and "web" not in node.network()["netns"]  # set -e: nothing after the failed step ran
 
 
-def test_plan_error_applies_nothing_on_that_host(base_inventory):
-    values = dict(FRESH, routes='[{"dst":"10.244.1.0/24","gateway":"192.168.56.1","dev":"eth0","protocol":"static"}]')
-    t = FakeTransport("node2", answer_with(values))
-    (res,), _ = run(base_inventory, "apply", {"node2": t})
-    assert len(t.scripts) == 1  # facts only: nothing was applied
+def test_plan_error_applies_nothing_on_that_host(base_inventory, tmp_path):
+    node = ShellNode(tmp_path)
+    node.edit_network(lambda s: s["ns"][""]["routes"].append(
+        {"dst": "10.244.1.0/24", "gateway": "192.168.56.1", "dev": "eth0", "protocol": "static"}))
+    (res,), _ = run(base_inventory, "apply", {"node2": node})
+    assert len(node.scripts) == 1  # facts only: nothing was applied
     assert [x.status for x in res.tasks] == ["skipped", "skipped", "skipped", "failed"]
     assert "not made by provisioner" in res.tasks[3].error
+    assert "v-net-0" not in node.network()["ns"][""]["links"]
 
 
-def test_unreachable_host_does_not_stop_others(base_inventory):
-    ok = FakeTransport("node1", answer_with(FRESH))
+def test_unreachable_host_does_not_stop_others(base_inventory, tmp_path):
+    ok = ShellNode(tmp_path, host="node1", ip="192.168.56.11/24")
     down = FakeTransport("node2", unreachable=True)
     results, events = run(base_inventory, "apply", {"node1": ok, "node2": down})
     by = {r.host: r for r in results}
@@ -110,46 +90,22 @@ def test_unreachable_host_does_not_stop_others(base_inventory):
     assert ("unreachable", by["node2"]) in events
 
 
-def test_noop_run_is_one_exec(base_inventory):
-    done = dict(FRESH,
-                links='[{"ifname":"v-net-0","flags":["UP"],"mtu":1500,"linkinfo":{"info_kind":"bridge"}},'
-                      '{"ifname":"veth-web","flags":["UP"],"master":"v-net-0","linkinfo":{"info_kind":"veth"}}]',
-                addrs='[{"ifname":"v-net-0","addr_info":[{"family":"inet","local":"10.244.2.1","prefixlen":24}]}]',
-                routes='[{"dst":"10.244.1.0/24","gateway":"192.168.56.11","protocol":"147"},'
-                       '{"dst":"10.244.3.0/24","gateway":"192.168.56.13","protocol":"147"}]',
-                netns='[{"name":"web"}]',
-                **{"sysctl:net.ipv4.ip_forward": "1", "exists:/proc/sys/net/bridge": "",
-                   "sysctl:net.bridge.bridge-nf-call-iptables": "1",
-                   "file:/etc/sysctl.d/90-provisioner.conf": "644 root root\n" + _b64(
-                       "# managed by provisioner\n# before: net.ipv4.ip_forward = 0\n"
-                       "# before: net.bridge.bridge-nf-call-iptables = (absent)\n"
-                       "net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n"),
-                   "file:/etc/modules-load.d/provisioner.conf": "644 root root\n" + _b64("# managed by provisioner\nbr_netfilter\n"),
-                   "links@web": '[{"ifname":"eth0","flags":["UP"]},{"ifname":"lo","flags":["UP"]}]',
-                   "addrs@web": '[{"ifname":"eth0","addr_info":[{"family":"inet","local":"10.244.2.2","prefixlen":24}]}]',
-                   "routes@web": '[{"dst":"default","gateway":"10.244.2.1"}]'})
-    t = FakeTransport("node2", answer_with(done))
-    (res,), _ = run(base_inventory, "apply", {"node2": t})
-    assert len(t.scripts) == 1, [x.reason for x in res.tasks]
-    assert res.count("ok") == 4
-
-
-def _b64(text):
-    import base64
-    return base64.b64encode(text.encode()).decode()
-
-
-def test_gather_script_runs_each_fact_once(base_inventory):
-    t = FakeTransport("node1", answer_with(FRESH))
-    run(base_inventory, "plan", {"node1": t})
-    commands = re.findall(r"echo '@@PROVISIONER-FACT\w* \d+'\n\( (.*)\n\) ", t.scripts[0])
+def test_gather_script_runs_each_fact_once(base_inventory, tmp_path):
+    node = ShellNode(tmp_path, host="node1", ip="192.168.56.11/24")
+    run(base_inventory, "plan", {"node1": node})
+    commands = re.findall(r"echo '@@PROVISIONER-FACT\w* \d+'\n\( (.*)\n\) ", node.scripts[0])
     assert len(commands) == len(set(commands))
-    assert _fact("links").command in commands and _fact("routes").command in commands
+    assert Links().command() in commands and Routes().command() in commands
 
 
-def test_reset_runs_backwards_with_handlers_last(base_inventory):
-    hosts = bind(load_playbook(ROOT / "playbooks/site.yaml"), base_inventory, ["node1"])
-    t = FakeTransport("node1", answer_with(FRESH))
-    (res,) = run_all(hosts, lambda h: t, "reset")
+def test_reset_runs_backwards_with_handlers_last_and_undoes_apply(base_inventory, tmp_path):
+    node = ShellNode(tmp_path, host="node1", ip="192.168.56.11/24")
+    run(base_inventory, "apply", {"node1": node})
+    (res,), _ = run(base_inventory, "reset", {"node1": node}, "playbooks/site.yaml")
     modules = [x.module for x in res.tasks]
     assert modules[0] == "resolv_conf" and modules[-4] == "created_dirs" and modules[-3:] == ["service"] * 3
+    assert not res.failed, [(t.name, t.error) for t in res.tasks if t.error]
+    net = node.network()
+    assert net["netns"] == [] and set(net["ns"][""]["links"]) == {"lo", "eth0"}
+    assert [r["protocol"] for r in net["ns"][""]["routes"]] == ["kernel"]
+    assert (tmp_path / "proc/sys/net/ipv4/ip_forward").read_text() == "0\n"  # the value found before apply
