@@ -225,11 +225,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM"""
 
 
-def lock_script(nonce: str, timeout: float, owner: str) -> str:
+def lock_script(nonce: str, timeout: float, owner: str, then: str | None = None) -> str:
     """What the lock channel runs on the node: take ``flock`` on LOCK and hold it as a lease.
 
     It prints ``NONCE LOCKED`` (or ``NONCE HELD <owner>`` after ``timeout`` seconds,
-    ``NONCE NOFLOCK`` where there is no flock). Then it keeps the lock while the
+    ``NONCE NOFLOCK`` where there is no flock). Then it runs ``then`` (the facts
+    script, in a subshell with stdin closed) and prints ``NONCE RAN <exit code>``,
+    so taking the lock and reading the facts are one exec. Then it keeps the lock while the
     client sends a byte every HEARTBEAT seconds; once renewals stop (channel closed,
     client dead or cut off) it waits for an apply script that still runs (its pid in
     LOCK_SCRIPT), and only then lets go. Only the nonce-marked line is read, so
@@ -237,12 +239,14 @@ def lock_script(nonce: str, timeout: float, owner: str) -> str:
     """
     q = shlex.quote
     wait = "" if timeout <= 0 else f"-w {int(timeout)} "
+    run = f"( {then}\n) </dev/null; echo {q(nonce)} RAN $?" if then is not None else ":"
     return "\n".join([
-        f"command -v flock >/dev/null 2>&1 || {{ echo {q(nonce)} NOFLOCK; exec cat >/dev/null; }}",
+        f"command -v flock >/dev/null 2>&1 || {{ echo {q(nonce)} NOFLOCK; {run}; exec cat >/dev/null; }}",
         f"exec 9>>{LOCK}",
         f"if ! flock {wait}9; then echo {q(nonce)} HELD \"$(cat {LOCK_OWNER} 2>/dev/null)\"; exit 1; fi",
         f"printf '%s\\n' {q(owner)} > {LOCK_OWNER}",
         f"echo {q(nonce)} LOCKED",
+        run,
         f'while [ "$(timeout {LEASE} dd bs=1 count=1 2>/dev/null)" = . ]; do :; done',
         f'while p=$(cat {LOCK_SCRIPT} 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do sleep 0.2; done',
         f"rm -f {LOCK_OWNER}",

@@ -15,7 +15,7 @@ import contextlib
 import subprocess
 from pathlib import Path
 
-from provisioner.transport import Result
+from provisioner.transport import Held, Result
 
 STUBBED = ("ip", "mkdir", "rmdir", "mv", "cp", "chmod", "chown", "rm", "base64", "gzip", "sha256sum", "find", "modprobe",
            "env", "systemctl", "cat", "stat", "ls", "flock", "id", "sudo", "nsenter", "iptables", "touch", "tee",
@@ -66,8 +66,8 @@ class SandboxTransport:
                            cwd=self.root, env=env)
         return Result(p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"), p.returncode)
 
-    def lock(self, path: str, timeout: float):
-        return contextlib.nullcontext(True)
+    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
+        return contextlib.nullcontext(Held(True, self.run(first, first_timeout) if first is not None else None))
 
     def close(self) -> None:
         pass

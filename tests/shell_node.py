@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from provisioner.transport import Result
+from provisioner.transport import Held, Result
 
 HERE = Path(__file__).parent
 MOVED = ("/proc/sys/", "/etc/", "/var/lib/provisioner", "/run/", "/sys/module/")
@@ -81,9 +81,9 @@ class ShellNode:
         return Result(p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"), p.returncode)
 
     @contextlib.contextmanager
-    def lock(self, path: str, timeout: float):
+    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
         self.locks.append(path)
-        yield True
+        yield Held(True, self.run(first, first_timeout) if first is not None else None)
 
     def close(self) -> None:
         pass

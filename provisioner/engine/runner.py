@@ -15,13 +15,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import facts as factlib
 from .. import steps as ops
 from ..errors import HostError, TransportError
+from ..facts import Fact
 from ..modules import MODULES, ModuleError, Outcome
 from ..playbook import BoundTask
-from ..transport import Result, Transport
+from ..transport import Held, Result, Transport
 
 STDERR_LINES = 8
 
@@ -116,13 +118,18 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
     try:
         emit("phase", (transport.host, "connecting"))
         transport.deadline = clock.deadline
-        lock = transport.lock(ops.LOCK, opts.lock_timeout) if mode != "plan" else contextlib.nullcontext(True)
-        with lock as locked:
-            if locked is False:
+        wanted = wanted_facts(order, mode)
+        script, nonce = facts_script(wanted)
+        if mode == "plan":  # no lock: the facts are the only exec
+            lock = contextlib.nullcontext(Held(True, _run_facts(transport, script, clock()) if wanted else None))
+        else:  # the facts run in the lock's own exec: one exec per node for a no-op, the lock held from facts to apply
+            lock = transport.lock(ops.LOCK, opts.lock_timeout, first=script if wanted else None, first_timeout=clock())
+        with lock as held:
+            if not held.locked:
                 result.warnings.append(f"{transport.host} has no flock: ran without the node lock "
                                        "(install util-linux so that two runs cannot overlap)")
             emit("phase", (transport.host, "gathering facts"))
-            values = gather(transport, order, mode, clock())
+            values = read_facts(transport.host, wanted, nonce, held.first, clock())
             outcomes = _plan(transport.host, order, values, mode, result, emit)
             if mode != "plan" and outcomes is not None:
                 emit("phase", (transport.host, "applying " + ", ".join(t.name for i, t in order if outcomes[i].changed)[:60]))
@@ -146,28 +153,45 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
     return result
 
 
-def gather(transport: Transport, order, mode: str, timeout: float | None) -> dict:
+def wanted_facts(order, mode: str) -> list[Fact]:
+    """Every fact the host's tasks need, each once (reset asks each task's reverse)."""
     wanted = []
     for _, task in order:
         module = MODULES[task.module]
         wanted += module.reverse_facts(task.args) if mode == "reset" and not task.handler else module.facts(task.args)
-    return run_facts(transport, wanted, timeout)
+    return factlib.distinct(wanted)
 
 
-def run_facts(transport: Transport, wanted: list, timeout: float | None) -> dict:
-    """Run every fact in ``wanted`` in ONE exec and parse them; HostError when the script itself fails."""
+def facts_script(wanted: list[Fact]) -> tuple[str, str]:
+    """The gather script for ``wanted`` and its nonce (random per run)."""
+    nonce = secrets.token_hex(4)
+    return factlib.script(wanted, nonce), nonce
+
+
+def run_facts(transport: Transport, wanted: list[Fact], timeout: float | None) -> dict[Fact, Any]:
+    """Run every fact in ``wanted`` in ONE exec and process them (the ``facts`` command; no lock)."""
     if not wanted:
         return {}
-    nonce = secrets.token_hex(4)
+    script, nonce = facts_script(wanted)
+    return read_facts(transport.host, wanted, nonce, _run_facts(transport, script, timeout), timeout)
+
+
+def _run_facts(transport: Transport, script: str, timeout: float | None) -> Result:
     try:
-        r = transport.run(factlib.script(wanted, nonce), timeout)
+        return transport.run(script, timeout)
     except TransportError as exc:
         raise TransportError(f"connection to {transport.host} lost while gathering facts ({exc})") from None
+
+
+def read_facts(host: str, wanted: list[Fact], nonce: str, r: Result | None, timeout: float | None) -> dict[Fact, Any]:
+    """The facts' values from the gather script's result; HostError when the script itself failed."""
+    if not wanted or r is None:
+        return {}
     if r.rc == 124:
-        raise HostError(f"{transport.host} did not answer within {timeout:.0f}s while gathering facts "
+        raise HostError(f"{host} did not answer within {timeout:.0f}s while gathering facts "
                         "(--timeout/--host-timeout)")
     if r.rc != 0:
-        raise HostError(f"{transport.host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr) or '(no stderr)'}")
+        raise HostError(f"{host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr) or '(no stderr)'}")
     return factlib.parse_all(wanted, factlib.split(r.stdout, wanted, nonce))
 
 

@@ -1,8 +1,8 @@
-"""How the runner talks to a node: a small interface, three implementations.
+"""How the runner talks to a node: a small interface and its implementations.
 
-``ssh.SSHTransport`` (the only importer of fabric), ``local.LocalTransport``
-(this machine, optionally inside a network namespace), and
-``fake.FakeTransport`` (canned answers for unit tests).
+``ssh.SSHTransport`` (the only importer of fabric and paramiko) and
+``fake.FakeTransport`` (canned answers for unit tests); ``openssh`` writes the
+ssh_config the OpenSSH client uses (verify, ``provision ssh``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,14 @@ class Result:
     rc: int
 
 
+@dataclass(frozen=True)
+class Held:
+    """What :meth:`Transport.lock` yields: whether the lock is held, and what ``first`` printed."""
+
+    locked: bool          # False: the node has no flock; the run goes on without it (with a warning)
+    first: Result | None  # the script run on the node as soon as the lock was taken (the facts)
+
+
 class Transport(Protocol):
     host: str
     deadline: float | None  # set by the runner: monotonic time by which this host's work must end
@@ -25,8 +33,10 @@ class Transport(Protocol):
     def run(self, script: str, timeout: float | None = None) -> Result:
         """Run ``script`` with ``sh -s`` on the node (as root); never raises on non-zero exit."""
 
-    def lock(self, path: str, timeout: float):
-        """Context manager holding an exclusive lock on the node (True; False where it cannot lock);
-        raises HostError on timeout."""
+    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
+        """Context manager holding an exclusive lock on the node, yielding :class:`Held`.
+
+        ``first`` runs on the node right after the lock is taken, in the same exec
+        (a no-op run is then one exec per node); raises HostError on timeout."""
 
     def close(self) -> None: ...

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 
 from ..errors import TransportError
-from . import Result
+from . import Held, Result
 
 
 class FakeTransport:
@@ -25,9 +25,9 @@ class FakeTransport:
         return self.answer(script)
 
     @contextlib.contextmanager
-    def lock(self, path: str, timeout: float):
+    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
         self.locks.append(path)
-        yield True
+        yield Held(True, self.run(first, first_timeout) if first is not None else None)
 
     def close(self) -> None:
         pass

@@ -29,7 +29,7 @@ from fabric import Config, Connection
 from .. import steps as ops
 from ..errors import HostError, TransportError
 from ..inventory import Inventory, Node
-from . import Result
+from . import Held, Result
 
 
 class _Retryable(Exception):
@@ -96,6 +96,55 @@ def load_known_hosts(keys: paramiko.HostKeys, path: Path) -> KnownHosts:
             for name in entry.hostnames:
                 keys.add(name, entry.key.get_name(), entry.key)
     return found
+
+
+class _Lines:
+    """Lines from a channel's stdout, read as they arrive (the lock channel's answers)."""
+
+    def __init__(self, chan):
+        self.chan, self.buf = chan, b""
+
+    def _more(self, deadline: float | None) -> bool:
+        """Read what has arrived; False when the channel has ended."""
+        if self.chan.recv_ready():
+            self.buf += self.chan.recv(65536)
+        elif self.chan.exit_status_ready() or self.chan.closed:
+            return False
+        elif deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError("the node did not answer in time")
+        else:
+            select.select([self.chan], [], [], 0.05)
+        return True
+
+    def marked(self, nonce: str, wait: float | None) -> str | None:
+        """The text after ``nonce`` on the first line that starts with it; other lines are skipped."""
+        deadline = None if wait is None else time.monotonic() + wait
+        prefix = nonce.encode() + b" "
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                if line.startswith(prefix):
+                    return line[len(prefix):].decode(errors="replace").strip()
+            if not self._more(deadline):
+                return None if not self.buf.startswith(prefix) else self.buf[len(prefix):].decode(errors="replace").strip()
+
+    def until(self, marker: str, wait: float | None) -> tuple[str, int | None]:
+        """Everything before the line ``marker<rc>``, and that rc (None when the channel ended first)."""
+        deadline = None if wait is None else time.monotonic() + wait
+        end = b"\n" + marker.encode()
+        while True:
+            data = b"\n" + self.buf
+            at = data.find(end)
+            if at >= 0 and b"\n" in data[at + len(end):]:
+                tail = data[at + len(end):]
+                code, _, rest = tail.partition(b"\n")
+                self.buf = rest
+                try:
+                    return data[1:at + 1].decode(errors="replace"), int(code)
+                except ValueError:
+                    return data[1:at + 1].decode(errors="replace"), 255
+            if not self._more(deadline):
+                return data[1:].decode(errors="replace"), None
 
 
 class SSHTransport:
@@ -257,17 +306,19 @@ class SSHTransport:
                 select.select([chan], [], [], 0.05)
 
     @contextlib.contextmanager
-    def lock(self, path: str, timeout: float):
+    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
         """Hold the node's lock (``ops.lock_script``) as a lease, renewed from a thread, until the block ends.
 
-        Yields False (with a warning for the run) where the node has no flock.
+        Yields :class:`Held`: ``locked`` False (with a warning for the run) where the
+        node has no flock; ``first`` (the facts script) run in the same exec once the
+        lock is taken, its output in ``Held.first`` (exit 124 past ``first_timeout``).
         Raises LockError when another run holds it past ``timeout`` (naming the
         holder), TransportError when the node does not answer in time.
         """
         self._open()
         nonce = secrets.token_hex(6)
         owner = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
-        script = ops.lock_script(nonce, timeout, owner)
+        script = ops.lock_script(nonce, timeout, owner, first)
         command = f"sudo -n sh -c {shlex.quote(script)}" if self.sudo else f"sh -c {shlex.quote(script)}"
         wait = None if timeout <= 0 else timeout + 15
         left = self._left()
@@ -277,7 +328,8 @@ class SSHTransport:
             with self._watchdog(wait):
                 chan = self.conn.client.get_transport().open_session(timeout=wait)
                 chan.exec_command(command)
-                answer = self._marked_line(chan, nonce, wait)
+                lines = _Lines(chan)
+                answer = lines.marked(nonce, wait)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise TransportError(f"{self.host}: no answer while taking the node lock: {exc or type(exc).__name__}") from None
         if answer is None or answer.startswith("HELD"):
@@ -289,7 +341,8 @@ class SSHTransport:
         beat = threading.Thread(target=self._heartbeat, args=(chan, stop), daemon=True)
         beat.start()
         try:
-            yield answer == "LOCKED"
+            ran = self._first(lines, nonce, first_timeout) if first is not None else None
+            yield Held(answer == "LOCKED", ran)
         finally:
             stop.set()
             beat.join(5)
@@ -297,24 +350,18 @@ class SSHTransport:
                 chan.shutdown_write()
                 chan.close()
 
-    @staticmethod
-    def _marked_line(chan, nonce: str, wait: float | None) -> str | None:
-        """The text after ``nonce`` on the first line that starts with it; other lines are skipped."""
-        buf, deadline = b"", None if wait is None else time.monotonic() + wait
-        prefix = nonce.encode() + b" "
-        while True:
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                if line.startswith(prefix):
-                    return line[len(prefix):].decode(errors="replace").strip()
-            if chan.recv_ready():
-                buf += chan.recv(4096)
-            elif chan.exit_status_ready() or chan.closed:
-                return None if not buf.startswith(prefix) else buf[len(prefix):].decode(errors="replace").strip()
-            elif deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError("the node did not answer the lock request in time")
-            else:
-                select.select([chan], [], [], 0.05)
+    def _first(self, lines: "_Lines", nonce: str, timeout: float | None) -> Result:
+        """What the lock channel printed for ``first`` until its ``NONCE RAN <rc>`` line."""
+        try:
+            with self._watchdog(timeout):
+                out, rc = lines.until(f"{nonce} RAN ", timeout)
+        except TimeoutError:
+            return Result("", f"timed out after {timeout:.0f}s", 124)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise TransportError(f"{self.host}: connection lost while gathering facts: {exc or type(exc).__name__}") from None
+        if rc is None:
+            raise TransportError(f"{self.host}: the lock session ended while gathering facts")
+        return Result(out, "", rc)
 
     @staticmethod
     def _heartbeat(chan, stop: threading.Event) -> None:

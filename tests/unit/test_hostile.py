@@ -212,7 +212,7 @@ def run_everything(inv, root) -> None:
             assert not t.pwned, (mode, host, (t.root / "PWNED").read_text())
             assert res.error is None, res.error
             order = [(i, task) for i, task in enumerate(tasks)]
-            values = runner.gather(t, order, mode, None)
+            values = runner.run_facts(t, runner.wanted_facts(order, mode), None)
             if mode == "apply":
                 for _, task in order:
                     try:

@@ -42,9 +42,10 @@ def test_apply_fresh_node_is_two_execs_and_converges(base_inventory, tmp_path):
     assert "net.ipv4.ip_forward = 1" in (tmp_path / "etc/sysctl.d/90-provisioner.conf").read_text()
     # the next run finds everything in place: one exec, every task ok with its reason
     again = ShellNode.__new__(ShellNode)
-    again.__dict__.update(node.__dict__, scripts=[])
+    again.__dict__.update(node.__dict__, scripts=[], locks=[])
     (res,), _ = run(base_inventory, "apply", {"node2": again})
     assert len(again.scripts) == 1 and res.count("ok") == 4, [(t.name, t.reason, t.error) for t in res.tasks]
+    assert again.locks == ["/run/provisioner.lock"]  # the facts ran inside the lock's exec
 
 
 def test_plan_never_runs_the_apply_script(base_inventory, tmp_path):
