@@ -1,12 +1,23 @@
-"""Benchmark provision on the namespace lab: fresh apply, no-op apply, plan, reset.
+"""Benchmark provision on namespace labs, side by side with the OpenSSH floors (and, with --peers, Ansible and pyinfra).
 
-    sudo .venv/bin/python bench/bench_lab.py --nodes 5 --rounds 3 [--peers]
+    sudo .venv/bin/python bench/bench_lab.py --nodes 20 [--rounds 3] [--peers] [--routing router] [--json out.json]
 
-Prints a table of wall-clock seconds (median over rounds) and SSH execs per host
-for a no-op run, which the design says must be one. With --peers and ansible-core
-installed in the venv (pip install ansible-core; never a project dependency), the
-same no-op check ("read the links of every node, change nothing") is timed with an
-Ansible ad-hoc `raw` command over the same SSH settings, for comparison.
+Each round brings up fresh labs of N nodes and times, interleaved:
+
+- ``provision apply`` on a fresh lab, then ``verify`` (it must pass: the run did the
+  work), ``apply`` again (no-op) and ``plan`` (no changes);
+- the **OpenSSH all-steps floor**: on another fresh lab, the very script apply
+  renders for each node (same steps, same bytes) sent with plain ``ssh`` (one exec
+  per node, all nodes at once), then ``verify``;
+- the **OpenSSH facts floor**: the gather script a no-op needs, one ``ssh`` exec per
+  node, all at once;
+- with ``--peers``: ansible-core and pyinfra doing the same steps
+  (``bench/peers/``), installed by this script into ``~/.cache/provisioner-bench/peers-venv`` (never a
+  dependency of the project), fresh and no-op.
+
+Every time is the minimum over the rounds (this machine is shared and noisy). The
+table gives wall time, time per node, the ratio to the floor, and for provision the
+controller's CPU seconds and peak RSS (from ``wait4``). ``--json`` writes the same.
 """
 
 from __future__ import annotations
@@ -14,107 +25,216 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
 
 from provisioner.lab import namespace  # noqa: E402
 
 CLI = [sys.executable, "-m", "provisioner.cli"]
+LAB, SUBNET = "bench", "10.213.250.0/24"
 
 
-def timed(argv: list[str]) -> tuple[float, subprocess.CompletedProcess]:
-    start = time.perf_counter()
-    p = subprocess.run(argv, capture_output=True, text=True)
-    return time.perf_counter() - start, p
+def measure(argv: list[str], env: dict | None = None) -> dict:
+    """Run ``argv``; its wall seconds, CPU seconds (user+sys, from wait4) and peak RSS (MiB), exit code, output tail."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=HERE.parent)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - start
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
+                "rc": p.returncode, "out": out.read().decode(errors="replace")[-3000:],
+                "err": err.read().decode(errors="replace")[-3000:]}
 
 
-def provision(*args: str) -> float:
-    seconds, p = timed(CLI + list(args))
-    if p.returncode != 0:
-        raise SystemExit(f"provision {' '.join(args)} failed:\n{p.stdout}\n{p.stderr}")
-    return seconds
+def provision(*args: str) -> dict:
+    r = measure(CLI + list(args))
+    if r["rc"] != 0:
+        raise SystemExit(f"provision {' '.join(args)} failed (exit {r['rc']}):\n{r['out']}\n{r['err']}")
+    return r
 
 
-def execs_per_host_noop(inv: Path) -> int:
-    """Count SSH exec channels of a no-op apply on one host, through the real transport."""
+def fresh_lab(nodes: int, tmp: Path, routing: str) -> Path:
+    namespace.down(LAB)
+    inv = namespace.up(nodes, tmp / "bench.yaml", SUBNET, LAB, ("web", "api"))  # hand-made pods: the peers make them too
+    if routing == "router":
+        import yaml
+
+        data = yaml.safe_load(inv.read_text())
+        data["cluster"].update(routing="router", router=data["nodes"][0]["address"])
+        inv.write_text(yaml.safe_dump(data, sort_keys=False))
+    return inv
+
+
+def rendered(inv_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Per node: the apply script provision would send to this (fresh) lab, and the no-op gather script."""
+    from provisioner import engine
+    from provisioner import steps
+    from provisioner.engine import runner
+    from provisioner.engine.runner import HostResult
     from provisioner.inventory import load_inventory
-    from provisioner.playbook import bind, load_playbook, resolve_path
-    from provisioner.engine.runner import Options, run_all
     from provisioner.transport.ssh import SSHTransport
 
-    loaded = load_inventory(inv)
-    node = loaded.nodes[0]
-    count = [0]
+    inv = load_inventory(inv_path)
+    tasks = engine.bind(inv, "apply", None)
 
-    class Counting(SSHTransport):
-        def run(self, script, timeout=None):
-            count[0] += 1
-            return super().run(script, timeout)
+    def one(host: str) -> tuple[str, str, str]:
+        order = [(i, t) for i, t in enumerate(tasks[host]) if not t.handler]
+        wanted = runner.wanted_facts(order, "apply")
+        t = SSHTransport(inv, inv.node(host))
+        try:
+            values = runner.run_facts(t, wanted, 60)
+        finally:
+            t.close()
+        outcomes = runner._plan(host, order, values, "apply", HostResult(host), lambda *a: None)
+        todo = [(i, outcomes[i].steps) for i, _ in order if outcomes[i].changed]
+        return host, steps.render(todo), runner.facts_script(wanted)[0]
 
-    hosts = bind(load_playbook(resolve_path(None)), loaded, [node.name])
-    run_all(hosts, lambda h: Counting(loaded, node), "apply", Options())
-    return count[0]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        got = list(pool.map(one, tasks))
+    return {h: a for h, a, _ in got}, {h: f for h, _, f in got}
 
 
-def ansible_noop(inv: Path, tmp: Path) -> float | None:
-    ansible = shutil.which("ansible", path=str(Path(sys.executable).parent)) or shutil.which("ansible")
-    if ansible is None:
-        return None
-    data = json.loads(subprocess.run(CLI + ["validate", str(inv), "--json"], capture_output=True, text=True).stdout)
-    import yaml
-    raw = yaml.safe_load(inv.read_text())
-    hosts = tmp / "hosts.ini"
-    hosts.write_text("[lab]\n" + "".join(f"{n} ansible_host={v['ip']}\n" for n, v in data["nodes"].items()))
-    # same host keys as provision uses (the lab's known_hosts, strict): nothing is written to ~/.ssh
-    env = dict(os.environ, ANSIBLE_SSH_ARGS=f"-o UserKnownHostsFile={raw['ssh']['known_hosts']} -o StrictHostKeyChecking=yes "
-                                            "-o ControlMaster=auto -o ControlPersist=30s")
-    argv = [ansible, "lab", "-i", str(hosts), "-u", "root", "--private-key", raw["ssh"]["identity_file"],
-            "-m", "raw", "-a", "ip -json link show", "-f", "10"]
+def openssh(inv_path: Path, scripts: dict[str, str], tmp: Path) -> dict:
+    """Each node's script through plain OpenSSH (``ssh -F cfg node sh -s``), all nodes at once; wall seconds."""
+    from provisioner.inventory import load_inventory
+    from provisioner.transport.openssh import ssh_config
+
+    cfg = tmp / "ssh_config"
+    cfg.write_text(ssh_config(load_inventory(inv_path)))
+
+    def one(item) -> int:
+        host, script = item
+        return subprocess.run(["ssh", "-F", str(cfg), host, "sh -s"], input=script.encode(),
+                              capture_output=True).returncode
+
     start = time.perf_counter()
-    p = subprocess.run(argv, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - start
-    if p.returncode != 0:
-        print(f"ansible failed: {p.stdout[-300:]} {p.stderr[-300:]}", file=sys.stderr)
-        return None
-    return seconds
+    with ThreadPoolExecutor(max_workers=len(scripts)) as pool:
+        codes = list(pool.map(one, scripts.items()))
+    wall = time.perf_counter() - start
+    if any(codes):
+        raise SystemExit(f"OpenSSH floor: exit codes {codes}")
+    return {"wall": wall, "cpu": None, "rss_mib": None}
+
+
+def peers_venv() -> Path:
+    """ansible-core and pyinfra in their own venv, outside the project (~/.cache/provisioner-bench/peers-venv)."""
+    venv = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "provisioner-bench" / "peers-venv"
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    if not (venv / "bin" / "pyinfra").exists() or not (venv / "bin" / "ansible-playbook").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([venv / "bin" / "pip", "install", "-q", "ansible-core", "pyinfra"], check=True)
+    return venv
+
+
+def peer_run(tool: str, inv_path: Path, tmp: Path, venv: Path) -> dict:
+    """ansible-core or pyinfra doing the same steps as site.yaml (bench/peers/)."""
+    from peers import prepare  # bench/peers/__init__.py
+
+    files = prepare(inv_path, tmp)
+    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=60s "
+               f"-o UserKnownHostsFile={files['known_hosts']}", ANSIBLE_FORKS="50", ANSIBLE_NOCOLOR="1",
+               PYTHONWARNINGS="ignore")
+    if tool == "ansible":
+        argv = [str(venv / "bin" / "ansible-playbook"), "-i", str(files["ansible"]), str(HERE / "peers" / "site.yml")]
+    else:
+        argv = [str(venv / "bin" / "pyinfra"), "-y", "--parallel", "50", str(files["pyinfra"]),
+                str(HERE / "peers" / "deploy.py")]
+    r = measure(argv, env=env)
+    if r["rc"] != 0:
+        raise SystemExit(f"{tool} failed (exit {r['rc']}):\n{r['out']}\n{r['err']}")
+    return r
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nodes", type=int, default=5)
+    ap.add_argument("--nodes", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--peers", action="store_true", help="also time Ansible, if installed")
+    ap.add_argument("--peers", action="store_true", help="also ansible-core and pyinfra (installed into ~/.cache/provisioner-bench/peers-venv)")
+    ap.add_argument("--routing", choices=["peers", "router"], default="peers")
+    ap.add_argument("--json", type=Path, help="write the results here too")
     args = ap.parse_args()
-    rows: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory() as d:
+    sys.path.insert(0, str(HERE))
+    venv = peers_venv() if args.peers else None
+    runs: dict[str, list[dict]] = {}
+
+    def add(label: str, r: dict) -> None:
+        runs.setdefault(label, []).append(r)
+        print(f"  {label:<28} {r['wall']:7.2f}s", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as d:
         tmp = Path(d)
-        for _ in range(args.rounds):
-            inv = namespace.up(args.nodes, tmp / "bench.yaml", "10.213.250.0/24", "bench", ("web", "api"), ("db",))
-            try:
-                for label, argv in (("plan (fresh)", ["plan"]), ("apply (fresh)", ["apply"]),
-                                    ("apply (no-op)", ["apply"]), ("plan (no-op)", ["plan"]),
-                                    ("verify", ["verify"]), ("reset", ["reset"])):
-                    rows.setdefault(label, []).append(provision(argv[0], str(inv)))
-                provision("apply", str(inv))
-                execs = execs_per_host_noop(inv)
-                if args.peers:
-                    t = ansible_noop(inv, tmp)
-                    if t is not None:
-                        rows.setdefault("ansible raw no-op (peer)", []).append(t)
-            finally:
-                namespace.down("bench")
-    print(f"{args.nodes} nodes, median of {args.rounds} round(s), wall-clock seconds incl. Python start-up")
-    for label, values in rows.items():
-        print(f"  {label:<26} {statistics.median(values):7.2f}s")
-    print(f"  SSH execs per host, no-op apply: {execs} (design: 1)")
+        try:
+            for round_ in range(args.rounds):
+                print(f"round {round_ + 1}/{args.rounds}", flush=True)
+                inv = fresh_lab(args.nodes, tmp, args.routing)
+                add("provision apply (fresh)", provision("apply", str(inv), "--forks", "50"))
+                add("provision verify", provision("verify", str(inv)))
+                add("provision apply (no-op)", provision("apply", str(inv), "--forks", "50"))
+                add("provision plan (no-op)", provision("plan", str(inv), "--forks", "50"))
+                _, gather = rendered(inv)
+                add("OpenSSH facts floor", openssh(inv, gather, tmp))
+
+                inv = fresh_lab(args.nodes, tmp, args.routing)
+                apply_scripts, _ = rendered(inv)
+                add("OpenSSH all-steps floor", openssh(inv, apply_scripts, tmp))
+                provision("verify", str(inv))  # the floor really did the work
+
+                if venv is not None:
+                    for tool in ("ansible", "pyinfra"):
+                        inv = fresh_lab(args.nodes, tmp, args.routing)
+                        add(f"{tool} (fresh)", peer_run(tool, inv, tmp, venv))
+                        provision("verify", str(inv))
+                        add(f"{tool} (no-op)", peer_run(tool, inv, tmp, venv))
+        finally:
+            namespace.down(LAB)
+    report(args, runs)
+
+
+def report(args, runs: dict[str, list[dict]]) -> None:
+    best = {label: min(rs, key=lambda r: r["wall"]) for label, rs in runs.items()}
+    floors = {"fresh": best.get("OpenSSH all-steps floor"), "no-op": best.get("OpenSSH facts floor")}
+    rows = []
+    for label, r in best.items():
+        kind = "fresh" if "fresh" in label or "all-steps" in label else "no-op" if "no-op" in label or "facts" in label else ""
+        floor = floors.get(kind)
+        rows.append({"run": label, "wall_s": round(r["wall"], 2), "per_node_s": round(r["wall"] / args.nodes, 3),
+                     "vs_floor": round(r["wall"] / floor["wall"], 2) if floor and "floor" not in label else None,
+                     "cpu_s": None if r.get("cpu") is None else round(r["cpu"], 2),
+                     "peak_rss_mib": None if r.get("rss_mib") is None else round(r["rss_mib"])})
+    for kind in ("fresh", "no-op"):
+        ours = best.get(f"provision apply ({kind})")
+        for tool in ("ansible", "pyinfra"):
+            if ours and f"{tool} ({kind})" in best:
+                rows.append({"run": f"{tool} ({kind}) / provision", "ratio": round(best[f"{tool} ({kind})"]["wall"] / ours["wall"], 1)})
+    machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, kernel {platform.release()}"
+    print(f"\n{args.nodes} nodes, routing {args.routing}, min of {args.rounds} round(s); {machine}")
+    print(f"{'run':<30} {'wall':>8} {'per node':>9} {'vs floor':>9} {'CPU':>7} {'RSS':>7}")
+    for row in rows:
+        if "ratio" in row:
+            print(f"{row['run']:<30} {row['ratio']:>7}x")
+            continue
+        print(f"{row['run']:<30} {row['wall_s']:>7.2f}s {row['per_node_s']:>8.3f}s "
+              f"{'' if row['vs_floor'] is None else str(row['vs_floor']) + 'x':>9} "
+              f"{'' if row['cpu_s'] is None else str(row['cpu_s']) + 's':>7} "
+              f"{'' if row['peak_rss_mib'] is None else str(row['peak_rss_mib']) + 'M':>7}")
+    if args.json:
+        args.json.write_text(json.dumps({"nodes": args.nodes, "routing": args.routing, "rounds": args.rounds,
+                                         "machine": machine, "rows": rows}, indent=2) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
+    shutil.which("ssh") or sys.exit("needs the OpenSSH client")
     main()

@@ -77,12 +77,15 @@ def plan_addresses(subnet: str, count: int) -> tuple[ipaddress.IPv4Interface, li
     return ipaddress.IPv4Interface(f"{net.network_address + 1}/{net.prefixlen}"), [net.network_address + 10 + i for i in range(1, count + 1)]
 
 
+MAX_NODES = 60  # node IPs .11 upwards of the lab's /24; interface names stay within 15 characters
+
+
 def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab", pods: tuple[str, ...] = ("web", "api"),
        cni_pods: tuple[str, ...] = (), cni_type: str | None = None) -> Path:
     """Build the lab and write its inventory to ``out``; on any failure, remove what was made."""
     preflight(name)
-    if not 1 <= count <= 20:
-        raise LabError("--nodes must be between 1 and 20")
+    if not 1 <= count <= MAX_NODES:
+        raise LabError(f"--nodes must be between 1 and {MAX_NODES}")
     state = ROOT / name
     if state.exists() or _netns(name):
         raise LabError(f"lab {name} is already up (or left over): run `provision lab down --name {name}` first")
