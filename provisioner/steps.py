@@ -121,7 +121,7 @@ class Upload:
     def shell(self) -> str:
         q = shlex.quote
         staged = f'"$PROVISIONER_RUN"/{self.sha256}'
-        data = compressed_base64(self.artifact.data)
+        data = compressed_base64(self.artifact)
         return _recorded(self.creates, "") + (f"base64 -d <<'PROVISIONER_EOF' | gzip -dc > {staged}\n{data}PROVISIONER_EOF\n"
                 f'(cd "$PROVISIONER_RUN" && echo {q(self.sha256 + "  " + self.sha256)} | sha256sum -c --quiet)\n'
                 + _install(self.path, lambda tmp: f"cp {staged} {tmp}", self.mode)

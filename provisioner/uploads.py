@@ -14,6 +14,7 @@ import base64
 import gzip
 import hashlib
 import tarfile
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,10 +38,21 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@lru_cache(maxsize=64)
-def compressed_base64(data: bytes) -> str:
-    """``data`` gzip-compressed and base64-encoded in lines; computed once per run (all nodes share the bytes)."""
-    return base64.encodebytes(gzip.compress(data, compresslevel=6, mtime=0)).decode()
+_COMPRESSED: dict[str, str] = {}
+_COMPRESSING = threading.Lock()
+
+
+def compressed_base64(artifact: Artifact) -> str:
+    """The artifact's bytes gzip-compressed and base64-encoded in lines, computed once per run.
+
+    Every node's apply script needs them at about the same moment (one thread per
+    node): the lock makes the first thread compress and the others wait for it,
+    instead of all of them compressing the same megabytes at once.
+    """
+    with _COMPRESSING:
+        if artifact.sha256 not in _COMPRESSED:
+            _COMPRESSED[artifact.sha256] = base64.encodebytes(gzip.compress(artifact.data, compresslevel=6, mtime=0)).decode()
+        return _COMPRESSED[artifact.sha256]
 
 
 def _stamp(path: Path) -> tuple[int, int]:

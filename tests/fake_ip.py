@@ -58,13 +58,17 @@ def main(argv: list[str]) -> None:
         json.dump(s, fh)
 
 
+def link_json(links: dict, details: bool) -> list[dict]:
+    return [{"ifindex": v["index"], "ifname": k, "flags": ["UP"] if v["up"] else [], "mtu": v.get("mtu", 1500),
+             **({"master": v["master"]} if v.get("master") else {}),
+             **({"link_index": v["peer"]} if v.get("peer") else {}),
+             **({"linkinfo": {"info_kind": v["kind"]}} if details and v["kind"] else {})} for k, v in links.items()]
+
+
 def link(s, space, ns, verb, rest, details):
     links = space["links"]
     if verb == "show":
-        return [{"ifindex": v["index"], "ifname": k, "flags": ["UP"] if v["up"] else [], "mtu": v.get("mtu", 1500),
-                 **({"master": v["master"]} if v.get("master") else {}),
-                 **({"link_index": v["peer"]} if v.get("peer") else {}),
-                 **({"linkinfo": {"info_kind": v["kind"]}} if details and v["kind"] else {})} for k, v in links.items()]
+        return link_json(links, details)
     if verb == "add":
         name, kind = rest[0], rest[rest.index("type") + 1]
         if name in links:
@@ -100,9 +104,10 @@ def link(s, space, ns, verb, rest, details):
 
 def addr(s, space, ns, verb, rest, details):
     links = space["links"]
-    if verb == "show":
-        return [{"ifname": k, "addr_info": [{"family": "inet", "local": a.split("/")[0], "prefixlen": int(a.split("/")[1])}
-                                             for a in v.get("addrs", [])]} for k, v in links.items()]
+    if verb == "show":  # like iproute2: each link's own attributes, then its addresses
+        return [dict(one, addr_info=[{"family": "inet", "local": a.split("/")[0], "prefixlen": int(a.split("/")[1])}
+                                     for a in links[one["ifname"]].get("addrs", [])])
+                for one in link_json(links, details)]
     cidr, dev = rest[0], rest[rest.index("dev") + 1]
     if dev not in links:
         fail(f'Cannot find device "{dev}"', 1)

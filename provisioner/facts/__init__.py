@@ -3,7 +3,8 @@
 Modules ask for instances (``File("/etc/resolv.conf")``) and read the answers
 from a ``{fact: value}`` mapping keyed by those same instances (two instances
 with the same class and arguments are the same fact). All facts of a host run in
-ONE ssh exec: :func:`script` wraps each fact's command in numbered markers,
+ONE ssh exec: :func:`script` wraps each fact's command (or one command for a
+whole class of facts, :meth:`Fact.batch_command`) in numbered markers,
 :func:`split` cuts the output back into ``{fact: (stdout, rc)}`` and
 :func:`parse_all` applies each fact's ``process``. An absent thing processes
 to ``None`` (or ``False``/empty), never an exception.
@@ -40,6 +41,19 @@ class Fact:
         """Pure: the command's output and exit code → the value modules read."""
         raise NotImplementedError
 
+    @classmethod
+    def batch_command(cls, facts: list[Fact]) -> str | None:
+        """One command that answers all ``facts`` of this class at once (fewer processes on the node), or None.
+
+        :meth:`unbatch` cuts its output back into what each fact's own command
+        would have printed, so :meth:`process` stays the one parser.
+        """
+        return None
+
+    @classmethod
+    def unbatch(cls, facts: list[Fact], stdout: str, rc: int) -> dict[Fact, tuple[str, int]]:
+        raise NotImplementedError
+
     def __str__(self) -> str:
         args = ", ".join(repr(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None)
         return f"{type(self).__name__}({args})"
@@ -49,8 +63,40 @@ Facts = Mapping[Fact, Any]  # what a module's plan and reverse receive
 
 
 def distinct(facts: Iterable[Fact]) -> list[Fact]:
-    """Each fact once, in first-seen order: position ``i`` is marker ``i``."""
+    """Each fact once, in first-seen order."""
     return list(dict.fromkeys(facts))
+
+
+def jobs(facts: Iterable[Fact]) -> list[tuple[str, list[Fact], type | None]]:
+    """What the gather script runs: ``(command, facts, batch class)``; job ``i`` is marker ``i``.
+
+    Facts of a class that batches share one command; other facts with the same
+    command (``Links`` and ``Addrs`` both read ``ip -d addr``) share its run.
+    """
+    out: list[tuple[str, list[Fact], type | None]] = []
+    by_class: dict[type, list[Fact]] = {}
+    for f in distinct(facts):
+        by_class.setdefault(type(f), []).append(f)
+    batched: dict[type, str] = {}
+    for cls, group in by_class.items():
+        command = cls.batch_command(group) if len(group) > 1 else None
+        if command is not None:
+            batched[cls] = command
+    by_command: dict[str, int] = {}
+    for f in distinct(facts):
+        cls = type(f)
+        if cls in batched:
+            if batched[cls] is not None:
+                out.append((batched[cls], by_class[cls], cls))
+                batched[cls] = None  # type: ignore[assignment]
+            continue
+        command = f.command()
+        if command in by_command:
+            out[by_command[command]][1].append(f)
+        else:
+            by_command[command] = len(out)
+            out.append((command, [f], None))
+    return out
 
 
 def script(facts: Iterable[Fact], nonce: str = "") -> str:
@@ -62,9 +108,9 @@ def script(facts: Iterable[Fact], nonce: str = "") -> str:
     if not re.fullmatch(r"[0-9a-f]*", nonce):
         raise ValueError("the nonce is hex")
     lines = ["export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"]
-    for i, f in enumerate(distinct(facts)):
+    for i, (command, _, _) in enumerate(jobs(facts)):
         lines.append(f"echo '{BEGIN}{nonce} {i}'")
-        lines.append(f"( {f.command()}\n) </dev/null 2>/dev/null")
+        lines.append(f"( {command}\n) </dev/null 2>/dev/null")
         lines.append(f"printf '\\n{END}{nonce} %d\\n' $?")
     return "\n".join(lines) + "\n"
 
@@ -86,7 +132,15 @@ def split(stdout: str, facts: Iterable[Fact], nonce: str = "") -> dict[Fact, tup
             pos = None
         elif pos is not None:
             buf.append(line)
-    return {f: out[i] for i, f in enumerate(distinct(facts)) if i in out}
+    raw: dict[Fact, tuple[str, int]] = {}
+    for i, (_, group, batch) in enumerate(jobs(facts)):
+        if i not in out:
+            continue
+        if batch is not None:
+            raw.update(batch.unbatch(group, *out[i]))
+        else:
+            raw.update({f: out[i] for f in group})
+    return raw
 
 
 def parse_all(facts: Iterable[Fact], raw: Mapping[Fact, tuple[str, int]]) -> dict[Fact, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import shlex
+import tarfile
 from dataclasses import dataclass
 
 from ..steps import CREATED
@@ -47,9 +49,28 @@ def sysctl_path(key: str) -> str:
     return "/proc/sys/" + key.replace(".", "/")
 
 
+def _regular(paths: list[str]) -> str:
+    """sh that sets ``"$@"`` to those of ``paths`` that are regular files (symlinks followed) and prints their
+    positions on one line: a batch's answers are matched to facts by position, never by a name read back."""
+    return ("set --; i=0; for f in " + " ".join(shlex.quote(p) for p in paths)
+            + '; do [ -f "$f" ] && { set -- "$@" "$f"; printf \'%d \' $i; }; i=$((i+1)); done; echo')
+
+
+def _positions(stdout: str) -> tuple[list[int], str]:
+    first, _, rest = stdout.partition("\n")
+    try:
+        return [int(x) for x in first.split()], rest
+    except ValueError:
+        return [], rest
+
+
 @dataclass(frozen=True)
 class File(Fact):
-    """A whole small file (config files whose diff we show): ``{mode, owner, group, content}`` or None."""
+    """A whole small file (config files whose diff we show): ``{mode, owner, group, content}`` or None.
+
+    Many files are read by one ``tar`` (mode, owner and bytes of each, read together)
+    piped to one ``base64``, not two processes per file.
+    """
 
     path: str
 
@@ -60,19 +81,56 @@ class File(Fact):
     def process(self, stdout: str, rc: int) -> dict | None:
         return parse_file(stdout, rc)
 
+    @classmethod
+    def batch_command(cls, facts) -> str | None:
+        return (_regular([f.path for f in facts])
+                + '\n[ $# -eq 0 ] || tar -c -P -h --hard-dereference --no-recursion -f - -- "$@" | base64')
+
+    @classmethod
+    def unbatch(cls, facts, stdout: str, rc: int) -> dict:
+        """Each file's own answer (``MODE OWNER GROUP`` then base64), or absent (exit 1) when not in the archive."""
+        positions, rest = _positions(stdout)
+        found: dict[int, str] = {}
+        try:
+            with tarfile.open(fileobj=io.BytesIO(base64.b64decode("".join(rest.split()))), mode="r:") as tar:
+                members = [m for m in tar]
+                for i, m in zip(positions, members):
+                    fh = tar.extractfile(m) if m.isfile() else None
+                    if fh is not None:
+                        found[i] = (f"{m.mode & 0o7777:o} {m.uname or m.uid} {m.gname or m.gid}\n"
+                                    + base64.b64encode(fh.read()).decode())
+        except (ValueError, binascii.Error, tarfile.TarError, EOFError):
+            found = {}
+        return {f: (found[i], 0) if i in found else ("", 1) for i, f in enumerate(facts)}
+
 
 @dataclass(frozen=True)
 class Binary(Fact):
-    """A file too big to fetch (a plugin binary): ``{mode, sha256}`` or None."""
+    """A file too big to fetch (a plugin binary): ``{mode, sha256}`` or None. Many: one ``stat``, one ``sha256sum``."""
 
     path: str
 
     def command(self) -> str:
         q = shlex.quote(self.path)
-        return f"test -f {q} && stat -c %a {q} && sha256sum {q}"
+        return f"test -f {q} && stat -L -c %a {q} && sha256sum {q}"
 
     def process(self, stdout: str, rc: int) -> dict | None:
         return parse_binary(stdout, rc)
+
+    @classmethod
+    def batch_command(cls, facts) -> str | None:
+        return (_regular([f.path for f in facts])
+                + "\n[ $# -eq 0 ] || { stat -L -c %a -- \"$@\" && echo @@sha256 && sha256sum -- \"$@\"; }")
+
+    @classmethod
+    def unbatch(cls, facts, stdout: str, rc: int) -> dict:
+        """Each binary's own answer (mode, then the sha256 line), by position; absent (exit 1) when not found."""
+        positions, rest = _positions(stdout)
+        modes, _, sums = rest.partition("@@sha256\n")
+        pairs = list(zip(modes.splitlines(), sums.splitlines()))
+        found = {i: f"{mode}\n{digest.lstrip(chr(92))}" for i, (mode, digest) in zip(positions, pairs)}
+        return {f: (found[i], 0) if i in found and len(pairs) == len(positions) else ("", 1)
+                for i, f in enumerate(facts)}
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,10 @@ class _IPFact(Fact):
 
 @dataclass(frozen=True)
 class Links(_IPFact):
-    """``{ifname: {kind, master, up, mtu, mac, index, peer}}``."""
+    """``{ifname: {kind, master, up, mtu, mac, index, peer}}`` (from ``ip -d addr``, which Addrs reads too:
+    the gather script runs it once for both)."""
 
-    ARGS = "-d link show"
+    ARGS = "-d addr show"
 
     def process(self, stdout: str, rc: int):
         return parse_links(stdout, rc)
@@ -98,7 +99,7 @@ class Links(_IPFact):
 class Addrs(_IPFact):
     """``{ifname: ["10.244.1.1/24", …]}`` (IPv4)."""
 
-    ARGS = "addr show"
+    ARGS = "-d addr show"
 
     def process(self, stdout: str, rc: int):
         return parse_addrs(stdout, rc)

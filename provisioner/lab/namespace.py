@@ -173,6 +173,9 @@ def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) 
         """))
     # The node's own tmpfs is mounted over its state dir inside its private mount
     # namespace: the overlay's upper dir lives there and vanishes with the node.
+    # root's home is a fresh empty one, as on a new machine: sshd runs every command
+    # through root's login shell, and this machine's ~/.bashrc (pyenv, cargo…) would
+    # otherwise run on every exec of every node.
     root = d / "root"
     (d / "init.sh").write_text(textwrap.dedent(f"""\
         set -e
@@ -189,6 +192,7 @@ def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) 
 {_cgroup_mounts(root)}        mount --rbind /dev {root}/dev
         mount -t tmpfs -o mode=755 tmpfs {root}/run
         mount -t tmpfs -o mode=1777 tmpfs {root}/tmp
+        mount -t tmpfs -o mode=700 tmpfs {root}/root
         mkdir -p {root}/run/sshd {root}{state}
         mount --bind {state} {root}{state}
         hostname {node}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from provisioner import facts
 from provisioner.facts import Fact, files, net
-from provisioner.facts.files import Exists, File, Listing, Sysctl
+from provisioner.facts.files import Binary, Exists, File, Listing, Sysctl
 from provisioner.facts.net import Addrs, Links, Netns
 
 LINKS = ('[{"ifindex":3,"ifname":"v-net-0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,'
@@ -92,8 +92,8 @@ def test_facts_are_values_named_by_class_and_arguments():
 
 
 def test_commands_quote_their_arguments():
-    assert Addrs("web").command() == "ip -n web -json addr show"
-    assert Links().command() == "ip -json -d link show"
+    assert Addrs("web").command() == "ip -n web -json -d addr show"
+    assert Links().command() == Addrs().command() == "ip -json -d addr show"  # one run answers both
     assert Sysctl("net.ipv4.ip_forward").command() == "cat /proc/sys/net/ipv4/ip_forward"
     assert File("/etc/a b").command().count("'/etc/a b'") == 3
     assert Listing("/etc/$(x)").command() == "test -d '/etc/$(x)' && ls -1A '/etc/$(x)'"
@@ -108,3 +108,38 @@ def test_markers_carry_positions_never_arguments(tmp_path):
     out = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True).stdout
     assert facts.parse_all([fact], facts.split(out, [fact], "ab12"))[fact] is None
     assert not (tmp_path / "pwned").exists()
+
+
+def test_many_files_are_read_by_one_tar_with_the_same_answers(tmp_path):
+    """A batch (one tar, one base64; one stat, one sha256sum) answers exactly as each fact's own command would."""
+    (tmp_path / "a").write_bytes(b"alpha\n")
+    (tmp_path / "b b").write_bytes(b"\x00\xffbinary")
+    (tmp_path / "b b").chmod(0o600)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    names = ["a", "b b", "dir", "link", "missing"]
+    for cls in (File, Binary):
+        fs = [cls(str(tmp_path / n)) for n in names]
+        assert cls.batch_command(fs) is not None
+        batched = facts.script(fs, "ab")
+        assert batched.count("@@PROVISIONER-FACT") == 1  # one job for the whole class
+        got = facts.parse_all(fs, facts.split(run_sh(batched), fs, "ab"))
+        alone = {f: facts.parse_all([f], facts.split(run_sh(facts.script([f], "ab")), [f], "ab"))[f] for f in fs}
+        assert got == alone, cls
+        assert got[fs[2]] is None and got[fs[4]] is None and got[fs[3]] is not None  # a dir and a missing file: absent
+    assert facts.parse_all([File(str(tmp_path / "b b"))], {})[File(str(tmp_path / "b b"))] is None
+
+
+def test_links_and_addrs_share_one_ip_run():
+    fs = [Links(), Addrs(), Links("web"), Addrs("web")]
+    script = facts.script(fs, "ab")
+    assert script.count("ip -json -d addr show") == 1 and script.count("ip -n web -json -d addr show") == 1
+    out = ("@@PROVISIONER-FACTab 0\n" + '[{"ifindex":3,"ifname":"v-net-0","flags":["UP"],"linkinfo":{"info_kind":"bridge"},'
+           '"addr_info":[{"family":"inet","local":"10.244.1.1","prefixlen":24}]}]' + "\n@@PROVISIONER-ENDab 0\n")
+    got = facts.parse_all(fs, facts.split(out, fs, "ab"))
+    assert got[Links()]["v-net-0"]["kind"] == "bridge" and got[Addrs()] == {"v-net-0": ["10.244.1.1/24"]}
+    assert got[Links("web")] is None  # not in the output: absent, never an exception
+
+
+def run_sh(script: str) -> str:
+    return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True).stdout
