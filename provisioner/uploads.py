@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import tarfile
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -38,21 +39,43 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-_COMPRESSED: dict[str, str] = {}
+_COMPRESSED: dict[str, Future] = {}
 _COMPRESSING = threading.Lock()
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compress")
+
+
+def _compress(data: bytes) -> str:
+    return base64.encodebytes(gzip.compress(data, compresslevel=6, mtime=0)).decode()
+
+
+def prefetch(value: object) -> None:
+    """Start compressing every Artifact found in ``value`` (bound task arguments) before an apply connects:
+    the work then overlaps with connecting to the nodes and reading their facts."""
+    if isinstance(value, Artifact):
+        start_compressing(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            prefetch(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            prefetch(v)
+
+
+def start_compressing(artifact: Artifact) -> None:
+    """Begin compressing the artifact's bytes in the background, once per run."""
+    with _COMPRESSING:
+        if artifact.sha256 not in _COMPRESSED:
+            _COMPRESSED[artifact.sha256] = _POOL.submit(_compress, artifact.data)
 
 
 def compressed_base64(artifact: Artifact) -> str:
     """The artifact's bytes gzip-compressed and base64-encoded in lines, computed once per run.
 
     Every node's apply script needs them at about the same moment (one thread per
-    node): the lock makes the first thread compress and the others wait for it,
-    instead of all of them compressing the same megabytes at once.
+    node): all of them wait for the one compression started at binding.
     """
-    with _COMPRESSING:
-        if artifact.sha256 not in _COMPRESSED:
-            _COMPRESSED[artifact.sha256] = base64.encodebytes(gzip.compress(artifact.data, compresslevel=6, mtime=0)).decode()
-        return _COMPRESSED[artifact.sha256]
+    start_compressing(artifact)
+    return _COMPRESSED[artifact.sha256].result()
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..inventory import Inventory
+from ..uploads import prefetch
 from . import retry_record
 from .runner import Emit, HostResult, Options, run_all
 
@@ -122,6 +123,8 @@ def _retry(inv: Inventory, hosts: list[str]) -> tuple[list[str], str]:
 def _run_tasks(inv: Inventory, mode: str, tasks: dict, opts: Options, emit: Emit) -> list[HostResult]:
     if mode != "plan":
         retry_record.start(inv.path, mode, list(tasks))
+    if mode == "apply":
+        prefetch([t.args for host in tasks.values() for t in host])
 
     def recorded(kind: str, obj) -> None:
         emit(kind, obj)
