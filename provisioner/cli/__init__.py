@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _resolve_inventory(parser, args)
+    if getattr(args, "check", False):
+        args.mode = "plan"
     try:
         return args.func(args)
     except InputError as exc:
@@ -38,6 +41,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+FORKS = 50  # hosts at once: one thread and one SSH connection each; a run of up to 50 nodes goes in one wave
+
+
+def inventory_arg(sp: argparse.ArgumentParser) -> None:
+    """The inventory, positional (``provision plan inv.yaml``) or as Ansible users type it (``-i inv.yaml``)."""
+    sp.add_argument("inventory", nargs="?", help="inventory YAML file (or -i FILE)")
+    sp.add_argument("-i", "--inventory", dest="inventory_option", metavar="INV", help="inventory YAML file")
+
+
+def _resolve_inventory(parser: argparse.ArgumentParser, args) -> None:
+    if not hasattr(args, "inventory_option"):
+        return
+    given = [x for x in (args.inventory, args.inventory_option) if x]
+    if not given:
+        parser.error(f"{args.mode}: an inventory is needed (INV or -i INV)")
+    if len(set(given)) > 1:
+        parser.error(f"{args.mode}: two inventories given ({given[0]} and {given[1]}); give one")
+    args.inventory = given[0]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="provision", description="Kubernetes pod networking by hand, over SSH, from a YAML inventory.")
     p.add_argument("--version", action="version", version=f"provision {__version__}")
@@ -49,15 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     def run_opts(sp: argparse.ArgumentParser, playbook: bool = True) -> None:
-        sp.add_argument("inventory", help="inventory YAML file")
+        inventory_arg(sp)
         if playbook:
             sp.add_argument("-p", "--playbook", help="playbook YAML (default playbooks/site.yaml)")
-        sp.add_argument("--forks", type=int, default=10, help="hosts worked on at once (default 10)")
-        sp.add_argument("--limit", help="comma-separated node names or globs (node[12], work*) to run on")
+        sp.add_argument("-f", "--forks", type=int, default=FORKS, help=f"hosts worked on at once (default {FORKS})")
+        sp.add_argument("-l", "--limit", help="comma-separated node names or globs (node[12], work*) to run on")
         sp.add_argument("--retry-failed", action="store_true",
                         help="run only the hosts that failed or were unreachable in the previous run of this inventory")
         sp.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
         sp.add_argument("-v", "--verbose", action="store_true", help="show commands and diffs of changed tasks")
+        sp.add_argument("-D", "--diff", action="store_true", help="show the file diffs of changed tasks (as ansible --diff)")
         sp.add_argument("--timeout", type=float, default=300, help="seconds one exec may run on a host (default 300)")
         sp.add_argument("--host-timeout", type=float, help="seconds all of one host's work may take")
         sp.add_argument("--retries", type=int, default=2, help="connection attempts after the first, with backoff (default 2)")
@@ -67,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait for another run's lock on a node (default 60; 0 waits forever)")
 
     sp = cmd("validate", _validate, "check an inventory (and a playbook) without contacting any node")
-    sp.add_argument("inventory")
+    inventory_arg(sp)
     sp.add_argument("-p", "--playbook", help="also bind this playbook to every node")
     sp.add_argument("--json", action="store_true")
 
@@ -76,22 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
 
     run_opts(cmd("plan", _run, "show what apply would change; changes nothing"))
-    run_opts(cmd("apply", _run, "bring every node to the state the playbook describes"))
+    sp = cmd("apply", _run, "bring every node to the state the playbook describes")
+    run_opts(sp)
+    sp.add_argument("-C", "--check", action="store_true", help="change nothing: the same as `provision plan` (ansible --check)")
     run_opts(cmd("reset", _run, "undo what apply made (each module's reverse, in reverse order), and nothing else"))
 
     sp = cmd("facts", _facts, "each node's IP, interface, MAC, network, listening ports, bridge and pod routes")
-    sp.add_argument("inventory")
-    sp.add_argument("--limit")
+    inventory_arg(sp)
+    sp.add_argument("-l", "--limit")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--forks", type=int, default=10)
+    sp.add_argument("-f", "--forks", type=int, default=FORKS)
 
     sp = cmd("verify", _verify, "run the packaged testinfra suite against the nodes")
-    sp.add_argument("inventory")
-    sp.add_argument("--limit", help="only these nodes (names or globs); peers outside the limit are not checked")
+    inventory_arg(sp)
+    sp.add_argument("-l", "--limit", help="only these nodes (names or globs); peers outside the limit are not checked")
     sp.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
     sp = cmd("coredns", _coredns, "the Corefile and CoreDNS manifests apply writes (ConfigMap, Service at dns_ip, …)")
-    sp.add_argument("inventory")
+    inventory_arg(sp)
     sp.add_argument("-p", "--playbook", help="take them from this playbook's coredns task (default playbooks/site.yaml)")
     sp.add_argument("--out", help="directory to write Corefile and coredns.yaml into (default: print)")
 
@@ -103,13 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-i", "--inventory", help="take the domain from this inventory")
 
     sp = cmd("weave", _weave, "check Weave's IPALLOC_RANGE against the inventory and print how to install it")
-    sp.add_argument("inventory")
+    inventory_arg(sp)
 
     sp = cmd("ssh-config", _ssh_config, "print an ssh_config for the nodes (save it, then ssh -F FILE node1)")
-    sp.add_argument("inventory")
+    inventory_arg(sp)
 
     sp = cmd("ssh", _ssh, "open a shell (or run a command) on a node with the inventory's SSH settings")
-    sp.add_argument("inventory")
+    inventory_arg(sp)
     sp.add_argument("node")
     sp.add_argument("command", nargs=argparse.REMAINDER, help="command to run (default: a login shell)")
 
@@ -188,7 +214,7 @@ def _run(args) -> int:
 
     request = engine.Request(args.mode, _inventory(args.inventory), args.playbook, args.limit,
                              args.retry_failed, _options(args))
-    reporter = Reporter(args.mode, args.json, verbose=args.verbose)
+    reporter = Reporter(args.mode, args.json, verbose=args.verbose, diff=args.diff)
     result = engine.run(request, reporter)
     if result.note:
         print(result.note)

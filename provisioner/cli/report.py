@@ -20,8 +20,9 @@ class Reporter:
     working and on what; elsewhere (pipes, CI logs) only plain result lines.
     """
 
-    def __init__(self, mode: str, json_out: bool = False, stream: TextIO | None = None, verbose: bool = False):
-        self.mode, self.json_out, self.verbose = mode, json_out, verbose
+    def __init__(self, mode: str, json_out: bool = False, stream: TextIO | None = None, verbose: bool = False,
+                 diff: bool = False):
+        self.mode, self.json_out, self.verbose, self.diff = mode, json_out, verbose, diff
         self.out = stream or sys.stdout
         self.color = self.out.isatty()
         self.live = self.color and not json_out
@@ -79,8 +80,8 @@ class Reporter:
         if show_detail and t.status in ("changed", "failed") and t.commands:
             for c in t.commands:
                 print("    $ " + c.replace("\n", "\n      "), file=self.out)
-            if t.diff:
-                print("    " + t.diff.rstrip("\n").replace("\n", "\n    "), file=self.out)
+        if (show_detail or self.diff) and t.status in ("changed", "failed") and t.diff:
+            print("    " + t.diff.rstrip("\n").replace("\n", "\n    "), file=self.out)
         self.out.flush()
 
     def finish(self, results: list[HostResult]) -> None:

@@ -1,5 +1,6 @@
 """The CLI: exit codes, messages without tracebacks, nothing contacted on bad input."""
 
+import io
 import json
 import subprocess
 import sys
@@ -107,3 +108,50 @@ def test_plan_with_every_node_unreachable_never_says_nothing_to_do(write, capsys
     assert cli.main(["plan", str(write(BASE))]) == 1
     out = capsys.readouterr().out
     assert "nothing to do" not in out and "INCOMPLETE: 3 of 3 host(s) did not finish" in out and "RECAP" in out
+
+
+@pytest.fixture
+def requests(monkeypatch):
+    """What the CLI asks of the engine (the engine itself is not run)."""
+    from provisioner import engine
+
+    seen = []
+
+    def fake_run(request, emit=None):
+        seen.append(request)
+        return engine.Result(request.mode)
+    monkeypatch.setattr(engine, "run", fake_run)
+    return seen
+
+
+def test_ansible_habits_work(write, requests, capsys):
+    inv = str(write(BASE))
+    assert cli.main(["apply", "-i", inv, "-l", "node[12]", "-f", "7", "--check", "--diff"]) == 0
+    assert cli.main(["plan", inv, "--limit", "node1"]) == 0
+    assert cli.main(["reset", "-i", inv, "-l", "node3"]) == 0
+    check, plan, reset = requests
+    assert (check.mode, check.limit, check.options.forks) == ("plan", "node[12]", 7)  # --check is a plan
+    assert (plan.mode, plan.limit, plan.options.forks) == ("plan", "node1", cli.FORKS)
+    assert reset.mode == "reset" and str(check.inventory.path) == inv
+    assert cli.main(["verify", "-i", inv, "-l", "node2"]) == 0 and requests[-1].limit == "node2"
+
+
+def test_inventory_given_twice_or_not_at_all_is_a_usage_error(write, capsys):
+    inv = str(write(BASE))
+    for argv, says in ((["plan"], "an inventory is needed"), (["plan", inv, "-i", inv + ".other"], "two inventories")):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(argv)
+        assert exc.value.code == 2 and says in capsys.readouterr().err
+    assert cli.main(["plan", inv, "-i", inv, "--limit", "nodeX"]) == 2  # the same file twice is one inventory
+
+
+def test_diff_shows_file_diffs_without_commands():
+    from provisioner.cli.report import Reporter
+    from provisioner.engine.runner import TaskResult
+
+    t = TaskResult("node1", 0, "p", "conf", "file", "changed", "update /etc/x", commands=["mv -f t /etc/x"],
+                   diff="--- /etc/x\n+++ /etc/x\n-a\n+b\n")
+    for diff, shown in ((True, True), (False, False)):
+        out = io.StringIO()
+        Reporter("apply", stream=out, diff=diff)("task", t)
+        assert ("+b" in out.getvalue()) is shown and "mv -f" not in out.getvalue()
