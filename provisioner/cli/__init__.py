@@ -139,6 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("node")
     sp.add_argument("command", nargs=argparse.REMAINDER, help="command to run (default: a login shell)")
 
+    imp = sub.add_parser("inventory", help="write an inventory from what you have: kubectl nodes, an Ansible inventory")
+    imp = imp.add_subparsers(metavar="SOURCE")
+    for name, help_ in (("from-kubectl", "from `kubectl get nodes -o json` (a FILE, or - for stdin)"),
+                        ("from-ansible", "from an Ansible inventory (INI or YAML)")):
+        sp = imp.add_parser(name, help=help_, description=help_)
+        sp.add_argument("source", nargs="?" if name == "from-kubectl" else None, default="-",
+                        help="the input file" + (" (default: stdin)" if name == "from-kubectl" else ""))
+        sp.add_argument("--service-cidr", required=True, help="the cluster's service range (a node list does not know it)")
+        sp.add_argument("--pod-cidr", required=name == "from-ansible",
+                        help="the pod range" + (" (default: the smallest network holding every node's podCIDR)"
+                                                if name == "from-kubectl" else ""))
+        sp.add_argument("--node-cidr", help="the node network (default: the smallest network holding the node IPs, at most /24)")
+        sp.add_argument("-o", "--out", help="inventory file to write (default: print it)")
+        sp.set_defaults(func=_import_inventory, source_kind=name)
+
     lab = sub.add_parser("lab", help="local lab: up, down, status").add_subparsers(metavar="ACTION")
     up = lab.add_parser("up", help="start a namespace lab and write its inventory")
     up.add_argument("--nodes", type=int, default=3)
@@ -314,6 +329,36 @@ def _vagrant_inventory(args) -> int:
     data = write_inventory(base.path, text, out)
     _inventory(str(out))  # what we wrote must validate
     print(f"wrote {out}: {len(data['nodes'])} node(s); next: provision apply {out}")
+    return 0
+
+
+def _import_inventory(args) -> int:
+    import tempfile
+
+    from ..inventory import importers, load_inventory
+
+    if args.source_kind == "from-kubectl":
+        text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+        data = importers.from_kubectl(text, args.service_cidr, args.pod_cidr, args.node_cidr)
+    else:
+        data = importers.from_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr)
+    text = importers.to_yaml(data, "stdin" if args.source == "-" else args.source)
+    target = Path(args.out) if args.out else None
+    with tempfile.TemporaryDirectory() as d:  # what is written must validate (beside the target: relative paths)
+        check = (target.parent if target else Path(d)) / f".{target.name if target else 'inventory.yaml'}.check"
+        check.write_text(text)
+        try:
+            load_inventory(check)
+        except InputError as exc:
+            raise InputError("the inventory made from " + args.source + " does not validate: "
+                             + "; ".join(str(p).replace(str(check), "(it)") for p in exc.problems)) from None
+        finally:
+            check.unlink()
+    if target:
+        target.write_text(text)
+        print(f"wrote {target}: {len(data['nodes'])} node(s); next: provision validate {target}")
+    else:
+        print(text, end="")
     return 0
 
 

@@ -1,0 +1,109 @@
+"""Inventories from what users have: kubectl's node list and Ansible inventories (INI and YAML)."""
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from provisioner import cli
+from provisioner.errors import InputError
+from provisioner.inventory import importers, load_inventory
+
+from ..conftest import ROOT
+
+DATA = ROOT / "tests/data/import"
+KUBEADM = json.loads((DATA / "kubeadm.json").read_text())
+
+
+def kubectl(doc, **kw):
+    return importers.from_kubectl(json.dumps(doc), kw.pop("service_cidr", "10.96.0.0/12"), **kw)
+
+
+def test_kubeadm_cluster_with_control_plane_label_and_dual_stack_nodes():
+    data = kubectl(KUBEADM)
+    assert data["cluster"] == {"node_cidr": "192.168.56.0/24", "pod_cidr": "10.244.0.0/22", "service_cidr": "10.96.0.0/12"}
+    assert data["nodes"] == [
+        {"name": "cp1", "address": "192.168.56.10", "pod_subnet": "10.244.0.0/24", "groups": ["control_plane"]},
+        {"name": "worker1", "address": "192.168.56.11", "pod_subnet": "10.244.1.0/24", "groups": ["workers"]},
+        {"name": "worker2", "address": "192.168.56.12", "pod_subnet": "10.244.2.0/24", "groups": ["workers"]}]
+
+
+def test_old_master_label_is_control_plane_too():
+    doc = copy.deepcopy(KUBEADM)
+    doc["items"][0]["metadata"]["labels"] = {"node-role.kubernetes.io/master": ""}
+    assert kubectl(doc)["nodes"][0]["groups"] == ["control_plane"]
+
+
+def test_nodes_without_pod_cidr_need_pod_cidr_and_get_subnets_allocated(write):
+    doc = copy.deepcopy(KUBEADM)
+    for item in doc["items"]:
+        item["spec"] = {}
+    with pytest.raises(InputError, match="no node has spec.podCIDR.*--pod-cidr"):
+        kubectl(doc)
+    data = kubectl(doc, pod_cidr="10.244.0.0/16")
+    assert data["cluster"]["pod_cidr"] == "10.244.0.0/16" and all("pod_subnet" not in n for n in data["nodes"])
+    inv = load_inventory(write(yaml.safe_dump(data)))
+    assert [str(n.pod_subnet) for n in inv.nodes] == ["10.244.1.0/24", "10.244.2.0/24", "10.244.3.0/24"]
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d["items"][2]["status"].update(addresses=[{"type": "Hostname", "address": "worker2"}]),
+     "node worker2: no IPv4 InternalIP"),
+    (lambda d: d["items"][2]["status"].update(addresses=[{"type": "InternalIP", "address": "fd00::12"}]),
+     "node worker2: no IPv4 InternalIP .*IPv6-only"),
+    (lambda d: d["items"][2]["spec"].update(podCIDR="10.244.0.0/23"), "node worker2: podCIDR 10.244.0.0/23 overlaps node cp1"),
+    (lambda d: d["items"][1]["metadata"].update(name="Worker_1"), "node Worker_1: the name is not a DNS label"),
+])
+def test_what_cannot_be_mapped_names_the_node(change, message):
+    doc = copy.deepcopy(KUBEADM)
+    change(doc)
+    with pytest.raises(InputError, match=message):
+        kubectl(doc)
+
+
+def test_pod_cidr_given_must_hold_every_node_subnet():
+    with pytest.raises(InputError, match="node worker2: podCIDR 10.244.2.0/24 is outside --pod-cidr 10.244.0.0/23"):
+        kubectl(KUBEADM, pod_cidr="10.244.0.0/23")
+
+
+@pytest.mark.parametrize("source", ["hosts.ini", "hosts.yaml"])
+def test_ansible_inventory_groups_children_and_connection_vars(source):
+    data = importers.from_ansible(DATA / source, "10.244.0.0/16", "10.96.0.0/12")
+    by = {n["name"]: n for n in data["nodes"]}
+    assert list(by) == ["cp1", "worker1", "worker2"]
+    assert by["cp1"] == {"name": "cp1", "address": "192.168.56.10", "user": "admin",
+                         "identity_file": "keys/lab_ed25519", "groups": ["control", "k8s"]}
+    assert by["worker1"]["port"] == 2222 and by["worker1"]["groups"] == ["k8s", "workers"]
+    assert by["worker2"]["address"] == "192.168.56.12"  # worker2.lab.example: the node is named by its first label
+    assert data["ssh"] == {"sudo": True}  # cp1 becomes root from a non-root user
+    assert data["cluster"]["node_cidr"] == "192.168.56.0/24"
+
+
+def test_ansible_host_names_need_an_ip(tmp_path):
+    path = tmp_path / "hosts.ini"
+    path.write_text("[web]\nweb1 ansible_host=web1.example.com\n")
+    with pytest.raises(InputError, match="host web1: ansible_host web1.example.com is a name.*ip="):
+        importers.from_ansible(path, "10.244.0.0/16", "10.96.0.0/12")
+    path.write_text("[web]\nweb1 ansible_host=web1.example.com ip=10.0.0.5\n")
+    assert importers.from_ansible(path, "10.244.0.0/16", "10.96.0.0/12")["nodes"][0]["ip"] == "10.0.0.5"
+    path.write_text("[web]\nweb[1:3]\n")
+    with pytest.raises(InputError, match="host ranges"):
+        importers.from_ansible(path, "10.244.0.0/16", "10.96.0.0/12")
+
+
+def test_cli_writes_an_inventory_that_validates(tmp_path, capsys):
+    out = tmp_path / "from-kubectl.yaml"
+    assert cli.main(["inventory", "from-kubectl", str(DATA / "kubeadm.json"), "--service-cidr", "10.96.0.0/12",
+                     "-o", str(out)]) == 0
+    capsys.readouterr()
+    inv = load_inventory(out)
+    assert [n.name for n in inv.nodes] == ["cp1", "worker1", "worker2"] and inv.groups()["control_plane"] == ["cp1"]
+    assert cli.main(["inventory", "from-ansible", str(DATA / "hosts.ini"), "--pod-cidr", "10.244.0.0/16",
+                     "--service-cidr", "10.96.0.0/12"]) == 0
+    printed = capsys.readouterr().out
+    assert "name: worker1" in printed and printed.startswith("# written by `provision inventory`")
+    # a result that does not validate is refused, naming why
+    assert cli.main(["inventory", "from-ansible", str(DATA / "hosts.ini"), "--pod-cidr", "192.168.0.0/16",
+                     "--service-cidr", "10.96.0.0/12"]) == 2
+    assert "does not validate" in capsys.readouterr().err
