@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(python3 python3-venv openssh-server openssh-client iproute2 iputils-ping iptables
           containernetworking-plugins ipcalc procps util-linux kmod dnsmasq-base ruby vagrant sudo
-          containerd runc busybox-static podman)
+          containerd runc busybox-static podman graphviz)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -111,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("-f", "--forks", type=int, default=FORKS)
 
+    sp = cmd("graph", _graph, "draw the pod network from the inventory; --live reads the nodes and marks drift in red")
+    inventory_arg(sp)
+    sp.add_argument("-o", "--out", help="file to write (default: the inventory's name with .svg, beside it)")
+    sp.add_argument("--format", choices=["svg", "png", "dot"], help="default: from -o's suffix, else svg")
+    sp.add_argument("--live", action="store_true", help="gather facts (one exec per node) and draw what differs; exit 1 on drift")
+    sp.add_argument("-l", "--limit", help="only these nodes (names or globs)")
+    sp.add_argument("-f", "--forks", type=int, default=FORKS)
+    sp.add_argument("--json", action="store_true", help="print the graph as data (nodes, edges, drift) instead")
+
     sp = cmd("verify", _verify, "run the packaged testinfra suite against the nodes")
     inventory_arg(sp)
     sp.add_argument("-l", "--limit", help="only these nodes (names or globs); peers outside the limit are not checked")
@@ -246,6 +255,41 @@ def _facts(args) -> int:
                                        options=engine.Options(forks=args.forks)))
     print(json.dumps(result.facts, indent=2) if args.json else table(result.facts))
     return 1 if result.failed else 0
+
+
+def _graph(args) -> int:
+    from .. import engine
+    from ..graph import to_dot
+
+    inv = _inventory(args.inventory)
+    result = engine.run(engine.Request("graph", inv, limit=args.limit, live=args.live,
+                                       options=engine.Options(forks=args.forks)))
+    g = result.graph
+    if args.json and not args.out:
+        print(json.dumps(g, indent=2))
+        return 1 if g["drift"] else 0
+    out = Path(args.out) if args.out else inv.path.with_suffix(".svg")
+    fmt = args.format or (out.suffix[1:] if out.suffix[1:] in ("svg", "png", "dot") else "svg")
+    title = f"{inv.cluster.name}: {'live, ' if args.live else ''}{inv.path.name}"
+    dot = to_dot(g, title)
+    if fmt == "dot":
+        out.write_text(dot.source)
+    else:
+        import graphviz
+
+        try:
+            out.write_bytes(dot.pipe(format=fmt))
+        except graphviz.ExecutableNotFound:
+            raise InputError(f"--format {fmt} needs Graphviz's dot (apt install graphviz); --format dot writes the "
+                             "graph without it") from None
+    nodes = sum(1 for n in g["nodes"] if n["kind"] in ("node", "router"))
+    print(f"wrote {out}: {nodes} node(s), {len(g['drift'])} difference(s) from the inventory"
+          + ("" if args.live else " (not checked: add --live)"))
+    for d in g["drift"]:
+        print(f"  {d['node']}: {d['what']}")
+    if args.json:
+        print(json.dumps(g, indent=2))
+    return 1 if g["drift"] else 0
 
 
 def _verify(args) -> int:

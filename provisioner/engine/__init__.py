@@ -22,7 +22,7 @@ from ..uploads import prefetch
 from . import retry_record
 from .runner import Emit, HostResult, Options, run_all
 
-MODES = ("plan", "apply", "reset", "facts", "verify")
+MODES = ("plan", "apply", "reset", "facts", "verify", "graph")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Request:
     retry_failed: bool = False           # only the hosts the retry record says failed last time
     options: Options = field(default_factory=Options)
     pytest_args: tuple[str, ...] = ()    # verify only
+    live: bool = False                   # graph only: read the nodes and mark what differs
 
 
 @dataclass
@@ -45,12 +46,14 @@ class Result:
     mode: str
     hosts: list[HostResult] = field(default_factory=list)
     facts: dict[str, dict] = field(default_factory=dict)
+    graph: dict = field(default_factory=dict)   # graph: nodes, edges, drift
     note: str = ""
     exit_code: int = 0
 
     @property
     def failed(self) -> bool:
-        return self.exit_code != 0 or any(h.failed for h in self.hosts) or any("error" in f for f in self.facts.values())
+        return (self.exit_code != 0 or any(h.failed for h in self.hosts) or any("error" in f for f in self.facts.values())
+                or bool(self.graph.get("drift")))
 
 
 def select(inv: Inventory, limit: str | None) -> list[str]:
@@ -77,6 +80,8 @@ def run(request: Request, emit: Emit = lambda kind, obj: None) -> Result:
         from .node_summary import collect
 
         return Result("facts", facts=collect(inv, hosts, _connect(inv, request.options), request.options.forks))
+    if request.mode == "graph":
+        return Result("graph", graph=_graph(inv, hosts, request))
     if request.mode == "verify":
         from ..verify import run_suite
 
@@ -110,6 +115,33 @@ def coredns_files(inv: Inventory, playbook: str | None = None) -> tuple[str, str
     args = tasks[0].args
     files = MODULES["coredns"].files(args)
     return files[args["corefile"]], files[args["manifest"]]
+
+
+def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .. import graph
+    from ..errors import HostError
+    from .runner import run_facts
+
+    g = graph.plan_graph(inv, hosts)
+    if not request.live:
+        return g
+    connect = _connect(inv, request.options)
+
+    def one(name: str) -> tuple[str, list[dict]]:
+        node = inv.node(name)
+        try:
+            t = connect(name)
+            try:
+                return name, graph.drift(inv, node, run_facts(t, graph.live_facts(node), request.options.timeout))
+            finally:
+                t.close()
+        except HostError as exc:
+            return name, graph.drift(inv, node, None, str(exc))
+
+    with ThreadPoolExecutor(max_workers=max(1, request.options.forks)) as pool:
+        return graph.mark(g, dict(pool.map(one, hosts)))
 
 
 def _retry(inv: Inventory, hosts: list[str]) -> tuple[list[str], str]:

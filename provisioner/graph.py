@@ -1,0 +1,178 @@
+"""``provision graph``: the pod network as a picture, planned (from the inventory) or live (with drift).
+
+:func:`plan_graph` builds the graph as data from the inventory alone: the node
+network, each node with its interface, its bridge holding the pod gateway, its
+pods, its pod routes (one per peer, or one via the router), the service range and
+the cluster DNS IP. :func:`drift` compares gathered facts with it and returns
+what differs; :func:`mark` puts those differences on the graph. :func:`to_dot`
+draws it with Graphviz (the ``graphviz`` package writes DOT without Graphviz
+installed; SVG and PNG need Debian's ``graphviz`` for ``dot``).
+
+Every label is data passed to the graphviz package, which quotes it: no
+inventory text is pasted into DOT by hand.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from .facts import Fact
+from .facts.net import Addrs, Links, Routes
+from .inventory.model import Inventory, Node
+from .template_vars import pod_routes
+
+RED = "#d62728"
+
+
+def plan_graph(inv: Inventory, hosts: list[str] | None = None) -> dict[str, Any]:
+    """``{"nodes": [...], "edges": [...], "drift": []}``: what the inventory says, as graph elements with ids."""
+    c = inv.cluster
+    chosen = [n for n in inv.nodes if hosts is None or n.name in hosts]
+    nodes: list[dict] = [
+        {"id": "net", "kind": "network", "label": f"node network\n{c.node_cidr}"},
+        {"id": "svc", "kind": "services", "label": f"services {c.service_cidr}\ncluster DNS {c.dns_ip}\n"
+                                                   f"pods {c.pod_cidr}"},
+    ]
+    edges: list[dict] = []
+    for n in chosen:
+        router = c.routing == "router" and n.ip == c.router
+        nodes.append({"id": f"node:{n.name}", "kind": "router" if router else "node", "node": n.name,
+                      "label": f"{n.name}{' (router)' if router else ''}\n{n.ip} on {n.interface}"})
+        nodes.append({"id": f"bridge:{n.name}", "kind": "bridge", "node": n.name,
+                      "label": f"{c.bridge}\n{n.pod_gateway}/{n.pod_subnet.prefixlen}\npods {n.pod_subnet}"})
+        edges.append({"id": f"uplink:{n.name}", "kind": "uplink", "from": f"node:{n.name}", "to": "net", "label": n.interface})
+        edges.append({"id": f"hosts:{n.name}", "kind": "bridge", "from": f"bridge:{n.name}", "to": f"node:{n.name}", "label": ""})
+        for p in n.pods:
+            ip = str(p.ip) if p.via == "manual" else f"from {n.pod_subnet} (CNI)"
+            nodes.append({"id": f"pod:{n.name}:{p.name}", "kind": "pod", "node": n.name, "label": f"{p.name}\n{ip}"})
+            edges.append({"id": f"veth:{n.name}:{p.name}", "kind": "veth", "from": f"pod:{n.name}:{p.name}",
+                          "to": f"bridge:{n.name}", "label": "eth0"})
+        table = pod_routes(inv, n)
+        nodes.append({"id": f"routes:{n.name}", "kind": "routes", "node": n.name,
+                      "label": "pod routes\n" + "\n".join(f"{r['dst']} via {r['via']}" for r in table)})
+        edges.append({"id": f"table:{n.name}", "kind": "table", "from": f"node:{n.name}", "to": f"routes:{n.name}",
+                      "label": ""})
+        for r in table:
+            target = _node_by_ip(inv, r["via"])
+            edges.append({"id": f"route:{n.name}:{r['dst']}", "kind": "route", "from": f"node:{n.name}",
+                          "to": f"node:{target}" if target else "net", "label": f"{r['dst']} via {r['via']}",
+                          "dst": r["dst"], "via": r["via"]})
+    return {"nodes": nodes, "edges": edges, "drift": []}
+
+
+def _node_by_ip(inv: Inventory, ip: str) -> str | None:
+    return next((n.name for n in inv.nodes if str(n.ip) == ip), None)
+
+
+def live_facts(node: Node) -> list[Fact]:
+    """What ``--live`` reads on a node, in one exec: links, addresses and routes, and each pod's addresses."""
+    return [Links(), Addrs(), Routes()] + [Addrs(p.name) for p in node.pods]
+
+
+def drift(inv: Inventory, node: Node, values: dict[Fact, Any] | None, error: str | None = None) -> list[dict]:
+    """How the node differs from the inventory: ``[{"id": graph element, "what": text}]`` (empty: no drift).
+
+    ``values`` are the node's :func:`live_facts`; ``error`` says why there are none (unreachable).
+    """
+    if values is None:
+        return [{"id": f"node:{node.name}", "what": f"unreachable: {error or 'no answer'}"}]
+    out = []
+    c = inv.cluster
+    links, addrs = values.get(Links()) or {}, values.get(Addrs()) or {}
+    want = f"{node.pod_gateway}/{node.pod_subnet.prefixlen}"
+    if c.bridge not in links:
+        out.append({"id": f"bridge:{node.name}", "what": f"bridge {c.bridge} missing"})
+    else:
+        if not links[c.bridge].get("up"):
+            out.append({"id": f"bridge:{node.name}", "what": f"bridge {c.bridge} is down"})
+        if want not in addrs.get(c.bridge, []):
+            have = ", ".join(addrs.get(c.bridge, [])) or "no address"
+            out.append({"id": f"bridge:{node.name}", "what": f"bridge {c.bridge} has {have}, not {want}"})
+    routes = values.get(Routes()) or []
+    expected = {r["dst"]: r["via"] for r in pod_routes(inv, node)}
+    have_routes = {r["dst"]: r["via"] for r in routes if r.get("dst") and r["dst"] != "default"}
+    for dst, via in expected.items():
+        if have_routes.get(dst) != via:
+            got = f" (goes via {have_routes[dst]})" if dst in have_routes else ""
+            out.append({"id": f"route:{node.name}:{dst}", "what": f"route {dst} via {via} missing{got}"})
+    pods = c.pod_cidr
+    for dst, via in have_routes.items():
+        net = _network(dst)
+        if via and net is not None and net.subnet_of(pods) and dst not in expected and net != node.pod_subnet:
+            out.append({"id": f"routes:{node.name}", "what": f"foreign route {dst} via {via}"})
+    for p in node.pods:
+        have = [a.split("/")[0] for a in (values.get(Addrs(p.name)) or {}).get("eth0", [])]
+        ok = str(p.ip) in have if p.via == "manual" else any(ipaddress.IPv4Address(a) in node.pod_subnet for a in have)
+        if not ok:
+            out.append({"id": f"pod:{node.name}:{p.name}", "what": f"pod {p.name} has " + (", ".join(have) or "no IP")
+                        + ("" if p.via != "manual" else f", not {p.ip}")})
+    return out
+
+
+def _network(text: str) -> ipaddress.IPv4Network | None:
+    try:
+        return ipaddress.IPv4Network(text if "/" in text else f"{text}/32", strict=False)
+    except ValueError:
+        return None
+
+
+def mark(graph: dict, found: dict[str, list[dict]]) -> dict:
+    """The graph with each node's drift put on it: the element turns red with the text; foreign routes are added."""
+    by_id = {e["id"]: e for e in graph["nodes"] + graph["edges"]}
+    for node, items in found.items():
+        for item in items:
+            graph["drift"].append({"node": node, **item})
+            targets = [by_id.get(item["id"])]
+            if item["id"].startswith("route:") or item["what"].startswith("foreign route"):
+                targets = [by_id.get(f"routes:{node}")] + ([by_id.get(item["id"])] if item["id"].startswith("route:") else [])
+            for target in targets:
+                if target is not None:
+                    target.setdefault("drift", []).append(item["what"])
+    return graph
+
+
+SHAPES = {"network": ("ellipse", "#e8f0fe"), "services": ("note", "#fff7e0"), "node": ("box3d", "#eeeeee"),
+          "router": ("doubleoctagon", "#ffe0e0"), "bridge": ("box", "#e0f5e0"), "pod": ("component", "#ffffff"),
+          "routes": ("note", "#f4f8ff")}
+
+
+def to_dot(graph: dict, title: str):
+    """A ``graphviz.Graph``: one cluster per node; routes between nodes; drift in red with its text."""
+    import graphviz
+
+    g = graphviz.Graph("pod-network", graph_attr={"label": title, "labelloc": "t", "fontname": "Helvetica",
+                                                  "rankdir": "TB", "splines": "true", "nodesep": "0.4"},
+                       node_attr={"fontname": "Helvetica", "fontsize": "10", "style": "filled"},
+                       edge_attr={"fontname": "Helvetica", "fontsize": "9"})
+    ids = {n["id"]: f"n{i}" for i, n in enumerate(graph["nodes"])}  # DOT reads "a:b" as node a, port b
+    by_node: dict[str, list[dict]] = {}
+    for n in graph["nodes"]:
+        by_node.setdefault(n.get("node", ""), []).append(n)
+    for n in by_node.pop("", []):
+        _add_node(g, ids[n["id"]], n)
+    for k, (name, members) in enumerate(by_node.items()):
+        with g.subgraph(name=f"cluster_{k}") as sub:
+            sub.attr(label=name, style="rounded", color="#999999")
+            for n in members:
+                _add_node(sub, ids[n["id"]], n)
+    for e in graph["edges"]:
+        text = "\n".join([e["label"], *e.get("drift", [])])
+        attrs = {"label": text, "id": e["id"]}
+        if e["kind"] == "route":  # the next hop; the route's text is in the node's "pod routes" box
+            attrs = {"id": e["id"], "style": "dashed", "color": "#1f77b4", "dir": "forward", "constraint": "false",
+                     "arrowsize": "0.6", "tooltip": text}
+        elif e["kind"] == "table":
+            attrs = {"id": e["id"], "style": "dotted", "arrowhead": "none"}
+        if e.get("drift"):
+            attrs.update(color=RED, fontcolor=RED, penwidth="2")
+        g.edge(ids[e["from"]], ids[e["to"]], **attrs)
+    return g
+
+
+def _add_node(g, dot_id: str, n: dict) -> None:
+    shape, fill = SHAPES[n["kind"]]
+    attrs = {"label": n["label"], "shape": shape, "fillcolor": fill, "id": n["id"]}
+    if n.get("drift"):
+        attrs.update(color=RED, fontcolor=RED, penwidth="2", label="\n".join([n["label"], *n["drift"]]))
+    g.node(dot_id, **attrs)
