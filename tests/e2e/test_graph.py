@@ -14,7 +14,8 @@ def test_graph_live_shows_exactly_the_drift_made_by_hand(make_lab, tmp_path):
     lab.provision("apply", check=True)
     svg = tmp_path / "lab.svg"
     p = lab.provision("graph", "--live", "-o", str(svg))
-    assert p.returncode == 0 and "0 difference(s)" in p.stdout, p.stdout + p.stderr
+    pods = {n: lab.node_sh(n, "for p in web api; do ip -n $p -4 -o addr; done") for n in ("node1", "node2", "node3")}
+    assert p.returncode == 0 and "0 difference(s)" in p.stdout, (p.stdout, p.stderr, pods)
     assert RED not in svg.read_text()
 
     lab.node_sh("node2", "ip route del 10.244.3.0/24")
