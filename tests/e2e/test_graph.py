@@ -3,7 +3,6 @@ exactly the two differences, drawn in red, exit 1."""
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 
 from provisioner.graph import RED
