@@ -256,6 +256,23 @@ def _time_limit(seconds: float):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 _WHOLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
+_DOTTED = re.compile(r"\A\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\Z")
+_MISSING = object()
+
+
+def _lookup(expr: str, ctx: dict) -> Any:
+    """``node.pod_subnet`` looked up in the template variables (plain dicts) without compiling a template: most
+    playbook values are such paths. Anything else, or a name that is not there, returns _MISSING and goes to
+    jinja2 (which gives the same value, or the error message)."""
+    m = _DOTTED.match(expr)
+    if not m:
+        return _MISSING
+    value: Any = ctx
+    for part in m[1].split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
 
 
 def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
@@ -266,7 +283,8 @@ def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
             with _time_limit(MAX_SECONDS):
                 whole = _WHOLE.match(value)
                 if whole:  # one expression: keep its type (a list stays a list, "1.30" stays a string)
-                    out = _expression(whole["expr"])(**ctx)
+                    out = _lookup(whole["expr"], ctx)
+                    out = _expression(whole["expr"])(**ctx) if out is _MISSING else out
                     if isinstance(out, jinja2.Undefined):
                         str(out)  # StrictUndefined raises here
                 else:
@@ -341,12 +359,18 @@ def bind(book: Playbook, inv: Inventory, hosts: list[str] | None = None) -> dict
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _validator(module: str) -> jsonschema.Draft202012Validator:
+    """One checker per module and run (building it costs more than using it, and every node binds every task)."""
+    return jsonschema.Draft202012Validator(MODULES[module].args)
+
+
 def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | None:
     if task.when is not None and not _when(task.when, ctx, doc, task.path + ("when",)):
         return None
     args = _render(task.args, ctx, doc, task.path + (task.module,))
     module = MODULES[task.module]
-    validator = jsonschema.Draft202012Validator(module.args)
+    validator = _validator(task.module)
     problems = [doc.problem(task.path + (task.module,) + tuple(e.absolute_path),
                             f"{task.module}: {e.message} (node {ctx['node']['name']})")
                 for e in validator.iter_errors(args)]
