@@ -107,6 +107,7 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
             _wait_port(str(ip), 22, 15)
         for node in node_names(count):
             _wait_settled(f"{name}-{node}", 10)
+        _static_neighbours(name, node_names(count), ips)
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
         data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type)
@@ -256,6 +257,27 @@ def _wait_port(host: str, port: int, seconds: float) -> None:
             if time.monotonic() > deadline:
                 raise LabError(f"sshd on {host}:{port} did not come up within {seconds:.0f}s") from None
             time.sleep(0.1)
+
+
+def _static_neighbours(lab: str, nodes: list[str], ips) -> None:
+    """Each node knows every other node's MAC on the lab network (permanent ARP entries).
+
+    The kernel keeps ONE ARP table for all network namespaces of the machine, and
+    stops adding entries (and drops packets: "neighbor table overflow") past
+    net.ipv4.neigh.default.gc_thresh3, 1024 by default, a setting of the machine
+    itself. A 50-node lab learning its peers by ARP needs about 2,500 entries;
+    permanent ones are not counted, so big labs fit without touching the machine.
+    """
+    macs = {}
+    for node in nodes:
+        link = json.loads(_run("ip", "-n", f"{lab}-{node}", "-json", "link", "show", "eth0").stdout)[0]
+        macs[node] = link["address"]
+    for node in nodes:
+        batch = "".join(f"neigh replace {ip} lladdr {macs[peer]} dev eth0 nud permanent\n"
+                        for peer, ip in zip(nodes, ips) if peer != node)
+        if batch:
+            subprocess.run(["ip", "-n", f"{lab}-{node}", "-batch", "-"], input=batch, text=True, check=True,
+                           capture_output=True)
 
 
 def _wait_settled(netns: str, seconds: float) -> None:
