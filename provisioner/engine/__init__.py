@@ -77,9 +77,11 @@ def run(request: Request, emit: Emit = lambda kind, obj: None) -> Result:
     inv = request.inventory
     hosts = select(inv, request.limit)
     if request.mode == "facts":
-        from .node_summary import collect
+        from .node_summary import summarize, wanted
 
-        return Result("facts", facts=collect(inv, hosts, _connect(inv, request.options), request.options.forks))
+        read = read_nodes(inv, hosts, lambda node: wanted(), request.options)
+        return Result("facts", facts={h: summarize(inv, inv.node(h), v) if isinstance(v, dict) else {"node": h, "error": v}
+                                      for h, v in read.items()})
     if request.mode == "graph":
         return Result("graph", graph=_graph(inv, hosts, request))
     if request.mode == "verify":
@@ -117,31 +119,39 @@ def coredns_files(inv: Inventory, playbook: str | None = None) -> tuple[str, str
     return files[args["corefile"]], files[args["manifest"]]
 
 
-def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict:
+def read_nodes(inv: Inventory, hosts: list[str], wanted: Callable, opts: Options) -> dict[str, dict | str]:
+    """Each node's facts (``wanted(node)``) in one exec, all nodes at once, no lock: ``{host: values}``, or
+    ``{host: why not}`` for a node that could not be read (``facts`` and ``graph --live``)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .. import graph
     from ..errors import HostError
     from .runner import run_facts
+
+    connect = _connect(inv, opts)
+
+    def one(name: str) -> tuple[str, dict | str]:
+        try:
+            t = connect(name)
+            try:
+                return name, run_facts(t, wanted(inv.node(name)), opts.timeout)
+            finally:
+                t.close()
+        except HostError as exc:
+            return name, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, opts.forks)) as pool:
+        return dict(pool.map(one, hosts))
+
+
+def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict:
+    from .. import graph
 
     g = graph.plan_graph(inv, hosts)
     if not request.live:
         return g
-    connect = _connect(inv, request.options)
-
-    def one(name: str) -> tuple[str, list[dict]]:
-        node = inv.node(name)
-        try:
-            t = connect(name)
-            try:
-                return name, graph.drift(inv, node, run_facts(t, graph.live_facts(node), request.options.timeout))
-            finally:
-                t.close()
-        except HostError as exc:
-            return name, graph.drift(inv, node, None, str(exc))
-
-    with ThreadPoolExecutor(max_workers=max(1, request.options.forks)) as pool:
-        return graph.mark(g, dict(pool.map(one, hosts)))
+    read = read_nodes(inv, hosts, graph.live_facts, request.options)
+    return graph.mark(g, {h: graph.drift(inv, inv.node(h), v if isinstance(v, dict) else None,
+                                         v if isinstance(v, str) else None) for h, v in read.items()})
 
 
 def _retry(inv: Inventory, hosts: list[str]) -> tuple[list[str], str]:

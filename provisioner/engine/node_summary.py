@@ -7,16 +7,12 @@ pod bridge and its addresses, the pod routes.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from .. import addressing
-from ..errors import HostError
 from ..facts import Fact
 from ..facts.net import Addrs, Links, Routes
 from ..facts.system import Listening
 from ..inventory import Inventory, Node
 from ..modules.routes import PROTO
-from .runner import run_facts
 
 def wanted() -> list[Fact]:
     return [Links(), Addrs(), Routes(), Listening()]
@@ -41,22 +37,6 @@ def summarize(inv: Inventory, node: Node, values: dict) -> dict:
                    "addresses": addrs.get(bridge, [])},
         "pod_routes": [{"dst": r["dst"], "via": r["via"], "dev": r["dev"], "protocol": r["protocol"]} for r in pod_routes],
     }
-
-
-def collect(inv: Inventory, hosts: list[str], connect, forks: int = 10) -> dict[str, dict]:
-    """``{node: summary or {"error": …}}`` for ``hosts``, one exec per node, in parallel."""
-
-    def one(node: Node) -> tuple[str, dict]:
-        t = connect(node.name)
-        try:
-            return node.name, summarize(inv, node, run_facts(t, wanted(), 60))
-        except HostError as exc:
-            return node.name, {"node": node.name, "error": str(exc)}
-        finally:
-            t.close()
-
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
-        return dict(pool.map(one, [inv.node(h) for h in hosts]))
 
 
 def table(results: dict[str, dict]) -> str:
