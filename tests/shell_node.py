@@ -16,25 +16,25 @@ second run after a fresh apply must be a no-op, from the state the first made.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from provisioner.transport import Held, Result
+from provisioner.transport import Result
+from provisioner.transport.fake import FakeTransport
 
 HERE = Path(__file__).parent
 MOVED = ("/proc/sys/", "/etc/", "/var/lib/provisioner", "/run/", "/sys/module/")
 
 
-class ShellNode:
-    """A Transport whose node is a temp dir; ``fail`` makes one ``ip`` command fail as the kernel would."""
+class ShellNode(FakeTransport):
+    """A Transport whose node is a temp dir (the lock and close of FakeTransport); ``fail`` makes one ``ip``
+    command fail as the kernel would."""
 
     def __init__(self, root: Path, host: str = "node2", ip: str = "192.168.56.12/24", fail: str = ""):
-        self.host, self.root, self.fail = host, root, fail
-        self.scripts: list[str] = []
-        self.locks: list[str] = []
+        super().__init__(host)
+        self.root, self.fail = root, fail
         for d in ("proc/sys/net/ipv4", "etc/sysctl.d", "etc/modules-load.d", "var/lib", "run", "sys/module"):
             (root / d).mkdir(parents=True, exist_ok=True)
         (root / "proc/sys/net/ipv4/ip_forward").write_text("0\n")
@@ -80,10 +80,3 @@ class ShellNode:
             return Result("", "timed out", 124)
         return Result(p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"), p.returncode)
 
-    @contextlib.contextmanager
-    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
-        self.locks.append(path)
-        yield Held(True, self.run(first, first_timeout) if first is not None else None)
-
-    def close(self) -> None:
-        pass

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import facts as factlib
-from .. import steps as ops
+from .. import steps
 from ..errors import HostError, TransportError
 from ..facts import Fact
 from ..modules import MODULES, ModuleError, Outcome
@@ -123,7 +123,7 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
         if mode == "plan":  # no lock: the facts are the only exec
             lock = contextlib.nullcontext(Held(True, _run_facts(transport, script, clock()) if wanted else None))
         else:  # the facts run in the lock's own exec: one exec per node for a no-op, the lock held from facts to apply
-            lock = transport.lock(ops.LOCK, opts.lock_timeout, first=script if wanted else None, first_timeout=clock())
+            lock = transport.lock(steps.LOCK, opts.lock_timeout, first=script if wanted else None, first_timeout=clock())
         with lock as held:
             if not held.locked:
                 result.warnings.append(f"{transport.host} has no flock: ran without the node lock "
@@ -236,14 +236,14 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
         return _report_applied(host, order, outcomes, result, emit, None, "", "")
     lost = None
     try:
-        r = transport.run(ops.render(todo), timeout)
+        r = transport.run(steps.render(todo), timeout)
     except TransportError as exc:  # what had arrived tells how far the script got
         lost, r = exc, Result(getattr(exc, "partial", ""), "", -1)
-    if r.rc == 0 and ops.finished(r.stdout):
+    if r.rc == 0 and steps.finished(r.stdout):
         return _report_applied(host, order, outcomes, result, emit, None, "", "")
-    failed_at = ops.last_step(r.stdout) or (todo[0][0], None)
-    total = sum(len(steps) for _, steps in todo)
-    done = sum(1 for line in r.stdout.splitlines() if line.startswith(f"{ops.MARK} step "))
+    failed_at = steps.last_step(r.stdout) or (todo[0][0], None)
+    total = sum(len(task_steps) for _, task_steps in todo)
+    done = sum(1 for line in r.stdout.splitlines() if line.startswith(f"{steps.MARK} step "))
     step = outcomes[failed_at[0]].steps[failed_at[1]] if failed_at[1] is not None else None
     where = f"step {done} of {total}" + (f": {step.show()}" if step else "")
     if lost is not None:

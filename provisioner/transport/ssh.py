@@ -26,7 +26,7 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 
-from .. import steps as ops
+from .. import steps
 from ..errors import HostError, TransportError
 from ..inventory import Inventory, Node
 from . import Held, Result
@@ -307,7 +307,7 @@ class SSHTransport:
 
     @contextlib.contextmanager
     def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
-        """Hold the node's lock (``ops.lock_script``) as a lease, renewed from a thread, until the block ends.
+        """Hold the node's lock (``steps.lock_script``) as a lease, renewed from a thread, until the block ends.
 
         Yields :class:`Held`: ``locked`` False (with a warning for the run) where the
         node has no flock; ``first`` (the facts script) run in the same exec once the
@@ -318,7 +318,7 @@ class SSHTransport:
         self._open()
         nonce = secrets.token_hex(6)
         owner = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
-        script = ops.lock_script(nonce, timeout, owner, first)
+        script = steps.lock_script(nonce, timeout, owner, first)
         command = f"sudo -n sh -c {shlex.quote(script)}" if self.sudo else f"sh -c {shlex.quote(script)}"
         wait = None if timeout <= 0 else timeout + 15
         left = self._left()
@@ -335,7 +335,7 @@ class SSHTransport:
         if answer is None or answer.startswith("HELD"):
             chan.close()
             holder = answer[4:].strip() if answer else ""
-            raise LockError(f"{self.host}: another provision run holds {ops.LOCK} on this node"
+            raise LockError(f"{self.host}: another provision run holds {steps.LOCK} on this node"
                             + (f" ({holder})" if holder else "") + f"; waited {timeout:.0f}s (see --lock-timeout)")
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(chan, stop), daemon=True)
@@ -365,16 +365,16 @@ class SSHTransport:
 
     @staticmethod
     def _heartbeat(chan, stop: threading.Event) -> None:
-        while not stop.wait(ops.HEARTBEAT):
+        while not stop.wait(steps.HEARTBEAT):
             try:
                 chan.send(b".")
             except Exception:  # noqa: BLE001 - the lease then lapses on the node by itself
                 return
 
     def stop_script(self) -> bool:
-        """Stop an apply script that outlived its time-out (its pid is in ops.LOCK_SCRIPT); True if one was stopped."""
+        """Stop an apply script that outlived its time-out (its pid is in steps.LOCK_SCRIPT); True if one was stopped."""
         try:
-            return "stopped" in self.run(ops.STOP_SCRIPT, 5).stdout
+            return "stopped" in self.run(steps.STOP_SCRIPT, 5).stdout
         except TransportError:
             return False
 

@@ -309,5 +309,5 @@ def test_modules_quote_everything_even_past_validation(tmp_path, write):
             except (runner.ModuleError, ValueError):
                 continue  # refused: fine
             if outcome.steps:
-                t.run(runner.ops.render([(0, outcome.steps)]))
+                t.run(runner.steps.render([(0, outcome.steps)]))
             assert not t.pwned, (mode, task.module, (t.root / "PWNED").read_text())
