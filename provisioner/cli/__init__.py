@@ -382,7 +382,10 @@ def _import_inventory(args) -> int:
     from ..inventory import importers, load_inventory
 
     if args.source_kind == "from-kubectl":
-        text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+        try:
+            text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{args.source}: cannot read it: {exc}") from None
         data = importers.from_kubectl(text, args.service_cidr, args.pod_cidr, args.node_cidr)
     else:
         data = importers.from_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr)

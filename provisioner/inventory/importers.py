@@ -129,7 +129,10 @@ def parse_ansible(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list
     Group vars are applied to their hosts (host vars win); ``children`` make a
     group's hosts members of the parent too.
     """
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read it: {exc}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -254,6 +257,8 @@ def from_ansible(path: Path, pod_cidr: str, service_cidr: str, node_cidr: str | 
             raise InputError(f"host {host}: ansible_host {address} is a name, not an IPv4 address: "
                              "set ip=<node IP> on the host")
         if "ansible_port" in v:
+            if not str(v["ansible_port"]).isdigit():
+                raise InputError(f"host {host}: ansible_port {v['ansible_port']!r} is not a port number")
             node["port"] = int(v["ansible_port"])
         if "ansible_user" in v:
             node["user"] = str(v["ansible_user"])

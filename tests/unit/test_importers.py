@@ -107,3 +107,38 @@ def test_cli_writes_an_inventory_that_validates(tmp_path, capsys):
     assert cli.main(["inventory", "from-ansible", str(DATA / "hosts.ini"), "--pod-cidr", "192.168.0.0/16",
                      "--service-cidr", "10.96.0.0/12"]) == 2
     assert "does not validate" in capsys.readouterr().err
+
+
+HOSTILE = ["$(touch /tmp/pwned)", "a'b\"c", "x\ny", "`reboot`", "${HOME}", "../../etc/shadow;rm -rf /"]
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_hostile_values_in_sources_are_refused_with_a_message(tmp_path, capsys, payload):
+    """Whatever a node list or an Ansible inventory holds, the result is refused (exit 2, a message) or it is
+    inert: the written inventory still passes the schema, which keeps shell and format syntax out."""
+    doc = copy.deepcopy(KUBEADM)
+    doc["items"][1]["metadata"]["name"] = payload
+    src = tmp_path / "nodes.json"
+    src.write_text(json.dumps(doc))
+    assert cli.main(["inventory", "from-kubectl", str(src), "--service-cidr", "10.96.0.0/12"]) == 2
+    for key in ("ansible_user", "ansible_ssh_private_key_file", "ansible_host", "ansible_port"):
+        hosts = tmp_path / "hosts.yaml"
+        hosts.write_text(yaml.safe_dump({"all": {"hosts": {"web1": {"ansible_host": "10.0.0.5", key: payload}}}}))
+        out = tmp_path / "out.yaml"
+        rc = cli.main(["inventory", "from-ansible", str(hosts), "--pod-cidr", "10.244.0.0/16",
+                       "--service-cidr", "10.96.0.0/12", "-o", str(out)])
+        assert "Traceback" not in capsys.readouterr().err
+        if rc == 0:  # inert: a local key path kept verbatim (the schema refuses quotes, $, control characters)
+            assert key == "ansible_ssh_private_key_file" and not any(c in payload for c in "$\"'\n")  # a backtick stays text
+            assert yaml.safe_load(out.read_text())["nodes"][0]["identity_file"] == payload
+            out.unlink()
+        else:
+            assert rc == 2 and not out.exists(), key
+
+
+def test_unreadable_sources_are_messages(tmp_path, capsys):
+    assert cli.main(["inventory", "from-kubectl", str(tmp_path / "nope.json"), "--service-cidr", "10.96.0.0/12"]) == 2
+    assert cli.main(["inventory", "from-ansible", str(tmp_path / "nope.ini"), "--pod-cidr", "10.244.0.0/16",
+                     "--service-cidr", "10.96.0.0/12"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("cannot read it") == 2 and "Traceback" not in err
