@@ -33,7 +33,7 @@ def main(argv: list[str]) -> None:
     if os.environ.get("FAKE_IP_FAIL") and " ".join(argv) == os.environ["FAKE_IP_FAIL"]:
         fail("RTNETLINK answers: File exists")  # the one command the test wants to fail
     s = load()
-    ns, as_json, details = "", False, False
+    ns, as_json, details, oneline = "", False, False, False
     while argv and argv[0].startswith("-"):
         flag = argv.pop(0)
         if flag == "-n":
@@ -42,6 +42,10 @@ def main(argv: list[str]) -> None:
             as_json = True
         elif flag == "-d":
             details = True
+        elif flag == "-o":  # one line per address, as the boot script reads it
+            oneline = True
+        elif flag == "-4":
+            pass
         else:
             fail(f"fake ip: unsupported option {flag}")
     if ns and ns not in s["netns"]:
@@ -52,7 +56,11 @@ def main(argv: list[str]) -> None:
     if out is None:
         fail(f"fake ip: unsupported object {obj}")
     result = out(s, space, ns, verb, rest, details)
-    if as_json and result is not None:
+    if oneline and obj == "addr" and result is not None:
+        for one in result:
+            for a in one["addr_info"]:
+                print(f"{one['ifindex']}: {one['ifname']}    inet {a['local']}/{a['prefixlen']} scope global {one['ifname']}")
+    elif as_json and result is not None:
         print(json.dumps(result))
     with open(STATE, "w") as fh:
         json.dump(s, fh)
@@ -67,6 +75,10 @@ def link_json(links: dict, details: bool) -> list[dict]:
 
 def link(s, space, ns, verb, rest, details):
     links = space["links"]
+    if verb == "show" and rest:
+        if rest[0] not in links:
+            fail(f'Device "{rest[0]}" does not exist.', 1)
+        return link_json({rest[0]: links[rest[0]]}, details)
     if verb == "show":
         return link_json(links, details)
     if verb == "add":
@@ -104,6 +116,10 @@ def link(s, space, ns, verb, rest, details):
 
 def addr(s, space, ns, verb, rest, details):
     links = space["links"]
+    if verb == "show" and "dev" in rest:
+        if rest[rest.index("dev") + 1] not in links:
+            fail(f'Device "{rest[rest.index("dev") + 1]}" does not exist.', 1)
+        links = {rest[rest.index("dev") + 1]: links[rest[rest.index("dev") + 1]]}
     if verb == "show":  # like iproute2: each link's own attributes, then its addresses
         return [dict(one, addr_info=[{"family": "inet", "local": a.split("/")[0], "prefixlen": int(a.split("/")[1])}
                                      for a in links[one["ifname"]].get("addrs", [])])
@@ -116,6 +132,10 @@ def addr(s, space, ns, verb, rest, details):
         if cidr in have:
             fail("RTNETLINK answers: File exists")
         have.append(cidr)
+        return None
+    if verb == "replace":
+        if cidr not in have:
+            have.append(cidr)
         return None
     if verb == "del":
         if cidr not in have:

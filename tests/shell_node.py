@@ -78,5 +78,7 @@ class ShellNode(FakeTransport):
                                timeout=timeout or 60, cwd=self.root, env=env)
         except subprocess.TimeoutExpired:
             return Result("", "timed out", 124)
-        return Result(p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"), p.returncode)
+        # the node's own paths, as a real node would print them (the record of what apply created, say)
+        out, err = (b.decode(errors="replace").replace(str(self.root) + "/", "/") for b in (p.stdout, p.stderr))
+        return Result(out, err, p.returncode)
 

@@ -101,8 +101,12 @@ class CNIConfigModule(Module):
     def plan(self, args, facts):
         steps, diffs = [], []
         leases = self._leases(args)
-        if leases and not facts[Exists(leases)]:
-            # made here rather than by host-local, so that it is recorded and reset may empty it again
+        made = facts.get(File(CREATED_DIRS)) if leases else None
+        recorded = bool(made) and leases in made["content"].decode(errors="replace").splitlines()
+        if leases and not facts[Exists(leases)] and not recorded:
+            # made here rather than by host-local, so that it is recorded and reset may empty it again; once
+            # recorded, its absence is fine (podman's tmpfiles.d empties /var/lib/cni/networks at boot, and
+            # host-local makes the directory again at its next ADD)
             steps.append(Cmd(("provisioner_mkdir", leases)))
         for path, content in self._files(args).items():
             s, d = write_steps(path, content, facts)

@@ -8,30 +8,70 @@ replaced by the real upstreams from /run/systemd/resolve/resolv.conf.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import replace
 
 from .. import cluster_dns as dns
-from ..facts.files import File
+import shlex
+
+from ..facts.files import Exists, File
 from ..steps import Cmd
-from .base import (ABS, DOMAIN, COREDNS, IPV4, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome, backup_of,
+from .base import (ABS, DOMAIN, COREDNS, IPV4, NL_MARK, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome,
+                   backup_of,
                    created_by_apply, drop_block, file_facts, file_steps, restore_steps, schema, set_block, text_of,
                    write_steps)
 
 RESOLVED = "/run/systemd/resolve/resolv.conf"
+DHCP_HOOKS = "/etc/dhcp/dhclient-exit-hooks.d"  # Debian's isc-dhcp-client sources these after each lease
 TOP = ("# BEGIN provisioner: cluster DNS first", "# END provisioner: cluster DNS first")
 BOTTOM = ("# BEGIN provisioner: cluster search path (the last search line wins)", "# END provisioner: cluster search path")
 
 
+def tail_block(a: dict) -> str:
+    return f"search {' '.join(a['search'])}\n" + (f"options {' '.join(a['options'])}\n" if a["options"] else "")
+
+
+def dhcp_hook(a: dict) -> str:
+    """sh that dhclient-script sources after every lease: a DHCP client rewrites resolv.conf at boot and at each
+    renewal, and this puts the two marked blocks back exactly as :meth:`ResolvConfModule.plan` writes them
+    (so the next plan has nothing to do). Every value is a quoted argument; it never ``exit``s (it is sourced)."""
+    def lines(*words: str) -> str:
+        return "printf '%s\\n' " + " ".join(shlex.quote(w) for w in words)
+    top = lines(TOP[0], f"nameserver {a['nameserver']}", TOP[1])
+    body = tail_block(a).splitlines()
+    return ("# managed by provisioner: dhclient rewrites resolv.conf at boot and on every renewal; this puts the\n"
+            "# cluster DNS blocks of `provision apply` back (removed by `provision reset`)\n"
+            'case "$reason" in BOUND|RENEW|REBIND|REBOOT)\n'
+            f"  ( f={shlex.quote(a['path'])}\n"
+            f'    if [ -f "$f" ] && ! grep -qxF {shlex.quote(TOP[0])} "$f"; then\n'
+            '      t=$(mktemp "$f.provisioner-XXXXXXXX") || exit 0\n'
+            f"      {{ {top}; cat \"$f\"\n"
+            f'        if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then printf \'\\n\'; {lines(BOTTOM[0] + NL_MARK)}; '
+            f"else {lines(BOTTOM[0])}; fi\n"
+            f"        {lines(*body, BOTTOM[1])}; }} > \"$t\" &&\n"
+            '      chmod --reference="$f" "$t" && chown --reference="$f" "$t" && mv -f "$t" "$f" || rm -f "$t"\n'
+            "    fi ) || true ;;\n"
+            "esac\n")
+
+
 class ResolvConfModule(Module):
+    """The cluster DNS first in resolv.conf, the search path last, the node's own upstreams kept in a file of
+    their own; where a DHCP client owns resolv.conf, a hook of its own puts the blocks back after each rewrite."""
+
     name = "resolv_conf"
     args = schema({
         "path": ABS, "nameserver": IPV4, "search": {"type": "array", "items": SEARCH},
         "options": {"type": "array", "items": RESOLV_OPTION}, "upstream_file": ABS,
         "upstream": {"type": "array", "items": IPV4},
+        "dhcp_hook": {**ABS, "default": DHCP_HOOKS + "/provisioner-resolv-conf"},
     }, ["path", "nameserver", "search", "options", "upstream_file"])
 
     def facts(self, a):
-        return [File(a["path"]), File(RESOLVED), File(backup_of(a["path"]))] + file_facts([a["upstream_file"]])
+        return ([File(a["path"]), File(RESOLVED), File(backup_of(a["path"])), Exists(posixpath.dirname(a["dhcp_hook"]))]
+                + file_facts([a["upstream_file"], a["dhcp_hook"]]))
+
+    def reverse_facts(self, a):
+        return self.facts(a)
 
     def upstreams(self, a, facts, original: str) -> list[str]:
         if a.get("upstream"):
@@ -53,8 +93,7 @@ class ResolvConfModule(Module):
         upstream_text = ("# managed by provisioner: this node's upstream resolvers, for kubelet resolvConf and "
                          "CoreDNS forward\n" + "".join(f"nameserver {ns}\n" for ns in ups))
         new = set_block(text, *TOP, f"nameserver {a['nameserver']}\n", top=True)
-        tail = f"search {' '.join(a['search'])}\n" + (f"options {' '.join(a['options'])}\n" if a["options"] else "")
-        new = set_block(new, *BOTTOM, tail, top=False)
+        new = set_block(new, *BOTTOM, tail_block(a), top=False)
         steps, diff = file_steps(path, new.encode(), current, current["mode"] if current else "0644",
                                  current["owner"] if current else "root", current["group"] if current else "root")
         if steps and current is not None and facts[File(backup_of(path))] is None and original == text:
@@ -62,6 +101,9 @@ class ResolvConfModule(Module):
         elif steps and current is None:
             steps[0] = replace(steps[0], creates=("file", path))
         usteps, udiff = write_steps(a["upstream_file"], upstream_text.encode(), facts)
+        if facts[Exists(posixpath.dirname(a["dhcp_hook"]))]:  # dhclient owns resolv.conf on this node
+            hsteps, hdiff = write_steps(a["dhcp_hook"], dhcp_hook(a).encode(), facts)
+            usteps, udiff = usteps + hsteps, udiff + hdiff
         if not steps and not usteps:
             return Outcome(reason=f"{path} already asks {a['nameserver']} first, search {' '.join(a['search'])}; "
                                   f"upstreams {', '.join(ups)} saved in {a['upstream_file']}")
@@ -82,7 +124,7 @@ class ResolvConfModule(Module):
             elif original != text:
                 s, _ = file_steps(path, original.encode(), current, current["mode"], current["owner"], current["group"])
                 steps += s + ([Cmd(("rm", "-f", backup_of(path)))] if backup is not None else [])
-        steps += restore_steps(a["upstream_file"], facts)
+        steps += restore_steps(a["dhcp_hook"], facts) + restore_steps(a["upstream_file"], facts)
         if not steps:
             return Outcome(reason=f"{path} holds no provisioner block")
         return Outcome(steps, f"restore {path}; remove {a['upstream_file']}")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import yaml
 
-from ..facts.files import File, Exists
+from ..facts.files import Exists, File
 from ..facts.system import KernelModule, SystemdUnit
 from ..steps import Cmd
-from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARGS, VERSION, FilesModule, Module, ModuleError, Outcome, drop_block,
-                   file_facts, ours, remove_files, schema, set_block, text_of, write_steps)
+from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARGS, VERSION, FilesModule, Module, ModuleError, Outcome, backup_of,
+                   file_facts, plan_files, remove_files, schema, text_of, write_steps)
+from .merge import MergeError, env_var, load_mapping, set_env_var, set_yaml_keys
 
 HEADER = "# managed by provisioner: changes here are overwritten by `provision apply`\n"
 
@@ -31,19 +32,6 @@ class _Dumper(yaml.SafeDumper):
 
 def to_yaml(doc: dict) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=False)
-
-
-def toml_string(value: str) -> str:
-    """A TOML basic string: quotes, backslashes and control characters escaped."""
-    out = []
-    for ch in value:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
 
 
 def env_value(value: str) -> str:
@@ -61,15 +49,24 @@ def unit_value(value: str) -> str:
 
 
 # -- renderers (pure) ------------------------------------------------------------
-def kubelet_config(a: dict) -> str:
-    return HEADER + to_yaml({
-        "apiVersion": "kubelet.config.k8s.io/v1beta1",
-        "kind": "KubeletConfiguration",
-        "clusterDomain": a["cluster_domain"],
-        "clusterDNS": [a["cluster_dns"]],
-        "resolvConf": a["resolv_conf"],
-        "podCIDR": a["pod_cidr"],
-    })
+KUBELET_KIND = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration"}
+
+
+def kubelet_settings(a: dict) -> dict:
+    """The keys of kubelet's config.yaml that are ours; every other key in the file is the user's."""
+    return {"clusterDomain": a["cluster_domain"], "clusterDNS": [a["cluster_dns"]], "resolvConf": a["resolv_conf"],
+            "podCIDR": a["pod_cidr"]}
+
+
+def kubelet_config(a: dict, current: str | None = None) -> str:
+    """A new config.yaml, or ``current`` with our keys set in place (comments and other keys kept)."""
+    if current is None:
+        return HEADER + to_yaml({**KUBELET_KIND, **kubelet_settings(a)})
+    doc = load_mapping(current)
+    if doc.get("kind", "KubeletConfiguration") != "KubeletConfiguration":
+        raise MergeError(f"is a {doc['kind']!r}, not a KubeletConfiguration")
+    missing = {k: v for k, v in KUBELET_KIND.items() if k not in doc}
+    return set_yaml_keys(current, {**missing, **kubelet_settings(a)}, to_yaml)
 
 
 def kubelet_args(a: dict) -> list[str]:
@@ -79,21 +76,20 @@ def kubelet_args(a: dict) -> list[str]:
     return args + list(a["extra_args"])
 
 
-def kubelet_env(a: dict) -> str:
-    return HEADER + f'KUBELET_EXTRA_ARGS={env_value(" ".join(kubelet_args(a)))}\n'
+def kubelet_env(a: dict, current: str | None = None, original: str | None = None) -> str:
+    """A new env file, or ``current`` with only ``KUBELET_EXTRA_ARGS`` changed: our flags, then the flags the
+    ``original`` file (before provisioner's first change) had that ours do not set."""
+    flags = kubelet_args(a)
+    if current is None:
+        return HEADER + f'KUBELET_EXTRA_ARGS={env_value(" ".join(flags))}\n'
+    names = {f.split("=", 1)[0] for f in flags}
+    theirs = (env_var(original if original is not None else current, "KUBELET_EXTRA_ARGS") or "").split()
+    flags += [f for f in theirs if f.split("=", 1)[0] not in names]
+    return set_env_var(current, "KUBELET_EXTRA_ARGS", f'KUBELET_EXTRA_ARGS={env_value(" ".join(flags))}\n')
 
 
 def kubelet_dropin(a: dict) -> str:
     return HEADER + "[Service]\n" + f'Environment={unit_value("KUBELET_EXTRA_ARGS=" + " ".join(kubelet_args(a)))}\n'
-
-
-def containerd_block(major: int, bin_dir: str, conf_dir: str) -> str:
-    if major == 1:  # containerd 1.x, config version 2
-        return (f'[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = {toml_string(bin_dir)}\n'
-                f"  conf_dir = {toml_string(conf_dir)}\n")
-    # containerd 2.x, config version 3
-    return (f"[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = [{toml_string(bin_dir)}]\n"
-            f"  conf_dir = {toml_string(conf_dir)}\n")
 
 
 def kube_proxy_config(a: dict) -> str:
@@ -124,7 +120,9 @@ IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
 
 
 # -- modules ------------------------------------------------------------------------
-class KubeletModule(FilesModule):
+class KubeletModule(Module):
+    """kubelet's config.yaml and flags; files it already has are edited (our keys only), never replaced."""
+
     name = "kubelet"
     args = schema({
         "version": VERSION, "cni_flags": {"type": "boolean", "description": "kubelet before 1.24: CNI dirs as flags"},
@@ -135,58 +133,36 @@ class KubeletModule(FilesModule):
     }, ["version", "cni_flags", "node_ip", "cluster_dns", "cluster_domain", "resolv_conf", "pod_cidr", "cni_bin_dir",
         "cni_conf_dir", "config_file", "env_file"])
 
-    def files(self, a) -> dict[str, str]:
-        out = {a["config_file"]: kubelet_config(a), a["env_file"]: kubelet_env(a)}
+    def paths(self, a) -> list[str]:
+        return [a["config_file"], a["env_file"]] + ([a["dropin"]] if a.get("dropin") else [])
+
+    def facts(self, a):
+        return file_facts(self.paths(a)) + [File(backup_of(a["env_file"]))]  # the flags the file had before us
+
+    def reverse_facts(self, a):
+        return file_facts(self.paths(a))
+
+    def wanted(self, a, facts) -> dict[str, str]:
+        """Each file's wanted text: new files whole, existing ones with only our keys changed."""
+        cfg, env, backup = (facts[File(a["config_file"])], facts[File(a["env_file"])],
+                            facts.get(File(backup_of(a["env_file"]))))
+        path = a["config_file"]
+        try:
+            out = {path: kubelet_config(a, cfg and text_of(path, cfg))}
+            path = a["env_file"]
+            out[path] = kubelet_env(a, env and text_of(path, env), backup and text_of(backup_of(path), backup))
+        except MergeError as exc:
+            raise ModuleError(f"{path} {exc}; fix it, or move it away to let apply write a new one") from None
         if a.get("dropin"):
             out[a["dropin"]] = kubelet_dropin(a)
         return out
 
-    def noop(self, a) -> str:
-        flags = "with" if a["cni_flags"] else "no"
-        return f"kubelet files already as wanted ({flags} CNI flags for {a['version']})"
-
-
-class ContainerdCNIModule(Module):
-    """Points containerd's CRI plugin at the CNI dirs: a marked block in its config, the rest kept."""
-
-    name = "containerd_cni"
-    args = schema({"config_file": ABS, "major": {"enum": [1, 2]}, "bin_dir": ABS, "conf_dir": ABS},
-                  ["config_file", "major", "bin_dir", "conf_dir"])
-    BEGIN, END = "# BEGIN provisioner: CNI dirs", "# END provisioner: CNI dirs"
-
-    def facts(self, a):
-        return file_facts([a["config_file"]])
-
     def plan(self, a, facts):
-        path, current = a["config_file"], facts[File(a['config_file'])]
-        body = containerd_block(a["major"], a["bin_dir"], a["conf_dir"])
-        if current is None:
-            text = f"version = {a['major'] + 1}\n\n" + set_block("", self.BEGIN, self.END, body, top=False)
-        else:
-            old = text_of(path, current)
-            table = body.splitlines()[0]
-            if table in drop_block(old, self.BEGIN, self.END):
-                raise ModuleError(f"{path} already has a {table} table of its own; set bin_dir/conf_dir there "
-                                  f"or remove it (two tables of that name are invalid TOML)")
-            text = set_block(old, self.BEGIN, self.END, body, top=False)
-        # a new config gets 0600 (it may come to hold registry credentials); an existing one keeps its mode
-        steps, diff = write_steps(path, text.encode(), facts, mode=None if current else "0600")
-        if not steps:
-            return Outcome(reason=f"containerd {a['major']}.x already uses {a['bin_dir']} and {a['conf_dir']}")
-        return Outcome(steps, f"point containerd {a['major']}.x at {a['bin_dir']} and {a['conf_dir']}", diff)
+        flags = "with" if a["cni_flags"] else "no"
+        return plan_files(self.wanted(a, facts), facts, f"kubelet files already as wanted ({flags} CNI flags for {a['version']})")
 
     def reverse(self, a, facts):
-        current = facts[File(a['config_file'])]
-        if current is None:
-            return Outcome(reason=f"{a['config_file']} is absent")
-        old = text_of(a["config_file"], current)
-        new = drop_block(old, self.BEGIN, self.END)
-        if new == old:
-            return Outcome(reason=f"no provisioner block in {a['config_file']}")
-        if new.strip() == f"version = {a['major'] + 1}" and ours(a["config_file"], facts):  # apply created it
-            return Outcome([Cmd(("rm", "-f", a["config_file"]))], f"remove {a['config_file']}")
-        steps, diff = write_steps(a["config_file"], new.encode(), facts)
-        return Outcome(steps, f"remove the CNI block from {a['config_file']}", diff)
+        return remove_files({p: "" for p in self.paths(a)}, facts)
 
 
 class KubeProxyModule(Module):

@@ -60,7 +60,8 @@ FULL = {  # every key of the schema, with a valid value
             "options": ["ndots:5"],
             "coredns": {"pods": "insecure", "ttl": 30, "cache": 30, "corefile": "/etc/coredns/Corefile",
                         "manifest": "/etc/provisioner/coredns.yaml", "image": "registry.k8s.io/coredns/coredns:v1.11.3"}},
-    "vagrant": {"box": "debian/bookworm64", "provider": "virtualbox", "cpus": 2, "memory": 2048},
+    "vagrant": {"box": "debian/bookworm64", "provider": "virtualbox", "cpus": 2, "memory": 2048,
+                "libvirt_driver": "auto", "isolated": False, "management_network": "192.168.121.0/24"},
 }
 
 

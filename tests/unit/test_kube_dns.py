@@ -1,10 +1,11 @@
 """Kubelet, containerd, kube-proxy, control-plane flags, resolv.conf and CoreDNS: rendered files pinned."""
 
 import json
+import subprocess
 
 import pytest
 
-from provisioner.facts.files import File, Exists
+from provisioner.facts.files import Created, Exists, File
 from provisioner.facts.system import KernelModule, SystemdUnit
 from provisioner import cluster_dns as dns
 from provisioner.errors import InventoryError
@@ -73,34 +74,6 @@ def test_removed_kubelet_flag_is_an_error_naming_the_version(write, flag, versio
     load_inventory(write(BASE + f"kubernetes:\n  version: '1.23'\n  kubelet:\n    extra_args: ['{flag}']\n"))  # fine before
 
 
-@pytest.mark.parametrize("major,text", [
-    (1, 'version = 2\n\n# BEGIN provisioner: CNI dirs\n[plugins."io.containerd.grpc.v1.cri".cni]\n'
-        '  bin_dir = "/etc/cni/bin"\n  conf_dir = "/etc/cni/net.d"\n# END provisioner: CNI dirs\n'),
-    (2, "version = 3\n\n# BEGIN provisioner: CNI dirs\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
-        '  bin_dirs = ["/etc/cni/bin"]\n  conf_dir = "/etc/cni/net.d"\n# END provisioner: CNI dirs\n'),
-])
-def test_containerd_both_forms(write, major, text):
-    args = bound(write, f"kubernetes:\n  containerd: {{major: {major}}}\n")["containerd_cni"]
-    o = MODULES["containerd_cni"].plan(args, {File("/etc/containerd/config.toml"): None})
-    assert written(o) == {"/etc/containerd/config.toml": text}
-
-
-def test_containerd_keeps_the_users_config_and_refuses_a_second_cni_table():
-    args = {"config_file": "/etc/containerd/config.toml", "major": 1, "bin_dir": "/etc/cni/bin", "conf_dir": "/etc/cni/net.d"}
-    user = 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "pause:3.9"\n'
-    f = {File("/etc/containerd/config.toml"): {"content": user.encode(), "mode": "0644", "owner": "root", "group": "root"}}
-    new = written(MODULES["containerd_cni"].plan(args, f))["/etc/containerd/config.toml"]
-    assert new.startswith(user) and 'bin_dir = "/etc/cni/bin"' in new
-    f2 = {File("/etc/containerd/config.toml"): {"content": new.encode(), "mode": "0644", "owner": "root", "group": "root"}}
-    assert not MODULES["containerd_cni"].plan(args, f2).changed
-    back = MODULES["containerd_cni"].reverse(args, f2)
-    assert written(back) == {"/etc/containerd/config.toml": user}
-    clash = user + '[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/cni/bin"\n'
-    with pytest.raises(ModuleError, match="already has a .* table of its own"):
-        MODULES["containerd_cni"].plan(args, {File("/etc/containerd/config.toml"): {"content": clash.encode(), "mode": "0644",
-                                                                                     "owner": "root", "group": "root"}})
-
-
 def test_kube_proxy_gets_the_pod_range(write):
     args = bound(write)["kube_proxy"]
     o = MODULES["kube_proxy"].plan(args, absent("/var/lib/kube-proxy/config.yaml"))
@@ -148,13 +121,45 @@ def test_existing_user_file_is_backed_up_then_restored():
 
 # -- resolv.conf --------------------------------------------------------------
 RC = {"path": "/etc/resolv.conf", "nameserver": "10.96.0.10", "search": ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"],
-      "options": ["ndots:5"], "upstream_file": "/etc/provisioner/up"}
+      "options": ["ndots:5"], "upstream_file": "/etc/provisioner/up",
+      "dhcp_hook": "/etc/dhcp/dhclient-exit-hooks.d/provisioner-resolv-conf"}
 
 
-def rfacts(text, resolved=None, upstream=None, backup=None):
+def rfacts(text, resolved=None, upstream=None, backup=None, dhcp=False, hook=None):
     f = lambda t: None if t is None else {"content": t.encode(), "mode": "0644", "owner": "root", "group": "root"}
     return {File("/etc/resolv.conf"): f(text), File("/run/systemd/resolve/resolv.conf"): f(resolved),
-            File("/etc/provisioner/up"): f(upstream), File("/etc/resolv.conf.provisioner-orig"): f(backup)}
+            File("/etc/provisioner/up"): f(upstream), File("/etc/resolv.conf.provisioner-orig"): f(backup),
+            Exists("/etc/dhcp/dhclient-exit-hooks.d"): dhcp, File(RC["dhcp_hook"]): f(hook),
+            Exists(RC["dhcp_hook"] + ".provisioner-orig"): False, Created(): frozenset()}
+
+
+@pytest.mark.parametrize("dhclient_wrote", [ORIGINAL_DHCP := "domain lab\nsearch lab\nnameserver 192.168.121.1\n",
+                                            "nameserver 192.0.2.53", ""])
+def test_a_dhcp_client_rewriting_resolv_conf_gets_the_blocks_back_from_its_hook(tmp_path, dhclient_wrote):
+    """dhclient rewrites resolv.conf at boot and every renewal; its exit hook (ours) must put back exactly
+    what plan writes, so that plan after a reboot has nothing to do."""
+    args = {**RC, "upstream": ["192.0.2.1"]}  # an empty resolv.conf names none
+    o = MODULES["resolv_conf"].plan(args, rfacts(dhclient_wrote, dhcp=True))
+    files = written(o)
+    hook = files[RC["dhcp_hook"]]
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(dhclient_wrote)
+    resolv.chmod(0o755)  # dhclient-script leaves it as it finds it; the hook keeps that
+    script = hook.replace("/etc/resolv.conf", str(resolv))
+    for reason in ("BOUND", "RENEW"):  # twice: the second finds the blocks and changes nothing
+        r = subprocess.run(["sh", "-c", f"reason={reason}\n. /dev/stdin\necho sourced-ok"], input=script,
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout == "sourced-ok\n", r.stderr  # sourced: it must never exit the caller
+        assert resolv.read_text() == files["/etc/resolv.conf"]
+    assert resolv.stat().st_mode & 0o777 == 0o755
+    settled = rfacts(resolv.read_text(), upstream=files["/etc/provisioner/up"], backup=dhclient_wrote, dhcp=True, hook=hook)
+    assert not MODULES["resolv_conf"].plan(args, settled).changed
+    back = MODULES["resolv_conf"].reverse(args, {**settled, Created(): frozenset({("file", RC["dhcp_hook"])})})
+    assert f"rm -f {RC['dhcp_hook']}" in [s.shell() for s in back.steps]
+
+
+def test_no_dhcp_hook_where_no_dhcp_client_is():
+    assert RC["dhcp_hook"] not in written(MODULES["resolv_conf"].plan(RC, rfacts("nameserver 192.0.2.53\n")))
 
 
 ORIGINAL = "# from DHCP\nsearch corp.example\nnameserver 192.0.2.53\nnameserver 192.0.2.54\noptions edns0"  # no final newline
@@ -284,7 +289,8 @@ def test_every_file_module_says_why_it_has_nothing_to_do(write):
                 "kube_proxy": "kube-proxy already in iptables mode with clusterCIDR 10.244.0.0/16",
                 "control_plane_flags": "/etc/kubernetes/provisioner/control-plane.env already holds the control-plane ranges",
                 "coredns": "Corefile and manifests already as wanted (service IP 10.96.0.10)",
-                "containerd_cni": "containerd 1.x already uses /etc/cni/bin and /etc/cni/net.d"}
+                "containerd_cni": '[plugins."io.containerd.grpc.v1.cri".cni] of /etc/containerd/config.toml already points at '
+                                  "/etc/cni/bin and /etc/cni/net.d"}
     for name, reason in expected.items():
         assert settled(MODULES[name], tasks[name]).reason == reason
 

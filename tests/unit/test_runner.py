@@ -6,6 +6,7 @@ one exec for facts, one for apply, a converged node answering the next run
 with one exec, and failures reported at the step where they happened.
 """
 
+import json
 import re
 
 from provisioner.cli.report import to_json
@@ -29,7 +30,7 @@ def test_apply_fresh_node_is_two_execs_and_converges(base_inventory, tmp_path):
     node = ShellNode(tmp_path)
     (res,), events = run(base_inventory, "apply", {"node2": node})
     assert len(node.scripts) == 2 and not res.failed, [t.error for t in res.tasks]
-    assert res.recap()["changed"] == 4 and [k for k, _ in events].count("task") == 4
+    assert res.recap()["changed"] == 5 and [k for k, _ in events].count("task") == 5
     apply_script = node.scripts[1]
     assert apply_script.index("modprobe br_netfilter") < apply_script.index("bridge-nf-call-iptables")
     net = node.network()
@@ -44,15 +45,36 @@ def test_apply_fresh_node_is_two_execs_and_converges(base_inventory, tmp_path):
     again = ShellNode.__new__(ShellNode)
     again.__dict__.update(node.__dict__, scripts=[], locks=[])
     (res,), _ = run(base_inventory, "apply", {"node2": again})
-    assert len(again.scripts) == 1 and res.count("ok") == 4, [(t.name, t.reason, t.error) for t in res.tasks]
+    assert len(again.scripts) == 1 and res.count("ok") == 5, [(t.name, t.reason, t.error) for t in res.tasks]
     assert again.locks == ["/run/provisioner.lock"]  # the facts ran inside the lock's exec
+
+
+def test_the_boot_unit_makes_again_what_apply_made_after_a_reboot(base_inventory, tmp_path):
+    """Apply, then a "reboot" (the kernel's network state is gone, files stay), then the boot script alone:
+    the next plan finds nothing to do, so replay and apply agree step for step."""
+    node = ShellNode(tmp_path)
+    fresh = node.network()
+    run(base_inventory, "apply", {"node2": node})
+    unit = (tmp_path / "etc/systemd/system/provisioner-pod-network.service").read_text()
+    assert "ExecStart=/bin/sh /etc/provisioner/pod-network.sh" in unit and "After=network-online.target" in unit
+    wants = tmp_path / "etc/systemd/system/multi-user.target.wants/provisioner-pod-network.service"
+    assert wants.is_symlink() and wants.resolve() == tmp_path / "etc/systemd/system/provisioner-pod-network.service"
+    applied = node.network()
+    node.state.write_text(json.dumps(fresh))  # the reboot
+    boot = node.run((tmp_path / "etc/provisioner/pod-network.sh").read_text())
+    assert boot.rc == 0, boot.stderr
+    assert node.network()["ns"][""]["routes"] == applied["ns"][""]["routes"]
+    again = ShellNode.__new__(ShellNode)
+    again.__dict__.update(node.__dict__, scripts=[], locks=[])
+    (res,), _ = run(base_inventory, "plan", {"node2": again})
+    assert res.count("ok") == 5, [(t.name, t.reason) for t in res.tasks if t.status != "ok"]
 
 
 def test_plan_never_runs_the_apply_script(base_inventory, tmp_path):
     node = ShellNode(tmp_path)
     before = node.network()
     (res,), _ = run(base_inventory, "plan", {"node2": node})
-    assert len(node.scripts) == 1 and res.count("changed") == 4
+    assert len(node.scripts) == 1 and res.count("changed") == 5
     assert any("ip link add v-net-0 type bridge" in c for task in res.tasks for c in task.commands)
     assert node.network() == before and (tmp_path / "proc/sys/net/ipv4/ip_forward").read_text() == "0\n"
 
@@ -60,7 +82,7 @@ def test_plan_never_runs_the_apply_script(base_inventory, tmp_path):
 def test_failed_step_names_command_exit_code_and_stderr(base_inventory, tmp_path):
     node = ShellNode(tmp_path, fail="addr add 10.244.2.1/24 dev v-net-0")
     (res,), _ = run(base_inventory, "apply", {"node2": node})
-    assert [x.status for x in res.tasks] == ["changed", "failed", "skipped", "skipped"]
+    assert [x.status for x in res.tasks] == ["changed", "failed", "skipped", "skipped", "skipped"]
     err = res.tasks[1].error
     assert "`ip addr add 10.244.2.1/24 dev v-net-0` exited 2" in err and "File exists" in err
     assert res.failed and "web" not in node.network()["netns"]  # set -e: nothing after the failed step ran
@@ -72,7 +94,7 @@ def test_plan_error_applies_nothing_on_that_host(base_inventory, tmp_path):
         {"dst": "10.244.1.0/24", "gateway": "192.168.56.1", "dev": "eth0", "protocol": "static"}))
     (res,), _ = run(base_inventory, "apply", {"node2": node})
     assert len(node.scripts) == 1  # facts only: nothing was applied
-    assert [x.status for x in res.tasks] == ["skipped", "skipped", "skipped", "failed"]
+    assert [x.status for x in res.tasks] == ["skipped", "skipped", "skipped", "failed", "skipped"]
     assert "not made by provisioner" in res.tasks[3].error
     assert "v-net-0" not in node.network()["ns"][""]["links"]
 
@@ -83,10 +105,10 @@ def test_unreachable_host_does_not_stop_others(base_inventory, tmp_path):
     results, events = run(base_inventory, "apply", {"node1": ok, "node2": down})
     by = {r.host: r for r in results}
     assert by["node2"].unreachable and "Connection refused" in by["node2"].error
-    assert not by["node1"].failed and by["node1"].count("changed") == 4
+    assert not by["node1"].failed and by["node1"].count("changed") == 5
     doc = to_json("apply", results)
     assert doc["recap"]["node2"]["unreachable"] is True and doc["ok"] is False
-    assert doc["recap"]["node1"] | {"seconds": 0} == {"ok": 0, "changed": 4, "failed": 0, "skipped": 0,
+    assert doc["recap"]["node1"] | {"seconds": 0} == {"ok": 0, "changed": 5, "failed": 0, "skipped": 0,
                                                       "unreachable": False, "seconds": 0}
     assert ("unreachable", by["node2"]) in events
 
@@ -110,3 +132,5 @@ def test_reset_runs_backwards_with_handlers_last_and_undoes_apply(base_inventory
     assert net["netns"] == [] and set(net["ns"][""]["links"]) == {"lo", "eth0"}
     assert [r["protocol"] for r in net["ns"][""]["routes"]] == ["kernel"]
     assert (tmp_path / "proc/sys/net/ipv4/ip_forward").read_text() == "0\n"  # the value found before apply
+    left = [str(p.relative_to(tmp_path)) for p in (tmp_path / "etc").rglob("*") if not p.is_dir() or p.is_symlink()]
+    assert left == [] and not (tmp_path / "var/lib/provisioner").exists()  # nothing for the next boot to find
