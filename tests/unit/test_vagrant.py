@@ -17,6 +17,8 @@ from provisioner.lab.vagrant import inventory_for_vms, parse_ssh_config
 
 from ..conftest import ROOT
 
+# what the Vagrantfile's `libvirt_driver: auto` finds on this machine: a real KVM module and a usable /dev/kvm
+KVM = (Path("/sys/module/kvm_intel").exists() or Path("/sys/module/kvm_amd").exists()) and os.access("/dev/kvm", os.W_OK)
 RECORDED = (ROOT / "tests/data/vagrant-ssh-config.txt").read_text()
 needs_ruby = pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby is not installed (scripts/bootstrap.sh installs it)")
 
@@ -48,7 +50,8 @@ def recorded(inventory: Path) -> dict:
 def test_machines_ips_and_resources_come_from_the_inventory(tmp_path, inventory):
     if inventory == "custom":  # a different inventory gives different machines: nothing is hard-coded
         data = yaml.safe_load((ROOT / "inventories/vagrant.yaml").read_text())
-        data["vagrant"] = {"box": "generic/debian12", "provider": "libvirt", "cpus": 4, "memory": 4096}
+        data["vagrant"] = {"box": "generic/debian12", "provider": "libvirt", "cpus": 4, "memory": 4096,
+                           "libvirt_driver": "qemu", "isolated": True, "management_network": "192.168.200.0/24"}
         data["nodes"] = [{"name": "cp", "address": "192.168.56.21", "interface": "eth1"},
                          {"name": "w1", "address": "192.168.56.22", "ip": "192.168.56.32", "interface": "eth1"}]
         path = tmp_path / "custom.yaml"
@@ -64,10 +67,17 @@ def test_machines_ips_and_resources_come_from_the_inventory(tmp_path, inventory)
     for m, n in zip(machines, data["nodes"]):
         vm = m["vm"]
         assert vm["hostname"] == n["name"]
-        assert vm["networks"] == [{"kind": "private_network", "ip": n.get("ip", n["address"])}]
+        name = data["cluster"]["name"]
+        forward = "none" if data["vagrant"].get("isolated") else "nat"
+        assert vm["networks"] == [{"kind": "private_network", "ip": n.get("ip", n["address"]),
+                                   "libvirt__network_name": f"{name}-nodes", "libvirt__forward_mode": forward}]
         for provider in ("virtualbox", "libvirt"):
             assert vm["providers"][provider]["cpus"] == data["vagrant"]["cpus"]
             assert vm["providers"][provider]["memory"] == data["vagrant"]["memory"]
+        lv = vm["providers"]["libvirt"]
+        assert lv["management_network_name"] == f"{name}-mgmt" and lv["management_network_mode"] == forward
+        assert lv["management_network_address"] == data["vagrant"].get("management_network", "192.168.121.0/24")
+        assert lv["driver"] == data["vagrant"].get("libvirt_driver", "qemu" if not KVM else "kvm")
 
 
 def test_parse_recorded_ssh_config_for_three_machines():
