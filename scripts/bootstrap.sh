@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(python3 python3-venv openssh-server openssh-client iproute2 iputils-ping iptables
           containernetworking-plugins ipcalc procps util-linux kmod dnsmasq-base ruby vagrant sudo
-          containerd runc busybox-static podman graphviz)
+          containerd runc busybox-static podman graphviz
+          # the Vagrant lab of real VMs (scripts/vm-box.sh, scripts/vm-lab.sh, tests/vm)
+          libvirt-daemon-system qemu-system-x86 qemu-utils vagrant-libvirt debootstrap fdisk extlinux
+          syslinux-common)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--pods", default="web,api", help="lab pods per node, wired by hand (default web,api)")
     up.add_argument("--cni-pods", default="", help="lab pods per node attached through the CNI plugin (e.g. db)")
     up.add_argument("--cni-type", choices=["bridge", "provisioner-bridge"], help="CNI plugin the lab inventory selects")
+    up.add_argument("--used", action="store_true",
+                    help="nodes see this machine's own /etc/containerd, /etc/cni, /opt/cni, /etc/kubernetes and "
+                         "/etc/default/kubelet, as a used machine with those packages would (default: a fresh machine)")
     up.set_defaults(func=_lab_up)
     down = lab.add_parser("down", help="remove every namespace, link, process and file of the lab")
     down.add_argument("--name", default="plab")
@@ -352,8 +355,9 @@ def _lab_up(args) -> int:
 
     pods = tuple(p for p in args.pods.split(",") if p)
     cni_pods = tuple(p for p in args.cni_pods.split(",") if p)
-    out = namespace.up(args.nodes, Path(args.out), args.subnet, args.name, pods, cni_pods, args.cni_type)
-    print(f"lab {args.name} is up: {args.nodes} node(s); inventory written to {out}")
+    out = namespace.up(args.nodes, Path(args.out), args.subnet, args.name, pods, cni_pods, args.cni_type, args.used)
+    print(f"lab {args.name} is up: {args.nodes} node(s){', seeing this machine’s config files' if args.used else ''}; "
+          f"inventory written to {out}")
     print(f"  next: provision apply {out}")
     print(f"  look around: provision ssh {out} node1   (or: ip netns exec {args.name}-node1 ip -br addr)")
     print(f"  tear down: provision lab down --name {args.name}")

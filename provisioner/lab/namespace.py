@@ -39,6 +39,11 @@ HIDDEN = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/containerd", "/var/lib/c
           "/var/lib/kubelet", "/var/lib/kube-proxy", "/etc/default/kubelet", "/etc/coredns", "/etc/provisioner",
           "/var/lib/provisioner", "/etc/systemd/system/kubelet.service.d", "/etc/sysctl.d/90-provisioner.conf",
           "/etc/modules-load.d/provisioner.conf", "/var/lib/containers", "/run/containers")
+# With ``used=True`` a node sees this machine's own configuration of these, as a machine with the same
+# packages installed would (Debian's containerd config.toml, podman's conflist, a kubeadm /etc/kubernetes…);
+# state (containerd's and podman's storage, CNI leases, kubelet's dir) stays hidden either way. What a node
+# writes over them stays in its own upper dir: this machine's files never change.
+USED_VISIBLE = ("/etc/cni", "/opt/cni", "/etc/containerd", "/etc/kubernetes", "/etc/default/kubelet")
 
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -81,8 +86,12 @@ MAX_NODES = 60  # node IPs .11 upwards of the lab's /24; interface names stay wi
 
 
 def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab", pods: tuple[str, ...] = ("web", "api"),
-       cni_pods: tuple[str, ...] = (), cni_type: str | None = None) -> Path:
-    """Build the lab and write its inventory to ``out``; on any failure, remove what was made."""
+       cni_pods: tuple[str, ...] = (), cni_type: str | None = None, used: bool = False) -> Path:
+    """Build the lab and write its inventory to ``out``; on any failure, remove what was made.
+
+    ``used``: nodes see this machine's own config files (:data:`USED_VISIBLE`), not a fresh machine's.
+    """
+    hidden = tuple(p for p in HIDDEN if not used or p not in USED_VISIBLE)
     preflight(name)
     if not 1 <= count <= MAX_NODES:
         raise LabError(f"--nodes must be between 1 and {MAX_NODES}")
@@ -98,7 +107,7 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
         _run("ip", "addr", "add", str(bridge_if), "dev", bridge)
         _run("ip", "link", "set", bridge, "up")
         for node, ip in zip(node_names(count), ips):
-            _start_node(name, state, node, ip, bridge_if.network.prefixlen, bridge)
+            _start_node(name, state, node, ip, bridge_if.network.prefixlen, bridge, hidden)
         known = "".join(f"{ip} {(state / node / 'ssh_host_ed25519_key.pub').read_text().split(' ')[0]} "
                         f"{(state / node / 'ssh_host_ed25519_key.pub').read_text().split(' ')[1]}\n"
                         for node, ip in zip(node_names(count), ips))
@@ -112,7 +121,8 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
         out.parent.mkdir(parents=True, exist_ok=True)
         data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type)
         out.write_text(MARKER + "\n" + yaml.safe_dump(data, sort_keys=False))
-        (state / "state.json").write_text(json.dumps({"name": name, "nodes": count, "subnet": subnet, "inventory": str(out)}))
+        (state / "state.json").write_text(json.dumps({"name": name, "nodes": count, "subnet": subnet, "inventory": str(out),
+                                                          "used": used}))
     except BaseException:
         down(name)
         raise
@@ -144,7 +154,7 @@ def _keys(state: Path, nodes: list[str]) -> None:
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", node, "-f", str(state / node / "ssh_host_ed25519_key"))
 
 
-def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) -> None:
+def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str, hidden: tuple[str, ...] = HIDDEN) -> None:
     ns = f"{lab}-{node}"
     d = state / node
     _run("ip", "netns", "add", ns)
@@ -183,7 +193,7 @@ def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str) 
         mount --make-rprivate /
         mount -t tmpfs -o mode=755 {node} {d}
         mkdir {d}/upper {d}/work {root}
-        for p in {" ".join(HIDDEN)}; do
+        for p in {" ".join(hidden)}; do
           mkdir -p "{d}/upper$(dirname "$p")"
           mknod "{d}/upper$p" c 0 0
         done

@@ -114,6 +114,22 @@ def test_config_reverse_never_touches_a_lease_dir_that_was_there_before():
                                           ).steps[0].shell().startswith("provisioner_mkdir")
 
 
+def test_a_lease_dir_apply_recorded_may_be_gone_after_a_boot():
+    """podman's tmpfiles.d empties /var/lib/cni/networks at boot; host-local makes the dir again at its next ADD,
+    so plan has nothing to do for it once apply has recorded it as its own (and makes it when it has not)."""
+    m = MODULES["cni_config"]
+    conflist = m.plan(CARGS, {File("/etc/cni/net.d/10-lab.conflist"): None, File("/etc/cni/net.d/99-loopback.conf"): None,
+                              Listing("/etc/cni/net.d"): [], Exists("/var/lib/cni/networks/lab"): False,
+                              File("/var/lib/provisioner/created-dirs"): None})
+    assert conflist.steps[0].shell() == "provisioner_mkdir /var/lib/cni/networks/lab"
+    written = {s.path: {"content": s.content, "mode": s.mode, "owner": "root", "group": "root"}
+               for s in conflist.steps if hasattr(s, "content")}
+    rebooted = {**{File(p): c for p, c in written.items()}, Listing("/etc/cni/net.d"): [],
+                Exists("/var/lib/cni/networks/lab"): False, Created(): {("file", p) for p in written},
+                File("/var/lib/provisioner/created-dirs"): {"content": b"/var/lib/cni/networks/lab\n"}}
+    assert not m.plan(CARGS, rebooted).changed
+
+
 def test_cni_pods_call_the_plugin_like_a_runtime():
     args = {"bin_dir": "/etc/cni/bin", "config": CONF, "pods": [{"name": "db", "via": "cni"}, {"name": "web", "via": "manual"}]}
     o = MODULES["cni_pods"].plan(args, {Netns(): ["web"]})
