@@ -21,9 +21,11 @@ from .uploads import Artifact, compressed_base64
 MARK = "@@PROVISIONER"
 LOCK = "/run/provisioner.lock"          # flock'ed by the lock channel from facts to the end of apply
 LOCK_OWNER = LOCK + ".owner"            # who holds it: "controller host, pid, start time"
-LOCK_SCRIPT = LOCK + ".script"          # pid of the apply/reset script while it runs
+LOCK_TOKEN = LOCK + ".token"            # the token of the lease that holds the lock: the fence an apply script checks
+LOCK_SCRIPT = LOCK + ".script."         # + token: "pid pgid starttime" of that lease's apply/reset script while it runs
 HEARTBEAT = 2.0                         # the client renews its lock this often …
 LEASE = 6                               # … and the node lets go this many seconds after the last renewal
+FENCED_RC = 75                          # an apply script whose lease is gone exits with this, having changed nothing
 STATE_DIR = "/var/lib/provisioner"
 CREATED_DIRS = f"{STATE_DIR}/created-dirs"
 CREATED = f"{STATE_DIR}/created"  # "KIND NAME" lines: what apply made (file PATH, link NAME, netns NAME, addr …)
@@ -211,60 +213,136 @@ MKDIR_FUNCTION = f"""provisioner_mkdir() {{
 }}"""
 
 
+# Who a process is, from /proc/PID/stat: "pgid starttime" (the command name, which may hold spaces and
+# parentheses, is cut off first). A pid alone can be stale or reused; with its start time it names one process.
+PROC_ID_FUNCTION = """provisioner_procid() {
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  set -- $s
+  echo "$3 ${20}"
+}"""
+
+
+def script_file(token: str) -> str:
+    return LOCK_SCRIPT + token
+
+
+def fence(token: str) -> str:
+    """sh an apply script runs before anything else: claim this lease's script file (pid, process group, start
+    time), then prove that the lease it gathered facts under still holds the lock (LOCK_TOKEN holds its token);
+    otherwise exit FENCED_RC having changed nothing. Claim first, check second: a lock script that lets go
+    removes the token first and then waits for a claimed script, so either this script sees the token gone or
+    it is waited for."""
+    q = shlex.quote
+    mine = q(script_file(token))
+    return "\n".join([
+        f'printf \'%s %s\\n\' $$ "$(provisioner_procid $$)" > {mine}',
+        f'if [ "$(cat {LOCK_TOKEN} 2>/dev/null)" != {q(token)} ]; then',
+        f"  rm -f {mine}; echo '{MARK} fenced'",
+        "  echo 'the node lock was lost before apply (its lease lapsed); nothing was changed' >&2",
+        f"  exit {FENCED_RC}",
+        "fi",
+    ])
+
+
 RUN_PREFIX = "/tmp/.provisioner-run."
 
-# The run's private directory (mktemp -d: a fresh name, mode 0700), removed on any
-# exit of the script; directories left by a run that was killed are swept first
-# (the node lock keeps two applies apart, so no other live run owns one).
-RUN_DIR = f"""find /tmp -maxdepth 1 -name '.provisioner-run.*' -type d -uid "$(id -u)" -exec rm -rf {{}} + 2>/dev/null || true
-PROVISIONER_RUN=$(mktemp -d {RUN_PREFIX}XXXXXXXXXX)
-echo $$ > {LOCK_SCRIPT}
-trap 'rm -rf "$PROVISIONER_RUN"; rm -f {LOCK_SCRIPT}' EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM"""
+
+def run_dir(token: str | None) -> str:
+    """The run's private directory (mktemp -d: a fresh name, mode 0700), removed on any exit of the script
+    with the lease's script file; directories left by a run that was killed are swept first (the fence, just
+    before, proved that this run holds the node lock, so no other live run owns one)."""
+    mine = f"; echo done > {shlex.quote(script_file(token))}" if token else ""  # ended: the lock need not wait
+    return "\n".join([
+        f"find /tmp -maxdepth 1 -name '.provisioner-run.*' -type d -uid \"$(id -u)\" -exec rm -rf {{}} + 2>/dev/null || true",
+        f"PROVISIONER_RUN=$(mktemp -d {RUN_PREFIX}XXXXXXXXXX)",
+        f"trap 'rm -rf \"$PROVISIONER_RUN\"{mine}' EXIT",
+        "trap 'exit 129' HUP", "trap 'exit 130' INT", "trap 'exit 143' TERM"])
 
 
-def lock_script(nonce: str, timeout: float, owner: str, then: str | None = None) -> str:
+def lock_script(nonce: str, timeout: float, owner: str, then: str | None = None, grace: float = 600) -> str:
     """What the lock channel runs on the node: take ``flock`` on LOCK and hold it as a lease.
 
     It prints ``NONCE LOCKED`` (or ``NONCE HELD <owner>`` after ``timeout`` seconds,
-    ``NONCE NOFLOCK`` where there is no flock). Then it runs ``then`` (the facts
-    script, in a subshell with stdin closed) and prints ``NONCE RAN <exit code>``,
-    so taking the lock and reading the facts are one exec. Then it keeps the lock while the
-    client sends a byte every HEARTBEAT seconds; once renewals stop (channel closed,
-    client dead or cut off) it waits for an apply script that still runs (its pid in
-    LOCK_SCRIPT), and only then lets go. Only the nonce-marked line is read, so
-    anything the node's shell start-up files print is ignored.
+    ``NONCE NOFLOCK`` where there is no flock). Under the lock it writes the lease's token
+    (the nonce) to LOCK_TOKEN, the fence every apply script of this lease checks first, and
+    clears script files of earlier leases (none can be running: their locks are gone).
+    Then it runs ``then`` (the facts script, in a subshell with stdin closed) and prints
+    ``NONCE RAN <exit code>``, so taking the lock and reading the facts are one exec. Then
+    it keeps the lock while the client sends a byte at least every LEASE seconds (``.`` every
+    HEARTBEAT). ``U`` says an apply script is on its way: until that script has started (its
+    script file exists) the lease waits up to ``grace`` seconds for the next byte, so a slow
+    upload queued in front of the renewals cannot let it lapse; once it has started, the wait
+    for the script itself holds the lock. Once renewals stop (channel closed, client dead or
+    cut off) it removes the token, so no apply script of this lease can start any more, waits
+    for one that runs (identified by pid and start time), and only then lets go. Only the nonce-marked line is read, so anything the node's
+    shell start-up files print is ignored.
     """
     q = shlex.quote
     wait = "" if timeout <= 0 else f"-w {int(timeout)} "
     run = f"( {then}\n) </dev/null; echo {q(nonce)} RAN $?" if then is not None else ":"
+    mine = q(script_file(nonce))
     return "\n".join([
         f"command -v flock >/dev/null 2>&1 || {{ echo {q(nonce)} NOFLOCK; {run}; exec cat >/dev/null; }}",
+        PROC_ID_FUNCTION,
         f"exec 9>>{LOCK}",
         f"if ! flock {wait}9; then echo {q(nonce)} HELD \"$(cat {LOCK_OWNER} 2>/dev/null)\"; exit 1; fi",
+        f"rm -f {LOCK_SCRIPT}*",
+        f"printf '%s\\n' {q(nonce)} > {LOCK_TOKEN}",
         f"printf '%s\\n' {q(owner)} > {LOCK_OWNER}",
         f"echo {q(nonce)} LOCKED",
         run,
-        f'while [ "$(timeout {LEASE} dd bs=1 count=1 2>/dev/null)" = . ]; do :; done',
-        f'while p=$(cat {LOCK_SCRIPT} 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do sleep 0.2; done',
-        f"rm -f {LOCK_OWNER}",
+        "u=0",
+        "while :; do",
+        f'  if c=$(timeout {LEASE} dd bs=1 count=1 2>/dev/null); then',
+        '    case "$c" in .) u=0 ;; U) [ "$u" = 0 ] && u=1 ;; *) break ;; esac',
+        # no renewal for a lease: let go, unless an apply script was announced and has not started yet
+        f'  elif [ "$u" = 0 ] || [ -e {mine} ] || [ "$u" -gt {max(int(grace) // LEASE, 1)} ]; then break',
+        '  else u=$((u+1))',
+        "  fi",
+        "done",
+        f'[ "$(cat {LOCK_TOKEN} 2>/dev/null)" = {q(nonce)} ] && rm -f {LOCK_TOKEN}',
+        f'while read -r pid id < {mine} 2>/dev/null && [ -n "$id" ] && [ "$(provisioner_procid "$pid")" = "$id" ]; do',
+        "  sleep 0.2",
+        "done",
+        f"rm -f {mine} {LOCK_OWNER}",
     ]) + "\n"
 
 
-STOP_SCRIPT = f'p=$(cat {LOCK_SCRIPT} 2>/dev/null) && [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && echo stopped || true\n'
+def stop_script(token: str) -> str:
+    """sh that stops this lease's apply script and everything it started (its process group), and nothing else:
+    the script file must name a live process with the same start time and process group (a stale or forged
+    file names none), and the group must be a real one (never 0, 1 or negative). TERM, then KILL after 3 s."""
+    mine = shlex.quote(script_file(token))
+    return "\n".join([
+        PROC_ID_FUNCTION,
+        f"read -r pid pgid start < {mine} 2>/dev/null || exit 0",
+        'case "$pid$pgid$start" in *[!0-9]*|"") exit 0 ;; esac',
+        '[ "$pid" -gt 1 ] && [ "$pgid" -gt 1 ] || exit 0',
+        'alive() { [ "$(provisioner_procid "$pid")" = "$pgid $start" ]; }',
+        "alive || exit 0",
+        'kill -TERM -"$pgid" 2>/dev/null',
+        "i=0; while alive && [ $i -lt 15 ]; do sleep 0.2; i=$((i+1)); done",
+        'alive && kill -KILL -"$pgid" 2>/dev/null',
+        "echo stopped",
+    ]) + "\n"
 
 
-def render(tasks: list[tuple[int, list[Step]]]) -> str:
+def render(tasks: list[tuple[int, list[Step]]], token: str | None = None) -> str:
     """One ``set -e`` script for a host: before each step a marker names task and step.
+
+    With ``token`` (the lease the facts were gathered under) the script first proves, on the node,
+    that this lease still holds the lock (:func:`fence`), and changes nothing otherwise.
 
     The runner reads the last marker from stdout to tell which step failed. The
     steps sit in a function that is called on the last line: ``sh`` reads the whole
     script before running any of it, so a script cut off in transit runs nothing.
     """
     lines = ["set -e", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
-             MKDIR_FUNCTION, RECORD_FUNCTION, "provisioner_main() {", RUN_DIR]
+             MKDIR_FUNCTION, RECORD_FUNCTION, PROC_ID_FUNCTION, "provisioner_main() {"]
+    if token:
+        lines.append(fence(token))
+    lines.append(run_dir(token))
     for task_index, steps in tasks:
         for step_index, step in enumerate(steps):
             lines.append(f"echo '{MARK} step {task_index} {step_index}'")

@@ -133,7 +133,7 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
             outcomes = _plan(transport.host, order, values, mode, result, emit)
             if mode != "plan" and outcomes is not None:
                 emit("phase", (transport.host, "applying " + ", ".join(t.name for i, t in order if outcomes[i].changed)[:60]))
-                _apply(transport, order, outcomes, result, emit, clock())
+                _apply(transport, order, outcomes, result, emit, clock(), held.token)
     except TransportError as exc:
         result.unreachable, result.error = True, str(exc)
         emit("unreachable", result)
@@ -229,18 +229,23 @@ def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: E
 
 
 def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: HostResult, emit: Emit,
-           timeout: float | None) -> None:
+           timeout: float | None, token: str | None = None) -> None:
     host = transport.host
     todo = [(i, outcomes[i].steps) for i, _ in order if outcomes[i].changed]
     if not todo:
         return _report_applied(host, order, outcomes, result, emit, None, "", "")
     lost = None
     try:
-        r = transport.run(steps.render(todo), timeout)
+        r = transport.run(steps.render(todo, token), timeout)
     except TransportError as exc:  # what had arrived tells how far the script got
         lost, r = exc, Result(getattr(exc, "partial", ""), "", -1)
     if r.rc == 0 and steps.finished(r.stdout):
         return _report_applied(host, order, outcomes, result, emit, None, "", "")
+    if r.rc == steps.FENCED_RC and f"{steps.MARK} fenced" in r.stdout.splitlines():
+        why = (f"the node lock was lost before apply (its lease lapsed: the client was paused or its renewals "
+               f"did not arrive in {steps.LEASE}s); nothing was changed, and another run may hold the lock now")
+        _report_applied(host, order, outcomes, result, emit, (todo[0][0], None), why, "not run: the node lock was lost")
+        raise HostError(f"{host}: {why}")
     failed_at = steps.last_step(r.stdout) or (todo[0][0], None)
     total = sum(len(task_steps) for _, task_steps in todo)
     done = sum(1 for line in r.stdout.splitlines() if line.startswith(f"{steps.MARK} step "))

@@ -24,6 +24,7 @@ class Held:
 
     locked: bool          # False: the node has no flock; the run goes on without it (with a warning)
     first: Result | None  # the script run on the node as soon as the lock was taken (the facts)
+    token: str | None = None  # the lease's token: an apply script rendered with it runs only while that lease holds
 
 
 class Transport(Protocol):

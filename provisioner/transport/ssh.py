@@ -229,7 +229,25 @@ class SSHTransport:
         except OSError as exc:
             raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc.strerror or exc}") from None
 
+    _lease: tuple | None = None  # (lock channel, token) while a lease is held
+    _applying = False            # an apply script is on its way or running: renewals say so ("U")
+
     def run(self, script: str, timeout: float | None = None) -> Result:
+        """:meth:`_exec`; under a lease, the node is told first that an apply script is coming (``U`` on the
+        lock channel, sent before the script's bytes on the same connection), so that however long the
+        upload queues on a slow link, the lease cannot lapse behind it."""
+        lease = self._lease
+        if lease is None:
+            return self._exec(script, timeout)
+        self._applying = True
+        with contextlib.suppress(Exception):
+            lease[0].send(b"U")
+        try:
+            return self._exec(script, timeout)
+        finally:
+            self._applying = False
+
+    def _exec(self, script: str, timeout: float | None = None) -> Result:
         """Send ``script`` whole to ``sh -s`` on a fresh channel of the open connection.
 
         (Fabric's ``run(in_stream=…)`` feeds stdin a byte at a time with a sleep
@@ -318,10 +336,11 @@ class SSHTransport:
         self._open()
         nonce = secrets.token_hex(6)
         owner = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
-        script = steps.lock_script(nonce, timeout, owner, first)
+        left = self._left()
+        # an apply script on its way or running keeps the lease for as long as this host may still work
+        script = steps.lock_script(nonce, timeout, owner, first, grace=left + 5 if left is not None else 3600)
         command = f"sudo -n sh -c {shlex.quote(script)}" if self.sudo else f"sh -c {shlex.quote(script)}"
         wait = None if timeout <= 0 else timeout + 15
-        left = self._left()
         if left is not None:
             wait = left if wait is None else min(wait, left)
         try:
@@ -338,14 +357,16 @@ class SSHTransport:
             raise LockError(f"{self.host}: another provision run holds {steps.LOCK} on this node"
                             + (f" ({holder})" if holder else "") + f"; waited {timeout:.0f}s (see --lock-timeout)")
         stop = threading.Event()
+        self._lease = chan, nonce if answer == "LOCKED" else None
         beat = threading.Thread(target=self._heartbeat, args=(chan, stop), daemon=True)
         beat.start()
         try:
             ran = self._first(lines, nonce, first_timeout) if first is not None else None
-            yield Held(answer == "LOCKED", ran)
+            yield Held(answer == "LOCKED", ran, nonce if answer == "LOCKED" else None)
         finally:
             stop.set()
             beat.join(5)
+            self._lease = None
             with contextlib.suppress(Exception):
                 chan.shutdown_write()
                 chan.close()
@@ -363,18 +384,22 @@ class SSHTransport:
             raise TransportError(f"{self.host}: the lock session ended while gathering facts")
         return Result(out, "", rc)
 
-    @staticmethod
-    def _heartbeat(chan, stop: threading.Event) -> None:
+    def _heartbeat(self, chan, stop: threading.Event) -> None:
+        """Renew the lease: ``.`` every HEARTBEAT seconds, ``U`` while an apply script is on its way or running."""
         while not stop.wait(steps.HEARTBEAT):
             try:
-                chan.send(b".")
+                chan.send(b"U" if self._applying else b".")
             except Exception:  # noqa: BLE001 - the lease then lapses on the node by itself
                 return
 
     def stop_script(self) -> bool:
-        """Stop an apply script that outlived its time-out (its pid is in steps.LOCK_SCRIPT); True if one was stopped."""
+        """Stop this lease's apply script that outlived its time-out, with every process it started, and nothing
+        else (``steps.stop_script`` checks the process's identity); True if one was stopped."""
+        token = self._lease[1] if self._lease else None
+        if token is None:
+            return False
         try:
-            return "stopped" in self.run(steps.STOP_SCRIPT, 5).stdout
+            return "stopped" in self._exec(steps.stop_script(token), 10).stdout
         except TransportError:
             return False
 
