@@ -254,7 +254,7 @@ def run_dir(token: str | None) -> str:
     before, proved that this run holds the node lock, so no other live run owns one)."""
     mine = f"; echo done > {shlex.quote(script_file(token))}" if token else ""  # ended: the lock need not wait
     return "\n".join([
-        f"find /tmp -maxdepth 1 -name '.provisioner-run.*' -type d -uid \"$(id -u)\" -exec rm -rf {{}} + 2>/dev/null || true",
+        "find /tmp -maxdepth 1 -name '.provisioner-run.*' -type d -uid \"$(id -u)\" -exec rm -rf {} + 2>/dev/null || true",
         f"PROVISIONER_RUN=$(mktemp -d {RUN_PREFIX}XXXXXXXXXX)",
         f"trap 'rm -rf \"$PROVISIONER_RUN\"{mine}' EXIT",
         "trap 'exit 129' HUP", "trap 'exit 130' INT", "trap 'exit 143' TERM"])

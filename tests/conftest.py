@@ -1,4 +1,5 @@
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,13 @@ def write(tmp_path):
 def base_inventory(write):
     from provisioner.inventory import load_inventory
     return load_inventory(write(BASE))
+
+
+def wait_until(predicate, limit: float = 30, every: float = 0.05) -> bool:
+    """Poll for an event (a file gone, a process ended, a lock taken), at most ``limit`` seconds."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False

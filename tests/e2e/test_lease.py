@@ -13,14 +13,7 @@ from provisioner.engine import runner
 from provisioner.inventory import load_inventory
 from provisioner.transport.ssh import SSHTransport
 
-
-def wait_for(predicate, limit: float) -> bool:
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+from ..conftest import wait_until
 
 
 def created_lines(lab, node: str) -> list[str]:
@@ -36,7 +29,7 @@ def test_a_paused_client_applies_nothing_once_its_lease_lapsed(make_lab, monkeyp
     def paused_after_planning(*args, **kwargs):
         out = real_plan(*args, **kwargs)
         # the client stops here (no renewals, see below): the node lets go, and another run takes the lock
-        assert wait_for(lambda: token() == "", 30), "the lease never lapsed"
+        assert wait_until(lambda: token() == "", 30), "the lease never lapsed"
         p = subprocess.run([sys.executable, "-m", "provisioner.cli", "apply", str(lab.inventory), "--json"],
                            capture_output=True, text=True, timeout=300)
         second["rc"], second["doc"] = p.returncode, json.loads(p.stdout)
@@ -66,7 +59,7 @@ def test_a_slow_upload_keeps_the_lease_and_a_second_run_waits_for_it(make_lab):
         first = subprocess.Popen([sys.executable, "-m", "provisioner.cli", "apply", str(lab.inventory), "--json"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # the first run holds the lock and its script is on its way
-        assert wait_for(lambda: lab.node_sh("node1", "cat /run/provisioner.lock.owner 2>/dev/null || true"), 60)
+        assert wait_until(lambda: lab.node_sh("node1", "cat /run/provisioner.lock.owner 2>/dev/null || true"), 60)
         time.sleep(2 * 6)  # two leases' time into the upload: without the fix, the lease has lapsed by now
         second = subprocess.run([sys.executable, "-m", "provisioner.cli", "apply", str(lab.inventory), "--json",
                                  "--lock-timeout", "240"], capture_output=True, text=True, timeout=400)

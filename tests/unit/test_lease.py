@@ -15,6 +15,7 @@ import pytest
 from provisioner import steps
 from provisioner.steps import Cmd
 
+from ..conftest import wait_until
 from ..shell_node import ShellNode
 
 
@@ -43,16 +44,6 @@ class LockSession:
     def close(self) -> int:
         self.p.stdin.close()
         return self.p.wait(30)
-
-
-def wait_until(predicate, limit: float = 30) -> bool:
-    """Poll for an event (a file gone, a process ended), bounded."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def node(tmp_path) -> ShellNode:
