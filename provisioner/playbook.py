@@ -18,6 +18,8 @@ string); anything else renders to text.
 
 from __future__ import annotations
 
+import dataclasses
+
 import contextlib
 import functools
 import re
@@ -37,6 +39,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from .errors import InputError, PlaybookError, Problem
 from .inventory import Inventory
 from .modules import MODULES
+from .modules.base import ABS
 from .template_vars import template_vars
 from .yaml_lines import Document, PathT, format_path, load_file, schema_problems
 
@@ -356,7 +359,30 @@ def bind(book: Playbook, inv: Inventory, hosts: list[str] | None = None) -> dict
                     out[host].append(bound)
     if problems:
         raise PlaybookError(problems)
-    return out
+    return {host: _with_paths(tasks) for host, tasks in out.items()}
+
+
+_ABS = re.compile(ABS["pattern"])
+
+
+def node_paths(value) -> set[str]:
+    """Every absolute node path in a task's arguments (strings the schema's path pattern accepts)."""
+    if isinstance(value, str):
+        return {value} if _ABS.match(value) else set()
+    if isinstance(value, dict):
+        return set().union(*(node_paths(v) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(node_paths(v) for v in value)) if value else set()
+    return set()
+
+
+def _with_paths(tasks: list[BoundTask]) -> list[BoundTask]:
+    """Tasks of modules that must know the host's paths (``created_dirs``: what reset may remove) get them."""
+    if not any(MODULES[t.module].needs_paths for t in tasks):
+        return tasks
+    paths = sorted(set().union(*(node_paths(t.args) for t in tasks)))
+    return [dataclasses.replace(t, args={**t.args, "paths": paths}) if MODULES[t.module].needs_paths else t
+            for t in tasks]
 
 
 @functools.lru_cache(maxsize=None)

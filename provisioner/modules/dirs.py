@@ -6,18 +6,33 @@ removes them, deepest first, when they are empty, and then the records
 themselves (the other things apply made are in /var/lib/provisioner/created,
 which each module's reverse reads). It is the first task of
 site.yaml, so reset, which runs tasks backwards, gets to it last.
+
+The record is on the node, where anyone with root can write to it: reset removes a
+recorded directory only when it is one of the paths the playbook's own tasks name
+(``paths``, filled in by binding), an ancestor of one, or inside one; a line ``/srv``
+that no task names is left alone.
 """
 
 from __future__ import annotations
 
 from ..facts.files import File, Created
 from ..steps import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir
-from .base import Module, Outcome, schema
+from .base import ABS, Module, Outcome, schema
+
+
+def named(directory: str, paths: list[str]) -> bool:
+    """Is ``directory`` one of ``paths``, an ancestor of one, or inside one (never inside ``/`` alone)?"""
+    d = directory.rstrip("/")
+    if not d:
+        return False  # "/" is never apply's to remove
+    return any(p == d or p.startswith(d.rstrip("/") + "/") or (p != "/" and d.startswith(p + "/")) for p in paths)
 
 
 class CreatedDirsModule(Module):
     name = "created_dirs"
-    args = schema({}, [])
+    args = schema({"paths": {"type": "array", "items": ABS, "default": [],
+                             "description": "every node path the playbook's tasks name (binding fills it in)"}}, [])
+    needs_paths = True
 
     def facts(self, args):
         return [File(CREATED_DIRS), Created()]
@@ -31,8 +46,14 @@ class CreatedDirsModule(Module):
             if facts.get(Created()):
                 return Outcome([Cmd(("rm", "-f", CREATED)), RemoveEmptyDir(STATE_DIR)], f"remove {CREATED}")
             return Outcome(reason="no directories created by provisioner are left")
-        made = [d for d in record["content"].decode().splitlines() if d.startswith("/")]
-        deepest_first = sorted(set(made), key=lambda d: (-d.count("/"), d))
+        lines = [d for d in record["content"].decode(errors="replace").splitlines() if d.startswith("/")]
+        made = {d for d in lines if named(d, args.get("paths", []))}
+        foreign = sorted(set(lines) - made)
+        deepest_first = sorted(made, key=lambda d: (-d.count("/"), d))
         steps = [RemoveEmptyDir(d) for d in deepest_first]
         steps += [Cmd(("rm", "-f", CREATED_DIRS, CREATED)), RemoveEmptyDir(STATE_DIR)]
-        return Outcome(steps, f"remove {len(deepest_first)} directory(ies) apply created, where empty")
+        note = (f"; left alone, as no task names them: {', '.join(foreign[:5])}" + (" …" if len(foreign) > 5 else "")
+                if foreign else "")
+        return Outcome(steps, f"remove {len(deepest_first)} directory(ies) apply created, where empty{note}",
+                       warnings=[f"{CREATED_DIRS} lists directories no task names (left alone): "
+                                 f"{', '.join(foreign[:5])}"] if foreign else [])

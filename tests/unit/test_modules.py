@@ -239,13 +239,35 @@ def test_created_dirs_are_removed_deepest_first_on_reset():
     m = MODULES["created_dirs"]
     assert not m.plan({}, {File("/var/lib/provisioner/created-dirs"): None}).changed
     record = {"content": b"/etc/cni\n/etc/cni/bin\n/etc/provisioner\n/etc/cni/bin\n"}
-    shell = [s.shell() for s in m.reverse({}, {File("/var/lib/provisioner/created-dirs"): record}).steps]
+    paths = {"paths": ["/etc/cni/bin", "/etc/provisioner/resolv.conf.upstream"]}
+    shell = [s.shell() for s in m.reverse(paths, {File("/var/lib/provisioner/created-dirs"): record}).steps]
     assert shell == ["[ ! -d /etc/cni/bin ] || rmdir --ignore-fail-on-non-empty /etc/cni/bin",
                      "[ ! -d /etc/cni ] || rmdir --ignore-fail-on-non-empty /etc/cni",
                      "[ ! -d /etc/provisioner ] || rmdir --ignore-fail-on-non-empty /etc/provisioner",
                      "rm -f /var/lib/provisioner/created-dirs /var/lib/provisioner/created",
                      "[ ! -d /var/lib/provisioner ] || rmdir --ignore-fail-on-non-empty /var/lib/provisioner"]
     assert not m.reverse({}, {File("/var/lib/provisioner/created-dirs"): None}).changed
+
+
+def test_reset_removes_only_recorded_directories_that_the_playbook_names():
+    """The record lives on the node: a line someone added (/srv) is not a licence to remove /srv."""
+    m = MODULES["created_dirs"]
+    record = {"content": b"/srv\n/etc/cni/bin\n/var/lib/cni/networks/lab\n/\n/home/user\n"}
+    args = {"paths": ["/etc/cni/bin", "/var/lib/cni/networks", "/etc/provisioner/pod-network.sh"]}
+    o = m.reverse(args, {File("/var/lib/provisioner/created-dirs"): record})
+    removed = [s.path for s in o.steps if hasattr(s, "path")]
+    assert removed == ["/var/lib/cni/networks/lab", "/etc/cni/bin", "/var/lib/provisioner"]
+    assert "left alone, as no task names them: /, /home/user, /srv" in o.reason and o.warnings
+
+
+def test_binding_hands_created_dirs_every_path_the_hosts_tasks_name(base_inventory):
+    from provisioner.playbook import bind, load_playbook, resolve_path
+    tasks = bind(load_playbook(resolve_path(None)), base_inventory)["node1"]
+    paths = next(t.args["paths"] for t in tasks if t.module == "created_dirs")
+    for p in ("/etc/cni/bin", "/etc/cni/net.d", "/etc/containerd/config.toml", "/etc/provisioner/pod-network.sh",
+              "/var/lib/kubelet/config.yaml", "/etc/systemd/system"):
+        assert p in paths, p
+    assert all(p.startswith("/") for p in paths)
 
 
 def test_mkdir_records_each_directory_it_makes(tmp_path):
