@@ -42,6 +42,12 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
+def printable_lines(text: str) -> str:
+    """:func:`printable` line by line: line breaks stay, every other control character is shown escaped.
+    Everything a node sends back (errors, stderr, file contents in diffs, process names) is printed through it."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 class InputError(ProvisionerError):
     """Bad input (inventory, playbook, arguments): exit 2, nothing was contacted."""
 

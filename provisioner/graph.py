@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from .errors import printable
 from .facts import Fact
 from .facts.net import Addrs, Links, Routes
 from .inventory.model import Inventory, Node
@@ -76,7 +77,7 @@ def drift(inv: Inventory, node: Node, values: dict[Fact, Any] | None, error: str
     ``values`` are the node's :func:`live_facts`; ``error`` says why there are none (unreachable).
     """
     if values is None:
-        return [{"id": f"node:{node.name}", "what": f"unreachable: {error or 'no answer'}"}]
+        return [{"id": f"node:{node.name}", "what": printable(f"unreachable: {error or 'no answer'}")}]
     out = []
     c = inv.cluster
     links, addrs = values.get(Links()) or {}, values.get(Addrs()) or {}
@@ -107,7 +108,7 @@ def drift(inv: Inventory, node: Node, values: dict[Fact, Any] | None, error: str
         if not ok:
             out.append({"id": f"pod:{node.name}:{p.name}", "what": f"pod {p.name} has " + (", ".join(have) or "no IP")
                         + ("" if p.via != "manual" else f", not {p.ip}")})
-    return out
+    return [{**d, "what": printable(d["what"])} for d in out]  # addresses and names read from the node: data
 
 
 def _network(text: str) -> ipaddress.IPv4Network | None:

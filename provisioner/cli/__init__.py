@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..errors import InputError, ProvisionerError
+from ..errors import InputError, ProvisionerError, printable_lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {p}", file=sys.stderr)
         return exc.exit_code
     except ProvisionerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable_lines(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -256,7 +256,7 @@ def _facts(args) -> int:
 
     result = engine.run(engine.Request("facts", _inventory(args.inventory), limit=args.limit,
                                        options=engine.Options(forks=args.forks)))
-    print(json.dumps(result.facts, indent=2) if args.json else table(result.facts))
+    print(json.dumps(result.facts, indent=2) if args.json else printable_lines(table(result.facts)))
     return 1 if result.failed else 0
 
 
@@ -289,7 +289,7 @@ def _graph(args) -> int:
     print(f"wrote {out}: {nodes} node(s), {len(g['drift'])} difference(s) from the inventory"
           + ("" if args.live else " (not checked: add --live)"))
     for d in g["drift"]:
-        print(f"  {d['node']}: {d['what']}")
+        print(f"  {d['node']}: {printable_lines(d['what'])}")
     if args.json:
         print(json.dumps(g, indent=2))
     return 1 if g["drift"] else 0

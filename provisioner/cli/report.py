@@ -9,6 +9,7 @@ import threading
 from typing import TextIO
 
 from ..engine.runner import HostResult, TaskResult
+from ..errors import printable_lines
 
 COLORS = {"warning": "35", "ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36", "would change": "33"}
 
@@ -56,32 +57,32 @@ class Reporter:
             elif kind == "host_done":
                 self.working.pop(obj.host, None)  # type: ignore[attr-defined]
                 for w in obj.warnings:  # type: ignore[attr-defined]
-                    print(f"[{obj.host}] {self.paint('warning')}: {w}", file=self.out, flush=True)  # type: ignore[attr-defined]
+                    print(f"[{obj.host}] {self.paint('warning')}: {printable_lines(w)}", file=self.out, flush=True)  # type: ignore[attr-defined]
             elif kind == "task":
                 self._task(obj)  # type: ignore[arg-type]
             elif kind in ("unreachable", "host_failed"):
                 res: HostResult = obj  # type: ignore[assignment]
                 word = "unreachable" if res.unreachable else "failed"
-                print(f"[{res.host}] {self.paint(word)}: {res.error}", file=self.out, flush=True)
+                print(f"[{res.host}] {self.paint(word)}: {printable_lines(res.error or '')}", file=self.out, flush=True)
             self._status()
 
     def _task(self, t: TaskResult) -> None:
         word = "would change" if self.mode == "plan" and t.status == "changed" else t.status
-        text = t.error if t.status == "failed" else t.reason
+        text = printable_lines((t.error if t.status == "failed" else t.reason) or "")
         pad = " " * max(0, 8 - len(word))
         print(f"[{t.host}] {self.paint(word)}{pad} {t.name} ({t.module}): {text}", file=self.out, flush=True)
         if t.status == "failed" and t.where:
             print(f"    task at {t.where}", file=self.out)
         for w in t.warnings:
-            if w == text:
+            if printable_lines(w) == text:
                 continue
-            print(f"    {self.paint('warning')}: {w}", file=self.out)
+            print(f"    {self.paint('warning')}: {printable_lines(w)}", file=self.out)
         show_detail = self.mode == "plan" or self.verbose
         if show_detail and t.status in ("changed", "failed") and t.commands:
             for c in t.commands:
-                print("    $ " + c.replace("\n", "\n      "), file=self.out)
+                print("    $ " + printable_lines(c).replace("\n", "\n      "), file=self.out)
         if (show_detail or self.diff) and t.status in ("changed", "failed") and t.diff:
-            print("    " + t.diff.rstrip("\n").replace("\n", "\n    "), file=self.out)
+            print("    " + printable_lines(t.diff.rstrip("\n")).replace("\n", "\n    "), file=self.out)
         self.out.flush()
 
     def finish(self, results: list[HostResult]) -> None:
