@@ -80,7 +80,7 @@ def run(request: Request, emit: Emit = lambda kind, obj: None) -> Result:
         from .node_summary import summarize, wanted
 
         read = read_nodes(inv, hosts, lambda node: wanted(), request.options)
-        return Result("facts", facts={h: summarize(inv, inv.node(h), v) if isinstance(v, dict) else {"node": h, "error": v}
+        return Result("facts", facts={h: _readable(h, lambda why: {"node": h, "error": why}, summarize, inv, inv.node(h), v)
                                       for h, v in read.items()})
     if request.mode == "graph":
         return Result("graph", graph=_graph(inv, hosts, request))
@@ -138,6 +138,8 @@ def read_nodes(inv: Inventory, hosts: list[str], wanted: Callable, opts: Options
                 t.close()
         except HostError as exc:
             return name, str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever a node answers ends as that node's error, never a traceback
+            return name, f"{name}: its answer could not be read ({type(exc).__name__}: {str(exc)[:200]})"
 
     with ThreadPoolExecutor(max_workers=max(1, opts.forks)) as pool:
         return dict(pool.map(one, hosts))
@@ -150,8 +152,19 @@ def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict:
     if not request.live:
         return g
     read = read_nodes(inv, hosts, graph.live_facts, request.options)
-    return graph.mark(g, {h: graph.drift(inv, inv.node(h), v if isinstance(v, dict) else None,
-                                         v if isinstance(v, str) else None) for h, v in read.items()})
+    return graph.mark(g, {h: _readable(h, lambda why: graph.drift(inv, inv.node(h), None, why), graph.drift, inv,
+                                       inv.node(h), v) for h, v in read.items()})
+
+
+def _readable(host: str, failed: Callable, use: Callable, inv: Inventory, node, values: dict | str):
+    """``use(inv, node, values)`` for a node that was read; ``failed(why)`` for one that was not, or whose
+    answer has a shape ``use`` cannot take (a node's answer is data it controls: never a traceback)."""
+    if isinstance(values, str):
+        return failed(values)
+    try:
+        return use(inv, node, values)
+    except Exception as exc:  # noqa: BLE001
+        return failed(f"{host}: its answer could not be read ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 def _retry(inv: Inventory, hosts: list[str]) -> tuple[list[str], str]:

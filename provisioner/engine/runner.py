@@ -21,6 +21,7 @@ from .. import facts as factlib
 from .. import steps
 from ..errors import HostError, TransportError
 from ..facts import Fact
+from ..facts.system import Commands
 from ..modules import MODULES, ModuleError, Outcome
 from ..playbook import BoundTask
 from ..transport import Held, Result, Transport
@@ -130,6 +131,7 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
                                        "(install util-linux so that two runs cannot overlap)")
             emit("phase", (transport.host, "gathering facts"))
             values = read_facts(transport.host, wanted, nonce, held.first, clock())
+            check_commands(transport.host, order, values)
             outcomes = _plan(transport.host, order, values, mode, result, emit)
             if mode != "plan" and outcomes is not None:
                 emit("phase", (transport.host, "applying " + ", ".join(t.name for i, t in order if outcomes[i].changed)[:60]))
@@ -154,12 +156,28 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
 
 
 def wanted_facts(order, mode: str) -> list[Fact]:
-    """Every fact the host's tasks need, each once (reset asks each task's reverse)."""
-    wanted = []
+    """Every fact the host's tasks need, each once (reset asks each task's reverse), and whether the node has
+    the commands their steps run."""
+    wanted: list[Fact] = []
     for _, task in order:
         module = MODULES[task.module]
         wanted += module.reverse_facts(task.args) if mode == "reset" and not task.handler else module.facts(task.args)
-    return factlib.distinct(wanted)
+    commands = needed_commands(order)
+    return factlib.distinct(wanted + ([Commands(commands)] if commands else []))
+
+
+def needed_commands(order) -> tuple[str, ...]:
+    return tuple(sorted({c for _, task in order for c in MODULES[task.module].needs_commands}))
+
+
+def check_commands(host: str, order, values: dict) -> None:
+    """A node that lacks a command some task runs fails here, before any change (not half-way through)."""
+    commands = needed_commands(order)
+    missing = sorted(values.get(Commands(commands)) or ()) if commands else []
+    if missing:
+        users = sorted({t.name for _, t in order if set(MODULES[t.module].needs_commands) & set(missing)})
+        raise HostError(f"{host}: {', '.join(missing)} not found on the node (needed by: {'; '.join(users)}); "
+                        "install it (ip: Debian's iproute2); nothing was changed")
 
 
 def facts_script(wanted: list[Fact]) -> tuple[str, str]:
@@ -192,7 +210,14 @@ def read_facts(host: str, wanted: list[Fact], nonce: str, r: Result | None, time
                         "(--timeout/--host-timeout)")
     if r.rc != 0:
         raise HostError(f"{host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr) or '(no stderr)'}")
-    return factlib.parse_all(wanted, factlib.split(r.stdout, wanted, nonce))
+    raw = factlib.split(r.stdout, wanted, nonce)
+    if not raw:
+        raise HostError(f"{host}: the node's shell did not run the facts script (it printed none of its markers); "
+                        "a start-up file of the SSH user (~/.bashrc) that exits or execs is the usual cause")
+    try:
+        return factlib.parse_all(wanted, raw)
+    except factlib.FactError as exc:
+        raise HostError(f"{host}: {exc}") from None
 
 
 def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit) -> dict[int, Outcome] | None:

@@ -143,10 +143,20 @@ def split(stdout: str, facts: Iterable[Fact], nonce: str = "") -> dict[Fact, tup
     return raw
 
 
+class FactError(ValueError):
+    """A node's answer to a fact could not be read (wrong shape or type): that node's error, never a crash."""
+
+
 def parse_all(facts: Iterable[Fact], raw: Mapping[Fact, tuple[str, int]]) -> dict[Fact, Any]:
-    """Apply each fact's ``process``; a fact missing from the output processes as absent (exit 127)."""
+    """Apply each fact's ``process``; a fact missing from the output processes as absent (exit 127).
+
+    What a node prints is data it controls: a parser that fails on it raises :class:`FactError` naming the fact.
+    """
     values = {}
     for f in distinct(facts):
         text, rc = raw.get(f, ("", 127))
-        values[f] = f.process(text, rc)
+        try:
+            values[f] = f.process(text, rc)
+        except Exception as exc:  # noqa: BLE001 - any shape the node sent
+            raise FactError(f"its answer to {f} could not be read ({type(exc).__name__}: {str(exc)[:200]})") from None
     return values

@@ -61,3 +61,17 @@ class Listening(Fact):
 
     def process(self, stdout: str, rc: int) -> list[dict] | None:
         return parse_ss(stdout, rc)
+
+
+@dataclass(frozen=True)
+class Commands(Fact):
+    """Which of these commands the node lacks (``command -v``): checked with the facts, before any change."""
+
+    names: tuple[str, ...]
+
+    def command(self) -> str:
+        return ("for c in " + " ".join(shlex.quote(n) for n in self.names)
+                + '; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done')
+
+    def process(self, stdout: str, rc: int) -> frozenset[str]:
+        return frozenset(n for n in stdout.split() if n in self.names)

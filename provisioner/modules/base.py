@@ -60,6 +60,7 @@ class Module:
     name = ""
     args: dict[str, Any] = {}
     needs_paths = False  # True: binding passes every node path the host's tasks name as args["paths"]
+    needs_commands: tuple[str, ...] = ()  # commands its steps run: a node without one fails before any change
 
     def with_defaults(self, args: dict) -> dict:
         """``args`` with the defaults of :attr:`args` (the schema) filled in; binding does this once."""

@@ -21,6 +21,7 @@ from .base import CIDR, IFNAME, Module, ModuleError, Outcome, created_by_apply, 
 
 class BridgeModule(Module):
     name = "bridge"
+    needs_commands = ("ip",)
     args = schema({"name": IFNAME, "address": CIDR, "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
 
     def facts(self, args):

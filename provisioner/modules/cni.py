@@ -150,6 +150,7 @@ class CNIPodsModule(Module):
     """Lab pods attached by calling the installed plugin with the installed config, as a runtime does."""
 
     name = "cni_pods"
+    needs_commands = ("ip",)
     args = schema({
         "bin_dir": ABS, "config": {"type": "object", "required": ["cniVersion", "name", "plugins"]},
         "pods": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": PODNAME}}},

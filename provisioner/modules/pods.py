@@ -29,6 +29,7 @@ def host_veth(pod: str) -> str:
 
 class PodsModule(Module):
     name = "pods"
+    needs_commands = ("ip",)
     args = schema({
         "bridge": IFNAME,
         "gateway": IPV4,

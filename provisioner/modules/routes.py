@@ -21,6 +21,7 @@ PROTO = "147"
 
 class RoutesModule(Module):
     name = "routes"
+    needs_commands = ("ip",)
     args = schema({
         "routes": {"type": "array", "items": {
             "type": "object", "additionalProperties": False, "required": ["dst", "via"],

@@ -27,7 +27,7 @@ import paramiko
 from fabric import Config, Connection
 
 from .. import steps
-from ..errors import HostError, TransportError
+from ..errors import HostError, TransportError, printable
 from ..inventory import Inventory, Node
 from . import Held, Result
 
@@ -337,6 +337,8 @@ class SSHTransport:
         nonce = secrets.token_hex(6)
         owner = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
         left = self._left()
+        if left is not None:  # one deadline per host: the wait for another run's lock ends within it too
+            timeout = max(0.0, min(timeout, left - 2)) if timeout > 0 else max(0.0, left - 2)
         # an apply script on its way or running keeps the lease for as long as this host may still work
         script = steps.lock_script(nonce, timeout, owner, first, grace=left + 5 if left is not None else 3600)
         command = f"sudo -n sh -c {shlex.quote(script)}" if self.sudo else f"sh -c {shlex.quote(script)}"
@@ -351,11 +353,17 @@ class SSHTransport:
                 answer = lines.marked(nonce, wait)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise TransportError(f"{self.host}: no answer while taking the node lock: {exc or type(exc).__name__}") from None
-        if answer is None or answer.startswith("HELD"):
+        if answer is None:  # the session ended without a word of the lock script
+            status = chan.recv_exit_status() if chan.exit_status_ready() else None
             chan.close()
-            holder = answer[4:].strip() if answer else ""
+            raise HostError(f"{self.host}: the node's shell ended (exit {status}) before the lock script ran; nothing "
+                            "ran: a start-up file of the SSH user (~/.bashrc) that exits or execs is the usual cause")
+        if answer.startswith("HELD"):
+            chan.close()
+            holder = printable(answer[4:].strip())
             raise LockError(f"{self.host}: another provision run holds {steps.LOCK} on this node"
-                            + (f" ({holder})" if holder else "") + f"; waited {timeout:.0f}s (see --lock-timeout)")
+                            + (f" ({holder})" if holder else "") + f"; waited {timeout:.0f}s (see --lock-timeout"
+                            + (" and --host-timeout" if left is not None else "") + ")")
         stop = threading.Event()
         self._lease = chan, nonce if answer == "LOCKED" else None
         beat = threading.Thread(target=self._heartbeat, args=(chan, stop), daemon=True)

@@ -4,15 +4,21 @@ errors, warnings, diffs, the facts table, graph drift, the CLI's error line)."""
 from __future__ import annotations
 
 import io
+import shlex
+
+import pytest
 
 from provisioner import cli, engine
 from provisioner.cli.report import Reporter
 from provisioner.engine.runner import HostResult, TaskResult
 from provisioner.facts.net import Addrs, Links, Routes
-from provisioner.graph import drift
+from provisioner.engine.runner import run_facts
+from provisioner.errors import HostError
+from provisioner.graph import drift, live_facts
 from provisioner.inventory import load_inventory
 
 from ..conftest import BASE
+from ..shell_node import ShellNode
 
 EVIL = "\x1b]0;owned\x07\x1b[2J\r"  # set the window title, clear the screen, return to column 0
 
@@ -57,3 +63,31 @@ def test_graph_drift_from_hostile_addresses_is_escaped(write):
               **{Addrs(p.name): {} for p in node.pods}}
     items = drift(inv, node, values)
     assert items and all("\x1b" not in d["what"] for d in items), items
+
+
+class GarbageNode(ShellNode):
+    """A node whose `ip` answers with JSON of the wrong shape (a list of strings, a number for a name)."""
+
+    def __init__(self, root, answer: str):
+        super().__init__(root)
+        self.garbage = answer
+
+    def _prelude(self) -> str:
+        return super()._prelude() + f"ip() {{ printf '%s\\n' {shlex.quote(self.garbage)}; }}\n"
+
+
+@pytest.mark.parametrize("answer", ['["x", 1]', '[{"ifname": 5, "addr_info": "no"}]', '{"not": json', "\x1b[2J"])
+def test_a_malformed_answer_is_that_nodes_error_never_a_traceback(tmp_path, write, answer):
+    inv = load_inventory(write(BASE))
+    node = inv.node("node2")
+    try:
+        values = run_facts(GarbageNode(tmp_path, answer), live_facts(node), 10)
+    except HostError as exc:
+        assert "could not be read" in str(exc)
+        return
+    # parsed as absent: the graph and the facts summary then take it without a traceback
+    drift(inv, node, values)
+    from provisioner.engine import _readable
+    from provisioner.engine.node_summary import summarize
+    out = _readable("node2", lambda why: {"error": why}, summarize, inv, node, values)
+    assert isinstance(out, dict)
