@@ -35,11 +35,13 @@ PODMAN_CONF = ('[network]\nnetwork_backend = "cni"\ncni_plugin_dirs = ["/etc/cni
 
 
 def host_state() -> dict:
-    """What of this machine a VM lab may touch: libvirt's domains and networks of ours, links, iptables chains."""
+    """What of this machine a VM lab may touch: libvirt's domains, networks and pools, its bridges and taps, its
+    iptables chains. (Only these: namespace labs of other tests or a demo may come and go meanwhile.)"""
     virsh = shutil.which("virsh")
-    out = {"links": sorted(l.split()[0] for l in subprocess.run(["ip", "-br", "link"], capture_output=True,
-                                                                 text=True).stdout.splitlines()),
-           "iptables": sorted(subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout.splitlines())}
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout.split("\n")
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.splitlines()
+    out = {"links": sorted(l.split()[0] for l in links if l.startswith(("virbr", "vnet", CLUSTER))),
+           "iptables": sorted(r for r in rules if "LIBVIRT" in r or "virbr" in r)}
     if virsh and subprocess.run([virsh, "-c", "qemu:///system", "uri"], capture_output=True).returncode == 0:
         for key, args in (("domains", ["list", "--all", "--name"]), ("networks", ["net-list", "--all", "--name"]),
                           ("pools", ["pool-list", "--all", "--name"])):
