@@ -30,6 +30,7 @@ def plan_graph(inv: Inventory, hosts: list[str] | None = None) -> dict[str, Any]
     """``{"nodes": [...], "edges": [...], "drift": []}``: what the inventory says, as graph elements with ids."""
     c = inv.cluster
     chosen = [n for n in inv.nodes if hosts is None or n.name in hosts]
+    names = {n.name for n in chosen}
     nodes: list[dict] = [
         {"id": "net", "kind": "network", "label": f"node network\n{c.node_cidr}"},
         {"id": "svc", "kind": "services", "label": f"services {c.service_cidr}\ncluster DNS {c.dns_ip}\n"
@@ -55,9 +56,9 @@ def plan_graph(inv: Inventory, hosts: list[str] | None = None) -> dict[str, Any]
         edges.append({"id": f"table:{n.name}", "kind": "table", "from": f"node:{n.name}", "to": f"routes:{n.name}",
                       "label": ""})
         for r in table:
-            target = _node_by_ip(inv, r["via"])
+            target = _node_by_ip(inv, r["via"])  # a node left out by --limit: the route goes to the node network
             edges.append({"id": f"route:{n.name}:{r['dst']}", "kind": "route", "from": f"node:{n.name}",
-                          "to": f"node:{target}" if target else "net", "label": f"{r['dst']} via {r['via']}",
+                          "to": f"node:{target}" if target in names else "net", "label": f"{r['dst']} via {r['via']}",
                           "dst": r["dst"], "via": r["via"]})
     return {"nodes": nodes, "edges": edges, "drift": []}
 

@@ -34,6 +34,15 @@ def test_mesh_graph_from_the_inventory(write):
     assert g["drift"] == []
 
 
+def test_a_limited_graph_draws_routes_to_nodes_left_out_as_going_to_the_node_network(write, tmp_path, capsys):
+    inv = write(BASE)
+    assert cli.main(["graph", str(inv), "-l", "node2", "--format", "dot", "-o", str(tmp_path / "g.dot")]) == 0
+    g = graph.plan_graph(load_inventory(inv), ["node2"])
+    ids = {n["id"] for n in g["nodes"]}
+    assert all(e["from"] in ids and e["to"] in ids for e in g["edges"])
+    assert edges(g, "route")["route:node2:10.244.1.0/24"]["to"] == "net"
+
+
 def test_router_graph_has_one_route_per_node_and_the_router_knows_all(write):
     g = graph.plan_graph(load_inventory(write(ROUTER)))
     assert [n["id"] for n in g["nodes"] if n["kind"] == "router"] == ["node:node1"]
