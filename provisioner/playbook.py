@@ -34,7 +34,7 @@ from typing import Any
 
 import jinja2
 import jsonschema
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import InputError, PlaybookError, Problem
 from .inventory import Inventory
@@ -206,12 +206,55 @@ def _load(path: Path, seen: tuple[Path, ...], roots: tuple[Path, ...], cache: di
 MAX_TEXT = 1 << 20  # the most characters a template (or a * or ** inside one) may produce
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox, with ``*`` and ``**`` bounded so that a template cannot exhaust memory or time."""
+_WIDE = re.compile(r"\d{7,}")  # a width or precision of a million or more in a format string
 
-    intercepted_binops = frozenset({"*", "**"})
+
+def _check_size(*values: Any) -> None:
+    """Refuse, before anything is allocated, a number or format width that would make a value too large."""
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_TEXT:
+            raise jinja2.exceptions.SecurityError(f"{v} is too large a number for a template argument")
+        if isinstance(v, str) and ("%" in v or "{" in v) and _WIDE.search(v):
+            raise jinja2.exceptions.SecurityError("a format width or precision that large is refused in a template")
+
+
+def _bounded(f):
+    """A filter whose arguments (and, for ``format``, its format string) are checked by :func:`_check_size`
+    before it runs: ``center``, ``indent``, ``wordwrap``, ``format``…"""
+    skip = 2 if getattr(f, "jinja_pass_arg", None) else 1  # (context or environment,) value, arguments
+
+    @functools.wraps(f)  # keeps jinja2's pass_context/pass_environment marks
+    def checked(*args, **kwargs):
+        _check_size(*args[skip:], *kwargs.values())
+        if f is jinja2.filters.do_format and args:
+            _check_size(args[0])
+        return f(*args, **kwargs)
+    return checked
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """jinja2's immutable sandbox (a template cannot change its variables: no ``dict.update``, ``list.append``),
+    with sizes bounded before allocation (``*``, ``**``, ``%``, filter and method arguments, format widths)
+    so that a template cannot exhaust memory or time."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.filters = {name: _bounded(f) for name, f in self.filters.items()}
+
+    def call(self, __context, __obj, *args, **kwargs):  # every call a template makes: methods included
+        _check_size(*args, *kwargs.values())
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value):  # 'FORMAT'.format(…): the format string is checked when it is looked up
+        if getattr(value, "__name__", "") in ("format", "format_map") and isinstance(getattr(value, "__self__", None), str):
+            _check_size(value.__self__)
+        return super().wrap_str_format(value)
 
     def call_binop(self, context, operator, left, right):
+        if operator == "%":
+            _check_size(left if isinstance(left, str) else "")
         if operator == "**" and isinstance(right, (int, float)) and (abs(right) > 128 or
                                                                      (isinstance(left, (int, float)) and abs(left) > 2 ** 64)):
             raise jinja2.exceptions.SecurityError(f"{left!r} ** {right!r} is too large for a template")

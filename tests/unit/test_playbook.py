@@ -112,7 +112,13 @@ def test_limit(base_inventory):
                                       "x{{ ''.__class__.__mro__[1].__subclasses__() }}",
                                       "{{ range(10**10) | list }}", "{{ 'a' * 10**9 }}", "{{ 9 ** 9999999 }}",
                                       "{{ lipsum.__globals__['os'].popen('id').read() }}",
-                                      "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}"])
+                                      "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}",
+                                      # sizes refused before anything is allocated (these took 37 s and 3.9 GB)
+                                      "{{ 'x'|center(2000000000) }}", "{{ '%2000000000d'|format(1) }}",
+                                      "{{ '%2000000000d' % 1 }}", "{{ '{:2000000000}'.format(1) }}",
+                                      "{{ 'x'|indent(2000000000) }}",
+                                      # the sandbox is immutable: a template cannot change its variables
+                                      "{{ cluster.update({'name': 'x'}) }}", "{{ node.pods.append(1) }}"])
 def test_template_cannot_run_code_or_exhaust_memory(write, base_inventory, template, tmp_path):
     pb = book(write, f"""\
         - name: p
@@ -121,10 +127,12 @@ def test_template_cannot_run_code_or_exhaust_memory(write, base_inventory, templ
             - name: t
               file: {{path: /etc/x, content: "{template}"}}
         """)
+    t0 = __import__("time").monotonic()
     with pytest.raises(PlaybookError) as exc:
         bind(pb, base_inventory)
     assert "pb.yaml:5 [0].tasks[0].file.content: template" in str(exc.value)
     assert not __import__("os").path.exists("/tmp/provisioner-pwned")
+    assert __import__("time").monotonic() - t0 < 10  # refused, not rendered until the time limit
 
 
 def test_sandbox_escape_is_a_validation_error_at_the_cli(write, capsys):
