@@ -434,6 +434,15 @@ def _validator(module: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(MODULES[module].args)
 
 
+def _may_upload_from(path: Path, ctx: dict, doc: Document) -> bool:
+    """A local path a task uploads from: the inventory's ``cni.source``, or inside the folder tree of the
+    playbook file that names it (a playbook cannot send ~/.ssh/id_ed25519 to every node)."""
+    where = path.resolve()
+    allowed = [Path(str(ctx["cni"]["source"])).resolve(), Path(doc.file).resolve().parent,
+               packaged("site.yaml").resolve().parent]
+    return where == allowed[0] or any(where.is_relative_to(root) for root in allowed[1:])
+
+
 def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | None:
     if task.when is not None and not _when(task.when, ctx, doc, task.path + ("when",)):
         return None
@@ -445,6 +454,12 @@ def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | 
                 for e in validator.iter_errors(args)]
     if problems:
         raise PlaybookError(problems)
+    for key in module.local_sources:  # files on this machine that will be uploaded: only from where they may come
+        if isinstance(args.get(key), str) and not _may_upload_from(Path(args[key]), ctx, doc):
+            raise PlaybookError([doc.problem(task.path + (task.module, key),
+                                             f"{task.module}: uploads come only from the inventory's cni.source "
+                                             f"({ctx['cni']['source']}) or this playbook's own folder tree, not "
+                                             f"{args[key]} (node {ctx['node']['name']})")])
     try:
         args = module.prepare(module.with_defaults(args))
     except (ValueError, OSError, EOFError, tarfile.TarError, zlib.error) as exc:

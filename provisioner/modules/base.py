@@ -61,6 +61,7 @@ class Module:
     args: dict[str, Any] = {}
     needs_paths = False  # True: binding passes every node path the host's tasks name as args["paths"]
     needs_commands: tuple[str, ...] = ()  # commands its steps run: a node without one fails before any change
+    local_sources: tuple[str, ...] = ()   # args naming files on this machine to upload (binding confines them)
 
     def with_defaults(self, args: dict) -> dict:
         """``args`` with the defaults of :attr:`args` (the schema) filled in; binding does this once."""

@@ -25,6 +25,7 @@ RESULTS = f"{STATE_DIR}/cni-results"
 
 class CNIPluginsModule(Module):
     name = "cni_plugins"
+    local_sources = ("source",)
     args = schema({
         "source": {"type": "string"}, "dest": ABS,
         "plugins": {"type": "array", "items": {"type": "string", "pattern": r"\A[a-z0-9][a-z0-9_-]*\Z"}},
