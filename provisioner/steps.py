@@ -75,7 +75,10 @@ def _install(path: str, fill, mode: str, owner: str | None = None) -> str:
     q = shlex.quote
     directory = posixpath.dirname(path) or "/"
     template = q(posixpath.join(directory, f".{posixpath.basename(path)}.provisioner-XXXXXXXX"))
-    lines = [f"provisioner_mkdir {q(directory)}", f"t=$(mktemp {template})", fill('"$t"'), f'chmod {q(mode)} "$t"']
+    # a directory where the file must go: mv would move the file into it (and report success every run)
+    refuse = f"if [ -d {q(path)} ]; then printf '%s is a directory, not a file\\n' {q(path)} >&2; exit 1; fi"
+    lines = [f"provisioner_mkdir {q(directory)}", refuse, f"t=$(mktemp {template})", fill('"$t"'),
+             f'chmod {q(mode)} "$t"']
     if owner:
         lines.append(f'chown {q(owner)} "$t"')
     return "\n".join(lines + [f'mv -f "$t" {q(path)}'])

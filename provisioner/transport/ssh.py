@@ -46,10 +46,12 @@ _APPEND = threading.Lock()  # hosts connect in parallel; their accept-new lines 
 class _AcceptNew(paramiko.MissingHostKeyPolicy):
     """Trust a key seen for the first time, and write it down so that the next run checks it."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, revoked: list | None = None):
+        self.path, self.revoked = path, revoked if revoked is not None else []
 
     def missing_host_key(self, client, hostname, key):
+        if any(key == bad for bad in self.revoked):  # refused before anything is written down
+            raise paramiko.SSHException(f"the host key of {hostname} is marked @revoked in {self.path}")
         client.get_host_keys().add(hostname, key.get_name(), key)
         with _APPEND:
             if not self.path.parent.is_dir():
@@ -174,7 +176,7 @@ class SSHTransport:
         client = self.conn.client
         known = s.known_hosts or Path("~/.ssh/known_hosts").expanduser()
         self._trust = load_known_hosts(client.get_host_keys(), known)
-        policy = {"strict": paramiko.RejectPolicy(), "accept-new": _AcceptNew(known),
+        policy = {"strict": paramiko.RejectPolicy(), "accept-new": _AcceptNew(known, self._trust.revoked),
                   "insecure": paramiko.AutoAddPolicy()}[s.host_key_policy]  # AutoAdd keeps keys in memory only
         client.set_missing_host_key_policy(policy)
         self._known = known
@@ -216,6 +218,8 @@ class SSHTransport:
         except paramiko.BadHostKeyException as exc:
             raise TransportError(f"{self.host}: host key for {exc.hostname} CHANGED (not the one in {self._known}); refusing to connect") from None
         except paramiko.SSHException as exc:
+            if "is marked @revoked" in str(exc):
+                raise TransportError(f"{self.host}: {exc}; refusing to connect") from None
             if "not found in known_hosts" in str(exc):
                 ca = (f"; its {self._trust.ca_lines} @cert-authority line(s) cannot be checked by provision "
                       "(host certificates are not supported): add the host's own key" if self._trust.ca_lines else "")

@@ -120,6 +120,10 @@ def test_host_keys_are_trusted_only_as_the_inventory_says(make_lab, tmp_path):
     assert p.returncode == 1 and "CHANGED" in p.stdout, p.stdout
     p = run("strict", kh, "# my hosts\n@cert-authority *.example.com " + " ".join(fake.split()[1:]) + "\n")
     assert p.returncode == 1 and "@cert-authority" in p.stdout and "Traceback" not in p.stderr, p.stdout + p.stderr
+    revoked = "@revoked " + real.split(" ", 1)[0] + " " + " ".join(real.split()[1:3]) + "\n"
+    p = run("accept-new", kh, revoked)  # a revoked key is refused, and never written down first
+    assert p.returncode == 1 and "@revoked" in p.stdout, p.stdout
+    assert Path(kh).read_text() == revoked
     p = run("accept-new", kh, "")  # recorded in ssh.known_hosts, checked from then on
     assert p.returncode == 0, p.stdout
     assert Path(kh).read_text() == real

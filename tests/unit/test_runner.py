@@ -134,3 +134,12 @@ def test_reset_runs_backwards_with_handlers_last_and_undoes_apply(base_inventory
     assert (tmp_path / "proc/sys/net/ipv4/ip_forward").read_text() == "0\n"  # the value found before apply
     left = [str(p.relative_to(tmp_path)) for p in (tmp_path / "etc").rglob("*") if not p.is_dir() or p.is_symlink()]
     assert left == [] and not (tmp_path / "var/lib/provisioner").exists()  # nothing for the next boot to find
+
+
+def test_a_directory_where_a_file_must_go_is_that_tasks_error(base_inventory, tmp_path):
+    node = ShellNode(tmp_path)
+    (tmp_path / "etc/sysctl.d/90-provisioner.conf").mkdir(parents=True)
+    (res,), _ = run(base_inventory, "apply", {"node2": node})
+    failed = [t for t in res.tasks if t.status == "failed"]
+    assert [t.module for t in failed] == ["sysctl"] and "90-provisioner.conf is a directory, not a file" in failed[0].error
+    assert list((tmp_path / "etc/sysctl.d/90-provisioner.conf").iterdir()) == []  # nothing moved into it
