@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,13 +140,27 @@ def load_text(text: str, file: str) -> Document:
     return doc
 
 
-def load_file(path: str | Path) -> Document:
-    """Read and parse ``path``; a missing, unreadable, oversized or non-UTF-8 file is an :class:`InputError`."""
+def read_local(path: str | Path, limit: int = MAX_BYTES) -> bytes:
+    """Up to ``limit`` + 1 bytes of a regular file on this machine. A FIFO, a device or a directory is refused
+    without reading (a FIFO would block forever, /dev/zero never ends); opening never blocks."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
         raise InputError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError([Problem(str(path), None, "", "not a regular file (a FIFO, device or directory): refused")])
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            return fh.read(limit + 1)
+        except OSError as exc:
+            raise InputError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+
+
+def load_file(path: str | Path) -> Document:
+    """Read and parse ``path``; a missing, unreadable, oversized, non-UTF-8 or not regular file is an
+    :class:`InputError`."""
+    raw = read_local(path)
     if len(raw) > MAX_BYTES:
         raise InputError([Problem(str(path), None, "", f"larger than {MAX_BYTES >> 20} MiB: refused")])
     try:

@@ -6,12 +6,13 @@ Exit codes: 0 success, 1 a host failed or was unreachable, 2 bad input.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 from pathlib import Path
 
 from .. import __version__
-from ..errors import InputError, ProvisionerError, printable_lines
+from ..errors import InputError, ProvisionerError, printable, printable_lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,7 +373,8 @@ def _vagrant_inventory(args) -> int:
     if args.ssh_config == "-":
         text = sys.stdin.read()
     elif args.ssh_config:
-        text = Path(args.ssh_config).read_text()
+        from ..inventory.importers import read_text
+        text = read_text(args.ssh_config)
     out = Path(args.out)
     data = write_inventory(base.path, text, out)
     _inventory(str(out))  # what we wrote must validate
@@ -387,26 +389,40 @@ def _import_inventory(args) -> int:
 
     if args.source_kind == "from-kubectl":
         try:
-            text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+            text = sys.stdin.read() if args.source == "-" else importers.read_text(args.source)
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{args.source}: cannot read it: {exc}") from None
-        data = importers.from_kubectl(text, args.service_cidr, args.pod_cidr, args.node_cidr)
-    else:
-        data = importers.from_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr)
+    try:
+        if args.source_kind == "from-kubectl":
+            data = importers.from_kubectl(text, args.service_cidr, args.pod_cidr, args.node_cidr)
+        else:
+            data = importers.from_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
+        what = "a node list (kubectl get nodes -o json)" if args.source_kind == "from-kubectl" else "an Ansible inventory"
+        raise InputError(f"{args.source}: not {what} that can be read: a value has the wrong type or shape "
+                         f"({type(exc).__name__}: {printable(str(exc))[:200]})") from None
     text = importers.to_yaml(data, "stdin" if args.source == "-" else args.source)
     target = Path(args.out) if args.out else None
-    with tempfile.TemporaryDirectory() as d:  # what is written must validate (beside the target: relative paths)
-        check = (target.parent if target else Path(d)) / f".{target.name if target else 'inventory.yaml'}.check"
-        check.write_text(text)
+    with tempfile.TemporaryDirectory() as d:
+        # what is written must validate first: a fresh temp file beside the target (relative paths resolve the
+        # same), created exclusively (never through a planted symlink), renamed onto the target once valid
+        fd, name = tempfile.mkstemp(prefix=f".{target.name if target else 'inventory.yaml'}.", suffix=".check",
+                                    dir=target.parent if target else d)
+        check = Path(name)
         try:
-            load_inventory(check)
-        except InputError as exc:
-            raise InputError("the inventory made from " + args.source + " does not validate: "
-                             + "; ".join(str(p).replace(str(check), "(it)") for p in exc.problems)) from None
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            try:
+                load_inventory(check)
+            except InputError as exc:
+                raise InputError("the inventory made from " + args.source + " does not validate: "
+                                 + "; ".join(str(p).replace(str(check), "(it)") for p in exc.problems)) from None
+            if target:
+                check.chmod(0o644)
+                os.replace(check, target)  # replaces a symlink at the target itself, never writes through it
         finally:
-            check.unlink()
+            check.unlink(missing_ok=True)
     if target:
-        target.write_text(text)
         print(f"wrote {target}: {len(data['nodes'])} node(s); next: provision validate {target}")
     else:
         print(text, end="")

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
+from ..yaml_lines import MAX_BYTES, read_local
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 NAME = re.compile(r"\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -122,6 +123,18 @@ def _no_overlaps(subnets: dict[str, ipaddress.IPv4Network]) -> None:
                 raise InputError(f"node {b}: podCIDR {subnets[b]} overlaps node {a}'s {subnets[a]}")
 
 
+def read_text(path: Path | str) -> str:
+    """A local input file as text: a regular file (a FIFO or a device is refused, never waited on), at most
+    MAX_BYTES, UTF-8."""
+    raw = read_local(path)
+    if len(raw) > MAX_BYTES:
+        raise InputError(f"{path}: larger than {MAX_BYTES >> 20} MiB: refused")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read it: not UTF-8 text (byte {exc.start})") from None
+
+
 # -- Ansible ------------------------------------------------------------------------
 def parse_ansible(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     """``({host: vars}, {group: [hosts]})`` from an Ansible inventory in INI or YAML form.
@@ -129,10 +142,7 @@ def parse_ansible(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list
     Group vars are applied to their hosts (host vars win); ``children`` make a
     group's hosts members of the parent too.
     """
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read it: {exc}") from None
+    text = read_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -243,7 +253,8 @@ def from_ansible(path: Path, pod_cidr: str, service_cidr: str, node_cidr: str | 
         raise InputError(f"{path}: no hosts")
     nodes, ips, sudo = [], [], False
     for host, v in hosts.items():
-        name = host.split(".")[0].lower()
+        name = host.split(".")[0]
+        name = name.lower() if name.isascii() else name  # "K" (Kelvin sign) must not become "k"
         if not NAME.match(name):
             raise InputError(f"host {host}: {name!r} is not a node name provision can use (a DNS label)")
         address = str(v.get("ansible_host", host))
@@ -257,14 +268,14 @@ def from_ansible(path: Path, pod_cidr: str, service_cidr: str, node_cidr: str | 
             raise InputError(f"host {host}: ansible_host {address} is a name, not an IPv4 address: "
                              "set ip=<node IP> on the host")
         if "ansible_port" in v:
-            if not str(v["ansible_port"]).isdigit():
+            if not re.fullmatch(r"[0-9]{1,5}", str(v["ansible_port"])) or not 0 < int(v["ansible_port"]) < 65536:
                 raise InputError(f"host {host}: ansible_port {v['ansible_port']!r} is not a port number")
             node["port"] = int(v["ansible_port"])
         if "ansible_user" in v:
             node["user"] = str(v["ansible_user"])
         if "ansible_ssh_private_key_file" in v:
             node["identity_file"] = str(v["ansible_ssh_private_key_file"])
-        member = sorted(g.lower() for g, hs in groups.items() if host in hs and GROUP.match(g.lower()))
+        member = sorted(g.lower() for g, hs in groups.items() if host in hs and g.isascii() and GROUP.match(g.lower()))
         if member:
             node["groups"] = member
         become = str(v.get("ansible_become", False)).lower() in ("true", "yes", "1")
@@ -282,6 +293,7 @@ def from_ansible(path: Path, pod_cidr: str, service_cidr: str, node_cidr: str | 
 
 def _ansible_hosts(path: Path) -> tuple[dict, dict]:
     """ansible-core's own parser when it is installed; else ours (INI and YAML)."""
+    read_text(path)  # a regular file of reasonable size, whichever parser reads it (never a FIFO)
     try:
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader

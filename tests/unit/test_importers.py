@@ -141,4 +141,86 @@ def test_unreadable_sources_are_messages(tmp_path, capsys):
     assert cli.main(["inventory", "from-ansible", str(tmp_path / "nope.ini"), "--pod-cidr", "10.244.0.0/16",
                      "--service-cidr", "10.96.0.0/12"]) == 2
     err = capsys.readouterr().err
-    assert err.count("cannot read it") == 2 and "Traceback" not in err
+    assert err.count("cannot read") == 2 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "dir"])
+def test_fifos_devices_and_directories_are_refused_without_reading(tmp_path, capsys, kind):
+    """A FIFO would block for ever and /dev/zero never ends: sources, inventories and imported playbooks
+    must be regular files."""
+    import os
+    if kind == "fifo":
+        src = tmp_path / "fifo"
+        os.mkfifo(src)
+    elif kind == "dir":
+        src = tmp_path
+    else:
+        src = kind
+    assert cli.main(["inventory", "from-kubectl", str(src), "--service-cidr", "10.96.0.0/12"]) == 2
+    assert cli.main(["inventory", "from-ansible", str(src), "--pod-cidr", "10.244.0.0/16",
+                     "--service-cidr", "10.96.0.0/12"]) == 2
+    assert cli.main(["validate", str(src)]) == 2
+    book = tmp_path.parent / f"{tmp_path.name}-pb"
+    book.mkdir(exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(book / "evil.yaml")
+        (book / "site.yaml").write_text("- import_playbook: evil.yaml\n")
+        inv = tmp_path.parent / f"{tmp_path.name}-inv.yaml"
+        inv.write_text((ROOT / "inventories/example.yaml").read_text())
+        assert cli.main(["validate", str(inv), "-p", str(book / "site.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "not a regular file" in err and "Traceback" not in err, err
+
+
+def test_the_written_inventory_never_goes_through_a_planted_symlink(tmp_path, capsys):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    out = tmp_path / "out" / "cluster.yaml"
+    out.parent.mkdir()
+    (out.parent / ".cluster.yaml.check").symlink_to(victim)  # the old fixed name of the check file
+    out.symlink_to(victim)
+    assert cli.main(["inventory", "from-kubectl", str(DATA / "kubeadm.json"), "--service-cidr", "10.96.0.0/12",
+                     "-o", str(out)]) == 0
+    assert victim.read_text() == "precious\n" and not out.is_symlink() and load_inventory(out).nodes
+    assert sorted(p.name for p in out.parent.iterdir()) == [".cluster.yaml.check", "cluster.yaml"]  # no temp left
+
+
+def kubectl_cases():
+    node = KUBEADM["items"][1]
+    yield "a name that is a number", {"items": [{**node, "metadata": {**node["metadata"], "name": 5}}]}
+    yield "a name that is a list", {"items": [{**node, "metadata": {**node["metadata"], "name": ["a"]}}]}
+    yield "null items", {"items": None}
+    yield "a null item", {"items": [None]}
+    yield "null metadata", {"items": [{**node, "metadata": None}]}
+    yield "addresses as a string", {"items": [{**node, "status": {"addresses": "10.0.0.1"}}]}
+    yield "podCIDR as a number", {"items": [{**node, "spec": {"podCIDR": 10}}]}
+    deep: dict = {}
+    for _ in range(5000):
+        deep = {"items": [deep]}
+    yield "deep nesting", deep
+    yield "a list at the top", [1, 2]
+
+
+@pytest.mark.parametrize("what,doc", list(kubectl_cases()), ids=[c[0] for c in kubectl_cases()])
+def test_any_node_list_ends_in_a_message(tmp_path, capsys, what, doc):
+    src = tmp_path / "nodes.json"
+    try:
+        src.write_text(json.dumps(doc))
+    except RecursionError:
+        src.write_text('{"items": [' * 5000 + "]}" * 5000)
+    assert cli.main(["inventory", "from-kubectl", str(src), "--service-cidr", "10.96.0.0/12"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("text", ["all: [1, 2]\n", "all:\n  hosts: [web1]\n", "all:\n  hosts:\n    web1: [1]\n",
+                                  "all:\n  vars: 5\n  hosts: {web1: {ansible_host: 10.0.0.5}}\n",
+                                  "all:\n  children: 3\n", "a: &a [*a]\n", "all:\n  hosts:\n    web1:\n      ansible_port: ٣٣\n"
+                                  "      ansible_host: 10.0.0.5\n", "all:\n  hosts:\n    \u212aube1: {ansible_host: 10.0.0.5}\n"])
+def test_any_ansible_inventory_ends_in_a_message(tmp_path, capsys, text):
+    src = tmp_path / "hosts.yaml"
+    src.write_text(text)
+    rc = cli.main(["inventory", "from-ansible", str(src), "--pod-cidr", "10.244.0.0/16", "--service-cidr", "10.96.0.0/12"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "Traceback" not in err, (out, err)
+    assert "port: 33" not in out and "name: kube1" not in out
