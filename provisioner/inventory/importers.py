@@ -144,7 +144,7 @@ def parse_ansible(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list
     """
     text = read_text(path)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError:
         data = None
     if isinstance(data, dict):
@@ -223,23 +223,27 @@ def _value(text: str) -> Any:
         return True
     if low in ("false", "no"):
         return False
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdigit() else text  # "٣٣" is not 33
 
 
 def _resolve(hosts, groups, group_vars, children) -> tuple[dict, dict]:
     def members(group: str, seen: tuple = ()) -> list[str]:
         out = list(groups.get(group, []))
+        have = set(out)
         for child in children.get(group, []):
             if child not in seen:
-                out += [h for h in members(child, seen + (group,)) if h not in out]
+                more = [h for h in members(child, seen + (group,)) if h not in have]
+                out += more
+                have.update(more)
         return out
 
     every = {g: members(g) for g in groups}
+    sets = {g: set(hs) for g, hs in every.items()}  # membership tests stay cheap with tens of thousands of hosts
     resolved = {}
     for host, hvars in hosts.items():
         merged: dict = {}
         for g in ("all", *[g for g in every if g != "all"]):  # all's vars first, then each group's; the host's win
-            if g == "all" or host in every.get(g, []):
+            if g == "all" or host in sets.get(g, ()):
                 merged.update(group_vars.get(g, {}))
         merged.update(hvars)
         resolved[host] = merged
@@ -252,6 +256,7 @@ def from_ansible(path: Path, pod_cidr: str, service_cidr: str, node_cidr: str | 
     if not hosts:
         raise InputError(f"{path}: no hosts")
     nodes, ips, sudo = [], [], False
+    members = {g: set(hs) for g, hs in groups.items()}  # membership tests stay cheap with tens of thousands of hosts
     for host, v in hosts.items():
         name = host.split(".")[0]
         name = name.lower() if name.isascii() else name  # "K" (Kelvin sign) must not become "k"
@@ -275,14 +280,14 @@ def from_ansible(path: Path, pod_cidr: str, service_cidr: str, node_cidr: str | 
             node["user"] = str(v["ansible_user"])
         if "ansible_ssh_private_key_file" in v:
             node["identity_file"] = str(v["ansible_ssh_private_key_file"])
-        member = sorted(g.lower() for g, hs in groups.items() if host in hs and g.isascii() and GROUP.match(g.lower()))
+        member = sorted(g.lower() for g, hs in members.items() if host in hs and g.isascii() and GROUP.match(g.lower()))
         if member:
             node["groups"] = member
         become = str(v.get("ansible_become", False)).lower() in ("true", "yes", "1")
         sudo = sudo or (become and str(v.get("ansible_user", "root")) != "root")
         nodes.append(node)
-    taken = [n["name"] for n in nodes]
-    dup = next((n for n in taken if taken.count(n) > 1), None)
+    seen: set[str] = set()
+    dup = next((n["name"] for n in nodes if n["name"] in seen or seen.add(n["name"])), None)  # type: ignore[func-returns-value]
     if dup:
         raise InputError(f"two hosts become node {dup}: rename one in the Ansible inventory")
     out = {"cluster": _cluster(service_cidr, _net(pod_cidr, "--pod-cidr"), ips, node_cidr), "nodes": nodes}
@@ -309,6 +314,16 @@ def _ansible_hosts(path: Path) -> tuple[dict, dict]:
     return hosts, groups
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where PyYAML has it: big inventories stay quick
+
+
+class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """No anchors and aliases: nodes sharing one groups list get it written out each (as a person writes it)."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
 def to_yaml(data: dict, source: str) -> str:
     return f"# written by `provision inventory` from {source}; check it, then: provision validate THIS_FILE\n" + \
-        yaml.safe_dump(data, sort_keys=False)
+        yaml.dump(data, Dumper=_PlainDumper, sort_keys=False)

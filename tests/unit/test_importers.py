@@ -224,3 +224,11 @@ def test_any_ansible_inventory_ends_in_a_message(tmp_path, capsys, text):
     out, err = capsys.readouterr()
     assert rc == 2 and "Traceback" not in err, (out, err)
     assert "port: 33" not in out and "name: kube1" not in out
+
+
+def test_ini_ports_take_ascii_digits_only(tmp_path, capsys):
+    src = tmp_path / "hosts.ini"
+    src.write_text("[w]\nweb1 ansible_host=10.0.0.5 ansible_port=\u0663\u0663\n")
+    assert cli.main(["inventory", "from-ansible", str(src), "--pod-cidr", "10.244.0.0/16",
+                     "--service-cidr", "10.96.0.0/12"]) == 2
+    assert "is not a port number" in capsys.readouterr().err
