@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shlex
 from dataclasses import dataclass
@@ -10,16 +11,50 @@ from typing import Any
 from . import Fact
 
 
-def _json(text: str, rc: int) -> Any:
+def _json(text: str, rc: int) -> list | None:
+    """``ip -json`` output: a list of objects; None when ``ip`` failed or printed no JSON. A list holding
+    anything but objects is a wrong shape (ValueError: the node's answer could not be read)."""
     if rc != 0:
         return None
     text = text.strip()
     if not text:
         return []
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except ValueError:
         return None
+    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+        raise ValueError("not a list of objects")
+    return data
+
+
+def _str(value: Any, what: str, optional: bool = False) -> str | None:
+    """A name or word from ``ip -json``: a string without control characters (or None where optional)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.isprintable() or len(value) > 256:
+        raise ValueError(f"{what} is not a plain string: {value!r:.60}")
+    return value
+
+
+def _int(value: Any, what: str, optional: bool = True) -> int | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 32:
+        raise ValueError(f"{what} is not a number: {value!r:.60}")
+    return value
+
+
+def _address(value: Any, what: str) -> str:
+    """An IP address as ``ip`` prints it (checked: a node cannot slip text into what modules compare and print)."""
+    return str(ipaddress.ip_address(_str(value, what)))
+
+
+def _destination(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = _str(value, "route dst")
+    return text if text == "default" else str(ipaddress.ip_network(text, strict=False))
 
 
 def parse_links(text: str, rc: int) -> dict[str, dict] | None:
@@ -31,14 +66,17 @@ def parse_links(text: str, rc: int) -> dict[str, dict] | None:
     out = {}
     for link in data:
         flags = link.get("flags", [])
-        out[link["ifname"]] = {
-            "kind": (link.get("linkinfo") or {}).get("info_kind"),
-            "master": link.get("master"),
+        info = link.get("linkinfo") or {}
+        if not isinstance(flags, list) or not isinstance(info, dict):
+            raise ValueError("flags or linkinfo of the wrong type")
+        out[_str(link.get("ifname"), "ifname")] = {
+            "kind": _str(info.get("info_kind"), "info_kind", optional=True),
+            "master": _str(link.get("master"), "master", optional=True),
             "up": "UP" in flags,
-            "mtu": link.get("mtu"),
-            "mac": link.get("address"),
-            "index": link.get("ifindex"),
-            "peer": link.get("link_index"),
+            "mtu": _int(link.get("mtu"), "mtu"),
+            "mac": _str(link.get("address"), "address", optional=True),
+            "index": _int(link.get("ifindex"), "ifindex"),
+            "peer": _int(link.get("link_index"), "link_index"),
         }
     return out
 
@@ -48,10 +86,15 @@ def parse_addrs(text: str, rc: int) -> dict[str, list[str]] | None:
     data = _json(text, rc)
     if data is None:
         return None
-    return {
-        a["ifname"]: [f"{i['local']}/{i['prefixlen']}" for i in a.get("addr_info", []) if i.get("family") == "inet"]
-        for a in data
-    }
+    out = {}
+    for a in data:
+        infos = a.get("addr_info", [])
+        if not isinstance(infos, list) or not all(isinstance(i, dict) for i in infos):
+            raise ValueError("addr_info of the wrong type")
+        out[_str(a.get("ifname"), "ifname")] = [
+            f"{_address(i.get('local'), 'local')}/{_int(i.get('prefixlen'), 'prefixlen', optional=False)}"
+            for i in infos if i.get("family") == "inet"]
+    return out
 
 
 def parse_routes(text: str, rc: int) -> list[dict] | None:
@@ -60,7 +103,11 @@ def parse_routes(text: str, rc: int) -> list[dict] | None:
     if data is None:
         return None
     return [
-        {"dst": r.get("dst"), "via": r.get("gateway"), "dev": r.get("dev"), "protocol": str(r.get("protocol", "boot"))}
+        {"dst": _destination(r.get("dst")),
+         "via": None if r.get("gateway") is None else _address(r.get("gateway"), "gateway"),
+         "dev": _str(r.get("dev"), "dev", optional=True),
+         "protocol": str(_int(r["protocol"], "protocol") if isinstance(r.get("protocol"), int)
+                         else _str(r.get("protocol", "boot"), "protocol"))}
         for r in data
     ]
 
@@ -69,7 +116,7 @@ def parse_netns(text: str, rc: int) -> list[str] | None:
     data = _json(text, rc)
     if data is None:
         return None
-    return [n["name"] for n in data]
+    return [_str(n.get("name"), "netns name") for n in data]  # type: ignore[misc]
 
 
 @dataclass(frozen=True)

@@ -411,7 +411,9 @@ class SSHTransport:
         if token is None:
             return False
         try:
-            return "stopped" in self._exec(steps.stop_script(token), 10).stdout
+            left = self._left()  # the stop is part of the host's work: it ends within its deadline too (a few
+            # seconds of grace past it, so that a script that overran is still stopped)
+            return "stopped" in self._exec(steps.stop_script(token), 10 if left is None else max(5.0, min(10.0, left + 5))).stdout
         except TransportError:
             return False
 
