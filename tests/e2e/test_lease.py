@@ -71,3 +71,20 @@ def test_a_slow_upload_keeps_the_lease_and_a_second_run_waits_for_it(make_lab):
         subprocess.run(["tc", "qdisc", "del", "dev", veth, "root"], capture_output=True)
     lines = created_lines(lab, "node1")
     assert len(lines) == len(set(lines)), lines
+
+
+def test_a_script_that_hangs_is_stopped_with_its_hung_step_and_the_lock_frees(make_lab):
+    """--timeout ends the run; the stop kills the script's whole process group (the hung `ip` included), so
+    the lock is free again within a lease and the next apply runs at once."""
+    from .test_faults import unwrap_ip, wrap_ip
+    lab = make_lab(1, pods=("web",))
+    wrap_ip(lab, "node1", "route replace", "sleep 300")  # a step that never returns
+    p = subprocess.run([sys.executable, "-m", "provisioner.cli", "apply", str(lab.inventory), "--json", "--timeout", "8"],
+                       capture_output=True, text=True, timeout=120)
+    doc = json.loads(p.stdout)
+    assert p.returncode == 1 and "the script was stopped on the node" in doc["hosts"]["node1"]["error"], doc["hosts"]
+    assert wait_until(lambda: "sleep 300" not in lab.node_sh("node1", "ps -eo args"), 10)  # the hung child is gone
+    assert wait_until(lambda: lab.node_sh("node1", "cat /run/provisioner.lock.owner 2>/dev/null || true") == "", 15)
+    unwrap_ip(lab, "node1")
+    rc, again = lab.json("apply", "--lock-timeout", "0")
+    assert rc == 0, again["hosts"]["node1"]
