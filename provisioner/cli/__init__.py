@@ -401,6 +401,7 @@ def _import_inventory(args) -> int:
         what = "a node list (kubectl get nodes -o json)" if args.source_kind == "from-kubectl" else "an Ansible inventory"
         raise InputError(f"{args.source}: not {what} that can be read: a value has the wrong type or shape "
                          f"({type(exc).__name__}: {printable(str(exc))[:200]})") from None
+    importers.check_size(data, args.source)  # before writing and re-reading a file too large to load
     text = importers.to_yaml(data, "stdin" if args.source == "-" else args.source)
     target = Path(args.out) if args.out else None
     with tempfile.TemporaryDirectory() as d:

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from ..yaml_lines import MAX_BYTES, read_local
+from ..yaml_lines import MAX_BYTES, MAX_VALUES, read_local
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 NAME = re.compile(r"\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -315,6 +315,23 @@ def _ansible_hosts(path: Path) -> tuple[dict, dict]:
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where PyYAML has it: big inventories stay quick
+
+
+def _values(data: Any) -> int:
+    if isinstance(data, dict):
+        return 1 + sum(_values(v) for v in data.values())  # as the loader counts: each value, keys not
+    if isinstance(data, list):
+        return 1 + sum(_values(v) for v in data)
+    return 1
+
+
+def check_size(data: dict, source: str) -> None:
+    """An inventory made from ``source`` that provision could not load (more than MAX_VALUES values) is
+    refused at once, naming its size, instead of being written and read back slowly to the same end."""
+    n = _values(data)
+    if n > MAX_VALUES:
+        raise InputError(f"{source}: {len(data.get('nodes', []))} hosts make an inventory of {n} values, more than "
+                         f"provision reads in one file ({MAX_VALUES}); split it (one inventory per cluster)")
 
 
 class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]

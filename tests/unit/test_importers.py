@@ -232,3 +232,12 @@ def test_ini_ports_take_ascii_digits_only(tmp_path, capsys):
     assert cli.main(["inventory", "from-ansible", str(src), "--pod-cidr", "10.244.0.0/16",
                      "--service-cidr", "10.96.0.0/12"]) == 2
     assert "is not a port number" in capsys.readouterr().err
+
+
+def test_an_inventory_too_large_to_load_is_refused_before_it_is_written(tmp_path, capsys):
+    src = tmp_path / "big.ini"
+    src.write_text("[workers]\n" + "".join(f"w{i} ansible_host=10.1.{i // 256}.{i % 256}\n" for i in range(20000)))
+    out = tmp_path / "out.yaml"
+    assert cli.main(["inventory", "from-ansible", str(src), "--pod-cidr", "10.244.0.0/16",
+                     "--service-cidr", "10.96.0.0/12", "-o", str(out)]) == 2
+    assert "20000 hosts make an inventory of" in capsys.readouterr().err and not out.exists()
