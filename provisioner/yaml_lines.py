@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 
@@ -155,6 +156,25 @@ def read_local(path: str | Path, limit: int = MAX_BYTES) -> bytes:
             return fh.read(limit + 1)
         except OSError as exc:
             raise InputError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+
+
+def write_local(path: str | Path, data: str | bytes, mode: int = 0o644) -> None:
+    """Write a file on this machine as the tool writes every output a person names (an inventory, a graph,
+    a Corefile): into a fresh temp file beside it (created exclusively), then renamed onto it. A symlink
+    planted at the name is replaced, never written through; a reader never sees half a file."""
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def load_file(path: str | Path) -> Document:

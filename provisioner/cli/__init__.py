@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import InputError, ProvisionerError, printable, printable_lines
+from ..yaml_lines import write_local
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,12 +278,12 @@ def _graph(args) -> int:
     title = f"{inv.cluster.name}: {'live, ' if args.live else ''}{inv.path.name}"
     dot = to_dot(g, title)
     if fmt == "dot":
-        out.write_text(dot.source)
+        write_local(out, dot.source)
     else:
         import graphviz
 
         try:
-            out.write_bytes(dot.pipe(format=fmt))
+            write_local(out, dot.pipe(format=fmt))
         except graphviz.ExecutableNotFound:
             raise InputError(f"--format {fmt} needs Graphviz's dot (apt install graphviz); --format dot writes the "
                              "graph without it") from None
@@ -311,8 +312,8 @@ def _coredns(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "Corefile").write_text(corefile)
-        (out / "coredns.yaml").write_text(manifest)
+        write_local(out / "Corefile", corefile)
+        write_local(out / "coredns.yaml", manifest)
         print(f"wrote {out / 'Corefile'} and {out / 'coredns.yaml'} (kubectl apply -f {out / 'coredns.yaml'})")
     else:
         print("# Corefile (for CoreDNS run on a node)\n" + corefile + "\n" + manifest, end="")

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import LabError
+from ..yaml_lines import write_local
 
 ROOT = Path("/run/provisioner-lab")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
@@ -120,7 +121,7 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
         data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type)
-        out.write_text(MARKER + "\n" + yaml.safe_dump(data, sort_keys=False))
+        write_local(out, MARKER + "\n" + yaml.safe_dump(data, sort_keys=False))
         (state / "state.json").write_text(json.dumps({"name": name, "nodes": count, "subnet": subnet, "inventory": str(out),
                                                           "used": used}))
     except BaseException:

@@ -71,7 +71,7 @@ def write_inventory(base: Path, ssh_config: str | None, out: Path) -> dict:
 
     import yaml
 
-    from ..yaml_lines import load_file
+    from ..yaml_lines import load_file, write_local
 
     if ssh_config is None:
         env = dict(os.environ, PROVISION_INVENTORY=str(base.resolve()))
@@ -80,6 +80,6 @@ def write_inventory(base: Path, ssh_config: str | None, out: Path) -> dict:
             raise InputError(f"vagrant ssh-config failed: {p.stderr.strip() or p.stdout.strip()}")
         ssh_config = p.stdout
     data = inventory_for_vms(load_file(base).data, ssh_config, (out.parent / f"{out.stem}.known_hosts").resolve())
-    out.write_text(f"# written by `provision lab vagrant-inventory` from {base} and vagrant ssh-config\n"
-                   + yaml.safe_dump(data, sort_keys=False))
+    write_local(out, f"# written by `provision lab vagrant-inventory` from {base} and vagrant ssh-config\n"
+                + yaml.safe_dump(data, sort_keys=False))
     return data

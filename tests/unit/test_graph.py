@@ -122,3 +122,13 @@ def test_dot_and_json_without_graphviz(write, tmp_path, capsys, monkeypatch):
     assert [n["id"] for n in data["nodes"] if n["kind"] == "node"] == ["node:node1"] and data["drift"] == []
     assert cli.main(["graph", str(inv), "-o", str(tmp_path / "g.svg")]) == 2
     assert "apt install graphviz" in capsys.readouterr().err
+
+
+def test_outputs_replace_a_planted_symlink_instead_of_writing_through_it(write, tmp_path, capsys):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    out = tmp_path / "net.dot"
+    out.symlink_to(victim)
+    assert cli.main(["graph", str(write(BASE)), "--format", "dot", "-o", str(out)]) == 0
+    assert victim.read_text() == "precious\n" and not out.is_symlink() and "digraph" in out.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inv.yaml", "net.dot", "victim"]  # no temp file left
