@@ -38,6 +38,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import InputError, PlaybookError, Problem
 from .inventory import Inventory
+from . import patterns
 from .modules import MODULES
 from .modules.base import ABS
 from .template_vars import template_vars
@@ -364,19 +365,11 @@ def _when(expr: str, ctx: dict, doc: Document, path: PathT) -> bool:
 
 
 def select_hosts(play: Play, inv: Inventory, doc: Document) -> list[str]:
-    groups = inv.groups()
-    names = {n.name for n in inv.nodes}
-    chosen: list[str] = []
-    for pattern in play.hosts:
-        if pattern in groups:
-            hits = groups[pattern]
-        elif pattern in names:
-            hits = [pattern]
-        else:
-            raise PlaybookError([doc.problem(play.path + ("hosts",),
-                                             f"'{pattern}' is neither a group ({', '.join(sorted(groups))}) nor a node")])
-        chosen += [h for h in hits if h not in chosen]
-    return chosen
+    """The play's hosts: ``hosts:`` is an Ansible host pattern (a list is joined with ``,``)."""
+    try:
+        return patterns.match(",".join(play.hosts), [n.name for n in inv.nodes], inv.groups())
+    except ValueError as exc:
+        raise PlaybookError([doc.problem(play.path + ("hosts",), f"{exc} (groups: {', '.join(sorted(inv.groups()))})")]) from None
 
 
 def bind(book: Playbook, inv: Inventory, hosts: list[str] | None = None) -> dict[str, list[BoundTask]]:

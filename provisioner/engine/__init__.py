@@ -12,11 +12,11 @@ written here. The CLI only builds requests and prints results.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import InputError
+from .. import patterns
+from ..errors import InputError, printable
 from ..inventory import Inventory
 from ..uploads import prefetch
 from . import retry_record
@@ -57,17 +57,18 @@ class Result:
 
 
 def select(inv: Inventory, limit: str | None) -> list[str]:
-    """The nodes a run works on, in inventory order: all, or those matching ``limit`` (``node[12],work*``)."""
+    """The nodes a run works on, in inventory order: all, or those an Ansible host pattern selects
+    (``workers:!node3``, ``etcd:&workers``, ``~node[23]``, ``@retry-file``; see :mod:`provisioner.patterns`)."""
     names = [n.name for n in inv.nodes]
     if not limit:
         return names
-    chosen: set[str] = set()
-    for pattern in limit.split(","):
-        hits = fnmatch.filter(names, pattern.strip())
-        if not hits:
-            raise InputError(f"--limit {pattern}: no node matches (nodes: {', '.join(names)})")
-        chosen.update(hits)
-    return [n for n in names if n in chosen]
+    try:
+        chosen = patterns.match(limit, names, inv.groups(), files=True)
+    except ValueError as exc:
+        raise InputError(f"--limit {printable(limit)}: {printable(str(exc))}") from None
+    if not chosen:
+        raise InputError(f"--limit {printable(limit)}: no node is left (nodes: {', '.join(names)})")
+    return chosen
 
 
 def run(request: Request, emit: Emit = lambda kind, obj: None) -> Result:

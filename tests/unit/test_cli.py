@@ -52,7 +52,7 @@ def test_validate_ok_and_json(write, capsys):
 
 def test_limit_unknown_node_is_bad_input(write, capsys, no_ssh):
     assert cli.main(["plan", str(write(BASE)), "--limit", "nodeX"]) == 2
-    assert "no node matches" in capsys.readouterr().err
+    assert "--limit nodeX: 'nodeX' matches no node" in capsys.readouterr().err
 
 
 def test_ipcalc(capsys):
@@ -126,11 +126,11 @@ def requests(monkeypatch):
 
 def test_ansible_habits_work(write, requests, capsys):
     inv = str(write(BASE))
-    assert cli.main(["apply", "-i", inv, "-l", "node[12]", "-f", "7", "--check", "--diff"]) == 0
+    assert cli.main(["apply", "-i", inv, "-l", "workers:&node[12]", "-f", "7", "--check", "--diff"]) == 0
     assert cli.main(["plan", inv, "--limit", "node1"]) == 0
     assert cli.main(["reset", "-i", inv, "-l", "node3"]) == 0
     check, plan, reset = requests
-    assert (check.mode, check.limit, check.options.forks) == ("plan", "node[12]", 7)  # --check is a plan
+    assert (check.mode, check.limit, check.options.forks) == ("plan", "workers:&node[12]", 7)  # --check is a plan
     assert (plan.mode, plan.limit, plan.options.forks) == ("plan", "node1", cli.FORKS)
     assert reset.mode == "reset" and str(check.inventory.path) == inv
     assert cli.main(["verify", "-i", inv, "-l", "node2"]) == 0 and requests[-1].limit == "node2"

@@ -84,8 +84,10 @@ def test_hosts_by_group_name_and_list(write, base_inventory, tmp_path):
     assert [len(hosts[n]) for n in ("node1", "node2", "node3")] == [1, 0, 1]
     assert hosts["node3"][0].args == {"path": "/tmp/node3", "content": "10.244.3.0/24",  # + the module's defaults
                                       "mode": "0644", "owner": "root", "group": "root", "state": "present"}
-    with pytest.raises(PlaybookError, match="'nodeX' is neither a group"):
+    with pytest.raises(PlaybookError, match=r"pb.yaml:2 \[0\].hosts: 'nodeX' matches no node"):
         bind(book(write, text.replace("node3", "nodeX")), base_inventory)
+    hosts = bind(book(write, text.replace("[node3, node1]", "'all:!node2'")), base_inventory)  # an Ansible pattern
+    assert [len(hosts[n]) for n in ("node1", "node2", "node3")] == [1, 0, 1]
 
 
 def test_when_expression_and_error(write, base_inventory):
