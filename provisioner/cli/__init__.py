@@ -28,11 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except InputError as exc:
+        if getattr(args, "json", False):  # a program reading --json gets the error as JSON too
+            print(json.dumps({"ok": False, "error": "bad input", "problems": [str(p) for p in exc.problems]}))
         print(f"error: {len(exc.problems)} problem(s):" if len(exc.problems) > 1 else "error:", file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
         return exc.exit_code
     except ProvisionerError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": str(exc)}))
         print(f"error: {printable_lines(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -44,6 +48,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 FORKS = 50  # hosts at once: one thread and one SSH connection each; a run of up to 50 nodes goes in one wave
+
+
+def positive(text: str) -> int:
+    """argparse type for counts that must be at least 1 (``-f 0`` would run nothing, or hang)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
 
 
 def inventory_arg(sp: argparse.ArgumentParser) -> None:
@@ -77,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         inventory_arg(sp)
         if playbook:
             sp.add_argument("-p", "--playbook", help="playbook YAML (default playbooks/site.yaml)")
-        sp.add_argument("-f", "--forks", type=int, default=FORKS, help=f"hosts worked on at once (default {FORKS})")
-        sp.add_argument("-l", "--limit", help="comma-separated node names or globs (node[12], work*) to run on")
+        sp.add_argument("-f", "--forks", type=positive, default=FORKS, help=f"hosts worked on at once (default {FORKS})")
+        sp.add_argument("-l", "--limit", help="an Ansible host pattern: names, groups, globs, all, :! :& ~regex @file")
         sp.add_argument("--retry-failed", action="store_true",
                         help="run only the hosts that failed or were unreachable in the previous run of this inventory")
         sp.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
@@ -94,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = cmd("validate", _validate, "check an inventory (and a playbook) without contacting any node")
     inventory_arg(sp)
-    sp.add_argument("-p", "--playbook", help="also bind this playbook to every node")
+    sp.add_argument("-p", "--playbook", help="the playbook to bind to every node (default playbooks/site.yaml)")
     sp.add_argument("--json", action="store_true")
 
     sp = cmd("ipcalc", _ipcalc, "network numbers of ADDRESS/PREFIX, like Debian's ipcalc")
@@ -111,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     inventory_arg(sp)
     sp.add_argument("-l", "--limit")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("-f", "--forks", type=int, default=FORKS)
+    sp.add_argument("-f", "--forks", type=positive, default=FORKS)
 
     sp = cmd("graph", _graph, "draw the pod network from the inventory; --live reads the nodes and marks drift in red")
     inventory_arg(sp)
@@ -119,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["svg", "png", "dot"], help="default: from -o's suffix, else svg")
     sp.add_argument("--live", action="store_true", help="gather facts (one exec per node) and draw what differs; exit 1 on drift")
     sp.add_argument("-l", "--limit", help="only these nodes (names or globs)")
-    sp.add_argument("-f", "--forks", type=int, default=FORKS)
+    sp.add_argument("-f", "--forks", type=positive, default=FORKS)
     sp.add_argument("--json", action="store_true", help="print the graph as data (nodes, edges, drift) instead")
 
     sp = cmd("verify", _verify, "run the packaged testinfra suite against the nodes")
@@ -206,8 +221,7 @@ def _validate(args) -> int:
     from .. import engine
 
     inv = _inventory(args.inventory)
-    if args.playbook:
-        engine.bind(inv, "apply", args.playbook)
+    engine.bind(inv, "apply", args.playbook)  # the playbook too (default site.yaml): a bad cni.source shows here
     if args.json:
         print(json.dumps({"ok": True, "nodes": {n.name: {"ip": str(n.ip), "pod_subnet": str(n.pod_subnet),
                                                          "gateway": str(n.pod_gateway)} for n in inv.nodes}}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import threading
@@ -25,7 +26,7 @@ class Reporter:
                  diff: bool = False):
         self.mode, self.json_out, self.verbose, self.diff = mode, json_out, verbose, diff
         self.out = stream or sys.stdout
-        self.color = self.out.isatty()
+        self.color = self.out.isatty() and not os.environ.get("NO_COLOR")  # NO_COLOR: plain words on any terminal
         self.live = self.color and not json_out
         self.working: dict[str, str] = {}
         self.lock = threading.Lock()

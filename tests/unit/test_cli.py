@@ -155,3 +155,33 @@ def test_diff_shows_file_diffs_without_commands():
         out = io.StringIO()
         Reporter("apply", stream=out, diff=diff)("task", t)
         assert ("+b" in out.getvalue()) is shown and "mv -f" not in out.getvalue()
+
+
+def test_forks_must_be_one_or_more(write, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["plan", str(write(BASE)), "-f", "0"])
+    assert exc.value.code == 2 and "0 is not 1 or more" in capsys.readouterr().err
+
+
+def test_errors_under_json_are_json(write, capsys):
+    assert cli.main(["plan", str(write("cluster: {}\n")), "--json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and doc["problems"]
+
+
+def test_validate_binds_the_default_playbook(write, capsys):
+    bad = write(BASE + "cni:\n  source: /nonexistent/plugins\n")
+    assert cli.main(["validate", str(bad)]) == 2
+    assert "/nonexistent/plugins" in capsys.readouterr().err
+
+
+def test_no_color(monkeypatch):
+    import io
+    from provisioner.cli.report import Reporter
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    assert "\x1b[" in Reporter("apply", stream=Tty()).paint("changed")
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert Reporter("apply", stream=Tty()).paint("changed") == "changed"
