@@ -47,7 +47,8 @@ class CreatedDirsModule(Module):
                 return Outcome([Cmd(("rm", "-f", CREATED)), RemoveEmptyDir(STATE_DIR)], f"remove {CREATED}")
             return Outcome(reason="no directories created by provisioner are left")
         lines = [d for d in record["content"].decode(errors="replace").splitlines() if d.startswith("/")]
-        made = {d for d in lines if named(d, args.get("paths", []))}
+        allowed = list(args.get("paths", [])) + [STATE_DIR]  # and the tool's own state (cni-results, …)
+        made = {d for d in lines if named(d, allowed)}
         foreign = sorted(set(lines) - made)
         deepest_first = sorted(made, key=lambda d: (-d.count("/"), d))
         steps = [RemoveEmptyDir(d) for d in deepest_first]

@@ -252,11 +252,12 @@ def test_created_dirs_are_removed_deepest_first_on_reset():
 def test_reset_removes_only_recorded_directories_that_the_playbook_names():
     """The record lives on the node: a line someone added (/srv) is not a licence to remove /srv."""
     m = MODULES["created_dirs"]
-    record = {"content": b"/srv\n/etc/cni/bin\n/var/lib/cni/networks/lab\n/\n/home/user\n"}
+    record = {"content": b"/srv\n/etc/cni/bin\n/var/lib/cni/networks/lab\n/\n/home/user\n/var/lib/provisioner/cni-results\n"}
     args = {"paths": ["/etc/cni/bin", "/var/lib/cni/networks", "/etc/provisioner/pod-network.sh"]}
     o = m.reverse(args, {File("/var/lib/provisioner/created-dirs"): record})
     removed = [s.path for s in o.steps if hasattr(s, "path")]
-    assert removed == ["/var/lib/cni/networks/lab", "/etc/cni/bin", "/var/lib/provisioner"]
+    assert removed == ["/var/lib/cni/networks/lab", "/var/lib/provisioner/cni-results", "/etc/cni/bin",
+                       "/var/lib/provisioner"]  # the tool's own state dir is always its own
     assert "left alone, as no task names them: /, /home/user, /srv" in o.reason and o.warnings
 
 
