@@ -13,6 +13,7 @@ CA is refused with a message that says so.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import select
@@ -41,6 +42,10 @@ class LockError(HostError):
 
 
 _APPEND = threading.Lock()  # hosts connect in parallel; their accept-new lines must not interleave
+# paramiko's transport threads log their failures (with tracebacks) through logging: without a handler of its
+# own, Python prints them to stderr, over the status line. Every failure reaches the user as one message instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 
 class _AcceptNew(paramiko.MissingHostKeyPolicy):
@@ -227,6 +232,12 @@ class SSHTransport:
                                      "(add it, e.g. with ssh-keyscan, or set ssh.host_key_policy: accept-new)") from None
             if isinstance(exc, paramiko.AuthenticationException):
                 raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None
+            if "banner" in str(exc).lower() or "no existing session" in str(exc).lower():
+                # paramiko says "Error reading SSH protocol banner", or gives up on the handshake quietly and
+                # then "No existing session": either way the peer never spoke SSH in time
+                raise _Retryable(f"{self.host}: {self.node.address}:{self.node.port} accepted the connection but the "
+                                 f"SSH handshake did not finish within {self.conn.connect_timeout:.0f}s (no SSH banner: "
+                                 "not sshd, or an sshd that hangs)") from None
             raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None
         except (socket.timeout, TimeoutError):
             raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port} timed out") from None
