@@ -12,6 +12,7 @@ links ``plab-node1``…, bridge ``plab-br``, state in ``/run/provisioner-lab/pla
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import LabError
+from ..errors import InputError, LabError
 from ..yaml_lines import write_local
 
 ROOT = Path("/run/provisioner-lab")
@@ -98,7 +99,9 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
         raise LabError(f"--nodes must be between 1 and {MAX_NODES}")
     state = ROOT / name
     if state.exists() or _netns(name):
-        raise LabError(f"lab {name} is already up (or left over): run `provision lab down --name {name}` first")
+        raise InputError(f"a lab named {name} is already up (or left over from a crash): start another beside it "
+                         f"with --name NAME --subnet CIDR (e.g. --name lab2 --subnet 10.213.2.0/24), or remove it "
+                         f"with `provision lab down --name {name}`")
     bridge_if, ips = plan_addresses(subnet, count)
     try:
         state.mkdir(parents=True)
@@ -123,7 +126,7 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
         data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type)
         write_local(out, MARKER + "\n" + yaml.safe_dump(data, sort_keys=False))
         (state / "state.json").write_text(json.dumps({"name": name, "nodes": count, "subnet": subnet, "inventory": str(out),
-                                                          "used": used}))
+                                                          "used": used, "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}))
     except BaseException:
         down(name)
         raise
@@ -351,9 +354,11 @@ def down(name: str = "plab") -> list[str]:
         try:
             meta = json.loads((state / "state.json").read_text())
             inv = Path(meta["inventory"])
-            if inv.is_file() and inv.read_text().startswith(MARKER):
-                inv.unlink()
+            if inv.is_file() and hashlib.sha256(inv.read_bytes()).hexdigest() == meta.get("sha256"):
+                inv.unlink()  # as lab up wrote it; one edited since is the user's now
                 removed.append(f"file {inv}")
+            elif inv.is_file():
+                removed.append(f"(kept {inv}: edited since lab up)")
         except (OSError, ValueError, KeyError):
             pass
         shutil.rmtree(state, ignore_errors=True)
