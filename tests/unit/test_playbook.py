@@ -190,27 +190,21 @@ def test_import_chains_are_bounded_and_each_file_read_once(tmp_path):
 
 
 def test_uploads_come_only_from_cni_source_or_the_playbooks_own_folder(write, base_inventory, tmp_path):
+    def plugins_from(source, plugin):
+        return book(write, f"""\
+            - name: p
+              hosts: all
+              tasks:
+                - name: t
+                  cni_plugins: {{source: {source}, dest: /etc/cni/bin, plugins: [{plugin}]}}
+            """)
     secret = tmp_path.parent / f"{tmp_path.name}-keys"
     secret.mkdir()
     (secret / "id_ed25519").write_text("PRIVATE KEY")
-    pb = book(write, f"""\
-        - name: p
-          hosts: all
-          tasks:
-            - name: t
-              cni_plugins: {{source: {secret}, dest: /etc/cni/bin, plugins: [id_ed25519]}}
-        """)
     with pytest.raises(PlaybookError, match=r"cni_plugins.source: cni_plugins: uploads come only from the inventory's "
                                             r"cni.source \(/usr/lib/cni\) or this playbook's own folder tree"):
-        bind(pb, base_inventory)
+        bind(plugins_from(secret, "id_ed25519"), base_inventory)
     mine = tmp_path / "plugins"
     mine.mkdir()
     (mine / "bridge").write_bytes(b"\x7fELF")
-    pb = book(write, f"""\
-        - name: p
-          hosts: all
-          tasks:
-            - name: t
-              cni_plugins: {{source: {mine}, dest: /etc/cni/bin, plugins: [bridge]}}
-        """)
-    assert bind(pb, base_inventory)["node1"][0].args["files"][0].name == "bridge"
+    assert bind(plugins_from(mine, "bridge"), base_inventory)["node1"][0].args["files"][0].name == "bridge"
