@@ -167,15 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("inventory", help="write an inventory from what you have: kubectl nodes, an Ansible inventory")
     imp = imp.add_subparsers(metavar="SOURCE")
-    for name, help_ in (("from-kubectl", "from `kubectl get nodes -o json` (a FILE, or - for stdin)"),
+    for name, help_ in (("from-kubectl", "from `kubectl get nodes -o json` or `-o yaml` (a FILE, or - for stdin)"),
                         ("from-ansible", "from an Ansible inventory (INI or YAML)")):
         sp = imp.add_parser(name, help=help_, description=help_)
         sp.add_argument("source", nargs="?" if name == "from-kubectl" else None, default="-",
                         help="the input file" + (" (default: stdin)" if name == "from-kubectl" else ""))
-        sp.add_argument("--service-cidr", required=True, help="the cluster's service range (a node list does not know it)")
-        sp.add_argument("--pod-cidr", required=name == "from-ansible",
-                        help="the pod range" + (" (default: the smallest network holding every node's podCIDR)"
-                                                if name == "from-kubectl" else ""))
+        kube = name == "from-kubectl"
+        sp.add_argument("--service-cidr", required=not kube,
+                        help="the cluster's service range (a node list does not know it" + (
+                            "; or --kubeadm-config)" if kube else ")"))
+        sp.add_argument("--pod-cidr", required=not kube,
+                        help="the cluster's pod range" + (" (or --kubeadm-config; never guessed)" if kube else ""))
+        if kube:
+            sp.add_argument("--kubeadm-config", metavar="FILE",
+                            help="kubeadm's ClusterConfiguration, e.g. `kubectl -n kube-system get cm kubeadm-config -o "
+                                 "yaml`: podSubnet, serviceSubnet and dnsDomain from it")
         sp.add_argument("--node-cidr", help="the node network (default: the smallest network holding the node IPs, at most /24)")
         sp.add_argument("-o", "--out", help="inventory file to write (default: print it)")
         sp.set_defaults(func=_import_inventory, source_kind=name)
@@ -407,15 +413,19 @@ def _import_inventory(args) -> int:
             text = sys.stdin.read() if args.source == "-" else importers.read_text(args.source)
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{args.source}: cannot read it: {exc}") from None
+    warnings: list[str] = []
     try:
         if args.source_kind == "from-kubectl":
-            data = importers.from_kubectl(text, args.service_cidr, args.pod_cidr, args.node_cidr)
+            kubeadm = importers.kubeadm_ranges(importers.read_text(args.kubeadm_config)) if args.kubeadm_config else {}
+            data = importers.from_kubectl(text, args.service_cidr, args.pod_cidr, args.node_cidr, kubeadm, warnings)
         else:
             data = importers.from_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr)
     except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
         what = "a node list (kubectl get nodes -o json)" if args.source_kind == "from-kubectl" else "an Ansible inventory"
         raise InputError(f"{args.source}: not {what} that can be read: a value has the wrong type or shape "
                          f"({type(exc).__name__}: {printable(str(exc))[:200]})") from None
+    for w in warnings:
+        print(f"warning: {printable(w)}", file=sys.stderr)
     importers.check_size(data, args.source)  # before writing and re-reading a file too large to load
     text = importers.to_yaml(data, "stdin" if args.source == "-" else args.source)
     target = Path(args.out) if args.out else None

@@ -62,20 +62,53 @@ def _cluster(service_cidr: str, pod_cidr: ipaddress.IPv4Network, node_ips: list[
 
 
 # -- kubectl ------------------------------------------------------------------------
-def from_kubectl(text: str, service_cidr: str, pod_cidr: str | None = None, node_cidr: str | None = None) -> dict:
-    """Inventory data from ``kubectl get nodes -o json``: names, InternalIP, pod CIDRs, control-plane group."""
+def node_list(text: str) -> list:
+    """The Nodes in ``kubectl get nodes`` output: JSON or YAML, a List (``items``) or one Node."""
     try:
         doc = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"not JSON from `kubectl get nodes -o json`: {exc}") from None
+    except ValueError:
+        try:
+            doc = yaml.load(text, Loader=_LOADER)
+        except yaml.YAMLError as exc:
+            raise InputError(f"neither JSON nor YAML from `kubectl get nodes -o json` (or -o yaml): {exc}") from None
+    if isinstance(doc, dict) and doc.get("kind") == "Node":
+        return [doc]
     items = doc.get("items") if isinstance(doc, dict) else None
     if not isinstance(items, list) or not items:
-        raise InputError("no nodes in the input (expected the output of `kubectl get nodes -o json`)")
+        raise InputError("no nodes in the input (expected `kubectl get nodes -o json` or `-o yaml`: a List, or one Node)")
+    return items
+
+
+def kubeadm_ranges(text: str) -> dict[str, str]:
+    """podSubnet, serviceSubnet and dnsDomain from kubeadm's ClusterConfiguration, given as the ConfigMap
+    (``kubectl -n kube-system get cm kubeadm-config -o yaml``) or as the ClusterConfiguration itself."""
+    try:
+        doc = yaml.load(text, Loader=_LOADER)
+        if isinstance(doc, dict) and isinstance(doc.get("data"), dict):
+            doc = yaml.load(str(doc["data"].get("ClusterConfiguration", "")), Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        raise InputError(f"kubeadm-config: not YAML: {exc}") from None
+    net = doc.get("networking") if isinstance(doc, dict) else None
+    if not isinstance(net, dict):
+        raise InputError("kubeadm-config: no ClusterConfiguration with a networking section in it")
+    return {k: str(net[k]) for k in ("podSubnet", "serviceSubnet", "dnsDomain") if net.get(k)}
+
+
+def from_kubectl(text: str, service_cidr: str | None, pod_cidr: str | None = None, node_cidr: str | None = None,
+                 kubeadm: dict[str, str] | None = None, warnings: list[str] | None = None) -> dict:
+    """Inventory data from ``kubectl get nodes``: names, InternalIP, pod CIDRs, control-plane group.
+
+    The cluster's ranges come from ``--pod-cidr``/``--service-cidr`` or kubeadm's ClusterConfiguration
+    (``kubeadm``); a node list alone does not know them, and they are never guessed. What cannot be used
+    yet (IPv6 pod CIDRs and addresses) is said in ``warnings``.
+    """
+    kubeadm = kubeadm or {}
+    warnings = warnings if warnings is not None else []
     nodes, subnets, ips = [], {}, []
-    for i, item in enumerate(items):
+    for i, item in enumerate(node_list(text)):
         meta = item.get("metadata") or {}
         name = meta.get("name") or f"items[{i}]"
-        if not NAME.match(name):
+        if not isinstance(name, str) or not NAME.match(name):
             raise InputError(f"node {name}: the name is not a DNS label provision can use")
         addrs = [a.get("address", "") for a in (item.get("status") or {}).get("addresses", []) if a.get("type") == "InternalIP"]
         v4 = [a for a in addrs if _is_v4(a)]
@@ -83,7 +116,11 @@ def from_kubectl(text: str, service_cidr: str, pod_cidr: str | None = None, node
             raise InputError(f"node {name}: no IPv4 InternalIP" + (f" (only {', '.join(addrs)}: IPv6-only nodes are "
                                                                      "not supported)" if addrs else ""))
         spec = item.get("spec") or {}
-        cidrs = [c for c in [spec.get("podCIDR")] + list(spec.get("podCIDRs") or []) if c and _is_v4(c.split("/")[0])]
+        every = [c for c in [spec.get("podCIDR")] + list(spec.get("podCIDRs") or []) if c]
+        cidrs = [c for c in every if _is_v4(c.split("/")[0])]
+        left_out = sorted({c for c in every if c not in cidrs} | {a for a in addrs if a not in v4})
+        if left_out:
+            warnings.append(f"node {name}: {', '.join(left_out)} left out (IPv6: dual-stack is not supported yet)")
         node: dict[str, Any] = {"name": name, "address": v4[0]}
         if cidrs:
             subnets[name] = _net(cidrs[0], f"node {name}: podCIDR")
@@ -93,18 +130,30 @@ def from_kubectl(text: str, service_cidr: str, pod_cidr: str | None = None, node
         nodes.append(node)
         ips.append(ipaddress.IPv4Address(v4[0]))
     _no_overlaps(subnets)
-    if pod_cidr:
-        pods = _net(pod_cidr, "--pod-cidr")
-        outside = [n for n, s in subnets.items() if not s.subnet_of(pods)]
-        if outside:
-            raise InputError(f"node {outside[0]}: podCIDR {subnets[outside[0]]} is outside --pod-cidr {pods}")
-    elif subnets:
-        pods = smallest_network(list(subnets.values()))
-    else:
-        raise InputError("no node has spec.podCIDR (the cluster does not allocate node CIDRs): give --pod-cidr")
+    pod_cidr = pod_cidr or kubeadm.get("podSubnet")
+    service_cidr = service_cidr or kubeadm.get("serviceSubnet")
+    if not pod_cidr:
+        raise InputError("the cluster's pod range is not in a node list: give --pod-cidr (kubeadm's podSubnet, "
+                         "kube-controller-manager's --cluster-cidr) or --kubeadm-config")
+    if not service_cidr:
+        raise InputError("the cluster's service range is not in a node list: give --service-cidr (kubeadm's "
+                         "serviceSubnet, kube-apiserver's --service-cluster-ip-range) or --kubeadm-config")
+    v4_pods = [c for c in pod_cidr.split(",") if _is_v4(c.split("/")[0])]
+    if not v4_pods:
+        raise InputError(f"pod range {pod_cidr}: no IPv4 range in it (IPv6-only clusters are not supported yet)")
+    if len(v4_pods) < len(pod_cidr.split(",")):
+        warnings.append(f"pod range {pod_cidr}: only {v4_pods[0]} is used (dual-stack is not supported yet)")
+    pods = _net(v4_pods[0], "--pod-cidr")
+    service_cidr = next((c for c in service_cidr.split(",") if _is_v4(c.split("/")[0])), service_cidr)
+    outside = [n for n, s in subnets.items() if not s.subnet_of(pods)]
+    if outside:
+        raise InputError(f"node {outside[0]}: podCIDR {subnets[outside[0]]} is outside the pod range {pods}")
     prefixes = {s.prefixlen for s in subnets.values()}
     prefix = prefixes.pop() if len(prefixes) == 1 else None
-    return {"cluster": _cluster(service_cidr, pods, ips, node_cidr, prefix), "nodes": nodes}
+    out = {"cluster": _cluster(service_cidr, pods, ips, node_cidr, prefix), "nodes": nodes}
+    if kubeadm.get("dnsDomain") and kubeadm["dnsDomain"] != "cluster.local":
+        out["cluster"]["domain"] = kubeadm["dnsDomain"]
+    return out
 
 
 def _is_v4(text: str) -> bool:

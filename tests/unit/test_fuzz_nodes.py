@@ -99,7 +99,8 @@ def test_any_json_as_a_node_list_ends_in_a_message(tmp_path_factory, doc):
     from provisioner import cli
     src = tmp_path_factory.mktemp("k") / "nodes.json"
     src.write_text(json.dumps(doc))
-    assert cli.main(["inventory", "from-kubectl", str(src), "--service-cidr", "10.96.0.0/12"]) in (0, 2)
+    assert cli.main(["inventory", "from-kubectl", str(src), "--service-cidr", "10.96.0.0/12",
+                     "--pod-cidr", "10.244.0.0/16"]) in (0, 2)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

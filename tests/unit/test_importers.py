@@ -17,12 +17,16 @@ KUBEADM = json.loads((DATA / "kubeadm.json").read_text())
 
 
 def kubectl(doc, **kw):
-    return importers.from_kubectl(json.dumps(doc), kw.pop("service_cidr", "10.96.0.0/12"), **kw)
+    return importers.from_kubectl(json.dumps(doc), kw.pop("service_cidr", "10.96.0.0/12"), kw.pop("pod_cidr", "10.244.0.0/16"),
+                                  **kw)
 
 
 def test_kubeadm_cluster_with_control_plane_label_and_dual_stack_nodes():
-    data = kubectl(KUBEADM)
-    assert data["cluster"] == {"node_cidr": "192.168.56.0/24", "pod_cidr": "10.244.0.0/22", "service_cidr": "10.96.0.0/12"}
+    warnings: list[str] = []
+    data = kubectl(KUBEADM, warnings=warnings)
+    assert data["cluster"] == {"node_cidr": "192.168.56.0/24", "pod_cidr": "10.244.0.0/16", "service_cidr": "10.96.0.0/12"}
+    assert warnings == ["node cp1: fd00:10:244::/64 left out (IPv6: dual-stack is not supported yet)",
+                        "node worker1: fd00:10:244:1::/64, fd00::11 left out (IPv6: dual-stack is not supported yet)"]
     assert data["nodes"] == [
         {"name": "cp1", "address": "192.168.56.10", "pod_subnet": "10.244.0.0/24", "groups": ["control_plane"]},
         {"name": "worker1", "address": "192.168.56.11", "pod_subnet": "10.244.1.0/24", "groups": ["workers"]},
@@ -39,8 +43,8 @@ def test_nodes_without_pod_cidr_need_pod_cidr_and_get_subnets_allocated(write):
     doc = copy.deepcopy(KUBEADM)
     for item in doc["items"]:
         item["spec"] = {}
-    with pytest.raises(InputError, match="no node has spec.podCIDR.*--pod-cidr"):
-        kubectl(doc)
+    with pytest.raises(InputError, match="pod range is not in a node list: give --pod-cidr"):
+        kubectl(doc, pod_cidr=None)
     data = kubectl(doc, pod_cidr="10.244.0.0/16")
     assert data["cluster"]["pod_cidr"] == "10.244.0.0/16" and all("pod_subnet" not in n for n in data["nodes"])
     inv = load_inventory(write(yaml.safe_dump(data)))
@@ -63,7 +67,7 @@ def test_what_cannot_be_mapped_names_the_node(change, message):
 
 
 def test_pod_cidr_given_must_hold_every_node_subnet():
-    with pytest.raises(InputError, match="node worker2: podCIDR 10.244.2.0/24 is outside --pod-cidr 10.244.0.0/23"):
+    with pytest.raises(InputError, match="node worker2: podCIDR 10.244.2.0/24 is outside the pod range 10.244.0.0/23"):
         kubectl(KUBEADM, pod_cidr="10.244.0.0/23")
 
 
@@ -95,7 +99,7 @@ def test_ansible_host_names_need_an_ip(tmp_path):
 def test_cli_writes_an_inventory_that_validates(tmp_path, capsys):
     out = tmp_path / "from-kubectl.yaml"
     assert cli.main(["inventory", "from-kubectl", str(DATA / "kubeadm.json"), "--service-cidr", "10.96.0.0/12",
-                     "-o", str(out)]) == 0
+                     "--pod-cidr", "10.244.0.0/16", "-o", str(out)]) == 0
     capsys.readouterr()
     inv = load_inventory(out)
     assert [n.name for n in inv.nodes] == ["cp1", "worker1", "worker2"] and inv.groups()["control_plane"] == ["cp1"]
@@ -180,7 +184,7 @@ def test_the_written_inventory_never_goes_through_a_planted_symlink(tmp_path, ca
     (out.parent / ".cluster.yaml.check").symlink_to(victim)  # the old fixed name of the check file
     out.symlink_to(victim)
     assert cli.main(["inventory", "from-kubectl", str(DATA / "kubeadm.json"), "--service-cidr", "10.96.0.0/12",
-                     "-o", str(out)]) == 0
+                     "--pod-cidr", "10.244.0.0/16", "-o", str(out)]) == 0
     assert victim.read_text() == "precious\n" and not out.is_symlink() and load_inventory(out).nodes
     assert sorted(p.name for p in out.parent.iterdir()) == [".cluster.yaml.check", "cluster.yaml"]  # no temp left
 
@@ -241,3 +245,23 @@ def test_an_inventory_too_large_to_load_is_refused_before_it_is_written(tmp_path
     assert cli.main(["inventory", "from-ansible", str(src), "--pod-cidr", "10.244.0.0/16",
                      "--service-cidr", "10.96.0.0/12", "-o", str(out)]) == 2
     assert "20000 hosts make an inventory of" in capsys.readouterr().err and not out.exists()
+
+
+
+def test_from_kubectl_takes_yaml_a_single_node_and_kubeadms_ranges(tmp_path, capsys):
+    node = KUBEADM["items"][2]
+    src = tmp_path / "node.yaml"
+    src.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Node", **node}))
+    config = tmp_path / "kubeadm-config.yaml"
+    cluster_config = yaml.safe_dump({"kind": "ClusterConfiguration", "networking": {
+        "podSubnet": "10.244.0.0/16,fd00:10:244::/56", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "corp.local"}})
+    config.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "data": {"ClusterConfiguration": cluster_config}}))
+    assert cli.main(["inventory", "from-kubectl", str(src), "--kubeadm-config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    data = yaml.safe_load(out)
+    assert data["cluster"]["pod_cidr"] == "10.244.0.0/16" and data["cluster"]["service_cidr"] == "10.96.0.0/12"
+    assert data["cluster"]["domain"] == "corp.local" and [n["name"] for n in data["nodes"]] == ["worker2"]
+    assert "only 10.244.0.0/16 is used (dual-stack is not supported yet)" in err
+    # without the ranges, it asks for them rather than guessing
+    assert cli.main(["inventory", "from-kubectl", str(src)]) == 2
+    assert "give --pod-cidr" in capsys.readouterr().err
