@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _resolve_inventory(parser, args)
-    if getattr(args, "check", False):
-        args.mode = "plan"
+    if getattr(args, "check", False) and args.mode == "apply":
+        args.mode = "plan"  # apply --check is plan; reset --check is a dry reset (Options.check)
     try:
         return args.func(args)
     except InputError as exc:
@@ -120,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = cmd("apply", _run, "bring every node to the state the playbook describes")
     run_opts(sp)
     sp.add_argument("-C", "--check", action="store_true", help="change nothing: the same as `provision plan` (ansible --check)")
-    run_opts(cmd("reset", _run, "undo what apply made (each module's reverse, in reverse order), and nothing else"))
+    sp = cmd("reset", _run, "undo what apply made (each module's reverse, in reverse order), and nothing else")
+    run_opts(sp)
+    sp.add_argument("-C", "--check", action="store_true", help="change nothing: show what reset would undo")
 
     sp = cmd("facts", _facts, "each node's IP, interface, MAC, network, listening ports, bridge and pod routes")
     inventory_arg(sp)
@@ -253,7 +255,8 @@ def _options(args):
     from ..engine import Options
 
     return Options(forks=args.forks, timeout=args.timeout, host_timeout=args.host_timeout,
-                   lock_timeout=args.lock_timeout, max_fail_percent=args.max_fail_percent, retries=args.retries)
+                   lock_timeout=args.lock_timeout, max_fail_percent=args.max_fail_percent, retries=args.retries,
+                   check=getattr(args, "check", False))
 
 
 def _run(args) -> int:
@@ -263,7 +266,8 @@ def _run(args) -> int:
 
     request = engine.Request(args.mode, _inventory(args.inventory), args.playbook, args.limit,
                              args.retry_failed, _options(args))
-    reporter = Reporter(args.mode, args.json, verbose=args.verbose, diff=args.diff)
+    dry = args.mode == "reset" and getattr(args, "check", False)
+    reporter = Reporter("plan" if dry else args.mode, args.json, verbose=args.verbose, diff=args.diff)
     result = engine.run(request, reporter)
     if result.note:
         print(result.note)

@@ -177,14 +177,15 @@ def _retry(inv: Inventory, hosts: list[str]) -> tuple[list[str], str]:
 
 
 def _run_tasks(inv: Inventory, mode: str, tasks: dict, opts: Options, emit: Emit) -> list[HostResult]:
-    if mode != "plan":
+    dry = mode == "plan" or opts.check
+    if not dry:
         retry_record.start(inv.path, mode, list(tasks))
     if mode == "apply":
         prefetch([t.args for host in tasks.values() for t in host])
 
     def recorded(kind: str, obj) -> None:
         emit(kind, obj)
-        if kind == "host_done" and mode != "plan":  # written as each host ends: a killed run still leaves it
+        if kind == "host_done" and not dry:  # written as each host ends: a killed run still leaves it
             retry_record.record(inv.path, mode, [obj])
 
     return run_all(tasks, _connect(inv, opts), mode, opts, recorded)

@@ -39,6 +39,7 @@ class Options:
     lock_timeout: float = 60             # wait for another run's node lock (--lock-timeout)
     max_fail_percent: float | None = None  # stop starting hosts past this (--max-fail-percent)
     retries: int = 2                     # connection attempts after the first (--retries)
+    check: bool = False                  # reset --check: show what the mode would change, change nothing
 
 
 @dataclass
@@ -121,7 +122,8 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
         transport.deadline = clock.deadline
         wanted = wanted_facts(order, mode)
         script, nonce = facts_script(wanted)
-        if mode == "plan":  # no lock: the facts are the only exec
+        dry = mode == "plan" or opts.check
+        if dry:  # no lock: the facts are the only exec
             lock = contextlib.nullcontext(Held(True, _run_facts(transport, script, clock()) if wanted else None))
         else:  # the facts run in the lock's own exec: one exec per node for a no-op, the lock held from facts to apply
             lock = transport.lock(steps.LOCK, opts.lock_timeout, first=script if wanted else None, first_timeout=clock())
@@ -132,8 +134,8 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
             emit("phase", (transport.host, "gathering facts"))
             values = read_facts(transport.host, wanted, nonce, held.first, clock())
             check_commands(transport.host, order, values)
-            outcomes = _plan(transport.host, order, values, mode, result, emit)
-            if mode != "plan" and outcomes is not None:
+            outcomes = _plan(transport.host, order, values, mode, result, emit, dry)
+            if not dry and outcomes is not None:
                 emit("phase", (transport.host, "applying " + ", ".join(t.name for i, t in order if outcomes[i].changed)[:60]))
                 _apply(transport, order, outcomes, result, emit, clock(), held.token)
     except TransportError as exc:
@@ -220,7 +222,8 @@ def read_facts(host: str, wanted: list[Fact], nonce: str, r: Result | None, time
         raise HostError(f"{host}: {exc}") from None
 
 
-def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit) -> dict[int, Outcome] | None:
+def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit,
+          dry: bool = False) -> dict[int, Outcome] | None:
     outcomes: dict[int, Outcome] = {}
     failed = False
     notified: set[str] = set()
@@ -246,7 +249,7 @@ def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: E
                 _record(result, emit, _task_result(host, i, task, "skipped",
                                                    reason="nothing applied on this host: another task failed to plan"))
         return None
-    if mode == "plan":
+    if mode == "plan" or dry:
         for i, task in order:
             o = outcomes[i]
             _record(result, emit, _outcome_result(host, i, task, o))

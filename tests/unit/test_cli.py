@@ -134,6 +134,8 @@ def test_ansible_habits_work(write, requests, capsys):
     assert (plan.mode, plan.limit, plan.options.forks) == ("plan", "node1", cli.FORKS)
     assert reset.mode == "reset" and str(check.inventory.path) == inv
     assert cli.main(["verify", "-i", inv, "-l", "node2"]) == 0 and requests[-1].limit == "node2"
+    assert cli.main(["reset", inv, "--check"]) == 0  # a dry reset: what reset would undo
+    assert requests[-1].mode == "reset" and requests[-1].options.check
 
 
 def test_inventory_given_twice_or_not_at_all_is_a_usage_error(write, capsys):

@@ -143,3 +143,15 @@ def test_a_directory_where_a_file_must_go_is_that_tasks_error(base_inventory, tm
     failed = [t for t in res.tasks if t.status == "failed"]
     assert [t.module for t in failed] == ["sysctl"] and "90-provisioner.conf is a directory, not a file" in failed[0].error
     assert list((tmp_path / "etc/sysctl.d/90-provisioner.conf").iterdir()) == []  # nothing moved into it
+
+
+def test_reset_check_shows_what_reset_would_undo_and_changes_nothing(base_inventory, tmp_path):
+    node = ShellNode(tmp_path, host="node1", ip="192.168.56.11/24")
+    run(base_inventory, "apply", {"node1": node})
+    applied = node.network()
+    scripts = len(node.scripts)
+    hosts = bind(load_playbook(ROOT / "playbooks/site.yaml"), base_inventory, ["node1"])
+    (res,) = run_all(hosts, lambda h: node, "reset", Options(forks=1, check=True), emit=lambda k, o: None)
+    assert len(node.scripts) == scripts + 1 and node.network() == applied  # the facts only: nothing ran
+    bridge = next(t for t in res.tasks if t.module == "bridge")
+    assert bridge.status == "changed" and bridge.commands == ["ip link del v-net-0"]
