@@ -17,7 +17,7 @@ from ..inventory.load import schema as inventory_schema
 from ..inventory.load import with_defaults
 from ..facts import Fact, Facts
 from ..facts.files import File, Exists, Created
-from ..steps import Cmd, Step, WriteFile
+from ..steps import CREATED_DIRS, Cmd, Step, WriteFile
 
 # Argument types shared with the inventory's schema (one definition each): every
 # pattern is anchored with \A…\Z, so a trailing newline never passes.
@@ -127,6 +127,12 @@ def text_of(path: str, current: dict) -> str:
 def created_by_apply(kind: str, name: str, facts: Facts) -> bool:
     """Did an apply write down (in :data:`provisioner.ops.CREATED`) that it created this? Needs ``Created()``."""
     return (kind, name) in (facts.get(Created()) or frozenset())
+
+
+def dirs_created(facts: Facts) -> list[str]:
+    """The directories apply wrote down as made (CREATED_DIRS), in the order it made them. Needs ``File(CREATED_DIRS)``."""
+    record = facts.get(File(CREATED_DIRS))
+    return [d for d in record["content"].decode(errors="replace").splitlines() if d.startswith("/")] if record else []
 
 
 def ours(path: str, facts: Facts) -> bool:

@@ -16,7 +16,7 @@ from ..node_plugin import PLUGIN_NAME, plugin_path
 from ..facts.files import File, Binary, Listing, Exists, Created
 from ..facts.net import Links, Addrs, Netns
 from ..steps import CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Upload
-from .base import (ABS, PODNAME, Module, Outcome, backup_of, backup_step, created_by_apply, file_facts, restore_steps,
+from .base import (ABS, PODNAME, Module, Outcome, backup_of, backup_step, created_by_apply, dirs_created, file_facts, restore_steps,
                    schema, write_steps)
 
 LOOPBACK_FILE = "99-loopback.conf"
@@ -102,9 +102,7 @@ class CNIConfigModule(Module):
     def plan(self, args, facts):
         steps, diffs = [], []
         leases = self._leases(args)
-        made = facts.get(File(CREATED_DIRS)) if leases else None
-        recorded = bool(made) and leases in made["content"].decode(errors="replace").splitlines()
-        if leases and not facts[Exists(leases)] and not recorded:
+        if leases and not facts[Exists(leases)] and leases not in dirs_created(facts):
             # made here rather than by host-local, so that it is recorded and reset may empty it again; once
             # recorded, its absence is fine (podman's tmpfiles.d empties /var/lib/cni/networks at boot, and
             # host-local makes the directory again at its next ADD)
@@ -135,8 +133,7 @@ class CNIConfigModule(Module):
         what = [f"restore or remove {len(steps)} config file(s)"] if steps else []
         leases = self._leases(args)
         if leases and facts.get(Exists(leases)):
-            made = facts.get(File(CREATED_DIRS))
-            if made and leases in made["content"].decode(errors="replace").splitlines():
+            if leases in dirs_created(facts):
                 steps.append(Cmd(("find", leases, "-maxdepth", "1", "-type", "f", "(", "-name", "[0-9]*.[0-9]*.[0-9]*.[0-9]*",
                                   "-o", "-name", "last_reserved_ip.*", "-o", "-name", "lock", ")", "-delete")))
                 what.append(f"remove host-local's leases in {leases}")

@@ -112,7 +112,6 @@ def edited(path: str, text: str, bin_dir: str, conf_dir: str, major: int) -> tup
     """``text`` with the CNI dirs set; a file with no content gets a version for containerd ``major``."""
     doc = parse(path, text)
     if not text.strip() or ("version" not in doc and not _has_tables(doc)):
-        doc = parse(path, text)
         doc.add("version", major + 1)  # an empty or comment-only file: our major's form, said explicitly
     version = config_version(path, doc)
     set_cni(doc, version, bin_dir, conf_dir)
@@ -135,10 +134,8 @@ class ContainerdCNIModule(Module):
 
     def plan(self, a, facts):
         path, current = a["config_file"], facts[File(a["config_file"])]
-        if current is None:
-            text, version = edited(path, NEW_HEADER, a["bin_dir"], a["conf_dir"], a["major"])
-        else:
-            text, version = edited(path, text_of(path, current), a["bin_dir"], a["conf_dir"], a["major"])
+        original = NEW_HEADER if current is None else text_of(path, current)
+        text, version = edited(path, original, a["bin_dir"], a["conf_dir"], a["major"])
         warnings = []
         if (version == 3) != (a["major"] == 2):
             warnings.append(f"{path} is a version {version} config (containerd {'2' if version == 3 else '1'}.x) but "
@@ -150,9 +147,6 @@ class ContainerdCNIModule(Module):
             return Outcome(reason=f"{where} of {path} already points at {a['bin_dir']} and {a['conf_dir']}",
                            warnings=warnings)
         return Outcome(steps, f"point {where} of {path} at {a['bin_dir']} and {a['conf_dir']}", diff, warnings)
-
-    def reverse_facts(self, a):
-        return self.facts(a)
 
     def reverse(self, a, facts):
         path, current = a["config_file"], facts[File(a["config_file"])]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..facts.files import File, Created
 from ..steps import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir
-from .base import ABS, Module, Outcome, schema
+from .base import ABS, Module, Outcome, dirs_created, schema
 
 
 def named(directory: str, paths: list[str]) -> bool:
@@ -25,7 +25,7 @@ def named(directory: str, paths: list[str]) -> bool:
     d = directory.rstrip("/")
     if not d:
         return False  # "/" is never apply's to remove
-    return any(p == d or p.startswith(d.rstrip("/") + "/") or (p != "/" and d.startswith(p + "/")) for p in paths)
+    return any(p == d or p.startswith(d + "/") or (p != "/" and d.startswith(p + "/")) for p in paths)
 
 
 class CreatedDirsModule(Module):
@@ -46,7 +46,7 @@ class CreatedDirsModule(Module):
             if facts.get(Created()):
                 return Outcome([Cmd(("rm", "-f", CREATED)), RemoveEmptyDir(STATE_DIR)], f"remove {CREATED}")
             return Outcome(reason="no directories created by provisioner are left")
-        lines = [d for d in record["content"].decode(errors="replace").splitlines() if d.startswith("/")]
+        lines = dirs_created(facts)
         allowed = list(args.get("paths", [])) + [STATE_DIR]  # and the tool's own state (cni-results, …)
         made = {d for d in lines if named(d, allowed)}
         foreign = sorted(set(lines) - made)

@@ -9,17 +9,15 @@ replaced by the real upstreams from /run/systemd/resolve/resolv.conf.
 from __future__ import annotations
 
 import posixpath
+import shlex
 from dataclasses import replace
 
 from .. import cluster_dns as dns
-import shlex
-
 from ..facts.files import Exists, File
 from ..steps import Cmd
 from .base import (ABS, DOMAIN, COREDNS, IPV4, NL_MARK, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome,
-                   backup_of,
-                   created_by_apply, drop_block, file_facts, file_steps, restore_steps, schema, set_block, text_of,
-                   write_steps)
+                   backup_of, created_by_apply, drop_block, file_facts, file_steps, restore_steps, schema, set_block,
+                   text_of, write_steps)
 
 RESOLVED = "/run/systemd/resolve/resolv.conf"
 DHCP_HOOKS = "/etc/dhcp/dhclient-exit-hooks.d"  # Debian's isc-dhcp-client sources these after each lease
@@ -69,9 +67,6 @@ class ResolvConfModule(Module):
     def facts(self, a):
         return ([File(a["path"]), File(RESOLVED), File(backup_of(a["path"])), Exists(posixpath.dirname(a["dhcp_hook"]))]
                 + file_facts([a["upstream_file"], a["dhcp_hook"]]))
-
-    def reverse_facts(self, a):
-        return self.facts(a)
 
     def upstreams(self, a, facts, original: str) -> list[str]:
         if a.get("upstream"):
