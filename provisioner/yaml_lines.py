@@ -158,10 +158,12 @@ def read_local(path: str | Path, limit: int = MAX_BYTES) -> bytes:
             raise InputError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
 
 
-def write_local(path: str | Path, data: str | bytes, mode: int = 0o644) -> None:
+def write_local(path: str | Path, data: str | bytes, mode: int = 0o644, check=None) -> None:
     """Write a file on this machine as the tool writes every output a person names (an inventory, a graph,
     a Corefile): into a fresh temp file beside it (created exclusively), then renamed onto it. A symlink
-    planted at the name is replaced, never written through; a reader never sees half a file."""
+    planted at the name is replaced, never written through; a reader never sees half a file. ``check``
+    (given the temp file's path, beside the target so relative paths in it resolve the same) may refuse it
+    by raising: then nothing takes the name."""
     import tempfile
 
     path = Path(path)
@@ -170,6 +172,8 @@ def write_local(path: str | Path, data: str | bytes, mode: int = 0o644) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         os.chmod(tmp, mode)
+        if check is not None:
+            check(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -177,18 +181,23 @@ def write_local(path: str | Path, data: str | bytes, mode: int = 0o644) -> None:
         raise
 
 
-def load_file(path: str | Path) -> Document:
-    """Read and parse ``path``; a missing, unreadable, oversized, non-UTF-8 or not regular file is an
-    :class:`InputError`."""
+def read_text(path: str | Path) -> str:
+    """A local input file as text (an inventory, a playbook, an importer's source): a regular file of at most
+    MAX_BYTES, UTF-8; anything else is an :class:`InputError` at its file (and line)."""
     raw = read_local(path)
     if len(raw) > MAX_BYTES:
         raise InputError([Problem(str(path), None, "", f"larger than {MAX_BYTES >> 20} MiB: refused")])
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise InputError([Problem(str(path), line, "", f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})")]) from None
-    return load_text(text.removeprefix("\ufeff"), str(path))
+
+
+def load_file(path: str | Path) -> Document:
+    """Read and parse ``path``; a missing, unreadable, oversized, non-UTF-8 or not regular file is an
+    :class:`InputError`."""
+    return load_text(read_text(path).removeprefix("\ufeff"), str(path))
 
 
 def schema_problems(doc: Document, schema: dict, instance: Any = None, base: PathT = ()) -> list[Problem]:

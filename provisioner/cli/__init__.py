@@ -6,14 +6,13 @@ Exit codes: 0 success, 1 a host failed or was unreachable, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import os
 import json
 import sys
 from pathlib import Path
 
 from .. import __version__
 from ..errors import InputError, ProvisionerError, printable, printable_lines
-from ..yaml_lines import write_local
+from ..yaml_lines import read_text, write_local
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,7 +397,6 @@ def _vagrant_inventory(args) -> int:
     if args.ssh_config == "-":
         text = sys.stdin.read()
     elif args.ssh_config:
-        from ..inventory.importers import read_text
         text = read_text(args.ssh_config)
     out = Path(args.out)
     data = write_inventory(base.path, text, out)
@@ -414,13 +412,13 @@ def _import_inventory(args) -> int:
 
     if args.source_kind == "from-kubectl":
         try:
-            text = sys.stdin.read() if args.source == "-" else importers.read_text(args.source)
+            text = sys.stdin.read() if args.source == "-" else read_text(args.source)
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{args.source}: cannot read it: {exc}") from None
     warnings: list[str] = []
     try:
         if args.source_kind == "from-kubectl":
-            kubeadm = importers.kubeadm_ranges(importers.read_text(args.kubeadm_config)) if args.kubeadm_config else {}
+            kubeadm = importers.kubeadm_ranges(read_text(args.kubeadm_config)) if args.kubeadm_config else {}
             data = importers.from_kubectl(text, args.service_cidr, args.pod_cidr, args.node_cidr, kubeadm, warnings)
         else:
             data = importers.from_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr)
@@ -433,25 +431,16 @@ def _import_inventory(args) -> int:
     importers.check_size(data, args.source)  # before writing and re-reading a file too large to load
     text = importers.to_yaml(data, "stdin" if args.source == "-" else args.source)
     target = Path(args.out) if args.out else None
-    with tempfile.TemporaryDirectory() as d:
-        # what is written must validate first: a fresh temp file beside the target (relative paths resolve the
-        # same), created exclusively (never through a planted symlink), renamed onto the target once valid
-        fd, name = tempfile.mkstemp(prefix=f".{target.name if target else 'inventory.yaml'}.", suffix=".check",
-                                    dir=target.parent if target else d)
-        check = Path(name)
+
+    def validates(written: Path) -> None:  # what is written must validate before it takes the name
         try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            try:
-                load_inventory(check)
-            except InputError as exc:
-                raise InputError("the inventory made from " + args.source + " does not validate: "
-                                 + "; ".join(str(p).replace(str(check), "(it)") for p in exc.problems)) from None
-            if target:
-                check.chmod(0o644)
-                os.replace(check, target)  # replaces a symlink at the target itself, never writes through it
-        finally:
-            check.unlink(missing_ok=True)
+            load_inventory(written)
+        except InputError as exc:
+            raise InputError("the inventory made from " + args.source + " does not validate: "
+                             + "; ".join(str(p).replace(str(written), "(it)") for p in exc.problems)) from None
+
+    with tempfile.TemporaryDirectory() as d:  # printed rather than written: checked in a place of its own
+        write_local(target or Path(d) / "inventory.yaml", text, check=validates)
     if target:
         print(f"wrote {target}: {len(data['nodes'])} node(s); next: provision validate {target}")
     else:

@@ -15,13 +15,14 @@ import ipaddress
 import json
 import re
 import shlex
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import InputError
-from ..yaml_lines import MAX_BYTES, MAX_VALUES, read_local
+from ..yaml_lines import MAX_VALUES, read_text
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 NAME = re.compile(r"\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -170,18 +171,6 @@ def _no_overlaps(subnets: dict[str, ipaddress.IPv4Network]) -> None:
         for b in names[i + 1:]:
             if subnets[a].overlaps(subnets[b]):
                 raise InputError(f"node {b}: podCIDR {subnets[b]} overlaps node {a}'s {subnets[a]}")
-
-
-def read_text(path: Path | str) -> str:
-    """A local input file as text: a regular file (a FIFO or a device is refused, never waited on), at most
-    MAX_BYTES, UTF-8."""
-    raw = read_local(path)
-    if len(raw) > MAX_BYTES:
-        raise InputError(f"{path}: larger than {MAX_BYTES >> 20} MiB: refused")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: cannot read it: not UTF-8 text (byte {exc.start})") from None
 
 
 # -- Ansible ------------------------------------------------------------------------
@@ -335,8 +324,8 @@ def from_ansible(path: Path, pod_cidr: str, service_cidr: str, node_cidr: str | 
         become = str(v.get("ansible_become", False)).lower() in ("true", "yes", "1")
         sudo = sudo or (become and str(v.get("ansible_user", "root")) != "root")
         nodes.append(node)
-    seen: set[str] = set()
-    dup = next((n["name"] for n in nodes if n["name"] in seen or seen.add(n["name"])), None)  # type: ignore[func-returns-value]
+    counts = Counter(n["name"] for n in nodes)
+    dup = next((name for name, count in counts.items() if count > 1), None)
     if dup:
         raise InputError(f"two hosts become node {dup}: rename one in the Ansible inventory")
     out = {"cluster": _cluster(service_cidr, _net(pod_cidr, "--pod-cidr"), ips, node_cidr), "nodes": nodes}
@@ -347,12 +336,12 @@ def from_ansible(path: Path, pod_cidr: str, service_cidr: str, node_cidr: str | 
 
 def _ansible_hosts(path: Path) -> tuple[dict, dict]:
     """ansible-core's own parser when it is installed; else ours (INI and YAML)."""
-    read_text(path)  # a regular file of reasonable size, whichever parser reads it (never a FIFO)
     try:
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader
     except ImportError:
         return parse_ansible(path)
+    read_text(path)  # a regular file of reasonable size for ansible-core too (never a FIFO)
     from ansible.vars.manager import VariableManager
 
     loader = DataLoader()
