@@ -278,8 +278,8 @@ def lock_script(nonce: str, timeout: float, owner: str, then: str | None = None,
     upload queued in front of the renewals cannot let it lapse; once it has started, the wait
     for the script itself holds the lock. Once renewals stop (channel closed, client dead or
     cut off) it removes the token, so no apply script of this lease can start any more, waits
-    for one that runs (identified by pid and start time), and only then lets go. Only the nonce-marked line is read, so anything the node's
-    shell start-up files print is ignored.
+    for one that runs (identified by pid and start time), and only then lets go. Only the
+    nonce-marked line is read, so anything the node's shell start-up files print is ignored.
     """
     q = shlex.quote
     wait = "" if timeout <= 0 else f"-w {int(timeout)} "

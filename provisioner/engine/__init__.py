@@ -140,7 +140,7 @@ def read_nodes(inv: Inventory, hosts: list[str], wanted: Callable, opts: Options
         except HostError as exc:
             return name, str(exc)
         except Exception as exc:  # noqa: BLE001 - whatever a node answers ends as that node's error, never a traceback
-            return name, f"{name}: its answer could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+            return name, _unreadable(name, exc)
 
     with ThreadPoolExecutor(max_workers=max(1, opts.forks)) as pool:
         return dict(pool.map(one, hosts))
@@ -165,7 +165,11 @@ def _readable(host: str, failed: Callable, use: Callable, inv: Inventory, node, 
     try:
         return use(inv, node, values)
     except Exception as exc:  # noqa: BLE001
-        return failed(f"{host}: its answer could not be read ({type(exc).__name__}: {str(exc)[:200]})")
+        return failed(_unreadable(host, exc))
+
+
+def _unreadable(host: str, exc: Exception) -> str:
+    return f"{host}: its answer could not be read ({type(exc).__name__}: {str(exc)[:200]})"
 
 
 def _retry(inv: Inventory, hosts: list[str]) -> tuple[list[str], str]:

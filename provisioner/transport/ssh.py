@@ -380,12 +380,13 @@ class SSHTransport:
                             + (f" ({holder})" if holder else "") + f"; waited {timeout:.0f}s (see --lock-timeout"
                             + (" and --host-timeout" if left is not None else "") + ")")
         stop = threading.Event()
-        self._lease = chan, nonce if answer == "LOCKED" else None
+        token = nonce if answer == "LOCKED" else None  # NOFLOCK: no lease, so no fence and nothing to stop
+        self._lease = (chan, token)
         beat = threading.Thread(target=self._heartbeat, args=(chan, stop), daemon=True)
         beat.start()
         try:
             ran = self._first(lines, nonce, first_timeout) if first is not None else None
-            yield Held(answer == "LOCKED", ran, nonce if answer == "LOCKED" else None)
+            yield Held(token is not None, ran, token)
         finally:
             stop.set()
             beat.join(5)
@@ -422,9 +423,11 @@ class SSHTransport:
         if token is None:
             return False
         try:
-            left = self._left()  # the stop is part of the host's work: it ends within its deadline too (a few
-            # seconds of grace past it, so that a script that overran is still stopped)
-            return "stopped" in self._exec(steps.stop_script(token), 10 if left is None else max(5.0, min(10.0, left + 5))).stdout
+            # the stop is part of the host's work: it ends within its deadline too (with a few seconds of grace
+            # past it, so that a script that overran is still stopped)
+            left = self._left()
+            limit = 10.0 if left is None else max(5.0, min(10.0, left + 5))
+            return "stopped" in self._exec(steps.stop_script(token), limit).stdout
         except TransportError:
             return False
 
