@@ -220,6 +220,20 @@ def run_everything(inv, root) -> None:
                         check_files(MODULES[task.module].plan(task.args, values).steps)
                     except runner.ModuleError:
                         pass  # e.g. no upstream resolver on the sandbox: the run reports it as a failed task
+                run_node_scripts(t, tasks)
+
+
+def run_node_scripts(t, tasks) -> None:
+    """The scripts apply leaves on a node to run later (the boot replay, the dhclient hook) run through the
+    sandbox's sh too, whatever the node's facts: no value in them may run as code either."""
+    from provisioner.modules.boot import boot_script
+    from provisioner.modules.dns import dhcp_hook
+    for task in tasks:
+        if task.module == "pod_network_boot":
+            t.run(boot_script(task.args))
+        elif task.module == "resolv_conf":
+            t.run("reason=BOUND\n" + dhcp_hook(task.args))  # dhclient-script sources it with $reason set
+        assert not t.pwned, (task.module, (t.root / "PWNED").read_text())
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
