@@ -169,16 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("inventory", help="write an inventory from what you have: kubectl nodes, an Ansible inventory")
     imp = imp.add_subparsers(metavar="SOURCE")
     for name, help_ in (("from-kubectl", "from `kubectl get nodes -o json` or `-o yaml` (a FILE, or - for stdin)"),
-                        ("from-ansible", "from an Ansible inventory (INI or YAML)")):
+                        ("from-ansible", "from an Ansible or kubespray inventory (INI, YAML, or `ansible-inventory "
+                                         "--list` JSON), with the group_vars/ and host_vars/ beside it")):
         sp = imp.add_parser(name, help=help_, description=help_)
         sp.add_argument("source", nargs="?" if name == "from-kubectl" else None, default="-",
                         help="the input file" + (" (default: stdin)" if name == "from-kubectl" else ""))
         kube = name == "from-kubectl"
-        sp.add_argument("--service-cidr", required=not kube,
-                        help="the cluster's service range (a node list does not know it" + (
-                            "; or --kubeadm-config)" if kube else ")"))
-        sp.add_argument("--pod-cidr", required=not kube,
-                        help="the cluster's pod range" + (" (or --kubeadm-config; never guessed)" if kube else ""))
+        sp.add_argument("--service-cidr",
+                        help="the cluster's service range (" + ("a node list does not know it; or --kubeadm-config)"
+                                                                 if kube else "default: kube_service_addresses)"))
+        sp.add_argument("--pod-cidr",
+                        help="the cluster's pod range (" + ("or --kubeadm-config; never guessed)" if kube else
+                                                            "default: kube_pods_subnet; never guessed)"))
         if kube:
             sp.add_argument("--kubeadm-config", metavar="FILE",
                             help="kubeadm's ClusterConfiguration, e.g. `kubectl -n kube-system get cm kubeadm-config -o "
@@ -421,7 +423,7 @@ def _import_inventory(args) -> int:
             kubeadm = importers.kubeadm_ranges(read_text(args.kubeadm_config)) if args.kubeadm_config else {}
             data = importers.from_kubectl(text, args.service_cidr, args.pod_cidr, args.node_cidr, kubeadm, warnings)
         else:
-            data = importers.from_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr)
+            data = importers.from_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr, warnings)
     except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
         what = "a node list (kubectl get nodes -o json)" if args.source_kind == "from-kubectl" else "an Ansible inventory"
         raise InputError(f"{args.source}: not {what} that can be read: a value has the wrong type or shape "

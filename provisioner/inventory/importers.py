@@ -4,9 +4,9 @@ Both return inventory data (a dict, the YAML a person would write) that the
 caller validates with the normal loader; anything that cannot be mapped is an
 :class:`~provisioner.errors.InputError` naming the node or host.
 
-Ansible inventories are parsed here (INI and YAML forms: hosts, groups,
-``children``, ``vars``) so that ansible-core is not needed; with ansible-core
-installed, its own parser is used instead and gives the same hosts and groups.
+Ansible inventories are read by :mod:`.ansible_inventory` (as ansible-core reads
+them, without it: the same result whether or not it is installed) and mapped
+with kubespray's meaning (:func:`from_parsed`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from ..yaml_lines import MAX_VALUES, read_text
+from ..yaml_lines import MAX_VALUES
+from . import ansible_inventory
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 NAME = re.compile(r"\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -174,182 +174,200 @@ def _no_overlaps(subnets: dict[str, ipaddress.IPv4Network]) -> None:
 
 
 # -- Ansible ------------------------------------------------------------------------
-def parse_ansible(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """``({host: vars}, {group: [hosts]})`` from an Ansible inventory in INI or YAML form.
+# kubespray's groups and what they are here; its older dashed names too
+KUBESPRAY_GROUPS = {"kube_control_plane": "control_plane", "kube-master": "control_plane", "kube_node": "workers",
+                    "kube-node": "workers"}
+CLUSTER_GROUPS = ("k8s_cluster", "k8s-cluster")
+CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh")
 
-    Group vars are applied to their hosts (host vars win); ``children`` make a
-    group's hosts members of the parent too.
+
+def from_ansible(path: Path, pod_cidr: str | None = None, service_cidr: str | None = None,
+                 node_cidr: str | None = None, warnings: list[str] | None = None, cwd: Path | None = None) -> dict:
+    """Inventory data from an Ansible inventory (kubespray's included): one node per Kubernetes host."""
+    return from_parsed(ansible_inventory.read(path), str(path), pod_cidr, service_cidr, node_cidr, warnings, cwd)
+
+
+def from_parsed(parsed: ansible_inventory.Parsed, source: str, pod_cidr: str | None = None,
+                service_cidr: str | None = None, node_cidr: str | None = None, warnings: list[str] | None = None,
+                cwd: Path | None = None) -> dict:
+    """Inventory data from an Ansible inventory as Ansible reads it, with kubespray's meaning:
+
+    - the nodes are the hosts of ``k8s_cluster`` where it exists (else of kube_control_plane and kube_node,
+      else every host but a bastion): etcd-only, calico_rr-only and bastion hosts are left out, each named
+      in ``warnings``;
+    - ``ip`` (else ``access_ip``) is the node IP, ``ansible_host``/``ansible_ssh_host`` the SSH address;
+    - ``kube_control_plane`` is the control_plane group, ``kube_node`` workers;
+    - a host of ``bastion`` is the SSH jump host (``ssh.jump``);
+    - ``kube_pods_subnet``, ``kube_service_addresses`` and ``kube_network_node_prefix`` are the cluster's
+      ranges unless ``--pod-cidr``/``--service-cidr`` say otherwise; the cluster DNS IP is the third address
+      of the service range, as kubespray's;
+    - a relative key file is resolved as ssh resolves it under ansible-playbook (from the directory it runs
+      in: ``cwd``) and written absolute.
     """
-    text = read_text(path)
-    try:
-        data = yaml.load(text, Loader=_LOADER)
-    except yaml.YAMLError:
-        data = None
-    if isinstance(data, dict):
-        return _ansible_yaml(data)
-    return _ansible_ini(text, path)
-
-
-def _ansible_yaml(data: dict) -> tuple[dict, dict]:
-    hosts: dict[str, dict] = {}
-    groups: dict[str, list[str]] = {}
-    group_vars: dict[str, dict] = {}
-    children: dict[str, list[str]] = {}
-
-    def walk(name: str, body: Any) -> None:
-        body = body or {}
-        groups.setdefault(name, [])
-        for host, hvars in (body.get("hosts") or {}).items():
-            hosts.setdefault(str(host), {}).update(hvars or {})
-            groups[name].append(str(host))
-        group_vars.setdefault(name, {}).update(body.get("vars") or {})
-        for child, cbody in (body.get("children") or {}).items():
-            children.setdefault(name, []).append(str(child))
-            walk(str(child), cbody)
-
-    for name, body in data.items():
-        walk(str(name), body)
-    return _resolve(hosts, groups, group_vars, children)
-
-
-def _ansible_ini(text: str, path: Path) -> tuple[dict, dict]:
-    hosts: dict[str, dict] = {}
-    groups: dict[str, list[str]] = {"ungrouped": []}
-    group_vars: dict[str, dict] = {}
-    children: dict[str, list[str]] = {}
-    section, kind = "ungrouped", "hosts"
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            if not line.endswith("]"):
-                raise InputError(f"{path}:{n}: a section header must end with ]")
-            section, _, kind = line[1:-1].partition(":")
-            kind = kind or "hosts"
-            if kind not in ("hosts", "children", "vars"):
-                raise InputError(f"{path}:{n}: unknown section kind :{kind}")
-            groups.setdefault(section, [])
-            continue
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError as exc:
-            raise InputError(f"{path}:{n}: {exc}") from None
-        if kind == "children":
-            children.setdefault(section, []).append(words[0])
-            groups.setdefault(words[0], [])
-        elif kind == "vars":
-            key, _, value = line.partition("=")
-            group_vars.setdefault(section, {})[key.strip()] = _value(value.strip())
-        else:
-            if "[" in words[0]:
-                raise InputError(f"{path}:{n}: host ranges like {words[0]} are not supported; list the hosts")
-            hvars = {}
-            for w in words[1:]:
-                if "=" not in w:
-                    raise InputError(f"{path}:{n}: {w!r} is not key=value")
-                k, _, v = w.partition("=")
-                hvars[k] = _value(v)
-            hosts.setdefault(words[0], {}).update(hvars)
-            groups[section].append(words[0])
-    return _resolve(hosts, groups, group_vars, children)
-
-
-def _value(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "yes"):
-        return True
-    if low in ("false", "no"):
-        return False
-    return int(text) if text.isascii() and text.isdigit() else text  # "٣٣" is not 33
-
-
-def _resolve(hosts, groups, group_vars, children) -> tuple[dict, dict]:
-    def members(group: str, seen: tuple = ()) -> list[str]:
-        out = list(groups.get(group, []))
-        have = set(out)
-        for child in children.get(group, []):
-            if child not in seen:
-                more = [h for h in members(child, seen + (group,)) if h not in have]
-                out += more
-                have.update(more)
-        return out
-
-    every = {g: members(g) for g in groups}
-    sets = {g: set(hs) for g, hs in every.items()}  # membership tests stay cheap with tens of thousands of hosts
-    resolved = {}
-    for host, hvars in hosts.items():
-        merged: dict = {}
-        for g in ("all", *[g for g in every if g != "all"]):  # all's vars first, then each group's; the host's win
-            if g == "all" or host in sets.get(g, ()):
-                merged.update(group_vars.get(g, {}))
-        merged.update(hvars)
-        resolved[host] = merged
-    return resolved, {g: hs for g, hs in every.items() if g not in ("all", "ungrouped")}
-
-
-def from_ansible(path: Path, pod_cidr: str, service_cidr: str, node_cidr: str | None = None) -> dict:
-    """Inventory data from an Ansible inventory: one node per host, its groups, how to reach it."""
-    hosts, groups = _ansible_hosts(path)
+    warnings = warnings if warnings is not None else []
+    cwd = cwd or Path.cwd()
+    hosts, groups = parsed.hosts, parsed.groups
     if not hosts:
-        raise InputError(f"{path}: no hosts")
-    nodes, ips, sudo = [], [], False
+        raise InputError(f"{source}: no hosts")
+    kubespray = any(g in groups for g in (*KUBESPRAY_GROUPS, *CLUSTER_GROUPS))
+    bastions = groups.get("bastion", [])
+    cluster_group = next((g for g in CLUSTER_GROUPS if groups.get(g)), None)
+    if cluster_group:
+        chosen = set(groups[cluster_group])
+    elif kubespray:
+        chosen = {h for g in KUBESPRAY_GROUPS for h in groups.get(g, [])}
+    else:
+        chosen = set(hosts) - set(bastions)
+    for host in hosts:
+        if host not in chosen and host not in bastions:
+            member = ", ".join(sorted(g for g, hs in groups.items() if host in hs)) or "no group"
+            warnings.append(f"host {host} ({member}) is not a node: it is not in "
+                            + (cluster_group or "kube_control_plane or kube_node"))
+    if not chosen:
+        raise InputError(f"{source}: no Kubernetes hosts (kubespray's k8s_cluster, kube_control_plane and kube_node "
+                         "are empty)")
     members = {g: set(hs) for g, hs in groups.items()}  # membership tests stay cheap with tens of thousands of hosts
+    out: dict[str, Any] = {}
+    nodes, ips, sudo = [], [], False
     for host, v in hosts.items():
-        name = host.split(".")[0]
-        name = name.lower() if name.isascii() else name  # "K" (Kelvin sign) must not become "k"
-        if not NAME.match(name):
-            raise InputError(f"host {host}: {name!r} is not a node name provision can use (a DNS label)")
-        address = str(v.get("ansible_host", host))
-        node: dict[str, Any] = {"name": name, "address": address}
-        if _is_v4(address):
-            ips.append(ipaddress.IPv4Address(address))
-        elif "ip" in v and _is_v4(str(v["ip"])):
-            node["ip"] = str(v["ip"])
-            ips.append(ipaddress.IPv4Address(node["ip"]))
-        else:
-            raise InputError(f"host {host}: ansible_host {address} is a name, not an IPv4 address: "
-                             "set ip=<node IP> on the host")
-        if "ansible_port" in v:
-            if not re.fullmatch(r"[0-9]{1,5}", str(v["ansible_port"])) or not 0 < int(v["ansible_port"]) < 65536:
-                raise InputError(f"host {host}: ansible_port {v['ansible_port']!r} is not a port number")
-            node["port"] = int(v["ansible_port"])
-        if "ansible_user" in v:
-            node["user"] = str(v["ansible_user"])
-        if "ansible_ssh_private_key_file" in v:
-            node["identity_file"] = str(v["ansible_ssh_private_key_file"])
-        member = sorted(g.lower() for g, hs in members.items() if host in hs and g.isascii() and GROUP.match(g.lower()))
-        if member:
-            node["groups"] = member
+        if host not in chosen:
+            continue
+        node = _ansible_node(host, v, cwd)
+        ips.append(ipaddress.IPv4Address(node.get("ip", node["address"])))
+        mapped = {KUBESPRAY_GROUPS.get(g, g).lower() for g, hs in members.items()
+                  if host in hs and g.isascii() and GROUP.match(KUBESPRAY_GROUPS.get(g, g).lower())}
+        if mapped:
+            node["groups"] = sorted(mapped)
         become = str(v.get("ansible_become", False)).lower() in ("true", "yes", "1")
-        sudo = sudo or (become and str(v.get("ansible_user", "root")) != "root")
+        sudo = sudo or (become and node.get("user", "root") != "root")
         nodes.append(node)
     counts = Counter(n["name"] for n in nodes)
     dup = next((name for name, count in counts.items() if count > 1), None)
     if dup:
         raise InputError(f"two hosts become node {dup}: rename one in the Ansible inventory")
-    out = {"cluster": _cluster(service_cidr, _net(pod_cidr, "--pod-cidr"), ips, node_cidr), "nodes": nodes}
+    if kubespray and not any("control_plane" in n.get("groups", ()) for n in nodes):
+        warnings.append("no host in kube_control_plane: no node gets the control-plane flags and CoreDNS")
+    ranges = _cluster_vars([hosts[h] for h in hosts if h in chosen], source, warnings)
+    pods = pod_cidr or ranges.get("kube_pods_subnet")
+    services = service_cidr or ranges.get("kube_service_addresses")
+    for given, var, value in ((pod_cidr, "kube_pods_subnet", pods), (service_cidr, "kube_service_addresses", services)):
+        if given and ranges.get(var) and ranges[var] != given:
+            warnings.append(f"{var} {ranges[var]} in the inventory's vars is overridden by the command line: {given}")
+    if not pods:
+        raise InputError(f"{source}: the pod range is not in the inventory's vars (kube_pods_subnet): give --pod-cidr")
+    if not services:
+        raise InputError(f"{source}: the service range is not in the inventory's vars (kube_service_addresses): "
+                         "give --service-cidr")
+    prefix = ranges.get("kube_network_node_prefix")
+    if prefix is not None and not re.fullmatch(r"[0-9]{1,2}", prefix):
+        raise InputError(f"{source}: kube_network_node_prefix {prefix!r} is not a prefix length")
+    out["cluster"] = _cluster(services, _net(pods, "pod range"), ips, node_cidr, int(prefix) if prefix else None)
+    if kubespray:
+        out["cluster"]["dns_ip"] = str(_net(services, "service range")[3])  # kubespray's skydns_server
+    if ranges.get("dns_domain") and ranges["dns_domain"] != "cluster.local":
+        out["cluster"]["domain"] = ranges["dns_domain"]
+    out["nodes"] = nodes
+    ssh: dict[str, Any] = {}
     if sudo:
-        out["ssh"] = {"sudo": True}
+        ssh["sudo"] = True
+    if len(bastions) > 1:
+        raise InputError(f"{source}: {len(bastions)} hosts in group bastion ({', '.join(bastions[:3])}): "
+                         "provision goes through one jump host")
+    if bastions:
+        ssh["jump"] = _jump(bastions[0], hosts[bastions[0]])
+    if ssh:
+        out["ssh"] = ssh
     return out
 
 
-def _ansible_hosts(path: Path) -> tuple[dict, dict]:
-    """ansible-core's own parser when it is installed; else ours (INI and YAML)."""
-    try:
-        from ansible.inventory.manager import InventoryManager
-        from ansible.parsing.dataloader import DataLoader
-    except ImportError:
-        return parse_ansible(path)
-    read_text(path)  # a regular file of reasonable size for ansible-core too (never a FIFO)
-    from ansible.vars.manager import VariableManager
+def _first(v: dict, *keys: str) -> Any:
+    return next((v[k] for k in keys if v.get(k) not in (None, "")), None)
 
-    loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[str(path)])
-    variables = VariableManager(loader=loader, inventory=manager)
-    hosts = {h.name: dict(variables.get_vars(host=h, include_hostvars=False)) for h in manager.get_hosts()}
-    groups = {g: [h.name for h in manager.groups[g].get_hosts()] for g in manager.groups if g not in ("all", "ungrouped")}
-    return hosts, groups
+
+def _literal(value: Any, host: str, key: str) -> Any:
+    """A variable provision uses, refused where Ansible would have to compute it."""
+    if isinstance(value, ansible_inventory.Vaulted):
+        raise InputError(f"host {host}: {key} is vault-encrypted; provision has no vault password: import "
+                         "`ansible-inventory -i INVENTORY --list` (run with your vault password) instead")
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        raise InputError(f"host {host}: {key} is a template ({value}); provision does not run templates: "
+                         "set it to a plain value, or import `ansible-inventory -i INVENTORY --list`")
+    return value
+
+
+def _ansible_node(host: str, v: dict, cwd: Path) -> dict[str, Any]:
+    name = host.split(".")[0]
+    name = name.lower() if name.isascii() else name  # "K" (Kelvin sign) must not become "k"
+    if not NAME.match(name):
+        raise InputError(f"host {host}: {name!r} is not a node name provision can use (a DNS label)")
+    connection = str(_literal(v.get("ansible_connection", "ssh"), host, "ansible_connection"))
+    address_key = next((k for k in ("ansible_host", "ansible_ssh_host") if v.get(k) not in (None, "")), None)
+    address = str(_literal(v[address_key], host, address_key)) if address_key else host
+    if connection == "local":
+        address = str(v[address_key]) if address_key else "127.0.0.1"
+    elif connection not in CONNECTIONS:
+        raise InputError(f"host {host}: ansible_connection={connection}: provision reaches nodes over SSH only")
+    node: dict[str, Any] = {"name": name, "address": address}
+    ip_key = next((k for k in ("ip", "access_ip") if v.get(k) not in (None, "")), None)
+    if ip_key:
+        ip = str(_literal(v[ip_key], host, ip_key))
+        if not _is_v4(ip):
+            raise InputError(f"host {host}: {ip_key} {ip} is not an IPv4 address")
+        node["ip"] = ip
+    elif not _is_v4(address) or connection == "local":
+        why = ("ansible_connection=local: Ansible runs it on the controller without SSH; provision still connects "
+               f"over SSH (to {address}) and needs the node IP" if connection == "local" else
+               f"{address_key or 'its name'} {address} is not an IPv4 address")
+        raise InputError(f"host {host}: {why}: set ip=<node IP> on the host")
+    port = _first(v, "ansible_port", "ansible_ssh_port")
+    if port is not None:
+        port = _literal(port, host, "ansible_port")
+        if not re.fullmatch(r"[0-9]{1,5}", str(port)) or not 0 < int(port) < 65536:
+            raise InputError(f"host {host}: ansible_port {port!r} is not a port number")
+        node["port"] = int(port)
+    user = _first(v, "ansible_user", "ansible_ssh_user")
+    if user is not None:
+        node["user"] = str(_literal(user, host, "ansible_user"))
+    key = _first(v, "ansible_ssh_private_key_file", "ansible_private_key_file")
+    if key is not None:
+        key_path = Path(str(_literal(key, host, "ansible_ssh_private_key_file"))).expanduser()
+        node["identity_file"] = str(key_path if key_path.is_absolute() else cwd / key_path)
+    return node
+
+
+def _jump(host: str, v: dict) -> str:
+    """The bastion as ``ssh.jump``: ``[user@]address[:port]``, as ProxyJump writes it."""
+    address = str(_literal(_first(v, "ansible_host", "ansible_ssh_host") or host, host, "ansible_host"))
+    user = _first(v, "ansible_user", "ansible_ssh_user")
+    port = _first(v, "ansible_port", "ansible_ssh_port")
+    if ":" in address:
+        address = f"[{address}]"
+    return (f"{_literal(user, host, 'ansible_user')}@" if user else "") + address + (
+        f":{_literal(port, host, 'ansible_port')}" if port else "")
+
+
+def _cluster_vars(nodes: list[dict], source: str, warnings: list[str]) -> dict[str, str]:
+    """kubespray's cluster-wide variables as the node hosts have them; one ``{{ name }}`` reference to a plain
+    variable is followed (kubespray's ``dns_domain: "{{ cluster_name }}"``), nothing else is templated."""
+    out: dict[str, str] = {}
+    for key in ("kube_pods_subnet", "kube_service_addresses", "kube_network_node_prefix", "dns_domain"):
+        values = set()
+        for v in nodes:
+            value = v.get(key)
+            ref = re.fullmatch(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", value) if isinstance(value, str) else None
+            if ref and isinstance(v.get(ref.group(1)), (str, int)) and "{" not in str(v[ref.group(1)]):
+                value = v[ref.group(1)]
+            if value is not None:
+                values.add(str(value))
+        if len(values) > 1:
+            raise InputError(f"{source}: the node hosts disagree on {key} ({', '.join(sorted(values))})")
+        if values:
+            value = values.pop()
+            if "{{" in value or "{%" in value or isinstance(value, ansible_inventory.Vaulted):
+                warnings.append(f"{key} is a template ({value}) and is not used: give the value on the command line")
+                continue
+            out[key] = value
+    return out
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where PyYAML has it: big inventories stay quick

@@ -19,7 +19,7 @@ from .. import addressing as ad
 from ..errors import InputError, InventoryError, Problem
 from ..yaml_lines import Document, load_file, schema_problems
 from ..node_plugin import PLUGIN_NAME
-from .model import CNI, Cluster, Inventory, Node, Pod, SSHSettings
+from .model import CNI, Cluster, Inventory, Jump, Node, Pod, SSHSettings
 
 
 @lru_cache(maxsize=1)
@@ -284,7 +284,29 @@ class _Checker:
             user=s["user"], port=s["port"], identity_file=rel("identity_file"),
             known_hosts=rel("known_hosts"), host_key_policy=s["host_key_policy"],
             sudo=s["sudo"], connect_timeout=float(s["connect_timeout"]),
+            jump=self.jump(("ssh", "jump"), s["jump"], s["user"], s["port"]) if "jump" in s else None,
         )
+
+    def jump(self, where: tuple, text: str, user: str, port: int) -> Jump | None:
+        """``[user@]host[:port]`` (the schema checked its shape); the user and port default to the ssh section's."""
+        if text == "none":
+            return None
+        login, _, rest = text.rpartition("@")
+        host, port_text = rest, None
+        if rest.startswith("["):
+            host, _, tail = rest[1:].partition("]")
+            port_text = tail[1:] if tail.startswith(":") else None
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                self.bad(where, f"{host} in [] is not an IPv6 address")
+                return None
+        elif ":" in rest:
+            host, _, port_text = rest.partition(":")
+        if port_text is not None and not 0 < int(port_text) < 65536:
+            self.bad(where, f"port {port_text} is not 1-65535")
+            return None
+        return Jump(user=login or user, address=host, port=int(port_text) if port_text else port)
 
     # -- nodes -------------------------------------------------------------
     def nodes(self, items: list[dict[str, Any]], cluster: Cluster, ssh: SSHSettings) -> list[Node] | None:
@@ -309,16 +331,19 @@ class _Checker:
             out.append(Node(
                 name=n["name"], address=n["address"], port=n.get("port", port), ip=ips[i],
                 interface=n["interface"], groups=tuple(n["groups"]), pod_subnet=subnets[i], pods=tuple(pods),
-                **self.login(n, ssh),
+                **self.login(i, n, ssh),
             ))
         return out
 
-    def login(self, n: dict, ssh: SSHSettings) -> dict[str, Any]:
+    def login(self, i: int, n: dict, ssh: SSHSettings) -> dict[str, Any]:
         """Who the node is reached as, decided once: the node's own user/key or the ssh section's, and
         whether commands go through ``sudo -n`` (asked for, and the user is not root)."""
         user = n.get("user", ssh.user)
         identity = self.path(n["identity_file"]) if "identity_file" in n else ssh.identity_file
-        return {"user": user, "identity_file": identity, "sudo": ssh.sudo and user != "root"}
+        jump = ssh.jump
+        if "jump" in n:
+            jump = self.jump(("nodes", i, "jump"), n["jump"], ssh.user, ssh.port)
+        return {"user": user, "identity_file": identity, "sudo": ssh.sudo and user != "root", "jump": jump}
 
     def plugins(self, c: dict[str, Any]) -> tuple[str, ...]:
         """The plugin files to install: the list given, or what ``type`` and ``ipam`` need (decided here, once)."""

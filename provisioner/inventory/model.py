@@ -29,6 +29,19 @@ class Pod:
 
 
 @dataclass(frozen=True)
+class Jump:
+    """A jump host (a bastion): nodes are reached through it, as ssh's ProxyJump does."""
+
+    user: str
+    address: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.user}@{host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     address: str
@@ -41,6 +54,7 @@ class Node:
     user: str                   # the node's own user, else ssh.user
     identity_file: Path | None  # the node's own key (each Vagrant VM has one), else ssh.identity_file
     sudo: bool                  # commands run through `sudo -n` (ssh.sudo and the user is not root)
+    jump: Jump | None = None    # the node's own jump host, else ssh.jump (``jump: none``: reached directly)
 
     @property
     def pod_gateway(self) -> Addr:
@@ -56,6 +70,7 @@ class SSHSettings:
     host_key_policy: str
     sudo: bool
     connect_timeout: float
+    jump: Jump | None = None
 
 
 @dataclass(frozen=True)

@@ -32,17 +32,29 @@ def ssh_config(inv: Inventory, batch: bool = True) -> str:
     """
     s = inv.ssh
     strict = {"strict": "yes", "accept-new": "accept-new", "insecure": "no"}[s.host_key_policy]
-    blocks = []
-    for n in inv.nodes:
-        lines = [f"Host {n.name}", f"  HostName {n.address}", f"  Port {n.port}", f"  User {n.user}",
+    blocks: list[str] = []
+    jumps: dict[tuple, str] = {}  # (jump, key) -> the Host alias its block has
+
+    def block(alias: str, address: str, port: int, user: str, identity) -> list[str]:
+        lines = [f"Host {alias}", f"  HostName {address}", f"  Port {port}", f"  User {user}",
                  f"  StrictHostKeyChecking {strict}"] + (["  BatchMode yes"] if batch else []) + [
                  f"  ConnectTimeout {int(s.connect_timeout)}", "  LogLevel ERROR"]
-        if n.identity_file:
-            lines += [f"  IdentityFile {ssh_value(n.identity_file)}", "  IdentitiesOnly yes"]
+        if identity:
+            lines += [f"  IdentityFile {ssh_value(identity)}", "  IdentitiesOnly yes"]
         if s.host_key_policy == "insecure":
             lines.append("  UserKnownHostsFile /dev/null")
         elif s.known_hosts:
             lines.append(f"  UserKnownHostsFile {ssh_value(s.known_hosts)}")
+        return lines
+
+    for n in inv.nodes:
+        lines = block(n.name, n.address, n.port, n.user, n.identity_file)
+        if n.jump is not None:  # the jump host gets a block of its own: the same key and host-key checks
+            key = (n.jump, n.identity_file)
+            if key not in jumps:
+                jumps[key] = f"provision-jump-{len(jumps) + 1}"
+                blocks.append("\n".join(block(jumps[key], n.jump.address, n.jump.port, n.jump.user, n.identity_file)))
+            lines.append(f"  ProxyJump {jumps[key]}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 

@@ -170,21 +170,31 @@ class SSHTransport:
         self.node = node
         user, identity = node.user, node.identity_file
         self.sudo = node.sudo  # decided once, at load
+        self.policy_name = s.host_key_policy
         kwargs: dict = {"allow_agent": True, "look_for_keys": identity is None, "banner_timeout": 30}
         if identity:
             kwargs["key_filename"] = [str(identity)]
-        self.conn = Connection(
-            node.address, user=user, port=node.port,
-            connect_timeout=connect_timeout or s.connect_timeout, connect_kwargs=kwargs,
-            config=Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}}),
-        )
-        client = self.conn.client
+        self.conn = self._connection(node.address, user, node.port, kwargs)
         known = s.known_hosts or Path("~/.ssh/known_hosts").expanduser()
-        self._trust = load_known_hosts(client.get_host_keys(), known)
-        policy = {"strict": paramiko.RejectPolicy(), "accept-new": _AcceptNew(known, self._trust.revoked),
-                  "insecure": paramiko.AutoAddPolicy()}[s.host_key_policy]  # AutoAdd keeps keys in memory only
-        client.set_missing_host_key_policy(policy)
+        self._trust = load_known_hosts(self.conn.client.get_host_keys(), known)
+        self._policy(self.conn.client, known)
         self._known = known
+        self.jump = node.jump
+        self._jump_conn: Connection | None = None
+        if self.jump is not None:  # the bastion: the same key and the same host-key policy as the nodes
+            self._jump_conn = self._connection(self.jump.address, self.jump.user, self.jump.port, dict(kwargs))
+            load_known_hosts(self._jump_conn.client.get_host_keys(), known)
+            self._policy(self._jump_conn.client, known)
+        self.via = f" through jump host {self.jump}" if self.jump else ""
+
+    def _connection(self, address: str, user: str, port: int, kwargs: dict) -> Connection:
+        return Connection(address, user=user, port=port, connect_timeout=self.connect_timeout, connect_kwargs=kwargs,
+                          config=Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}}))
+
+    def _policy(self, client, known: Path) -> None:
+        policy = {"strict": paramiko.RejectPolicy(), "accept-new": _AcceptNew(known, self._trust.revoked),
+                  "insecure": paramiko.AutoAddPolicy()}[self.policy_name]  # AutoAdd keeps keys in memory only
+        client.set_missing_host_key_policy(policy)
 
     deadline: float | None = None  # monotonic time by which all of this host's work must end (--host-timeout)
 
@@ -212,7 +222,46 @@ class SSHTransport:
                     raise TransportError(str(exc) + (f" (after {attempt + 1} attempts)" if attempt else "")) from None
                 time.sleep(self.backoff * 2 ** attempt)
 
+    def _through_jump(self) -> None:
+        """Open the jump host's connection (once) and a direct-tcpip channel through it to the node: the node's
+        SSH session then runs over that channel, as with ssh's ProxyJump. Failures name the jump host."""
+        jc, j = self._jump_conn, self.jump
+        assert jc is not None and j is not None
+        label = f"{self.host}: jump host {j}"
+        try:
+            if not jc.is_connected:
+                jc.connect_timeout = self.conn.connect_timeout
+                jc.connect_kwargs.update(banner_timeout=self.conn.connect_kwargs.get("banner_timeout", 30),
+                                         auth_timeout=self.conn.connect_kwargs.get("auth_timeout", 30))
+                jc.open()
+                key = jc.client.get_transport().get_remote_server_key()
+                if any(key == bad for bad in self._trust.revoked):
+                    jc.close()
+                    raise TransportError(f"{label}: its host key is marked @revoked in {self._known}; refusing to connect")
+                jc.client.get_transport().set_keepalive(5)
+            chan = jc.client.get_transport().open_channel(
+                "direct-tcpip", (self.node.address, self.node.port), ("127.0.0.1", 0), timeout=self.conn.connect_timeout)
+        except paramiko.BadHostKeyException:
+            raise TransportError(f"{label}: its host key CHANGED (not the one in {self._known}); refusing to connect") from None
+        except paramiko.ChannelException as exc:
+            raise _Retryable(f"{label} could not reach {self.node.address}:{self.node.port}: "
+                             f"{exc.text or 'refused'}") from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise TransportError(f"{label}: its host key is not in {self._known} (add it, e.g. with ssh-keyscan, "
+                                     "or set ssh.host_key_policy: accept-new)") from None
+            if isinstance(exc, paramiko.AuthenticationException):
+                raise TransportError(f"{label}: {exc}") from None
+            raise _Retryable(f"{label}: {exc}") from None
+        except (socket.timeout, TimeoutError):
+            raise _Retryable(f"{label}: timed out") from None
+        except OSError as exc:
+            raise _Retryable(f"{label}: {exc.strerror or exc}") from None
+        self.conn.connect_kwargs["sock"] = chan
+
     def _open_once(self) -> None:
+        if self._jump_conn is not None:
+            self._through_jump()
         try:
             self.conn.open()
             key = self.conn.client.get_transport().get_remote_server_key()
@@ -231,18 +280,19 @@ class SSHTransport:
                 raise TransportError(f"{self.host}: host key of {self.node.address} is not in {self._known}{ca} "
                                      "(add it, e.g. with ssh-keyscan, or set ssh.host_key_policy: accept-new)") from None
             if isinstance(exc, paramiko.AuthenticationException):
-                raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None
+                raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}{self.via}: {exc}") from None
             if "banner" in str(exc).lower() or "no existing session" in str(exc).lower():
                 # paramiko says "Error reading SSH protocol banner", or gives up on the handshake quietly and
                 # then "No existing session": either way the peer never spoke SSH in time
                 raise _Retryable(f"{self.host}: {self.node.address}:{self.node.port} accepted the connection but the "
                                  f"SSH handshake did not finish within {self.conn.connect_timeout:.0f}s (no SSH banner: "
                                  "not sshd, or an sshd that hangs)") from None
-            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc}") from None
+            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}{self.via}: {exc}") from None
         except (socket.timeout, TimeoutError):
-            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port} timed out") from None
+            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}{self.via} timed out") from None
         except OSError as exc:
-            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}: {exc.strerror or exc}") from None
+            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}{self.via}: "
+                             f"{exc.strerror or exc}") from None
 
     _lease: tuple | None = None  # (lock channel, token) while a lease is held
     _applying = False            # an apply script is on its way or running: renewals say so ("U")
@@ -433,3 +483,5 @@ class SSHTransport:
 
     def close(self) -> None:
         self.conn.close()
+        if self._jump_conn is not None:
+            self._jump_conn.close()

@@ -38,9 +38,10 @@ FULL = {  # every key of the schema, with a valid value
                 "node_prefix": 24, "service_cidr": "10.96.0.0/12", "dns_ip": "10.96.0.10", "bridge": "v-net-0",
                 "routing": "peers", "router": "192.168.56.11"},
     "ssh": {"user": "root", "port": 22, "identity_file": "keys/id", "known_hosts": "known_hosts",
-            "host_key_policy": "strict", "sudo": False, "connect_timeout": 5},
+            "host_key_policy": "strict", "sudo": False, "connect_timeout": 5, "jump": "ops@192.168.56.10:2222"},
     "nodes": [{"name": "node1", "address": "192.168.56.11", "port": 22, "ip": "192.168.56.11", "interface": "eth0",
                "groups": ["control_plane"], "pod_subnet": "10.244.1.0/24", "user": "root", "identity_file": "keys/n1",
+               "jump": "bastion.example",
                "pods": ["web", {"name": "db", "via": "cni"}, {"name": "api", "ip": "10.244.1.3"}]},
               {"name": "node2", "address": "192.168.56.12", "pods": ["web"]}],
     "cni": {"type": "bridge", "bin_dir": "/etc/cni/bin", "conf_dir": "/etc/cni/net.d", "config_name": "10-demo.conflist",
@@ -75,6 +76,8 @@ def string_fields(node: dict | None = None, path: tuple = (), root: dict | None 
     """Every place in the schema a string goes, as a path into FULL (list items at 0; ``("<key>", …)`` a map key)."""
     root = root or schema()
     node = _resolve(node or root, root)
+    if "anyOf" in node:  # a jump host, or "none": a string either way
+        return [path]
     if "oneOf" in node:  # a pod: a bare name, or an object
         return [path] + string_fields(node["oneOf"][1], path, root)
     if node.get("type") == "string" or "pattern" in node:

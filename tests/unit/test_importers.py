@@ -2,6 +2,7 @@
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -73,11 +74,12 @@ def test_pod_cidr_given_must_hold_every_node_subnet():
 
 @pytest.mark.parametrize("source", ["hosts.ini", "hosts.yaml"])
 def test_ansible_inventory_groups_children_and_connection_vars(source):
-    data = importers.from_ansible(DATA / source, "10.244.0.0/16", "10.96.0.0/12")
+    data = importers.from_ansible(DATA / source, "10.244.0.0/16", "10.96.0.0/12", cwd=Path("/home/me/cluster"))
     by = {n["name"]: n for n in data["nodes"]}
     assert list(by) == ["cp1", "worker1", "worker2"]
+    # a relative key is found as ssh finds it under ansible-playbook: from where the command runs; written absolute
     assert by["cp1"] == {"name": "cp1", "address": "192.168.56.10", "user": "admin",
-                         "identity_file": "keys/lab_ed25519", "groups": ["control", "k8s"]}
+                         "identity_file": "/home/me/cluster/keys/lab_ed25519", "groups": ["control", "k8s"]}
     assert by["worker1"]["port"] == 2222 and by["worker1"]["groups"] == ["k8s", "workers"]
     assert by["worker2"]["address"] == "192.168.56.12"  # worker2.lab.example: the node is named by its first label
     assert data["ssh"] == {"sudo": True}  # cp1 becomes root from a non-root user
@@ -87,12 +89,12 @@ def test_ansible_inventory_groups_children_and_connection_vars(source):
 def test_ansible_host_names_need_an_ip(tmp_path):
     path = tmp_path / "hosts.ini"
     path.write_text("[web]\nweb1 ansible_host=web1.example.com\n")
-    with pytest.raises(InputError, match="host web1: ansible_host web1.example.com is a name.*ip="):
+    with pytest.raises(InputError, match="host web1: ansible_host web1.example.com is not an IPv4 address.*ip="):
         importers.from_ansible(path, "10.244.0.0/16", "10.96.0.0/12")
     path.write_text("[web]\nweb1 ansible_host=web1.example.com ip=10.0.0.5\n")
     assert importers.from_ansible(path, "10.244.0.0/16", "10.96.0.0/12")["nodes"][0]["ip"] == "10.0.0.5"
-    path.write_text("[web]\nweb[1:3]\n")
-    with pytest.raises(InputError, match="host ranges"):
+    path.write_text("[web]\nweb[1:3]\n")  # a range of names: each still needs its IP
+    with pytest.raises(InputError, match="host web1: its name web1 is not an IPv4 address.*ip="):
         importers.from_ansible(path, "10.244.0.0/16", "10.96.0.0/12")
 
 
@@ -132,9 +134,9 @@ def test_hostile_values_in_sources_are_refused_with_a_message(tmp_path, capsys, 
         rc = cli.main(["inventory", "from-ansible", str(hosts), "--pod-cidr", "10.244.0.0/16",
                        "--service-cidr", "10.96.0.0/12", "-o", str(out)])
         assert "Traceback" not in capsys.readouterr().err
-        if rc == 0:  # inert: a local key path kept verbatim (the schema refuses quotes, $, control characters)
+        if rc == 0:  # inert: a local key path kept as text, made absolute (the schema refuses quotes, $, control characters)
             assert key == "ansible_ssh_private_key_file" and not any(c in payload for c in "$\"'\n")  # a backtick stays text
-            assert yaml.safe_load(out.read_text())["nodes"][0]["identity_file"] == payload
+            assert yaml.safe_load(out.read_text())["nodes"][0]["identity_file"] == str(Path.cwd() / payload)
             out.unlink()
         else:
             assert rc == 2 and not out.exists(), key

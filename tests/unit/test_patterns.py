@@ -58,3 +58,16 @@ def test_limit_takes_patterns_and_an_empty_selection_is_an_error(write):
         engine.select(inv, "node[1:3]")
     with pytest.raises(InputError, match=r"--limit workers:&node1: no node is left"):
         engine.select(inv, "workers:&node1")
+
+
+def test_the_recorded_table_is_what_the_installed_ansible_core_selects():
+    """The table was recorded once; the test extras install ansible-core, which must still select the same."""
+    import subprocess
+    import sys
+
+    if subprocess.run([sys.executable, "-c", "import ansible.inventory.manager"], capture_output=True).returncode:
+        pytest.skip("ansible-core is not installed (the recorded table still runs)")
+    code = "import json, sys; sys.path.insert(0, '.'); import record; print(json.dumps(record.table()))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=DATA, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == TABLE

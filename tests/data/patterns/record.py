@@ -19,10 +19,10 @@ PATTERNS = [
 ]
 
 
-def main():
+def table():
     loader = DataLoader()
     manager = InventoryManager(loader=loader, sources=["hosts.ini"])
-    table = {}
+    out = {}
     for pattern in PATTERNS:
         if pattern.startswith("@"):
             manager.subset(pattern)
@@ -33,10 +33,15 @@ def main():
             hosts = [h.name for h in manager.get_hosts(pattern)]
             terms = [t.lstrip("&!") for t in split_host_pattern(pattern)]
             terms_matched = all(manager.get_hosts(t) or t in manager.groups for t in terms)
-        table[pattern] = {"hosts": sorted(hosts), "every_term_matched": terms_matched}
+        out[pattern] = {"hosts": sorted(hosts), "every_term_matched": terms_matched}
+    return out
+
+
+def main():
     with open("table.json", "w") as fh:
-        json.dump(table, fh, indent=1, sort_keys=True)
+        json.dump(table(), fh, indent=1, sort_keys=True)
         fh.write("\n")
 
 
-main()
+if __name__ == "__main__":
+    main()
