@@ -235,3 +235,15 @@ def test_yaml_oddities_are_located_errors_never_tracebacks(tmp_path, text, patte
         load_inventory(path)
     assert time.monotonic() - start < 5
     assert any(re.search(pattern, str(p)) for p in exc.value.problems), [str(p) for p in exc.value.problems]
+
+
+def test_jump_hosts_as_proxyjump_writes_them(write):
+    text = BASE.replace("cluster:\n", "ssh:\n  user: admin\n  port: 2200\n  jump: ops@bastion.example\ncluster:\n", 1)
+    text = text.replace("    pods: [web]\n", "    pods: [web]\n    jump: none\n", 1)
+    inv = load_inventory(write(text))
+    assert [str(n.jump) for n in inv.nodes[:2]] == ["ops@bastion.example:2200", "None"]  # user given; port: ssh.port
+    text = BASE.replace("    pods: [web]\n", "    pods: [web]\n    jump: \"[fe80::1]:2022\"\n", 1)
+    assert str(load_inventory(write(text)).nodes[1].jump) == "root@[fe80::1]:2022"
+    one(write, BASE.replace("    pods: [web]\n", "    pods: [web]\n    jump: h:70000\n", 1), r"nodes\[1\]\.jump: port 70000", line=13)
+    one(write, BASE.replace("    pods: [web]\n", "    pods: [web]\n    jump: \"[nope]\"\n", 1), r"nodes\[1\]\.jump")
+    one(write, BASE.replace("    pods: [web]\n", "    pods: [web]\n    jump: \"a b@h\"\n", 1), r"nodes\[1\]\.jump")
