@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 
 import contextlib
+import fnmatch
 import functools
 import re
 import signal
@@ -46,26 +47,72 @@ from .yaml_lines import Document, PathT, format_path, load_file, schema_problems
 
 DEFAULT = "playbooks/site.yaml"
 
-_TASK_KEYS = {"name", "when", "notify"}
+_TASK_KEYS = {"name", "when", "notify", "tags"}
+_TAGS = {"anyOf": [{"type": ["string", "integer"]}, {"type": "array", "items": {"type": ["string", "integer"]}}]}
 PLAYBOOK_SCHEMA = {
     "$defs": {"task": {"type": "object", "required": ["name"], "properties": {
         "name": {"type": "string", "minLength": 1},
         "when": {"type": ["string", "boolean"]},
+        "tags": _TAGS,
         "notify": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}}},
     "type": "array",
     "items": {
         "type": "object",
         "if": {"required": ["import_playbook"]},
-        "then": {"additionalProperties": False, "properties": {"import_playbook": {"type": "string"}}},
+        "then": {"additionalProperties": False, "properties": {"import_playbook": {"type": "string"}, "tags": _TAGS}},
         "else": {"additionalProperties": False, "required": ["name", "hosts", "tasks"],
                  "properties": {
                      "name": {"type": "string"},
                      "hosts": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                     "tags": _TAGS,
                      "tasks": {"type": "array", "items": {"$ref": "#/$defs/task"}},
                      "handlers": {"type": "array", "items": {"$ref": "#/$defs/task"}},
                  }},
     },
 }
+
+
+def tag_set(value: Any) -> frozenset[str]:
+    """``tags:`` as Ansible reads it: a list, or one string of comma-separated tags."""
+    if value is None:
+        return frozenset()
+    items = value if isinstance(value, list) else str(value).split(",")
+    return frozenset(t for t in (str(i).strip() for i in items) if t)
+
+
+UNTAGGED = frozenset({"untagged"})
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which tasks run: ``--tags``, ``--skip-tags`` and ``--start-at-task``, with ansible-playbook's meaning
+    (the special tags ``all``, ``always``, ``never``, ``tagged``, ``untagged`` included)."""
+
+    tags: frozenset[str] = frozenset({"all"})
+    skip: frozenset[str] = frozenset()
+    start_at: str | None = None
+
+    def runs(self, tags: frozenset[str]) -> bool:
+        tags = tags or UNTAGGED
+        if "always" in tags:
+            run = True
+        elif "all" in self.tags and "never" not in tags:
+            run = True
+        elif not tags.isdisjoint(self.tags):
+            run = True
+        else:
+            run = "tagged" in self.tags and tags != UNTAGGED and "never" not in tags
+        if run and self.skip:
+            if "all" in self.skip:
+                run = "always" in tags and "always" not in self.skip
+            elif not tags.isdisjoint(self.skip):
+                run = False
+            elif "tagged" in self.skip and tags != UNTAGGED:
+                run = False
+        return run
+
+    def starts(self, name: str) -> bool:
+        return self.start_at is not None and (name == self.start_at or fnmatch.fnmatchcase(name, self.start_at))
 
 
 @dataclass(frozen=True)
@@ -77,6 +124,7 @@ class Task:
     path: PathT  # where the task sits in the playbook, for errors
     notify: tuple[str, ...] = ()
     handler: bool = False
+    tags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -86,6 +134,10 @@ class Play:
     tasks: tuple[Task, ...]
     path: PathT
     doc: Document  # the file it came from (imports keep their own lines)
+    tags: frozenset[str] = frozenset()  # the play's own and its import's: every task of it has them too
+
+    def tags_of(self, task: Task) -> frozenset[str]:
+        return self.tags | task.tags
 
 
 @dataclass(frozen=True)
@@ -168,7 +220,9 @@ def _load(path: Path, seen: tuple[Path, ...], roots: tuple[Path, ...], cache: di
             if not any(target.resolve().is_relative_to(root) for root in roots):
                 raise PlaybookError([doc.problem((i, "import_playbook"), "import_playbook must name a file inside "
                                                  f"{roots[0]} (the playbook's own folder) or the packaged playbooks")])
-            plays += _load(target, seen + (key,), roots, cache).plays
+            imported = _load(target, seen + (key,), roots, cache).plays
+            extra = tag_set(p.get("tags"))
+            plays += [dataclasses.replace(play, tags=play.tags | extra) for play in imported] if extra else imported
             if len(plays) > MAX_PLAYS:
                 raise PlaybookError([doc.problem((i, "import_playbook"), f"imports add up to more than {MAX_PLAYS} plays")])
             continue
@@ -195,9 +249,10 @@ def _load(path: Path, seen: tuple[Path, ...], roots: tuple[Path, ...], cache: di
                     problems.append(doc.problem(tpath + ("notify",), f"notify '{name}': this play has no such handler "
                                                                       f"({', '.join(sorted(handler_names)) or 'none'})"))
             tasks.append(Task(str(t["name"]), modules[0], t[modules[0]], None if when is None else str(when), tpath,
-                              tuple(notify), section == "handlers"))
+                              tuple(notify), section == "handlers", tag_set(t.get("tags"))))
         hosts = p["hosts"]
-        plays.append(Play(p["name"], tuple([hosts] if isinstance(hosts, str) else hosts), tuple(tasks), (i,), doc))
+        plays.append(Play(p["name"], tuple([hosts] if isinstance(hosts, str) else hosts), tuple(tasks), (i,), doc,
+                          tag_set(p.get("tags"))))
     if problems:
         raise PlaybookError(problems)
     cache[key] = Playbook(doc, tuple(plays))
@@ -372,17 +427,43 @@ def select_hosts(play: Play, inv: Inventory, doc: Document) -> list[str]:
         raise PlaybookError([doc.problem(play.path + ("hosts",), f"{exc} (groups: {', '.join(sorted(inv.groups()))})")]) from None
 
 
-def bind(book: Playbook, inv: Inventory, hosts: list[str] | None = None) -> dict[str, list[BoundTask]]:
-    """Every node's task list (``hosts`` only, when given), templates rendered and args checked. Raises before any I/O."""
+def select_tasks(book: Playbook, selection: Selection) -> tuple[list[tuple[Play, tuple[Task, ...]]], bool]:
+    """Each play with the tasks ``selection`` keeps (handlers always: they run when notified), and whether
+    any task was left out. ``--start-at-task`` that names no task is an error."""
+    out, started, partial = [], selection.start_at is None, False
+    for play in book.plays:
+        kept = []
+        for task in play.tasks:
+            if not task.handler:
+                started = started or selection.starts(task.name)
+                if not started or not selection.runs(play.tags_of(task)):
+                    partial = True
+                    continue
+            kept.append(task)
+        if not any(not t.handler for t in kept):  # handlers run when a task notifies them: none is left to
+            kept = []
+        out.append((play, tuple(kept)))
+    if not started:
+        names = [t.name for p in book.plays for t in p.tasks if not t.handler]
+        raise InputError(f"--start-at-task {selection.start_at!r}: no task of {book.doc.file} is named that (tasks: "
+                         + "; ".join(names[:8]) + (" …" if len(names) > 8 else "") + ")")
+    return out, partial
+
+
+def bind(book: Playbook, inv: Inventory, hosts: list[str] | None = None,
+         selection: Selection = Selection()) -> dict[str, list[BoundTask]]:
+    """Every node's task list (``hosts`` only, when given; the tasks ``selection`` keeps), templates rendered and
+    args checked. Raises before any I/O."""
     out: dict[str, list[BoundTask]] = {n.name: [] for n in inv.nodes if hosts is None or n.name in hosts}
     problems: list[Problem] = []
     broken: set[tuple[str, PathT]] = set()  # a task that failed on one node is not tried (slowly) on every other
-    for play in book.plays:
+    plays, partial = select_tasks(book, selection)
+    for play, tasks in plays:
         for host in select_hosts(play, inv, play.doc):
             if host not in out:
                 continue
             ctx = template_vars(inv, inv.node(host))
-            for task in play.tasks:
+            for task in tasks:
                 if (play.doc.file, task.path) in broken:
                     continue
                 try:
@@ -395,7 +476,7 @@ def bind(book: Playbook, inv: Inventory, hosts: list[str] | None = None) -> dict
                     out[host].append(bound)
     if problems:
         raise PlaybookError(problems)
-    return {host: _with_paths(tasks) for host, tasks in out.items()}
+    return {host: _with_paths(tasks, partial) for host, tasks in out.items()}
 
 
 _ABS = re.compile(ABS["pattern"])
@@ -412,13 +493,14 @@ def node_paths(value) -> set[str]:
     return set()
 
 
-def _with_paths(tasks: list[BoundTask]) -> list[BoundTask]:
-    """Tasks of modules that must know the host's paths (``created_dirs``: what reset may remove) get them."""
+def _with_paths(tasks: list[BoundTask], partial: bool = False) -> list[BoundTask]:
+    """Tasks of modules that must know the host's paths (``created_dirs``: what reset may remove) get them, and
+    whether the run leaves tasks out (``--tags``: then the records of what the others made must stay)."""
     if not any(MODULES[t.module].needs_paths for t in tasks):
         return tasks
     paths = sorted(set().union(*(node_paths(t.args) for t in tasks)))
-    return [dataclasses.replace(t, args={**t.args, "paths": paths}) if MODULES[t.module].needs_paths else t
-            for t in tasks]
+    return [dataclasses.replace(t, args={**t.args, "paths": paths, "partial": partial})
+            if MODULES[t.module].needs_paths else t for t in tasks]
 
 
 @functools.lru_cache(maxsize=None)
@@ -461,4 +543,4 @@ def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | 
     return BoundTask(play.name, task.name, task.module, args, where, task.notify, task.handler)
 
 
-__all__ = ["load_playbook", "bind", "resolve_path", "format_path", "BoundTask", "Playbook"]
+__all__ = ["load_playbook", "bind", "resolve_path", "format_path", "BoundTask", "Playbook", "Selection", "select_tasks"]

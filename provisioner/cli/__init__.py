@@ -105,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop starting new hosts once more than P%% of all hosts have failed")
         sp.add_argument("--lock-timeout", type=float, default=60,
                         help="seconds to wait for another run's lock on a node (default 60; 0 waits forever)")
+        sp.add_argument("-t", "--tags", action="append", default=[], metavar="TAGS",
+                        help="only tasks with these tags (comma-separated, repeatable; always/never/tagged/untagged/all "
+                             "as in Ansible)")
+        sp.add_argument("--skip-tags", action="append", default=[], metavar="TAGS", help="leave out tasks with these tags")
+        sp.add_argument("--start-at-task", metavar="NAME", help="start at the first task of this name (or glob); "
+                                                                "not for reset")
+        sp.add_argument("--list-tasks", action="store_true", help="list the tasks that would run, with their tags; "
+                                                                   "contacts no node")
+        sp.add_argument("--list-tags", action="store_true", help="list the tags of the tasks that would run")
 
     sp = cmd("validate", _validate, "check an inventory (and a playbook) without contacting any node")
     inventory_arg(sp)
@@ -266,7 +275,10 @@ def _run(args) -> int:
     from .report import Reporter
 
     request = engine.Request(args.mode, _inventory(args.inventory), args.playbook, args.limit,
-                             args.retry_failed, _options(args))
+                             args.retry_failed, _options(args), tags=_tags(args.tags),
+                             skip_tags=_tags(args.skip_tags), start_at=args.start_at_task)
+    if args.list_tasks or args.list_tags:
+        return _list_tasks(engine.list_tasks(request), args.list_tags, args.json)
     dry = args.mode == "reset" and getattr(args, "check", False)
     reporter = Reporter("plan" if dry else args.mode, args.json, verbose=args.verbose, diff=args.diff)
     result = engine.run(request, reporter)
@@ -275,6 +287,33 @@ def _run(args) -> int:
         return 0
     reporter.finish(result.hosts)
     return 1 if result.failed else 0
+
+
+def _tags(values: list[str]) -> tuple[str, ...]:
+    return tuple(t.strip() for v in values for t in v.split(",") if t.strip())
+
+
+def _list_tasks(listing: dict, tags_only: bool, as_json: bool) -> int:
+    """ansible-playbook's --list-tasks / --list-tags layout: each play, its tasks (or tags) and their tags."""
+    if as_json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    print(f"playbook: {listing['playbook']}")
+    every: set[str] = set()
+    for i, p in enumerate(listing["plays"], 1):
+        print(f"\n  play #{i} ({','.join(p['hosts'])}): {printable(p['name'])}\tTAGS: [{','.join(p['tags'])}]")
+        print(f"    nodes: {', '.join(p['nodes']) or '(none)'}")
+        if tags_only:
+            tags = sorted({t for task in p["tasks"] for t in task["tags"]})
+            every.update(tags)
+            print(f"      TASK TAGS: [{', '.join(tags)}]")
+            continue
+        print("    tasks:")
+        for t in p["tasks"]:
+            print(f"      {printable(t['name'])}{' (handler)' if t['handler'] else ''}\tTAGS: [{', '.join(t['tags'])}]")
+    if tags_only:
+        print(f"\n  all tags: [{', '.join(sorted(every))}]")
+    return 0
 
 
 def _facts(args) -> int:

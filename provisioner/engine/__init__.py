@@ -37,6 +37,9 @@ class Request:
     options: Options = field(default_factory=Options)
     pytest_args: tuple[str, ...] = ()    # verify only
     live: bool = False                   # graph only: read the nodes and mark what differs
+    tags: tuple[str, ...] = ()           # --tags (none: all), --skip-tags, --start-at-task: which tasks run
+    skip_tags: tuple[str, ...] = ()
+    start_at: str | None = None
 
 
 @dataclass
@@ -93,17 +96,52 @@ def run(request: Request, emit: Emit = lambda kind, obj: None) -> Result:
         hosts, note = _retry(inv, hosts)
         if note:
             return Result(request.mode, note=note)
-    tasks = bind(inv, request.mode, request.playbook, hosts)
+    tasks = bind(inv, request.mode, request.playbook, hosts, request)
     return Result(request.mode, hosts=_run_tasks(inv, request.mode, tasks, request.options, emit))
 
 
-def bind(inv: Inventory, mode: str, playbook: str | None, hosts: list[str] | None = None) -> dict:
+def selection(request: Request | None):
+    """The tasks a request runs (:class:`provisioner.playbook.Selection`): its --tags, --skip-tags, --start-at-task."""
+    from ..playbook import Selection
+
+    if request is None:
+        return Selection()
+    if request.start_at is not None and request.mode == "reset":
+        raise InputError("--start-at-task: reset runs the playbook backwards; choose what it undoes with --tags")
+    return Selection(frozenset(request.tags) or frozenset({"all"}), frozenset(request.skip_tags), request.start_at)
+
+
+def playbook_path(mode: str, playbook: str | None):
+    from ..playbook import packaged, resolve_path
+
+    return resolve_path(playbook or (str(packaged("reset.yaml")) if mode == "reset" else None))
+
+
+def bind(inv: Inventory, mode: str, playbook: str | None, hosts: list[str] | None = None,
+         request: Request | None = None) -> dict:
     """The playbook loaded and bound to ``hosts`` (all by default): every template rendered, every arg checked."""
     from ..playbook import bind as bind_playbook
-    from ..playbook import load_playbook, packaged, resolve_path
+    from ..playbook import load_playbook
 
-    path = playbook or (str(packaged("reset.yaml")) if mode == "reset" else None)
-    return bind_playbook(load_playbook(resolve_path(path)), inv, hosts)
+    return bind_playbook(load_playbook(playbook_path(mode, playbook)), inv, hosts, selection(request))
+
+
+def list_tasks(request: Request) -> dict:
+    """The plays and the tasks ``request`` would run, with their tags (``--list-tasks``); no node is contacted."""
+    from ..playbook import load_playbook, select_hosts, select_tasks
+
+    path = playbook_path(request.mode, request.playbook)
+    book = load_playbook(path)
+    plays, _ = select_tasks(book, selection(request))
+    if request.mode == "reset":  # reset runs every task's reverse, last first
+        plays = [(p, tuple(reversed(ts))) for p, ts in reversed(plays)]
+    hosts = select(request.inventory, request.limit)
+    return {"playbook": str(path), "plays": [
+        {"name": p.name, "hosts": list(p.hosts), "tags": sorted(p.tags),
+         "nodes": [h for h in select_hosts(p, request.inventory, p.doc) if h in hosts],
+         "tasks": [{"name": t.name, "module": t.module, "tags": sorted(p.tags_of(t)), "handler": t.handler}
+                   for t in ts]}
+        for p, ts in plays]}
 
 
 def coredns_files(inv: Inventory, playbook: str | None = None) -> tuple[str, str]:

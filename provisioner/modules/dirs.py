@@ -31,7 +31,10 @@ def named(directory: str, paths: list[str]) -> bool:
 class CreatedDirsModule(Module):
     name = "created_dirs"
     args = schema({"paths": {"type": "array", "items": ABS, "default": [],
-                             "description": "every node path the playbook's tasks name (binding fills it in)"}}, [])
+                             "description": "every node path the playbook's tasks name (binding fills it in)"},
+                   "partial": {"type": "boolean", "default": False,
+                               "description": "the run leaves tasks out (--tags): the records stay (binding fills it in)"}},
+                  [])
     needs_paths = True
 
     def facts(self, args):
@@ -52,6 +55,9 @@ class CreatedDirsModule(Module):
         foreign = sorted(set(lines) - made)
         deepest_first = sorted(made, key=lambda d: (-d.count("/"), d))
         steps = [RemoveEmptyDir(d) for d in deepest_first]
+        if args.get("partial"):  # the tasks left out still have things on the node that only these records name
+            return Outcome(steps, "remove the directories of the tasks that ran, where empty (the records stay: "
+                                  "tasks were left out)")
         steps += [Cmd(("rm", "-f", CREATED_DIRS, CREATED)), RemoveEmptyDir(STATE_DIR)]
         note = (f"; left alone, as no task names them: {', '.join(foreign[:5])}" + (" …" if len(foreign) > 5 else "")
                 if foreign else "")
