@@ -64,7 +64,7 @@ def cni_vars(c: CNI) -> dict[str, Any]:
     return {
         "type": c.type, "bin_dir": c.bin_dir, "conf_dir": c.conf_dir, "config_name": c.config_name,
         "source": str(c.source), "plugins": list(c.plugins), "own_plugin": c.own_plugin,
-        "sha256": dict(c.sha256), "tarball_sha256": c.tarball_sha256, "data_dir": c.data_dir,
+        "sha256": dict(c.sha256), "tarball_sha256": c.tarball_sha256, "data_dir": c.data_dir, "mtu": c.mtu,
     }
 
 

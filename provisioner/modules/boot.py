@@ -48,11 +48,13 @@ def boot_script(a: dict) -> str:
     if a.get("mtu"):
         lines.append(f"ip link set {q(br)} mtu {int(a['mtu'])}")
     lines.append(f"ip link set {q(br)} up")
+    mtu = f" mtu {int(a['mtu'])}" if a.get("mtu") else ""
     for pod in (p for p in a["pods"] if p.get("via", "manual") == "manual"):
         name, veth = pod["name"], host_veth(pod["name"])
         lines += [f"# pod {name}",
                   f"[ -e {q('/run/netns/' + name)} ] || ip netns add {q(name)}",
-                  f"ip link show {q(veth)} >/dev/null 2>&1 || ip link add {q(veth)} type veth peer name {POD_IF} netns {q(name)}",
+                  f"ip link show {q(veth)} >/dev/null 2>&1 || ip link add {q(veth)}{mtu} type veth peer name {POD_IF}{mtu} "
+                  f"netns {q(name)}",
                   f"ip link set {q(veth)} master {q(br)} up",
                   f"ip -n {q(name)} addr replace {q(pod['ip'] + '/' + str(a['prefix']))} dev {POD_IF}",
                   f"ip -n {q(name)} link set {POD_IF} up",

@@ -5,6 +5,7 @@ The manual steps it replaces::
     ip link add v-net-0 type bridge
     ip addr add 10.244.1.1/24 dev v-net-0
     ip link set v-net-0 up
+    ip link set v-net-0 mtu 1500      # cni.mtu
 
 A wrong IPv4 address on the bridge is removed (the CNI bridge plugin would
 refuse a bridge whose address differs from its gateway).
@@ -17,6 +18,15 @@ from ..facts.net import Links, Addrs
 from ..steps import Cmd
 from .base import CIDR, IFNAME, Module, ModuleError, Outcome, created_by_apply, schema
 
+
+
+def _old_mtu(name: str, facts) -> int | None:
+    """The MTU a bridge apply did not make had before apply changed it (recorded as ``mtu NAME OLD``)."""
+    for kind, value in sorted(facts.get(Created()) or ()):
+        bridge, _, old = value.partition(" ")
+        if kind == "mtu" and bridge == name and old.isascii() and old.isdigit():
+            return int(old)
+    return None
 
 
 class BridgeModule(Module):
@@ -44,7 +54,10 @@ class BridgeModule(Module):
             mine = link is None or created_by_apply("link", name, facts)
             steps.append(Cmd(("ip", "addr", "add", address, "dev", name), creates=None if mine else ("addr", f"{name} {address}")))
         if "mtu" in args and (link is None or link["mtu"] != args["mtu"]):
-            steps.append(Cmd(("ip", "link", "set", name, "mtu", str(args["mtu"]))))
+            # on a bridge of someone else's, the MTU it had is written down for reset to give back
+            old = None if link is None or created_by_apply("link", name, facts) or _old_mtu(name, facts) else link["mtu"]
+            steps.append(Cmd(("ip", "link", "set", name, "mtu", str(args["mtu"])),
+                             creates=None if old is None else ("mtu", f"{name} {old}")))
         if link is None or not link["up"]:
             steps.append(Cmd(("ip", "link", "set", name, "up")))
         if not steps:
@@ -61,7 +74,11 @@ class BridgeModule(Module):
         if created_by_apply("link", name, facts):
             return Outcome([Cmd(("ip", "link", "del", name))], f"delete bridge {name}")
         added = [a for a in (facts[Addrs()] or {}).get(name, []) if created_by_apply("addr", f"{name} {a}", facts)]
-        if added:
-            return Outcome([Cmd(("ip", "addr", "del", a, "dev", name)) for a in added],
-                           f"bridge {name} existed before apply: remove only {', '.join(added)}")
+        old = _old_mtu(name, facts)
+        steps = [Cmd(("ip", "addr", "del", a, "dev", name)) for a in added]
+        if old is not None and link["mtu"] != old:
+            steps.append(Cmd(("ip", "link", "set", name, "mtu", str(old))))
+        if steps:
+            return Outcome(steps, f"bridge {name} existed before apply: remove only "
+                                  + ", ".join(added + ([f"the MTU change (back to {old})"] if len(steps) > len(added) else [])))
         return Outcome(reason=f"bridge {name} existed before apply (not recorded as made by provisioner): left in place")

@@ -3,7 +3,7 @@
 The manual steps for pod ``web`` with 10.244.1.2 on bridge v-net-0::
 
     ip netns add web
-    ip link add veth-web type veth peer name eth0 netns web
+    ip link add veth-web mtu 1500 type veth peer name eth0 mtu 1500 netns web   # cni.mtu
     ip link set veth-web master v-net-0 up
     ip -n web addr add 10.244.1.2/24 dev eth0
     ip -n web link set eth0 up ; ip -n web link set lo up
@@ -34,6 +34,7 @@ class PodsModule(Module):
         "bridge": IFNAME,
         "gateway": IPV4,
         "prefix": {"type": "integer", "minimum": 1, "maximum": 32},
+        "mtu": {"type": "integer", "minimum": 68, "maximum": 65535},
         "pods": {"type": "array", "items": {
             "type": "object", "required": ["name", "ip"],
             "properties": {"name": PODNAME, "ip": IPV4, "via": {"enum": ["manual", "cni"], "default": "manual"}}}},
@@ -77,14 +78,19 @@ class PodsModule(Module):
         if POD_IF not in pod_links:
             if host is not None:  # the peer is gone or elsewhere: start the pair again
                 steps.append(Cmd(("ip", "link", "del", veth)))
-            steps.append(Cmd(("ip", "link", "add", veth, "type", "veth", "peer", "name", POD_IF, "netns", name),
-                             creates=("link", veth)))
+            mtu = ("mtu", str(args["mtu"])) if "mtu" in args else ()
+            steps.append(Cmd(("ip", "link", "add", veth, *mtu, "type", "veth", "peer", "name", POD_IF, *mtu,
+                              "netns", name), creates=("link", veth)))
             host = None
         if host is None or host["master"] != bridge:
             steps.append(Cmd(("ip", "link", "set", veth, "master", bridge)))
             if host is not None and POD_IF in pod_links:
                 # back on a bridge made anew (a new MAC): the pod must not keep sending to the old gateway MAC
                 steps.append(Cmd(in_pod + ("neigh", "flush", "dev", POD_IF)))
+        if "mtu" in args and host is not None and host["mtu"] != args["mtu"]:
+            steps.append(Cmd(("ip", "link", "set", veth, "mtu", str(args["mtu"]))))
+        if "mtu" in args and POD_IF in pod_links and pod_links[POD_IF]["mtu"] != args["mtu"]:
+            steps.append(Cmd(in_pod + ("link", "set", POD_IF, "mtu", str(args["mtu"]))))
         if host is None or not host["up"]:
             steps.append(Cmd(("ip", "link", "set", veth, "up")))
         have = (facts.get(Addrs(name)) or {}).get(POD_IF, []) if exists else []

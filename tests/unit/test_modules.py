@@ -61,6 +61,30 @@ def test_bridge_reset_keeps_a_bridge_apply_did_not_make():
     assert cmds(o) == ["ip addr del 10.244.1.1/24 dev v-net-0"]
 
 
+def test_bridge_mtu_is_cni_mtu_and_a_foreign_bridges_own_comes_back_at_reset():
+    m, args = MODULES["bridge"], {**BR, "mtu": 1450}
+    o = m.plan(args, {Links(): {}, Addrs(): {}})
+    assert "ip link set v-net-0 mtu 1450" in cmds(o)  # a bridge it makes: nothing to record
+    ours = {Links(): {"v-net-0": link("bridge", mtu=1400)}, Addrs(): {"v-net-0": ["10.244.1.1/24"]},
+            Created(): {("link", "v-net-0")}}
+    assert cmds(m.plan(args, ours)) == ["ip link set v-net-0 mtu 1450"]
+    theirs = {**ours, Created(): set()}
+    assert cmds(m.plan(args, theirs)) == ["provisioner_created mtu 'v-net-0 1400'\nip link set v-net-0 mtu 1450"]
+    again = {**ours, Links(): {"v-net-0": link("bridge", mtu=1300)}, Created(): {("mtu", "v-net-0 1400")}}
+    assert cmds(m.plan(args, again)) == ["ip link set v-net-0 mtu 1450"]  # the first MTU stays the one recorded
+    now = {**ours, Links(): {"v-net-0": link("bridge", mtu=1450)}, Created(): {("mtu", "v-net-0 1400")}}
+    o = m.reverse(args, now)
+    assert cmds(o) == ["ip link set v-net-0 mtu 1400"] and "the MTU change (back to 1400)" in o.reason
+
+
+def test_pods_get_cni_mtu_on_both_ends():
+    args = {**PODS, "mtu": 1450}
+    c = cmds(MODULES["pods"].plan(args, {Netns(): [], Links(): {"v-net-0": link("bridge")}}))
+    assert "provisioner_created link veth-web\nip link add veth-web mtu 1450 type veth peer name eth0 mtu 1450 netns web" in c
+    assert cmds(MODULES["pods"].plan(args, done_pod_facts())) == ["ip link set veth-web mtu 1450",
+                                                                  "ip -n web link set eth0 mtu 1450"]
+
+
 # -- sysctl -----------------------------------------------------------------
 SYS = {"settings": {"net.ipv4.ip_forward": 1, "net.bridge.bridge-nf-call-iptables": 1}}
 CONF = ("# managed by provisioner\n# before: net.ipv4.ip_forward = 0\n# before: net.bridge.bridge-nf-call-iptables = (absent)\n"
