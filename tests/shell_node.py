@@ -80,5 +80,8 @@ class ShellNode(FakeTransport):
             return Result("", "timed out", 124)
         # the node's own paths, as a real node would print them (the record of what apply created, say)
         out, err = (b.decode(errors="replace").replace(str(self.root) + "/", "/") for b in (p.stdout, p.stderr))
+        if getattr(self, "on_output", None) is not None:  # as the SSH transport: output in pieces, lines cut anywhere
+            for at in range(0, len(out), 7):
+                self.on_output(out[at:at + 7])
         return Result(out, err, p.returncode)
 

@@ -136,7 +136,6 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
             check_commands(transport.host, order, values)
             outcomes = _plan(transport.host, order, values, mode, result, emit, dry)
             if not dry and outcomes is not None:
-                emit("phase", (transport.host, "applying " + ", ".join(t.name for i, t in order if outcomes[i].changed)[:60]))
                 _apply(transport, order, outcomes, result, emit, clock(), held.token)
     except TransportError as exc:
         result.unreachable, result.error = True, str(exc)
@@ -263,10 +262,26 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
     if not todo:
         return _report_applied(host, order, outcomes, result, emit, None, "", "")
     lost = None
+    names = {i: t.name for i, t in order}
+    number = {i: k for k, (i, _) in enumerate(todo, 1)}
+    emit("phase", (host, f"task 1/{len(todo)}: {names[todo[0][0]]}"))
+    buffer = [""]
+
+    def progress(text: str) -> None:  # the script says `MARK step TASK STEP` before each step: show that task
+        buffer[0] += text
+        *lines, buffer[0] = buffer[0].split("\n")
+        marks = [ln.split() for ln in lines if ln.startswith(f"{steps.MARK} step ")]
+        if marks and len(marks[-1]) == 4 and marks[-1][2].isdigit() and int(marks[-1][2]) in number:
+            task = int(marks[-1][2])
+            emit("phase", (host, f"task {number[task]}/{len(todo)}: {names[task]}"))
+
+    transport.on_output = progress
     try:
         r = transport.run(steps.render(todo, token), timeout)
     except TransportError as exc:  # what had arrived tells how far the script got
         lost, r = exc, Result(getattr(exc, "partial", ""), "", -1)
+    finally:
+        transport.on_output = None
     if r.rc == 0 and steps.finished(r.stdout):
         return _report_applied(host, order, outcomes, result, emit, None, "", "")
     if r.rc == steps.FENCED_RC and f"{steps.MARK} fenced" in r.stdout.splitlines():

@@ -8,6 +8,7 @@ ssh_config the OpenSSH client uses (verify, ``provision ssh``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -30,6 +31,9 @@ class Held:
 class Transport(Protocol):
     host: str
     deadline: float | None  # set by the runner: monotonic time by which this host's work must end
+    # set by the runner (optional for a transport): called with each piece of a running script's stdout as it
+    # arrives, so that the status line can show the step a node is on
+    on_output: "Callable[[str], None] | None"
 
     def run(self, script: str, timeout: float | None = None) -> Result:
         """Run ``script`` with ``sh -s`` on the node (as root); never raises on non-zero exit."""

@@ -197,6 +197,7 @@ class SSHTransport:
         client.set_missing_host_key_policy(policy)
 
     deadline: float | None = None  # monotonic time by which all of this host's work must end (--host-timeout)
+    on_output = None  # called with each piece of a script's stdout as it arrives (the runner's progress)
 
     def _left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -374,7 +375,11 @@ class SSHTransport:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if chan.recv_ready():
-                out += chan.recv(65536)
+                piece = chan.recv(65536)
+                out += piece
+                if self.on_output is not None:
+                    with contextlib.suppress(Exception):  # progress is a nicety: it never breaks a run
+                        self.on_output(piece.decode(errors="replace"))
             elif chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
             elif chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():

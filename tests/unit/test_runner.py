@@ -31,6 +31,12 @@ def test_apply_fresh_node_is_two_execs_and_converges(base_inventory, tmp_path):
     (res,), events = run(base_inventory, "apply", {"node2": node})
     assert len(node.scripts) == 2 and not res.failed, [t.error for t in res.tasks]
     assert res.recap()["changed"] == 5 and [k for k, _ in events].count("task") == 5
+    # the status line follows the script: each node's phase names the task its script is on
+    phases = [text for k, (host, text) in ((k, o) for k, o in events if k == "phase")]
+    assert phases[:2] == ["connecting", "gathering facts"]
+    steps = [p for p in phases[2:] if p.startswith("task ")]
+    assert steps[0] == "task 1/5: Kernel forwards and filters pod traffic" and steps[-1].startswith("task 5/5: ")
+    assert [int(p.split()[1].split("/")[0]) for p in steps] == sorted(int(p.split()[1].split("/")[0]) for p in steps)
     apply_script = node.scripts[1]
     assert apply_script.index("modprobe br_netfilter") < apply_script.index("bridge-nf-call-iptables")
     net = node.network()
