@@ -56,7 +56,7 @@ def test_every_cli_command_is_in_the_reference():
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "==SUPPRESS==" or a.__class__.__name__ == "_SubParsersAction")
-    cli_ref = README.split("## CLI reference", 1)[1].split("## The namespace lab", 1)[0]
+    cli_ref = README.split("## CLI reference", 1)[1].split("## Troubleshooting", 1)[0]
     for name in sub.choices:
         if name == "lab":
             for action in ("up", "down", "status", "vagrant-inventory"):
@@ -68,8 +68,29 @@ def test_every_cli_command_is_in_the_reference():
 def test_every_module_is_in_the_walkthrough():
     from provisioner.modules import MODULES
 
-    steps = README.split("## The manual procedure, step by step", 1)[1].split("## Inventory reference", 1)[0]
+    steps = README.split("## The manual procedure, step by step", 1)[1].split("## See your network", 1)[0]
     for name in MODULES:
         if name in ("file", "service"):
             continue
         assert f"`{name}`" in steps, name
+
+
+def test_every_link_to_a_file_of_the_repository_is_there():
+    for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:]+)\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.name} links to {target}, which is not there"
+    headings = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in re.findall(r"(?m)^#+ (.*)$", README)}
+    for anchor in re.findall(r"\]\(#([^)]+)\)", README):
+        assert anchor in headings, f"README links to #{anchor}, a heading it does not have"
+
+
+def test_every_cli_option_of_a_run_is_in_the_reference():
+    from provisioner.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    cli_ref = README.split("## CLI reference", 1)[1].split("## Troubleshooting", 1)[0]
+    for action in sub.choices["apply"]._actions:
+        longest = max(action.option_strings, key=len, default=None)
+        if longest and longest != "--help":
+            assert f"`{longest}" in cli_ref or f" {longest}" in cli_ref, longest
