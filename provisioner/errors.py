@@ -29,7 +29,8 @@ class Problem:
         path, message = printable(self.path), printable(self.message)
         if len(message) > MAX_MESSAGE:
             message = f"{message[:MAX_MESSAGE]}… ({len(message)} characters)"
-        return f"{where} {path}: {message}" if path else f"{where}: {message}"
+        head = " ".join(x for x in (where, path) if x)
+        return f"{head}: {message}" if head else message
 
 
 MAX_MESSAGE = 500

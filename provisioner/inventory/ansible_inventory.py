@@ -35,7 +35,8 @@ from ..errors import InputError
 from ..yaml_lines import read_text
 
 VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")  # ansible-core's order: a bare name (a directory) first
-MAX_RANGE = 100_000  # hosts one range may expand to
+MAX_HOSTS = 20_000  # hosts one inventory may name (far more than provision can load: it says so, quickly)
+MAX_RANGE = MAX_HOSTS  # hosts one range may expand to
 
 
 class Vaulted(str):
@@ -53,7 +54,7 @@ _VarsLoader.add_constructor("!vault", lambda loader, node: Vaulted(loader.constr
 @dataclass
 class _Group:
     name: str
-    hosts: list[str] = field(default_factory=list)
+    hosts: dict[str, None] = field(default_factory=dict)  # in order, each once
     children: list[str] = field(default_factory=list)
     parents: set[str] = field(default_factory=set)
     vars: dict = field(default_factory=dict)
@@ -92,10 +93,10 @@ class _Inventory:
         return self.groups[name]
 
     def add_host(self, group: str, host: str, hvars: dict) -> None:
+        if host not in self.host_vars and len(self.host_vars) >= MAX_HOSTS:
+            raise InputError(f"{self.source}: more than {MAX_HOSTS} hosts; provision takes one cluster per inventory")
         self.host_vars.setdefault(host, {}).update(hvars)
-        g = self.group(group)
-        if host not in g.hosts:
-            g.hosts.append(host)
+        self.group(group).hosts.setdefault(host)
 
     def add_child(self, parent: str, child: str) -> None:
         if parent == child:
@@ -115,8 +116,8 @@ class _Inventory:
             if host not in grouped:
                 self.add_host("ungrouped", host, {})
         for host in self.groups["all"].hosts:  # hosts put in `all` by name are ungrouped too, unless elsewhere
-            if host not in grouped and host not in self.groups["ungrouped"].hosts:
-                self.groups["ungrouped"].hosts.append(host)
+            if host not in grouped:
+                self.groups["ungrouped"].hosts.setdefault(host)
         self._depths()
 
     def _depths(self) -> None:
@@ -149,9 +150,9 @@ class _Inventory:
         self.finish()
         member: dict[str, set[str]] = {h: set() for h in self.host_vars}
         for name, g in self.groups.items():
+            up = self.ancestors(name) | {name}
             for h in g.hosts:
-                member[h].add(name)
-                member[h].update(self.ancestors(name))
+                member[h].update(up)
         files = _VarsFiles(vars_dir)
         order = sorted((g for g in self.groups.values() if g.name != "all"), key=lambda g: (g.depth, g.priority, g.name))
         hosts = {}

@@ -134,3 +134,49 @@ def test_fuzzed_playbooks_get_clean_errors(tmp_path_factory, book):
     base["cni"].pop("tarball_sha256")
     base["nodes"][0].pop("identity_file")
     validate(tmp, render(base), render(book))
+
+
+INI_LINES = st.one_of(TEXTS, st.sampled_from([
+    "[kube_control_plane]", "[kube_node]", "[etcd:children]", "[k8s_cluster:children]", "[k8s_cluster:vars]",
+    "[bastion]", "[all:vars]", "[x:y]", "[ a ]", "[", "kube_control_plane", "kube_node", "node1 ansible_host=10.0.0.1",
+    "node[1:3] ip=10.0.0.5", "node[01:3]", "node[a:Z]", "w[0:99999999]", "w[1:2][1:9999]", "n:2222", "n:", "[::1]:22",
+    "node1 ansible_port=99999", "node1 ansible_port='22'", "node1 ansible_host='{{ x }}'", "kube_pods_subnet=10.233.64.0/18",
+    "kube_pods_subnet={{ lookup('pipe','id') }}", "kube_service_addresses=10.233.0.0/18", "node1 ip=[1,2]",
+    "node1 ip={'a': 1}", "node1 ansible_connection=local", "node1 ansible_ssh_private_key_file=~/../../k",
+    "bastion ansible_host=1.2.3.4 ansible_user=$(id)", "node1 x=\"unterminated", "node1 x=(1,)", "node1 x=b'\\xff'"]))
+
+
+@settings(**SETTINGS)
+@given(lines=st.lists(INI_LINES, max_size=14), vars_file=st.one_of(st.none(), VALUES, TEXTS))
+def test_fuzzed_ansible_inventories_get_clean_errors(tmp_path_factory, lines, vars_file):
+    """Any INI inventory (kubespray's lines, mixed and broken) with any group_vars file: exit 0 and a written
+    inventory that validates, or exit 2 and a message; never a traceback."""
+    tmp = tmp_path_factory.mktemp("fuzzans")
+    (tmp / "hosts.ini").write_text("\n".join(lines) + "\n", errors="surrogateescape")
+    if vars_file is not None:
+        (tmp / "group_vars").mkdir()
+        (tmp / "group_vars" / "k8s_cluster.yml").write_text(
+            vars_file if isinstance(vars_file, str) else yaml.safe_dump(vars_file), errors="surrogateescape")
+    out, err = io.StringIO(), io.StringIO()
+    start = time.monotonic()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(["inventory", "from-ansible", str(tmp / "hosts.ini"), "--pod-cidr", "10.244.0.0/16",
+                   "--service-cidr", "10.96.0.0/12", "-o", str(tmp / "out.yaml")])
+    assert rc in (0, 2), (rc, err.getvalue())
+    assert "Traceback" not in err.getvalue() and time.monotonic() - start < 5
+    assert (rc == 0) == (tmp / "out.yaml").exists()
+
+
+@settings(**SETTINGS)
+@given(doc=VALUES)
+def test_fuzzed_yaml_ansible_inventories_get_clean_errors(tmp_path_factory, doc):
+    tmp = tmp_path_factory.mktemp("fuzzansy")
+    base = {"all": {"children": {"kube_node": {"hosts": {"n1": {"ansible_host": "10.0.0.5"}}}}}}
+    base["all"]["children"]["kube_node"]["hosts"]["n1"]["x"] = doc
+    for text in (yaml.safe_dump(doc), yaml.safe_dump({"all": doc}), yaml.safe_dump(base)):
+        (tmp / "hosts.yml").write_text(text)
+        err = io.StringIO()
+        with redirect_stdout(io.StringIO()), redirect_stderr(err):
+            rc = main(["inventory", "from-ansible", str(tmp / "hosts.yml"), "--pod-cidr", "10.244.0.0/16",
+                       "--service-cidr", "10.96.0.0/12"])
+        assert rc in (0, 2) and "Traceback" not in err.getvalue(), err.getvalue()
