@@ -74,7 +74,14 @@ class HostError(ProvisionerError):
 
 
 class TransportError(HostError):
-    """The host could not be reached or the connection broke: worth a retry."""
+    """The host could not be reached or the connection broke: worth a retry.
+
+    ``partial``: what a script had printed before its connection broke (it tells how far the script got).
+    """
+
+    def __init__(self, message: str, partial: str = ""):
+        super().__init__(message)
+        self.partial = partial
 
 
 class LabError(ProvisionerError):

@@ -69,7 +69,7 @@ def _node_by_ip(inv: Inventory, ip: str) -> str | None:
 
 def live_facts(node: Node) -> list[Fact]:
     """What ``--live`` reads on a node, in one exec: links, addresses and routes, and each pod's addresses."""
-    return [Links(), Addrs(), Routes()] + [Addrs(p.name) for p in node.pods]
+    return [Links(), Addrs(), Routes(), *(Addrs(p.name) for p in node.pods)]
 
 
 def drift(inv: Inventory, node: Node, values: dict[Fact, Any] | None, error: str | None = None) -> list[dict]:
@@ -104,10 +104,10 @@ def drift(inv: Inventory, node: Node, values: dict[Fact, Any] | None, error: str
         if via and net is not None and net.subnet_of(pods) and dst not in expected and net != node.pod_subnet:
             out.append({"id": f"routes:{node.name}", "what": f"foreign route {dst} via {via}"})
     for p in node.pods:
-        have = [a.split("/")[0] for a in (values.get(Addrs(p.name)) or {}).get("eth0", [])]
-        ok = str(p.ip) in have if p.via == "manual" else any(ipaddress.IPv4Address(a) in node.pod_subnet for a in have)
+        ips = [a.split("/")[0] for a in (values.get(Addrs(p.name)) or {}).get("eth0", [])]
+        ok = str(p.ip) in ips if p.via == "manual" else any(ipaddress.IPv4Address(a) in node.pod_subnet for a in ips)
         if not ok:
-            out.append({"id": f"pod:{node.name}:{p.name}", "what": f"pod {p.name} has " + (", ".join(have) or "no IP")
+            out.append({"id": f"pod:{node.name}:{p.name}", "what": f"pod {p.name} has " + (", ".join(ips) or "no IP")
                         + ("" if p.via != "manual" else f", not {p.ip}")})
     return [{**d, "what": printable(d["what"])} for d in out]  # addresses and names read from the node: data
 

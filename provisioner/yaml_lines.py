@@ -107,7 +107,8 @@ def _check_depth(text: str, file: str) -> None:
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
-                raise InputError([Problem(file, event.start_mark.line + 1, "", f"nested deeper than {MAX_DEPTH} levels")])
+                line = event.start_mark.line + 1 if event.start_mark is not None else None
+                raise InputError([Problem(file, line, "", f"nested deeper than {MAX_DEPTH} levels")])
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
 

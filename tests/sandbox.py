@@ -66,8 +66,12 @@ class SandboxTransport:
                            cwd=self.root, env=env)
         return Result(p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"), p.returncode)
 
-    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
-        return contextlib.nullcontext(Held(True, self.run(first, first_timeout) if first is not None else None))
+    def lock(self, path: str, timeout: float, facts_script: str | None = None,
+             facts_timeout: float | None = None):
+        return contextlib.nullcontext(Held(True, self.run(facts_script, facts_timeout) if facts_script is not None else None))
+
+    def stop_script(self) -> bool:
+        return False
 
     def close(self) -> None:
         pass

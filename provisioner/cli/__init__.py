@@ -175,12 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("node")
     sp.add_argument("command", nargs=argparse.REMAINDER, help="command to run (default: a login shell)")
 
-    imp = sub.add_parser("inventory", help="write an inventory from what you have: kubectl nodes, an Ansible inventory")
-    imp = imp.add_subparsers(metavar="SOURCE")
+    sources = sub.add_parser("inventory", help="write an inventory from what you have: kubectl nodes, an Ansible "
+                                               "inventory").add_subparsers(metavar="SOURCE")
     for name, help_ in (("from-kubectl", "from `kubectl get nodes -o json` or `-o yaml` (a FILE, or - for stdin)"),
                         ("from-ansible", "from an Ansible or kubespray inventory (INI, YAML, or `ansible-inventory "
                                          "--list` JSON), with the group_vars/ and host_vars/ beside it")):
-        sp = imp.add_parser(name, help=help_, description=help_)
+        sp = sources.add_parser(name, help=help_, description=help_)
         sp.add_argument("source", nargs="?" if name == "from-kubectl" else None, default="-",
                         help="the input file" + (" (default: stdin)" if name == "from-kubectl" else ""))
         kube = name == "from-kubectl"

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import threading
-from typing import TextIO
+from typing import TextIO, cast
 
 from ..engine.runner import HostResult, TaskResult
 from ..errors import printable_lines
@@ -53,7 +53,7 @@ class Reporter:
         with self.lock:
             self._clear()
             if kind == "phase":
-                host, text = obj  # type: ignore[misc]
+                host, text = cast("tuple[str, str]", obj)
                 self.working[host] = text
             elif kind == "host_done":
                 self.working.pop(obj.host, None)  # type: ignore[attr-defined]

@@ -147,14 +147,14 @@ def list_tasks(request: Request) -> dict:
 def coredns_files(inv: Inventory, playbook: str | None = None) -> tuple[str, str]:
     """The Corefile and the CoreDNS manifest exactly as apply writes them: the playbook's ``coredns`` task,
     bound to the first node, rendered by the module itself (one renderer for both)."""
-    from ..modules import MODULES
+    from ..modules.dns import CoreDNSModule
 
     first = inv.nodes[0].name
     tasks = [t for t in bind(inv, "apply", playbook, [first])[first] if t.module == "coredns"]
     if not tasks:
         raise InputError(f"{playbook or 'playbooks/site.yaml'} has no coredns task for {first}")
     args = tasks[0].args
-    files = MODULES["coredns"].files(args)
+    files = CoreDNSModule().files(args)
     return files[args["corefile"]], files[args["manifest"]]
 
 

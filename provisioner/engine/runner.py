@@ -126,13 +126,14 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
         if dry:  # no lock: the facts are the only exec
             lock = contextlib.nullcontext(Held(True, _run_facts(transport, script, clock()) if wanted else None))
         else:  # the facts run in the lock's own exec: one exec per node for a no-op, the lock held from facts to apply
-            lock = transport.lock(steps.LOCK, opts.lock_timeout, first=script if wanted else None, first_timeout=clock())
+            lock = transport.lock(steps.LOCK, opts.lock_timeout, facts_script=script if wanted else None,
+                                   facts_timeout=clock())
         with lock as held:
             if not held.locked:
                 result.warnings.append(f"{transport.host} has no flock: ran without the node lock "
                                        "(install util-linux so that two runs cannot overlap)")
             emit("phase", (transport.host, "gathering facts"))
-            values = read_facts(transport.host, wanted, nonce, held.first, clock())
+            values = read_facts(transport.host, wanted, nonce, held.facts, clock())
             check_commands(transport.host, order, values)
             outcomes = _plan(transport.host, order, values, mode, result, emit, dry)
             if not dry and outcomes is not None:
@@ -279,7 +280,7 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
     try:
         r = transport.run(steps.render(todo, token), timeout)
     except TransportError as exc:  # what had arrived tells how far the script got
-        lost, r = exc, Result(getattr(exc, "partial", ""), "", -1)
+        lost, r = exc, Result(exc.partial, "", -1)
     finally:
         transport.on_output = None
     if r.rc == 0 and steps.finished(r.stdout):
@@ -297,7 +298,7 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
     if lost is not None:
         why = f"connection to {host} lost during apply (at {where}); that step may or may not have run"
     elif r.rc == 124:
-        stopped = getattr(transport, "stop_script", lambda: False)()
+        stopped = transport.stop_script()
         why = (f"did not finish within {timeout:.0f}s (--timeout/--host-timeout), at {where}; the script was "
                + ("stopped on the node" if stopped else "may still be running on the node"))
     else:

@@ -34,7 +34,7 @@ class Fact:
     """Subclasses are frozen dataclasses; their fields are the fact's arguments."""
 
     def command(self) -> str:
-        """POSIX sh that prints what :meth:`process` reads; every argument in it ``shlex.quote``d."""
+        """POSIX sh that prints what :meth:`process` reads; every value in it quoted by :mod:`provisioner.shell`."""
         raise NotImplementedError
 
     def process(self, stdout: str, rc: int) -> Any:
@@ -67,28 +67,29 @@ def distinct(facts: Iterable[Fact]) -> list[Fact]:
     return list(dict.fromkeys(facts))
 
 
-def jobs(facts: Iterable[Fact]) -> list[tuple[str, list[Fact], type | None]]:
+def jobs(facts: Iterable[Fact]) -> list[tuple[str, list[Fact], type[Fact] | None]]:
     """What the gather script runs: ``(command, facts, batch class)``; job ``i`` is marker ``i``.
 
     Facts of a class that batches share one command; other facts with the same
     command (``Links`` and ``Addrs`` both read ``ip -d addr``) share its run.
     """
-    out: list[tuple[str, list[Fact], type | None]] = []
-    by_class: dict[type, list[Fact]] = {}
+    out: list[tuple[str, list[Fact], type[Fact] | None]] = []
+    by_class: dict[type[Fact], list[Fact]] = {}
     for f in distinct(facts):
         by_class.setdefault(type(f), []).append(f)
-    batched: dict[type, str] = {}
+    batched: dict[type[Fact], str] = {}
     for cls, group in by_class.items():
         command = cls.batch_command(group) if len(group) > 1 else None
         if command is not None:
             batched[cls] = command
     by_command: dict[str, int] = {}
+    emitted: set[type[Fact]] = set()
     for f in distinct(facts):
         cls = type(f)
         if cls in batched:
-            if batched[cls] is not None:
+            if cls not in emitted:
                 out.append((batched[cls], by_class[cls], cls))
-                batched[cls] = None  # type: ignore[assignment]
+                emitted.add(cls)
             continue
         command = f.command()
         if command in by_command:
@@ -119,7 +120,8 @@ def split(stdout: str, facts: Iterable[Fact], nonce: str = "") -> dict[Fact, tup
     """Cut the output of :func:`script` over the same ``facts`` into ``{fact: (output, exit code)}``."""
     begin, end = f"{BEGIN}{nonce} ", f"{END}{nonce} "
     out: dict[int, tuple[str, int]] = {}
-    pos, buf = None, []
+    pos: int | None = None
+    buf: list[str] = []
     for line in stdout.split("\n"):
         if pos is None and line.startswith(begin) and line[len(begin):].isdigit():
             pos, buf = int(line[len(begin):]), []

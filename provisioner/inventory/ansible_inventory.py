@@ -179,7 +179,8 @@ class _VarsFiles:
     """``group_vars/`` and ``host_vars/`` beside the inventory, read once each."""
 
     def __init__(self, base: Path | None):
-        self.base, self.cache = base, {}
+        self.base = base
+        self.cache: dict[tuple[str, str], dict] = {}
 
     def vars(self, kind: str, name: str) -> dict:
         if self.base is None or name.startswith("/"):

@@ -151,10 +151,10 @@ def from_kubectl(text: str, service_cidr: str | None, pod_cidr: str | None = Non
         raise InputError(f"node {outside[0]}: podCIDR {subnets[outside[0]]} is outside the pod range {pods}")
     prefixes = {s.prefixlen for s in subnets.values()}
     prefix = prefixes.pop() if len(prefixes) == 1 else None
-    out = {"cluster": _cluster(service_cidr, pods, ips, node_cidr, prefix), "nodes": nodes}
+    cluster = _cluster(service_cidr, pods, ips, node_cidr, prefix)
     if kubeadm.get("dnsDomain") and kubeadm["dnsDomain"] != "cluster.local":
-        out["cluster"]["domain"] = kubeadm["dnsDomain"]
-    return out
+        cluster["domain"] = kubeadm["dnsDomain"]
+    return {"cluster": cluster, "nodes": nodes}
 
 
 def _is_v4(text: str) -> bool:

@@ -99,7 +99,7 @@ def build(doc: Document) -> Inventory:
         raise InventoryError(problems)
     checker = _Checker(doc, with_defaults(schema(), doc.data))
     inv = checker.run()
-    if checker.problems:
+    if checker.problems or inv is None:
         raise InventoryError(checker.problems)
     return inv
 
@@ -223,7 +223,8 @@ class _Checker:
         names = list(ranges)
         for i, a in enumerate(names):
             for b in names[i + 1:]:
-                if ranges[a] and ranges[b] and ad.overlaps(ranges[a], ranges[b]):
+                ra, rb = ranges[a], ranges[b]
+                if ra is not None and rb is not None and ad.overlaps(ra, rb):
                     self.bad(base + (b,), f"{ranges[b]} overlaps cluster.{a} {ranges[a]}")
         pod, svc = ranges["pod_cidr"], ranges["service_cidr"]
         prefix = c["node_prefix"]
@@ -256,11 +257,12 @@ class _Checker:
                     self.bad(base + ("router",), f"{router} is outside cluster.node_cidr {ranges['node_cidr']}")
                 elif router and ranges["node_cidr"]:
                     self.not_a_host(base + ("router",), router, ranges["node_cidr"])
-        if None in ranges.values() or dns is None:
+        nodes = ranges["node_cidr"]
+        if nodes is None or pod is None or svc is None or dns is None:
             return None
         return Cluster(
             name=c["name"], domain=c["domain"],
-            node_cidr=ranges["node_cidr"], pod_cidr=pod, node_prefix=prefix,
+            node_cidr=nodes, pod_cidr=pod, node_prefix=prefix,
             service_cidr=svc, dns_ip=dns, bridge=c["bridge"],
             routing=routing, router=router,
         )

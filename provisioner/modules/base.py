@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import HostError
@@ -44,7 +45,7 @@ class ModuleError(HostError):
 
 @dataclass
 class Outcome:
-    steps: list[Step] = field(default_factory=list)
+    steps: Sequence[Step] = ()
     reason: str = ""
     diff: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -162,7 +163,9 @@ def write_steps(path: str, content: bytes, facts: Facts, mode: str | None = None
     if not steps:
         return steps, diff
     if current is None:
-        return [replace(steps[0], creates=("file", path))] + steps[1:], diff
+        first = steps[0]
+        assert isinstance(first, WriteFile), first  # a new file starts with its write
+        return [replace(first, creates=("file", path))] + steps[1:], diff
     return backup_step(path, facts) + steps, diff
 
 

@@ -15,7 +15,7 @@ from .. import uploads
 from ..node_plugin import PLUGIN_NAME, plugin_path
 from ..facts.files import File, Binary, Listing, Exists, Created
 from ..facts.net import Links, Addrs, Netns
-from ..steps import CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Upload
+from ..steps import CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Step, Upload
 from .base import (ABS, PODNAME, Module, Outcome, backup_of, backup_step, created_by_apply, dirs_created, file_facts, restore_steps,
                    schema, write_steps)
 
@@ -46,7 +46,8 @@ class CNIPluginsModule(Module):
         return [Created()] + [x for p in paths for x in (Binary(p), Exists(backup_of(p)))]
 
     def plan(self, args, facts):
-        steps, names = [], []
+        steps: list[Step] = []
+        names: list[str] = []
         for f in args["files"]:
             path = posixpath.join(args["dest"], f.name)
             have = facts[Binary(path)]
@@ -100,7 +101,8 @@ class CNIConfigModule(Module):
         return file_facts(self._files(args)) + [Listing(args["conf_dir"])] + data
 
     def plan(self, args, facts):
-        steps, diffs = [], []
+        steps: list[Step] = []
+        diffs: list[str] = []
         leases = self._leases(args)
         if leases and not facts[Exists(leases)] and leases not in dirs_created(facts):
             # made here rather than by host-local, so that it is recorded and reset may empty it again; once
@@ -192,7 +194,8 @@ class CNIPodsModule(Module):
     def plan(self, args, facts):
         """Attach each CNI pod; one whose namespace or address is gone is detached first (DEL, then ADD),
         as a runtime repairs a sandbox, so its old lease never blocks the new ADD."""
-        steps, names = [], []
+        steps: list[Step] = []
+        names: list[str] = []
         for pod in self._pods(args):
             name = pod["name"]
             exists = name in (facts[Netns()] or [])
@@ -211,7 +214,7 @@ class CNIPodsModule(Module):
         return Outcome(steps, f"attach {', '.join(names)} through {chain}")
 
     def reverse(self, args, facts):
-        steps = []
+        steps: list[Step] = []
         for pod in self._pods(args):
             if pod["name"] in (facts[Netns()] or []) and created_by_apply("netns", pod["name"], facts):
                 steps += [self._chain("DEL", pod["name"], args), Cmd(("ip", "netns", "del", pod["name"]))]

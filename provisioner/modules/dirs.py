@@ -16,7 +16,7 @@ that no task names is left alone.
 from __future__ import annotations
 
 from ..facts.files import File, Created
-from ..steps import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir
+from ..steps import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir, Step
 from .base import ABS, Module, Outcome, dirs_created, schema
 
 
@@ -54,7 +54,7 @@ class CreatedDirsModule(Module):
         made = {d for d in lines if named(d, allowed)}
         foreign = sorted(set(lines) - made)
         deepest_first = sorted(made, key=lambda d: (-d.count("/"), d))
-        steps = [RemoveEmptyDir(d) for d in deepest_first]
+        steps: list[Step] = [RemoveEmptyDir(d) for d in deepest_first]
         if args.get("partial"):  # the tasks left out still have things on the node that only these records name
             return Outcome(steps, "remove the directories of the tasks that ran, where empty (the records stay: "
                                   "tasks were left out)")

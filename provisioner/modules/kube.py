@@ -14,7 +14,7 @@ import yaml
 
 from ..facts.files import Exists, File
 from ..facts.system import KernelModule, SystemdUnit
-from ..steps import Cmd
+from ..steps import Cmd, Step
 from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARGS, VERSION, FilesModule, Module, ModuleError, Outcome, backup_of,
                    file_facts, plan_files, remove_files, schema, text_of, write_steps)
 from .merge import MergeError, env_var, load_mapping, set_env_var, set_yaml_keys
@@ -177,7 +177,7 @@ class KubeProxyModule(Module):
         return out
 
     def plan(self, a, facts):
-        steps = []
+        steps: list[Step] = []
         if a["mode"] == "ipvs":  # ipvs needs its kernel modules before kube-proxy starts
             steps += [Cmd(("modprobe", m)) for m in IPVS_MODULES if not facts[KernelModule(m)]]
         fsteps, diff = write_steps(a["config_file"], kube_proxy_config(a).encode(), facts)

@@ -50,7 +50,9 @@ class PodsModule(Module):
         return out
 
     def plan(self, args, facts):
-        steps, made, fixed = [], [], []
+        steps: list[Cmd] = []
+        made: list[str] = []
+        fixed: list[str] = []
         for pod in self._pods(args):
             pod_steps = self._pod(pod, args, facts)
             steps += pod_steps

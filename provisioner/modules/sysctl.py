@@ -11,7 +11,7 @@ loads it first (and lists it in modules-load.d) when any such key is asked for.
 from __future__ import annotations
 
 from ..facts.files import File, Exists, Sysctl, sysctl_path
-from ..steps import Cmd
+from ..steps import Cmd, Step
 from .base import ABS, Module, ModuleError, Outcome, file_facts, restore_steps, schema, write_steps
 
 BRIDGE_DIR = "/proc/sys/net/bridge"
@@ -73,7 +73,7 @@ class SysctlModule(Module):
 
     def reverse(self, args, facts):
         """Puts back the values found before the first apply (recorded in the persist file), removes the files."""
-        steps = []
+        steps: list[Step] = []
         persist = args["persist"]
         before = previous(facts.get(File(persist))) if persist else {}
         for key, value in (before or {}).items():

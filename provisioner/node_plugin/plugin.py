@@ -369,7 +369,7 @@ def masq_rules(network: str, keep=lambda container, ifname: False) -> list[list[
     p = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True)
     out = []
     for line in p.stdout.splitlines() if p.returncode == 0 else []:
-        m = re.search(r'--comment "?provisioner-bridge (\S+) (\S+) (\S+?)"?(\s|$)', line)
+        m = re.search(r'--comment "?provisioner-bridge (\S+) (\S+) (\S+?)"?(\s|\Z)', line)
         if m and m.group(1) == network and not keep(m.group(2), m.group(3)) and line.startswith("-A "):
             out.append(["-t", "nat", "-D", *shlex.split(line[3:])])
     return out
@@ -499,9 +499,11 @@ def run(cmd: str, e: dict, answer: dict) -> dict | None:
     if cmd in SINCE and vtuple(conf["cniVersion"]) < vtuple(SINCE[cmd]):
         raise CNIError(INCOMPATIBLE, f"config version {conf['cniVersion']} does not allow {cmd} (needs {SINCE[cmd]})")
     if cmd == "STATUS":
-        return cmd_status(conf, raw, e)
+        cmd_status(conf, raw, e)  # an error is raised; nothing is printed on success
+        return None
     if cmd == "CHECK":
-        return cmd_check(conf, raw, e)
+        cmd_check(conf, raw, e)
+        return None
     with lock(conf["name"]):
         return {"ADD": cmd_add, "DEL": cmd_del, "GC": cmd_gc}[cmd](conf, raw, e)
 

@@ -24,7 +24,7 @@ class Held:
     """What :meth:`Transport.lock` yields: whether the lock is held, and what ``first`` printed."""
 
     locked: bool          # False: the node has no flock; the run goes on without it (with a warning)
-    first: Result | None  # the script run on the node as soon as the lock was taken (the facts)
+    facts: Result | None  # what the facts script printed, run on the node as soon as the lock was taken
     token: str | None = None  # the lease's token: an apply script rendered with it runs only while that lease holds
 
 
@@ -38,10 +38,15 @@ class Transport(Protocol):
     def run(self, script: str, timeout: float | None = None) -> Result:
         """Run ``script`` with ``sh -s`` on the node (as root); never raises on non-zero exit."""
 
-    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
+    def lock(self, path: str, timeout: float, facts_script: str | None = None,
+             facts_timeout: float | None = None):
         """Context manager holding an exclusive lock on the node, yielding :class:`Held`.
 
-        ``first`` runs on the node right after the lock is taken, in the same exec
+        ``facts_script`` runs on the node right after the lock is taken, in the same exec
         (a no-op run is then one exec per node); raises HostError on timeout."""
+
+    def stop_script(self) -> bool:
+        """Stop the apply script of the lease held now that outlived its time-out (and every process it
+        started); True if one was stopped. A transport that cannot stop one says False."""
 
     def close(self) -> None: ...

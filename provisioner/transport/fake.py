@@ -25,9 +25,13 @@ class FakeTransport:
         return self.answer(script)
 
     @contextlib.contextmanager
-    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
+    def lock(self, path: str, timeout: float, facts_script: str | None = None,
+             facts_timeout: float | None = None):
         self.locks.append(path)
-        yield Held(True, self.run(first, first_timeout) if first is not None else None)
+        yield Held(True, self.run(facts_script, facts_timeout) if facts_script is not None else None)
+
+    def stop_script(self) -> bool:
+        return False
 
     def close(self) -> None:
         pass

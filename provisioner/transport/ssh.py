@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import select
-import shlex
 import socket
 import threading
 import time
@@ -28,6 +27,7 @@ import paramiko
 from fabric import Config, Connection
 
 from .. import steps
+from ..shell import sh
 from ..errors import HostError, TransportError, printable
 from ..inventory import Inventory, Node
 from . import Held, Result
@@ -344,9 +344,8 @@ class SSHTransport:
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 if fired.is_set():
                     return Result(out.decode(errors="replace"), f"timed out after {timeout:.0f}s (connection closed)", 124)
-                lost = TransportError(f"{self.host}: connection lost: {exc or type(exc).__name__}")
-                lost.partial = out.decode(errors="replace")
-                raise lost from None
+                raise TransportError(f"{self.host}: connection lost: {exc or type(exc).__name__}",
+                                     partial=out.decode(errors="replace")) from None
         return Result(out.decode(errors="replace"), err.decode(errors="replace"), rc)
 
     @contextlib.contextmanager
@@ -394,12 +393,13 @@ class SSHTransport:
                 select.select([chan], [], [], 0.05)
 
     @contextlib.contextmanager
-    def lock(self, path: str, timeout: float, first: str | None = None, first_timeout: float | None = None):
+    def lock(self, path: str, timeout: float, facts_script: str | None = None,
+             facts_timeout: float | None = None):
         """Hold the node's lock (``steps.lock_script``) as a lease, renewed from a thread, until the block ends.
 
         Yields :class:`Held`: ``locked`` False (with a warning for the run) where the
-        node has no flock; ``first`` (the facts script) run in the same exec once the
-        lock is taken, its output in ``Held.first`` (exit 124 past ``first_timeout``).
+        node has no flock; ``facts_script`` run in the same exec once the lock is taken,
+        its output in ``Held.facts`` (exit 124 past ``facts_timeout``).
         Raises LockError when another run holds it past ``timeout`` (naming the
         holder), TransportError when the node does not answer in time.
         """
@@ -410,8 +410,8 @@ class SSHTransport:
         if left is not None:  # one deadline per host: the wait for another run's lock ends within it too
             timeout = max(0.0, min(timeout, left - 2)) if timeout > 0 else max(0.0, left - 2)
         # an apply script on its way or running keeps the lease for as long as this host may still work
-        script = steps.lock_script(nonce, timeout, owner, first, grace=left + 5 if left is not None else 3600)
-        command = f"sudo -n sh -c {shlex.quote(script)}" if self.sudo else f"sh -c {shlex.quote(script)}"
+        script = steps.lock_script(nonce, timeout, owner, facts_script, grace=left + 5 if left is not None else 3600)
+        command = sh("sudo -n sh -c {}", script) if self.sudo else sh("sh -c {}", script)
         wait = None if timeout <= 0 else timeout + 15
         if left is not None:
             wait = left if wait is None else min(wait, left)
@@ -440,7 +440,7 @@ class SSHTransport:
         beat = threading.Thread(target=self._heartbeat, args=(chan, stop), daemon=True)
         beat.start()
         try:
-            ran = self._first(lines, nonce, first_timeout) if first is not None else None
+            ran = self._facts(lines, nonce, facts_timeout) if facts_script is not None else None
             yield Held(token is not None, ran, token)
         finally:
             stop.set()
@@ -450,8 +450,8 @@ class SSHTransport:
                 chan.shutdown_write()
                 chan.close()
 
-    def _first(self, lines: "_Lines", nonce: str, timeout: float | None) -> Result:
-        """What the lock channel printed for ``first`` until its ``NONCE RAN <rc>`` line."""
+    def _facts(self, lines: "_Lines", nonce: str, timeout: float | None) -> Result:
+        """What the lock channel printed for the facts script until its ``NONCE RAN <rc>`` line."""
         try:
             with self._watchdog(timeout):
                 out, rc = lines.until(f"{nonce} RAN ", timeout)
