@@ -357,7 +357,7 @@ def _time_limit(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-_WHOLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
+_WHOLE = re.compile(r"\A\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*\Z", re.S)
 _DOTTED = re.compile(r"\A\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\Z")
 _MISSING = object()
 

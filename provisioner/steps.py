@@ -1,7 +1,7 @@
 """Operations as values: what a module wants done on a node, rendered to shell in one place.
 
 Modules return lists of :class:`Cmd` and :class:`WriteFile`; only :func:`render`
-turns them into shell text, and every word goes through :func:`shlex.quote`.
+turns them into shell text, and every word goes through :mod:`provisioner.shell`.
 
 >>> Cmd(("ip", "link", "add", "v-net-0", "type", "bridge")).shell()
 'ip link add v-net-0 type bridge'
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import base64
 import posixpath
-import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .shell import command, quote
 from .uploads import Artifact, compressed_base64
 
 MARK = "@@PROVISIONER"
@@ -36,7 +37,7 @@ def _recorded(creates: Creates, line: str) -> str:
     """``line``, preceded by the record of what it creates (reset removes only what is recorded)."""
     if creates is None:
         return line
-    return f"provisioner_created {shlex.quote(creates[0])} {shlex.quote(creates[1])}\n{line}"
+    return f"{command('provisioner_created', *creates)}\n{line}"
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,9 @@ class Cmd:
         return _recorded(self.creates, self._line())
 
     def _line(self) -> str:
-        line = " ".join(shlex.quote(str(a)) for a in self.argv)
+        line = command(*self.argv)
         if self.stdout:
-            line += f" > {shlex.quote(self.stdout)}"
+            line += f" > {quote(self.stdout)}"
         if self.stdin is not None:
             if "\nPROVISIONER_EOF\n" in "\n" + self.stdin:
                 raise ValueError("stdin holds the here-document terminator")
@@ -72,7 +73,7 @@ def _install(path: str, fill, mode: str, owner: str | None = None) -> str:
     The temp file comes from ``mktemp`` (a fresh name, created exclusively, 0600), so
     nothing planted in the directory beforehand (a symlink, say) is ever written through.
     """
-    q = shlex.quote
+    q = quote
     directory = posixpath.dirname(path) or "/"
     template = q(posixpath.join(directory, f".{posixpath.basename(path)}.provisioner-XXXXXXXX"))
     # a directory where the file must go: mv would move the file into it (and report success every run)
@@ -124,7 +125,7 @@ class Upload:
         return self.artifact.sha256
 
     def shell(self) -> str:
-        q = shlex.quote
+        q = quote
         staged = f'"$PROVISIONER_RUN"/{self.sha256}'
         data = compressed_base64(self.artifact)
         return _recorded(self.creates, "") + (f"base64 -d <<'PROVISIONER_EOF' | gzip -dc > {staged}\n{data}PROVISIONER_EOF\n"
@@ -143,7 +144,7 @@ class RemoveEmptyDir:
     path: str
 
     def shell(self) -> str:
-        q = shlex.quote(self.path)
+        q = quote(self.path)
         return f"[ ! -d {q} ] || rmdir --ignore-fail-on-non-empty {q}"
 
     def show(self) -> str:
@@ -171,7 +172,7 @@ class CNIChain:
     cache: str
 
     def shell(self) -> str:
-        q = shlex.quote
+        q = quote
         env = " ".join(q(x) for x in (f"CNI_COMMAND={self.command}",) + self.env)
         order = list(zip(self.plugins, self.types))
         lines = ["r="] if self.command == "ADD" else [
@@ -236,7 +237,7 @@ def fence(token: str) -> str:
     otherwise exit FENCED_RC having changed nothing. Claim first, check second: a lock script that lets go
     removes the token first and then waits for a claimed script, so either this script sees the token gone or
     it is waited for."""
-    q = shlex.quote
+    q = quote
     mine = q(script_file(token))
     return "\n".join([
         f'printf \'%s %s\\n\' $$ "$(provisioner_procid $$)" > {mine}',
@@ -255,7 +256,7 @@ def run_dir(token: str | None) -> str:
     """The run's private directory (mktemp -d: a fresh name, mode 0700), removed on any exit of the script
     with the lease's script file; directories left by a run that was killed are swept first (the fence, just
     before, proved that this run holds the node lock, so no other live run owns one)."""
-    mine = f"; echo done > {shlex.quote(script_file(token))}" if token else ""  # ended: the lock need not wait
+    mine = f"; echo done > {quote(script_file(token))}" if token else ""  # ended: the lock need not wait
     return "\n".join([
         "find /tmp -maxdepth 1 -name '.provisioner-run.*' -type d -uid \"$(id -u)\" -exec rm -rf {} + 2>/dev/null || true",
         f"PROVISIONER_RUN=$(mktemp -d {RUN_PREFIX}XXXXXXXXXX)",
@@ -281,7 +282,7 @@ def lock_script(nonce: str, timeout: float, owner: str, then: str | None = None,
     for one that runs (identified by pid and start time), and only then lets go. Only the
     nonce-marked line is read, so anything the node's shell start-up files print is ignored.
     """
-    q = shlex.quote
+    q = quote
     wait = "" if timeout <= 0 else f"-w {int(timeout)} "
     run = f"( {then}\n) </dev/null; echo {q(nonce)} RAN $?" if then is not None else ":"
     mine = q(script_file(nonce))
@@ -316,7 +317,7 @@ def stop_script(token: str) -> str:
     """sh that stops this lease's apply script and everything it started (its process group), and nothing else:
     the script file must name a live process with the same start time and process group (a stale or forged
     file names none), and the group must be a real one (never 0, 1 or negative). TERM, then KILL after 3 s."""
-    mine = shlex.quote(script_file(token))
+    mine = quote(script_file(token))
     return "\n".join([
         PROC_ID_FUNCTION,
         f"read -r pid pgid start < {mine} 2>/dev/null || exit 0",
@@ -331,7 +332,7 @@ def stop_script(token: str) -> str:
     ]) + "\n"
 
 
-def render(tasks: list[tuple[int, list[Step]]], token: str | None = None) -> str:
+def render(tasks: Sequence[tuple[int, Sequence[Step]]], token: str | None = None) -> str:
     """One ``set -e`` script for a host: before each step a marker names task and step.
 
     With ``token`` (the lease the facts were gathered under) the script first proves, on the node,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import shlex
 import tarfile
 from dataclasses import dataclass
 
 from ..steps import CREATED
+from ..shell import command, sh
 from . import Fact
 
 
@@ -52,7 +52,7 @@ def sysctl_path(key: str) -> str:
 def _regular(paths: list[str]) -> str:
     """sh that sets ``"$@"`` to those of ``paths`` that are regular files (symlinks followed) and prints their
     positions on one line: a batch's answers are matched to facts by position, never by a name read back."""
-    return ("set --; i=0; for f in " + " ".join(shlex.quote(p) for p in paths)
+    return ("set --; i=0; for f in " + command(*paths)
             + '; do [ -f "$f" ] && { set -- "$@" "$f"; printf \'%d \' $i; }; i=$((i+1)); done; echo')
 
 
@@ -75,8 +75,7 @@ class File(Fact):
     path: str
 
     def command(self) -> str:
-        q = shlex.quote(self.path)
-        return f"test -f {q} && stat -L -c '%a %U %G' {q} && base64 {q}"
+        return sh("test -f {p} && stat -L -c '%a %U %G' {p} && base64 {p}", p=self.path)
 
     def process(self, stdout: str, rc: int) -> dict | None:
         return parse_file(stdout, rc)
@@ -111,8 +110,7 @@ class Binary(Fact):
     path: str
 
     def command(self) -> str:
-        q = shlex.quote(self.path)
-        return f"test -f {q} && stat -L -c %a {q} && sha256sum {q}"
+        return sh("test -f {p} && stat -L -c %a {p} && sha256sum {p}", p=self.path)
 
     def process(self, stdout: str, rc: int) -> dict | None:
         return parse_binary(stdout, rc)
@@ -140,8 +138,7 @@ class Listing(Fact):
     path: str
 
     def command(self) -> str:
-        q = shlex.quote(self.path)
-        return f"test -d {q} && ls -1A {q}"
+        return sh("test -d {p} && ls -1A {p}", p=self.path)
 
     def process(self, stdout: str, rc: int) -> list[str]:
         return sorted(x for x in stdout.split("\n") if x) if rc == 0 else []
@@ -152,7 +149,7 @@ class Exists(Fact):
     path: str
 
     def command(self) -> str:
-        return f"test -e {shlex.quote(self.path)}"
+        return sh("test -e {}", self.path)
 
     def process(self, stdout: str, rc: int) -> bool:
         return rc == 0
@@ -176,7 +173,7 @@ class Sysctl(Fact):
     key: str
 
     def command(self) -> str:
-        return f"cat {shlex.quote(sysctl_path(self.key))}"
+        return sh("cat {}", sysctl_path(self.key))
 
     def process(self, stdout: str, rc: int) -> str | None:
         return parse_text(stdout, rc)

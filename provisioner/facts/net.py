@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from ..shell import sh
 from . import Fact
 
 
@@ -28,13 +28,16 @@ def _json(text: str, rc: int) -> list | None:
     return data
 
 
-def _str(value: Any, what: str, optional: bool = False) -> str | None:
-    """A name or word from ``ip -json``: a string without control characters (or None where optional)."""
-    if value is None and optional:
-        return None
+def _str(value: Any, what: str) -> str:
+    """A name or word from ``ip -json``: a string without control characters."""
     if not isinstance(value, str) or not value.isprintable() or len(value) > 256:
         raise ValueError(f"{what} is not a plain string: {value!r:.60}")
     return value
+
+
+def _maybe_str(value: Any, what: str) -> str | None:
+    """:func:`_str`, or None where ``ip`` left the key out."""
+    return None if value is None else _str(value, what)
 
 
 def _int(value: Any, what: str, optional: bool = True) -> int | None:
@@ -70,11 +73,11 @@ def parse_links(text: str, rc: int) -> dict[str, dict] | None:
         if not isinstance(flags, list) or not isinstance(info, dict):
             raise ValueError("flags or linkinfo of the wrong type")
         out[_str(link.get("ifname"), "ifname")] = {
-            "kind": _str(info.get("info_kind"), "info_kind", optional=True),
-            "master": _str(link.get("master"), "master", optional=True),
+            "kind": _maybe_str(info.get("info_kind"), "info_kind"),
+            "master": _maybe_str(link.get("master"), "master"),
             "up": "UP" in flags,
             "mtu": _int(link.get("mtu"), "mtu"),
-            "mac": _str(link.get("address"), "address", optional=True),
+            "mac": _maybe_str(link.get("address"), "address"),
             "index": _int(link.get("ifindex"), "ifindex"),
             "peer": _int(link.get("link_index"), "link_index"),
         }
@@ -105,7 +108,7 @@ def parse_routes(text: str, rc: int) -> list[dict] | None:
     return [
         {"dst": _destination(r.get("dst")),
          "via": None if r.get("gateway") is None else _address(r.get("gateway"), "gateway"),
-         "dev": _str(r.get("dev"), "dev", optional=True),
+         "dev": _maybe_str(r.get("dev"), "dev"),
          "protocol": str(_int(r["protocol"], "protocol") if isinstance(r.get("protocol"), int)
                          else _str(r.get("protocol", "boot"), "protocol"))}
         for r in data
@@ -116,7 +119,7 @@ def parse_netns(text: str, rc: int) -> list[str] | None:
     data = _json(text, rc)
     if data is None:
         return None
-    return [_str(n.get("name"), "netns name") for n in data]  # type: ignore[misc]
+    return [_str(n.get("name"), "netns name") for n in data]
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ class _IPFact(Fact):
     ARGS = ""
 
     def command(self) -> str:
-        where = f"-n {shlex.quote(self.netns)} " if self.netns else ""
+        where = sh("-n {} ", self.netns) if self.netns else ""
         return f"ip {where}-json {self.ARGS}"
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 
+from ..shell import command, sh
 from . import Fact
 
 _USERS = re.compile(r'\("([^"]+)",pid=(\d+)')
@@ -33,7 +33,7 @@ class KernelModule(Fact):
     name: str
 
     def command(self) -> str:
-        return f"test -d /sys/module/{shlex.quote(self.name)}"
+        return sh("test -d {}", f"/sys/module/{self.name}")
 
     def process(self, stdout: str, rc: int) -> bool:
         return rc == 0
@@ -46,7 +46,7 @@ class SystemdUnit(Fact):
     name: str
 
     def command(self) -> str:
-        return f"systemctl cat {shlex.quote(self.name + '.service')} >/dev/null 2>&1"
+        return sh("systemctl cat {} >/dev/null 2>&1", self.name + ".service")
 
     def process(self, stdout: str, rc: int) -> bool:
         return rc == 0
@@ -70,7 +70,7 @@ class Commands(Fact):
     names: tuple[str, ...]
 
     def command(self) -> str:
-        return ("for c in " + " ".join(shlex.quote(n) for n in self.names)
+        return ("for c in " + command(*self.names)
                 + '; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done')
 
     def process(self, stdout: str, rc: int) -> frozenset[str]:

@@ -28,10 +28,11 @@ from pathlib import Path
 import yaml
 
 from ..errors import InputError, LabError
+from ..shell import command, quote
 from ..yaml_lines import write_local
 
 ROOT = Path("/run/provisioner-lab")
-NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+NAME_RE = re.compile(r"\A[a-z][a-z0-9]{0,5}\Z")
 MARKER = "# written by `provision lab up`"
 NEEDS = {"ip": "iproute2", "unshare": "util-linux", "sshd": "openssh-server", "ssh-keygen": "openssh-client"}
 POD_CIDR, SERVICE_CIDR = "10.244.0.0/16", "10.96.0.0/12"
@@ -192,26 +193,28 @@ def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str, 
     # through root's login shell, and this machine's ~/.bashrc (pyenv, cargo…) would
     # otherwise run on every exec of every node.
     root = d / "root"
+    q = quote
+    up, work = f"{d}/upper", f"{d}/work"
     (d / "init.sh").write_text(textwrap.dedent(f"""\
         set -e
         mount --make-rprivate /
-        mount -t tmpfs -o mode=755 {node} {d}
-        mkdir {d}/upper {d}/work {root}
-        for p in {" ".join(hidden)}; do
-          mkdir -p "{d}/upper$(dirname "$p")"
-          mknod "{d}/upper$p" c 0 0
+        mount -t tmpfs -o mode=755 {q(node)} {q(d)}
+        mkdir {q(up)} {q(work)} {q(root)}
+        for p in {command(*hidden)}; do
+          mkdir -p {q(up)}"$(dirname "$p")"
+          mknod {q(up)}"$p" c 0 0
         done
-        mount -t overlay overlay -o lowerdir=/,upperdir={d}/upper,workdir={d}/work {root}
-        mount -t proc proc {root}/proc
-        mount --rbind /sys {root}/sys
-{_cgroup_mounts(root)}        mount --rbind /dev {root}/dev
-        mount -t tmpfs -o mode=755 tmpfs {root}/run
-        mount -t tmpfs -o mode=1777 tmpfs {root}/tmp
-        mount -t tmpfs -o mode=700 tmpfs {root}/root
-        mkdir -p {root}/run/sshd {root}{state}
-        mount --bind {state} {root}{state}
-        hostname {node}
-        exec chroot {root} /usr/sbin/sshd -D -e -f {d}/sshd_config
+        mount -t overlay overlay -o {q(f"lowerdir=/,upperdir={up},workdir={work}")} {q(root)}
+        mount -t proc proc {q(f"{root}/proc")}
+        mount --rbind /sys {q(f"{root}/sys")}
+{_cgroup_mounts(root)}        mount --rbind /dev {q(f"{root}/dev")}
+        mount -t tmpfs -o mode=755 tmpfs {q(f"{root}/run")}
+        mount -t tmpfs -o mode=1777 tmpfs {q(f"{root}/tmp")}
+        mount -t tmpfs -o mode=700 tmpfs {q(f"{root}/root")}
+        mkdir -p {q(f"{root}/run/sshd")} {q(f"{root}{state}")}
+        mount --bind {q(state)} {q(f"{root}{state}")}
+        hostname {q(node)}
+        exec chroot {q(root)} /usr/sbin/sshd -D -e -f {q(f"{d}/sshd_config")}
         """))
     _launch(lab, state, node)
 
@@ -224,7 +227,8 @@ def _cgroup_mounts(root: Path) -> str:
     the same one, so what a runtime makes in a node shows on this machine too (under
     the cgroup parent the lab's tests name after the lab, which ``down`` removes).
     """
-    lines = []
+    lines: list[str] = []
+    mounted: set[str] = set()
     for line in Path("/proc/self/mounts").read_text().splitlines():
         dev, where, fstype, opts = line.split()[:4]
         if fstype not in ("cgroup", "cgroup2") or not where.startswith("/sys/fs/cgroup"):
@@ -233,11 +237,13 @@ def _cgroup_mounts(root: Path) -> str:
                 and not o.startswith(("nosuid", "nodev", "noexec"))]
         if fstype == "cgroup" and keep and all(o.startswith("name=") for o in keep):
             keep.insert(0, "none")  # a named hierarchy with no controller
-        option = f"-o {','.join(keep)} " if keep else ""
-        lines.append(f"mkdir -p {root}{where} && mount -t {fstype} {option}{dev} {root}{where} "
-                     f"|| echo 'cgroup {where} not mounted' >&2")
-    if lines and not any(f"{root}/sys/fs/cgroup " in x for x in lines):  # v1: a tmpfs holds the hierarchies
-        lines.insert(0, f"mount -t tmpfs -o mode=755 cgroup {root}/sys/fs/cgroup")
+        option = ("-o", ",".join(keep)) if keep else ()
+        target = f"{root}{where}"
+        lines.append(f"mkdir -p {quote(target)} && {command('mount', '-t', fstype, *option, dev, target)} "
+                     f"|| echo {quote(f'cgroup {where} not mounted')} >&2")
+        mounted.add(where)
+    if lines and "/sys/fs/cgroup" not in mounted:  # v1: a tmpfs holds the hierarchies
+        lines.insert(0, command("mount", "-t", "tmpfs", "-o", "mode=755", "cgroup", f"{root}/sys/fs/cgroup"))
     return "".join(f"        {x}\n" for x in lines)
 
 

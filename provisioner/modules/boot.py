@@ -9,7 +9,7 @@ network is up::
     /etc/systemd/system/provisioner-pod-network.service  Type=oneshot, After=network-online.target
     /etc/systemd/system/multi-user.target.wants/…        the link `systemctl enable` would make
 
-Every value in the script is an argument quoted by :func:`shlex.quote` (and checked by the
+Every value in the script is an argument quoted by :mod:`provisioner.shell` (and checked by the
 schema before that). The three paths are read back as facts, shown by plan, and
 removed by reset (only what apply recorded that it made), so a node that was reset
 and reboots has no trace of provisioner.
@@ -18,9 +18,9 @@ and reboots has no trace of provisioner.
 from __future__ import annotations
 
 import posixpath
-import shlex
 
 from ..facts.files import Exists
+from ..shell import command
 from ..steps import Cmd
 from .base import ABS, CIDR, IFNAME, IPV4, PODNAME, Module, Outcome, file_facts, ours, plan_files, restore_steps, schema
 from .pods import POD_IF, host_veth
@@ -29,8 +29,7 @@ from .routes import PROTO
 UNIT_NAME = {"type": "string", "pattern": r"\A[A-Za-z0-9@._-]{1,200}\.service\Z"}
 
 
-def q(*words: str) -> str:
-    return " ".join(shlex.quote(w) for w in words)
+q = command  # the script's lines are short: one letter for "these words, each quoted"
 
 
 def boot_script(a: dict) -> str:
@@ -113,8 +112,8 @@ class PodNetworkBootModule(Module):
         if not facts[Exists(link)]:
             target = posixpath.join(a["unit_dir"], a["unit"])
             # provisioner_mkdir (the apply script's own) writes down a directory it makes, for reset
-            out.steps += [Cmd(("provisioner_mkdir", posixpath.dirname(link))),
-                          Cmd(("ln", "-sfn", target, link), creates=("file", link))]
+            out.steps = [*out.steps, Cmd(("provisioner_mkdir", posixpath.dirname(link))),
+                         Cmd(("ln", "-sfn", target, link), creates=("file", link))]
             out.reason = f"{a['unit']} replays {what} at boot (enabled)"
         elif out.steps:
             out.reason = f"{a['unit']}: update what it replays at boot ({what})"

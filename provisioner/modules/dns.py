@@ -9,12 +9,12 @@ replaced by the real upstreams from /run/systemd/resolve/resolv.conf.
 from __future__ import annotations
 
 import posixpath
-import shlex
 from dataclasses import replace
 
 from .. import cluster_dns as dns
 from ..facts.files import Exists, File
-from ..steps import Cmd
+from ..shell import command, quote
+from ..steps import Cmd, Step, WriteFile
 from .base import (ABS, DOMAIN, COREDNS, IPV4, NL_MARK, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome,
                    backup_of, created_by_apply, drop_block, file_facts, file_steps, restore_steps, schema, set_block,
                    text_of, write_steps)
@@ -34,14 +34,14 @@ def dhcp_hook(a: dict) -> str:
     renewal, and this puts the two marked blocks back exactly as :meth:`ResolvConfModule.plan` writes them
     (so the next plan has nothing to do). Every value is a quoted argument; it never ``exit``s (it is sourced)."""
     def lines(*words: str) -> str:
-        return "printf '%s\\n' " + " ".join(shlex.quote(w) for w in words)
+        return "printf '%s\\n' " + command(*words)
     top = lines(TOP[0], f"nameserver {a['nameserver']}", TOP[1])
     body = tail_block(a).splitlines()
     return ("# managed by provisioner: dhclient rewrites resolv.conf at boot and on every renewal; this puts the\n"
             "# cluster DNS blocks of `provision apply` back (removed by `provision reset`)\n"
             'case "$reason" in BOUND|RENEW|REBIND|REBOOT)\n'
-            f"  ( f={shlex.quote(a['path'])}\n"
-            f'    if [ -f "$f" ] && ! grep -qxF {shlex.quote(TOP[0])} "$f"; then\n'
+            f"  ( f={quote(a['path'])}\n"
+            f'    if [ -f "$f" ] && ! grep -qxF {quote(TOP[0])} "$f"; then\n'
             '      t=$(mktemp "$f.provisioner-XXXXXXXX") || exit 0\n'
             f"      {{ {top}; cat \"$f\"\n"
             f'        if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then printf \'\\n\'; {lines(BOTTOM[0] + NL_MARK)}; '
@@ -94,7 +94,9 @@ class ResolvConfModule(Module):
         if steps and current is not None and facts[File(backup_of(path))] is None and original == text:
             steps.insert(0, Cmd(("cp", "-P", "-p", path, backup_of(path))))  # the original, as it was (a symlink stays one)
         elif steps and current is None:
-            steps[0] = replace(steps[0], creates=("file", path))
+            first = steps[0]
+            assert isinstance(first, WriteFile), first  # a new file starts with its write
+            steps[0] = replace(first, creates=("file", path))
         usteps, udiff = write_steps(a["upstream_file"], upstream_text.encode(), facts)
         if facts[Exists(posixpath.dirname(a["dhcp_hook"]))]:  # dhclient owns resolv.conf on this node
             hsteps, hdiff = write_steps(a["dhcp_hook"], dhcp_hook(a).encode(), facts)
@@ -108,7 +110,7 @@ class ResolvConfModule(Module):
     def reverse(self, a, facts):
         path, current = a["path"], facts[File(a['path'])]
         backup = facts[File(backup_of(path))]
-        steps = []
+        steps: list[Step] = []
         if current is not None:
             text = text_of(path, current)
             original = drop_block(drop_block(text, *TOP), *BOTTOM)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -32,6 +31,7 @@ from provisioner import facts
 from provisioner.facts.files import Binary, File, Sysctl
 from provisioner.facts.net import Addrs, Routes
 from provisioner.inventory import load_inventory
+from provisioner.shell import quote
 
 SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")
 PORT = 39000
@@ -110,7 +110,7 @@ def _pod_ip(addrs: dict | None) -> str | None:
 def probe_script(node, pods: dict[str, str | None], targets: list[tuple[str, str]], nat: dict) -> str:
     """Exec 2: every local pod pings every target (in parallel) and, for the no-NAT check, the first pod listens
     while connecting to the next node's first pod. Prints ``silent SRC IP`` for each ping that got no answer."""
-    q = shlex.quote
+    q = quote
     lines = ["rm -f /tmp/provision-verify-nonat"]
     if nat.get("listen"):
         pod, ip = nat["listen"]
@@ -128,7 +128,7 @@ def probe_script(node, pods: dict[str, str | None], targets: list[tuple[str, str
 
 def pings(pairs: list[tuple[str, str]], wait: int) -> list[str]:
     """sh lines: ping each ``(source pod, ip)`` once, AT_ONCE at a time; ``silent SRC IP`` for each without an answer."""
-    q, lines = shlex.quote, []
+    q, lines = quote, []
     for i, (src, ip) in enumerate(pairs):
         lines.append(f"(ip netns exec {q(src)} ping -c1 -W{wait} {q(ip)} >/dev/null 2>&1 || echo silent {q(src)} {q(ip)}) &")
         if i % AT_ONCE == AT_ONCE - 1:
