@@ -14,9 +14,6 @@ import yaml
 
 from provisioner.lab import namespace
 
-pytestmark = pytest.mark.e2e
-
-
 def pytest_collection_modifyitems(items):
     for item in items:
         if "/e2e/" in str(item.fspath):

@@ -15,17 +15,35 @@ import time
 
 from provisioner.lab import namespace
 
+from ..conftest import wait_until
+
 BOUND = 5  # seconds a run may take past --host-timeout
 
 
+REACHED, PASSED = "/run/provision-test-reached", "/run/provision-test-passed"
+
+
 def wrap_ip(lab, node: str, match: str, action: str) -> None:
-    """On ``node`` only, `ip` runs ``action`` first when its arguments contain ``match``."""
-    lab.node_sh(node, f"""cat > /usr/local/sbin/ip <<'EOF'
+    """On ``node`` only, `ip` runs ``action`` first when its arguments contain ``match``; it marks the moment it
+    gets there (REACHED) and the moment the action is over (PASSED), for tests to wait on instead of sleeping."""
+    lab.node_sh(node, f"""rm -f {REACHED} {PASSED}; cat > /usr/local/sbin/ip <<'EOF'
 #!/bin/sh
-case "$*" in *"{match}"*) {action} ;; esac
+case "$*" in *"{match}"*) : > {REACHED}; {action}; : > {PASSED} ;; esac
 exec /sbin/ip "$@"
 EOF
 chmod 755 /usr/local/sbin/ip""")
+
+
+def wait_mark(lab, node: str, mark: str, limit: float = 30) -> None:
+    """Wait until the wrapped `ip` on ``node`` has set ``mark``."""
+    assert wait_until(lambda: lab.node_sh(node, f"test -e {mark} && echo yes || true").strip() == "yes", limit), \
+        f"{node} never reached {mark}"
+
+
+def lock_waiters(lab, node: str) -> int:
+    """How many processes on ``node`` hold or wait for the node lock (flock on /run/provisioner.lock)."""
+    # [p]: the grep and the shell around it do not count themselves
+    return int(lab.node_sh(node, "grep -l '[p]rovisioner[.]lock' /proc/[0-9]*/cmdline 2>/dev/null | wc -l").strip() or 0)
 
 
 def unwrap_ip(lab, node: str) -> None:
@@ -48,6 +66,13 @@ def finish(p: subprocess.Popen, limit: float) -> tuple[int, dict, float]:
         return p.returncode, json.loads(out), time.monotonic() - t0
     except ValueError:
         raise AssertionError(f"not JSON (exit {p.returncode}):\n{out}\n{err}") from None
+
+
+def sent(dev: str) -> int:
+    """Bytes the tc qdisc on ``dev`` has sent (toward the node)."""
+    out = subprocess.run(["tc", "-s", "qdisc", "show", "dev", dev], capture_output=True, text=True).stdout
+    words = out.split()
+    return int(words[words.index("Sent") + 1]) if "Sent" in words else 0
 
 
 def retry_record(lab) -> dict:
@@ -91,7 +116,8 @@ def test_link_down_during_the_upload_and_while_waiting_for_the_lock(make_lab):
                     "latency", "400ms"], check=True)
     try:
         p = start(lab, "apply", "--timeout", "6", "--host-timeout", "9")
-        time.sleep(3)  # the script (with the plugins in it) is still on its way at 1 Mbit/s
+        # the apply script (plugins inside it) is on its way at 1 Mbit/s once more than the facts have gone out
+        assert wait_until(lambda: sent(veth) > 64 * 1024, 30)
         link(lab, "node2", "down")
         rc, doc, _ = finish(p, 60)
         assert rc == 1 and doc["recap"]["node1"]["failed"] == 0 and doc["recap"]["node1"]["changed"] > 0
@@ -102,10 +128,10 @@ def test_link_down_during_the_upload_and_while_waiting_for_the_lock(make_lab):
     holder = subprocess.Popen(["nsenter", "-t", str(namespace.node_pid(lab.name, "node2")), "-n", "-m", "-u", "-p",
                                "-r", "-w", "--", "flock", "/run/provisioner.lock", "sleep", "60"])
     try:
-        time.sleep(0.5)
+        assert wait_until(lambda: lock_waiters(lab, "node2") >= 1)  # the holder has it
         t0 = time.monotonic()
         p = start(lab, "apply", "--lock-timeout", "0", "--host-timeout", "6", "--limit", "node2")
-        time.sleep(2)
+        assert wait_until(lambda: lock_waiters(lab, "node2") >= 2)  # the run is waiting for it
         link(lab, "node2", "down")  # cut while it waits for the lock
         rc, doc, _ = finish(p, 60)
         assert rc == 1 and time.monotonic() - t0 < 6 + BOUND + 3, time.monotonic() - t0
@@ -120,11 +146,11 @@ def test_sshd_killed_mid_run_is_said_plainly(make_lab):
     lab = make_lab(2, pods=())
     wrap_ip(lab, "node2", "route replace", "sleep 4")
     p = start(lab, "apply", "--timeout", "20", "--retries", "0")
-    time.sleep(2.5)
+    wait_mark(lab, "node2", REACHED)  # the apply script is inside its route step
     namespace.stop_node(lab.name, "node2")
     rc, doc, _ = finish(p, 60)
     err = doc["hosts"]["node2"]["error"] or ""
-    assert rc == 1 and ("connection to node2 lost" in err or "lost" in err), json.dumps(
+    assert rc == 1 and err.startswith("node2: connection to node2 lost during apply (at step "), json.dumps(
         [(t["module"], t["status"], t.get("error")) for t in doc["hosts"]["node2"]["tasks"]])
     assert "exit -1" not in err and "EOF during negotiation" not in err
     assert doc["recap"]["node1"]["failed"] == 0
@@ -154,7 +180,7 @@ def test_locks_cover_the_work_and_expire(make_lab):
     lab.node_sh("node1", "echo 'echo Welcome to node1' >> /root/.bashrc")  # start-up output on every exec
     wrap_ip(lab, "node1", "route replace", "sleep 5")
     first = start(lab, "apply")
-    time.sleep(2.5)
+    wait_mark(lab, "node1", REACHED)
     first.send_signal(signal.SIGKILL)  # the client dies; its script goes on on node1
     first.wait()
     t0 = time.monotonic()
@@ -167,11 +193,11 @@ def test_locks_cover_the_work_and_expire(make_lab):
     # a holder whose host vanished (cut off, then killed): the lock is free within seconds once the link heals
     wrap_ip(lab, "node2", "addr add", "sleep 3")
     p = start(lab, "apply", "--limit", "node2")
-    time.sleep(1.5)
+    wait_mark(lab, "node2", REACHED)
     link(lab, "node2", "down")
     p.send_signal(signal.SIGKILL)
     p.wait()
-    time.sleep(1)
+    time.sleep(1)  # the holder stays away for a while (not a wait for an event: time passing is the fault)
     link(lab, "node2", "up")
     t0 = time.monotonic()
     rc, doc, _ = finish(start(lab, "apply", "--limit", "node2", "--lock-timeout", "30"), 60)
@@ -184,10 +210,11 @@ def test_reset_after_a_cut_off_apply_restores_the_fresh_values(make_lab):
     fresh = lab.node_sh("node1", "cat /proc/sys/net/ipv4/ip_forward").strip()
     wrap_ip(lab, "node1", "link add v-net-0", "sleep 5")
     p = start(lab, "apply")
-    time.sleep(2.5)  # past the sysctl task, inside the bridge task
+    wait_mark(lab, "node1", REACHED)  # past the sysctl task, inside the bridge task
     p.send_signal(signal.SIGKILL)
     p.wait()
-    time.sleep(4)
+    wait_mark(lab, "node1", PASSED)  # the script goes on by itself on the node
+    assert wait_until(lambda: lock_waiters(lab, "node1") == 0)  # and ends
     unwrap_ip(lab, "node1")
     assert lab.node_sh("node1", "cat /proc/sys/net/ipv4/ip_forward").strip() == "1"
     assert lab.provision("apply").returncode == 0

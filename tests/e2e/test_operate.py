@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from provisioner.lab import namespace
 
+from ..conftest import wait_until
+
 # IPv6 link-local routes appear on their own once DAD ends after the lab starts: left out.
 STATE = r"""
 ip -json -d link show | python3 -c 'import json,sys; print(sorted((l["ifname"], (l.get("linkinfo") or {}).get("info_kind"), l.get("master"), "UP" in l["flags"]) for l in json.load(sys.stdin)))'
@@ -105,8 +107,7 @@ def test_a_held_lock_makes_apply_fail_clearly(make_lab):
     holder = subprocess.Popen(["nsenter", "-t", str(namespace.node_pid(lab.name, "node1")), "-n", "-m", "-u", "-p", "-r",
                                "-w", "--", "flock", "/run/provisioner.lock", "sleep", "30"])
     try:
-        import time
-        time.sleep(0.5)
+        assert wait_until(lambda: lab.node_sh("node1", "flock -n /run/provisioner.lock true || echo held").strip() == "held")
         p = lab.provision("apply", "--lock-timeout", "1")
         assert p.returncode == 1 and "another provision run holds /run/provisioner.lock" in p.stdout
     finally:

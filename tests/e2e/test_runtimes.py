@@ -134,9 +134,12 @@ def peer_seen_from(lab, node: str, pod: str, port: int = 7777) -> subprocess.Pop
     """A one-shot TCP listener in hand-made pod ``pod`` on ``node`` that prints the peer address it sees."""
     pid = namespace.node_pid(lab.name, node)
     code = (f"import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-            f"s.bind(('0.0.0.0', {port})); s.listen(1); s.settimeout(20); c, a = s.accept(); print(a[0], flush=True)")
-    return subprocess.Popen(["nsenter", "-t", str(pid), "-n", "-m", "-u", "-p", "-r", "-w", "--", "ip", "netns", "exec",
-                             pod, "python3", "-c", code], stdout=subprocess.PIPE, text=True)
+            f"s.bind(('0.0.0.0', {port})); s.listen(1); print('listening', flush=True); s.settimeout(20); "
+            f"c, a = s.accept(); print(a[0], flush=True)")
+    p = subprocess.Popen(["nsenter", "-t", str(pid), "-n", "-m", "-u", "-p", "-r", "-w", "--", "ip", "netns", "exec",
+                          pod, "python3", "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "listening"  # it listens: connect now, not after a nap
+    return p
 
 
 @pytest.mark.parametrize("cni_type", ["bridge", "provisioner-bridge"])
@@ -159,7 +162,6 @@ def test_containerd_cri_sandboxes_get_pod_network_from_what_apply_wrote(make_lab
         lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 {ip2}")       # sandbox -> sandbox on the other node
         lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 10.244.2.2")  # -> hand-made pod web on node2
         listener = peer_seen_from(lab, "node2", "web")
-        time.sleep(1)
         lab.node_sh("node1", f"ip netns exec {ns1} python3 -c \"import socket; socket.create_connection(('10.244.2.2', 7777), 5)\"")
         seen = listener.communicate(timeout=30)[0].strip()
         assert seen == ip1, f"node2's pod saw {seen}, not the sandbox's own {ip1}: NAT in the way"
@@ -254,7 +256,6 @@ def test_podman_containers_get_pod_network_from_what_apply_wrote(make_lab, cni_t
         lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 {ip2}")
         lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 10.244.2.2")
         listener = peer_seen_from(lab, "node2", "web", 7778)
-        time.sleep(1)
         lab.node_sh("node1", f"ip netns exec {ns1} python3 -c \"import socket; socket.create_connection(('10.244.2.2', 7778), 5)\"")
         assert listener.communicate(timeout=30)[0].strip() == ip1  # no NAT between pods
         engines["node1"].remove("box1")

@@ -16,6 +16,7 @@ import os
 import time
 from contextlib import redirect_stderr, redirect_stdout
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,8 @@ from hypothesis import strategies as st
 from provisioner.cli import main
 
 from .test_hostile import FULL
+
+pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("PROVISION_FUZZ_EXAMPLES", "500"))
 TEXTS = st.one_of(st.text(max_size=40), st.sampled_from([

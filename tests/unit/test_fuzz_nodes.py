@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from provisioner.engine.runner import wanted_facts
 from provisioner.errors import HostError
 from provisioner.modules import MODULES
 from provisioner.playbook import bind, load_playbook, resolve_path
+
+pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("PROVISION_FUZZ_EXAMPLES", "300"))
 

@@ -53,7 +53,9 @@ def test_file_modules_put_back_what_was_there_and_leave_foreign_files(site_args,
     o = MODULES[name].reverse(args, facts)
     assert shells(o) == [f"mv -f {first}.provisioner-orig {first}"]  # only the one with a backup is touched
     assert not MODULES[name].reverse(args, {**facts, Exists(f"{first}.provisioner-orig"): False}).changed
-    assert rest == [] or all(p not in " ".join(shells(o)) for p in rest)
+    # with a backup of every file, every one is put back, each from its own backup
+    every = MODULES[name].reverse(args, {**facts, **{Exists(f"{p}.provisioner-orig"): True for p in paths}})
+    assert shells(every) == [f"mv -f {p}.provisioner-orig {p}" for p in [first, *rest]]
 
 
 def test_kube_proxy_reverse_leaves_kernel_modules_loaded(site_args):

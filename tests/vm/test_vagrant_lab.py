@@ -23,7 +23,7 @@ import yaml
 from ..conftest import ROOT
 from ..e2e.test_runtimes import sandbox_image
 
-pytestmark = [pytest.mark.vm,
+pytestmark = [pytest.mark.vm, pytest.mark.timeout(2400),  # VMs built, booted and rebooted: minutes
               pytest.mark.skipif(os.geteuid() != 0, reason="the VM tier starts libvirt and VMs: needs root")]
 
 CLUSTER = "pvmt"
