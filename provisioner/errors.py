@@ -86,3 +86,10 @@ class TransportError(HostError):
 
 class LabError(ProvisionerError):
     """The namespace lab could not be built or removed."""
+
+
+def seconds(value: float | None) -> str:
+    """A duration for a message: ``300s``, ``2.5s``, ``0.2s`` (never ``0s`` for a fraction of a second)."""
+    if value is None:
+        return "no time limit"
+    return f"{value:.0f}s" if value >= 10 else f"{round(value, 2):g}s"

@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import FORKS
 from .. import facts as factlib
 from .. import steps
-from ..errors import HostError, TransportError
+from ..errors import HostError, TransportError, seconds
 from ..facts import Fact
 from ..facts.system import Commands
 from ..modules import MODULES, ModuleError, Outcome
@@ -33,7 +34,7 @@ STDERR_LINES = 8
 class Options:
     """How a run behaves; the CLI flags map one to one."""
 
-    forks: int = 10
+    forks: int = FORKS
     timeout: float | None = 300          # one exec on a host (--timeout)
     host_timeout: float | None = None    # all of one host's work (--host-timeout)
     lock_timeout: float = 60             # wait for another run's node lock (--lock-timeout)
@@ -99,7 +100,7 @@ class _Clock:
             return self.opts.timeout
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise HostError(f"{self.host}: --host-timeout of {self.opts.host_timeout:.0f}s reached")
+            raise HostError(f"{self.host}: --host-timeout of {seconds(self.opts.host_timeout)} reached")
         return left if self.opts.timeout is None else min(left, self.opts.timeout)
 
 
@@ -208,7 +209,7 @@ def read_facts(host: str, wanted: list[Fact], nonce: str, r: Result | None, time
     if not wanted or r is None:
         return {}
     if r.rc == 124:
-        raise HostError(f"{host} did not answer within {timeout:.0f}s while gathering facts "
+        raise HostError(f"{host} did not answer within {seconds(timeout)} while gathering facts "
                         "(--timeout/--host-timeout)")
     if r.rc != 0:
         raise HostError(f"{host}: gathering facts failed (exit {r.rc}): {_tail(r.stderr) or '(no stderr)'}")
@@ -263,6 +264,7 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
     if not todo:
         return _report_applied(host, order, outcomes, result, emit, None, "", "")
     lost = None
+    nonce = secrets.token_hex(6)  # in every marker of the script: no step's output can pass for one
     names = {i: t.name for i, t in order}
     number = {i: k for k, (i, _) in enumerate(todo, 1)}
     emit("phase", (host, f"task 1/{len(todo)}: {names[todo[0][0]]}"))
@@ -271,35 +273,35 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
     def progress(text: str) -> None:  # the script says `MARK step TASK STEP` before each step: show that task
         buffer[0] += text
         *lines, buffer[0] = buffer[0].split("\n")
-        marks = [ln.split() for ln in lines if ln.startswith(f"{steps.MARK} step ")]
-        if marks and len(marks[-1]) == 4 and marks[-1][2].isdigit() and int(marks[-1][2]) in number:
-            task = int(marks[-1][2])
+        marks = [m for m in (steps.step_mark(ln, nonce) for ln in lines) if m is not None]
+        if marks and marks[-1][0] in number:
+            task = marks[-1][0]
             emit("phase", (host, f"task {number[task]}/{len(todo)}: {names[task]}"))
 
     transport.on_output = progress
     try:
-        r = transport.run(steps.render(todo, token), timeout)
+        r = transport.run(steps.render(todo, token, nonce), timeout)
     except TransportError as exc:  # what had arrived tells how far the script got
         lost, r = exc, Result(exc.partial, "", -1)
     finally:
         transport.on_output = None
-    if r.rc == 0 and steps.finished(r.stdout):
+    if r.rc == 0 and steps.finished(r.stdout, nonce):
         return _report_applied(host, order, outcomes, result, emit, None, "", "")
-    if r.rc == steps.FENCED_RC and f"{steps.MARK} fenced" in r.stdout.splitlines():
+    if r.rc == steps.FENCED_RC and steps.fenced(r.stdout, nonce):
         why = (f"the node lock was lost before apply (its lease lapsed: the client was paused or its renewals "
                f"did not arrive in {steps.LEASE}s); nothing was changed, and another run may hold the lock now")
         _report_applied(host, order, outcomes, result, emit, (todo[0][0], None), why, "not run: the node lock was lost")
         raise HostError(f"{host}: {why}")
-    failed_at = steps.last_step(r.stdout) or (todo[0][0], None)
+    failed_at = steps.last_step(r.stdout, nonce) or (todo[0][0], None)
     total = sum(len(task_steps) for _, task_steps in todo)
-    done = sum(1 for line in r.stdout.splitlines() if line.startswith(f"{steps.MARK} step "))
+    done = sum(1 for line in r.stdout.splitlines() if steps.step_mark(line, nonce))
     step = outcomes[failed_at[0]].steps[failed_at[1]] if failed_at[1] is not None else None
     where = f"step {done} of {total}" + (f": {step.show()}" if step else "")
     if lost is not None:
         why = f"connection to {host} lost during apply (at {where}); that step may or may not have run"
     elif r.rc == 124:
         stopped = transport.stop_script()
-        why = (f"did not finish within {timeout:.0f}s (--timeout/--host-timeout), at {where}; the script was "
+        why = (f"did not finish within {seconds(timeout)} (--timeout/--host-timeout), at {where}; the script was "
                + ("stopped on the node" if stopped else "may still be running on the node"))
     else:
         why = f"command `{step.show()}` exited {r.rc}" if step else f"the script exited {r.rc}"

@@ -28,7 +28,7 @@ from fabric import Config, Connection
 
 from .. import steps
 from ..shell import sh
-from ..errors import HostError, TransportError, printable
+from ..errors import HostError, TransportError, printable, seconds
 from ..inventory import Inventory, Node
 from . import Held, Result
 
@@ -286,7 +286,7 @@ class SSHTransport:
                 # paramiko says "Error reading SSH protocol banner", or gives up on the handshake quietly and
                 # then "No existing session": either way the peer never spoke SSH in time
                 raise _Retryable(f"{self.host}: {self.node.address}:{self.node.port} accepted the connection but the "
-                                 f"SSH handshake did not finish within {self.conn.connect_timeout:.0f}s (no SSH banner: "
+                                 f"SSH handshake did not finish within {seconds(self.conn.connect_timeout)} (no SSH banner: "
                                  "not sshd, or an sshd that hangs)") from None
             raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}{self.via}: {exc}") from None
         except (socket.timeout, TimeoutError):
@@ -340,10 +340,10 @@ class SSHTransport:
             except (socket.timeout, TimeoutError):
                 if chan is not None:
                     chan.close()  # stop waiting; the remote shell gets EOF and a closed channel
-                return Result(out.decode(errors="replace"), f"timed out after {timeout:.0f}s", 124)
+                return Result(out.decode(errors="replace"), f"timed out after {seconds(timeout)}", 124)
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 if fired.is_set():
-                    return Result(out.decode(errors="replace"), f"timed out after {timeout:.0f}s (connection closed)", 124)
+                    return Result(out.decode(errors="replace"), f"timed out after {seconds(timeout)} (connection closed)", 124)
                 raise TransportError(f"{self.host}: connection lost: {exc or type(exc).__name__}",
                                      partial=out.decode(errors="replace")) from None
         return Result(out.decode(errors="replace"), err.decode(errors="replace"), rc)
@@ -432,7 +432,7 @@ class SSHTransport:
             chan.close()
             holder = printable(answer[4:].strip())
             raise LockError(f"{self.host}: another provision run holds {steps.LOCK} on this node"
-                            + (f" ({holder})" if holder else "") + f"; waited {timeout:.0f}s (see --lock-timeout"
+                            + (f" ({holder})" if holder else "") + f"; waited {seconds(timeout)} (see --lock-timeout"
                             + (" and --host-timeout" if left is not None else "") + ")")
         stop = threading.Event()
         token = nonce if answer == "LOCKED" else None  # NOFLOCK: no lease, so no fence and nothing to stop
@@ -456,7 +456,7 @@ class SSHTransport:
             with self._watchdog(timeout):
                 out, rc = lines.until(f"{nonce} RAN ", timeout)
         except TimeoutError:
-            return Result("", f"timed out after {timeout:.0f}s", 124)
+            return Result("", f"timed out after {seconds(timeout)}", 124)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise TransportError(f"{self.host}: connection lost while gathering facts: {exc or type(exc).__name__}") from None
         if rc is None:

@@ -63,7 +63,7 @@ def test_host_timeout_stops_a_slow_host(base_inventory, tmp_path):
         return node.run(script)
     t = FakeTransport("node2", slow)
     (res,) = run_all({"node2": _hosts(base_inventory)["node2"]}, lambda h: t, "apply", Options(host_timeout=0.2))
-    assert res.failed and "--host-timeout of 0s reached" in res.error
+    assert res.failed and "--host-timeout of 0.2s reached" in res.error
 
 
 class Tty(io.StringIO):
