@@ -69,11 +69,6 @@ def allocate_subnets(pod_cidr: Net, prefix: int, explicit: Sequence[Net | None])
     return out
 
 
-def pod_ips(subnet: Net, count: int, first: int = 2) -> list[Addr]:
-    """Addresses for hand-made lab pods: hosts ``first``, ``first+1``… of the subnet."""
-    return [nth(subnet, first + i) for i in range(count)]
-
-
 def usable_host(subnet: Net, addr: Addr) -> bool:
     """An address a pod may hold: inside, not the network, broadcast or gateway."""
     return (addr in subnet and addr != subnet.network_address

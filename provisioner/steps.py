@@ -231,7 +231,7 @@ def script_file(token: str) -> str:
     return LOCK_SCRIPT + token
 
 
-def fence(token: str) -> str:
+def fence(token: str, nonce: str = "") -> str:
     """sh an apply script runs before anything else: claim this lease's script file (pid, process group, start
     time), then prove that the lease it gathered facts under still holds the lock (LOCK_TOKEN holds its token);
     otherwise exit FENCED_RC having changed nothing. Claim first, check second: a lock script that lets go
@@ -242,7 +242,7 @@ def fence(token: str) -> str:
     return "\n".join([
         f'printf \'%s %s\\n\' $$ "$(provisioner_procid $$)" > {mine}',
         f'if [ "$(cat {LOCK_TOKEN} 2>/dev/null)" != {q(token)} ]; then',
-        f"  rm -f {mine}; echo '{MARK} fenced'",
+        f"  rm -f {mine}; echo '{mark(nonce)} fenced'",
         "  echo 'the node lock was lost before apply (its lease lapsed); nothing was changed' >&2",
         f"  exit {FENCED_RC}",
         "fi",
@@ -332,7 +332,14 @@ def stop_script(token: str) -> str:
     ]) + "\n"
 
 
-def render(tasks: Sequence[tuple[int, Sequence[Step]]], token: str | None = None) -> str:
+def mark(nonce: str = "") -> str:
+    """The apply script's marker: MARK and the run's nonce (random hex), so that no step's output passes for one."""
+    if not nonce.isascii() or not all(c in "0123456789abcdef" for c in nonce):
+        raise ValueError("the nonce is hex")
+    return MARK + nonce
+
+
+def render(tasks: Sequence[tuple[int, Sequence[Step]]], token: str | None = None, nonce: str = "") -> str:
     """One ``set -e`` script for a host: before each step a marker names task and step.
 
     With ``token`` (the lease the facts were gathered under) the script first proves, on the node,
@@ -345,25 +352,35 @@ def render(tasks: Sequence[tuple[int, Sequence[Step]]], token: str | None = None
     lines = ["set -e", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
              MKDIR_FUNCTION, RECORD_FUNCTION, PROC_ID_FUNCTION, "provisioner_main() {"]
     if token:
-        lines.append(fence(token))
+        lines.append(fence(token, nonce))
     lines.append(run_dir(token))
     for task_index, steps in tasks:
         for step_index, step in enumerate(steps):
-            lines.append(f"echo '{MARK} step {task_index} {step_index}'")
+            lines.append(f"echo '{mark(nonce)} step {task_index} {step_index}'")
             lines.append(step.shell())
-    lines += [f"echo '{MARK} done'", "}", "provisioner_main"]
+    lines += [f"echo '{mark(nonce)} done'", "}", "provisioner_main"]
     return "\n".join(lines) + "\n"
 
 
-def last_step(stdout: str) -> tuple[int, int] | None:
+def step_mark(line: str, nonce: str = "") -> tuple[int, int] | None:
+    """The (task, step) a marker line of :func:`render` names; None for any other line."""
+    words = line.split()
+    if len(words) == 4 and words[0] == mark(nonce) and words[1] == "step" and words[2].isdigit() and words[3].isdigit():
+        return int(words[2]), int(words[3])
+    return None
+
+
+def last_step(stdout: str, nonce: str = "") -> tuple[int, int] | None:
     """The (task, step) of the last marker in ``stdout``; None when no step began."""
     found = None
     for line in stdout.splitlines():
-        if line.startswith(f"{MARK} step "):
-            _, _, t, s = line.split()
-            found = (int(t), int(s))
+        found = step_mark(line, nonce) or found
     return found
 
 
-def finished(stdout: str) -> bool:
-    return f"{MARK} done" in stdout.splitlines()
+def finished(stdout: str, nonce: str = "") -> bool:
+    return f"{mark(nonce)} done" in stdout.splitlines()
+
+
+def fenced(stdout: str, nonce: str = "") -> bool:
+    return f"{mark(nonce)} fenced" in stdout.splitlines()

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from .. import __version__
+from .. import FORKS, __version__
 from ..errors import InputError, ProvisionerError, printable, printable_lines
 from ..yaml_lines import read_text, write_local
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-FORKS = 50  # hosts at once: one thread and one SSH connection each; a run of up to 50 nodes goes in one wave
+# FORKS (50): hosts at once, one thread and one SSH connection each; a run of up to 50 nodes goes in one wave
 
 
 def positive(text: str) -> int:
@@ -396,10 +396,20 @@ def _dns_name(args) -> int:
     return 0
 
 
-def _weave(args) -> int:
-    from ..weave import install_advice
+WEAVE_RELEASE = "https://github.com/weaveworks/weave/releases/download/v2.8.1/weave-daemonset-k8s.yaml"
 
-    print("\n".join(install_advice(_inventory(args.inventory))))
+
+def _weave(args) -> int:
+    """How to install Weave Net with the inventory's IPALLOC_RANGE (checked against the ranges at load)."""
+    inv = _inventory(args.inventory)
+    if inv.cni.type != "weave":
+        raise InputError(f"{inv.path}: cni.type is {inv.cni.type}, not weave")
+    r, c = inv.cni.weave_ipalloc_range, inv.cluster
+    print(f"IPALLOC_RANGE={r} is inside the pod range {c.pod_cidr} and clear of the node ({c.node_cidr}) and "
+          f"service ({c.service_cidr}) ranges.\n"
+          "Install the release manifest, then set the range on the DaemonSet (the old cloud.weave.works URL is gone):\n"
+          f"  kubectl apply -f {WEAVE_RELEASE}\n"
+          f"  kubectl -n kube-system set env daemonset/weave-net -c weave IPALLOC_RANGE={r}")
     return 0
 
 

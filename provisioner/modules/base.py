@@ -33,7 +33,6 @@ _KUBE, _DNS = _PROPS["kubernetes"]["properties"], _PROPS["dns"]["properties"]
 DOMAIN = _PROPS["cluster"]["properties"]["domain"]
 VERSION = _KUBE["version"]
 KUBELET_ARGS = _KUBE["kubelet"]["properties"]["extra_args"]
-KUBELET_ARG = KUBELET_ARGS["items"]
 COREDNS = _DNS["coredns"]["properties"]  # pods, ttl, cache, image: same types and defaults as the inventory's
 SEARCH, RESOLV_OPTION = _DNS["search"]["items"], _DNS["options"]["items"]
 UNIX_NAME = {"type": "string", "pattern": r"\A[a-z_][a-z0-9_-]{0,31}\Z", "description": "a Unix user or group name"}
@@ -126,7 +125,7 @@ def text_of(path: str, current: dict) -> str:
 
 
 def created_by_apply(kind: str, name: str, facts: Facts) -> bool:
-    """Did an apply write down (in :data:`provisioner.ops.CREATED`) that it created this? Needs ``Created()``."""
+    """Did an apply write down (in :data:`provisioner.steps.CREATED`) that it created this? Needs ``Created()``."""
     return (kind, name) in (facts.get(Created()) or frozenset())
 
 

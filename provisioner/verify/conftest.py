@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
@@ -31,10 +31,11 @@ from provisioner import facts
 from provisioner.facts.files import Binary, File, Sysctl
 from provisioner.facts.net import Addrs, Routes
 from provisioner.inventory import load_inventory
-from provisioner.shell import quote
+from provisioner.shell import quote, sh
 
 SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")
 PORT = 39000
+NONAT_DIR = "/tmp/.provision-verify-nonat."  # mktemp -d adds a random suffix
 LISTEN = ("import socket,sys;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
           "s.bind((sys.argv[1],int(sys.argv[2])));s.listen(1);s.settimeout(90);c,a=s.accept();print(a[0],flush=True)")
 CONNECT = ("import socket,sys,time\nend=time.time()+60\nwhile True:\n try:\n  socket.create_connection((sys.argv[1],"
@@ -95,8 +96,9 @@ def look_facts(inv, node) -> dict:
 def look(inv, node) -> dict:
     """Exec 1: what is on the node, by name (``bridge``, ``routes``, ``pod web``, …)."""
     wanted = look_facts(inv, node)
-    r = host_of(node.name).run(facts.script(wanted.values(), "5eed"))
-    values = facts.parse_all(wanted.values(), facts.split(r.stdout, wanted.values(), "5eed"))
+    nonce = secrets.token_hex(6)  # fresh per run: no fact's output can pass for a marker
+    r = host_of(node.name).run(facts.script(wanted.values(), nonce))
+    values = facts.parse_all(wanted.values(), facts.split(r.stdout, wanted.values(), nonce))
     out = {name: values[f] for name, f in wanted.items()}
     out["pods"] = {p.name: _pod_ip(out[f"pod {p.name}"]) for p in node.pods}
     return out
@@ -111,12 +113,15 @@ def probe_script(node, pods: dict[str, str | None], targets: list[tuple[str, str
     """Exec 2: every local pod pings every target (in parallel) and, for the no-NAT check, the first pod listens
     while connecting to the next node's first pod. Prints ``silent SRC IP`` for each ping that got no answer."""
     q = quote
-    lines = ["rm -f /tmp/provision-verify-nonat"]
+    lines = []
     if nat.get("listen"):
         pod, ip = nat["listen"]
-        # in a subshell: not a job of this shell, so the pings' `wait` does not wait for its connection
+        # what the listener hears goes to a file in a fresh private directory (mktemp -d: never a name planted
+        # in /tmp); its name is printed for exec 3. In a subshell: not a job of this shell, so the pings' `wait`
+        # does not wait for its connection
+        lines.append(f"d=$(mktemp -d {NONAT_DIR}XXXXXXXX) && echo nonat \"$d\"")
         lines.append(f"( setsid ip netns exec {q(pod)} python3 -c {q(LISTEN)} {q(ip)} {PORT} "
-                     "> /tmp/provision-verify-nonat 2>&1 < /dev/null & )")
+                     '> "$d/heard" 2>&1 < /dev/null & )')
     lines += pings([(src, ip) for src in [p for p, ip in pods.items() if ip] for _, ip in targets if ip != pods[src]], 2)
     if nat.get("connect"):
         pod, ip = nat["connect"]
@@ -151,9 +156,14 @@ def survey(inventory) -> dict[str, dict]:
             lambda n: host_of(n.name).run("command -v python3").rc == 0, nodes)))
         nat_pairs = _nat_pairs(nodes, seen, python)
 
+        heard_in: dict[str, str] = {}
+
         def probe(n):
             nat = {"listen": nat_pairs.get(n.name, {}).get("listen"), "connect": nat_pairs.get(n.name, {}).get("connect")}
             r = host_of(n.name).run(probe_script(n, seen[n.name]["pods"], every, nat))
+            where = [ln.split(" ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith(f"nonat {NONAT_DIR}")]
+            if where:
+                heard_in[n.name] = where[0]
             return _silent(r.stdout), "connect-failed" in r.stdout
 
         def again(n):
@@ -167,10 +177,10 @@ def survey(inventory) -> dict[str, dict]:
 
         probed = dict(zip([n.name for n in nodes], pool.map(probe, nodes)))
         probed = dict(zip([n.name for n in nodes], pool.map(again, nodes)))
-        time.sleep(0.2)
-        heard = dict(zip([n.name for n in nodes], pool.map(
-            lambda n: host_of(n.name).run("cat /tmp/provision-verify-nonat 2>/dev/null; rm -f /tmp/provision-verify-nonat")
-            .stdout.strip(), nodes)))
+        heard = dict(zip([n.name for n in nodes], pool.map(  # the listener writes once it has accepted: up to 5 s
+            lambda n: host_of(n.name).run(sh("i=0; while [ ! -s {d}/heard ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); "
+                                             "done; cat {d}/heard 2>/dev/null; rm -rf {d}", d=heard_in[n.name])).stdout.strip()
+            if n.name in heard_in else "", nodes)))
     for n in nodes:
         s = seen[n.name]
         s["silent"], s["connect_failed"] = probed[n.name]

@@ -247,7 +247,8 @@ def test_weave_cli(write, capsys):
     from provisioner import cli
     assert cli.main(["weave", str(write(BASE + "cni:\n  type: weave\n"))]) == 0
     out = capsys.readouterr().out
-    assert "env.IPALLOC_RANGE=10.244.0.0/16" in out and "IPALLOC_RANGE=10.244.0.0/16" in out
+    assert "set env daemonset/weave-net -c weave IPALLOC_RANGE=10.244.0.0/16" in out
+    assert "weave-daemonset-k8s.yaml" in out and "kubectl apply -f https://cloud" not in out
 
 
 def test_handlers_run_only_when_notified(base_inventory):

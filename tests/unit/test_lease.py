@@ -64,7 +64,7 @@ def test_a_lapsed_lease_fences_its_apply_script_off(tmp_path):
     assert wait_until(lambda: not token.exists(), steps.LEASE + 10)
     assert lease.p.wait(10) == 0
     r = n.run(steps.render(BRIDGE, "aaaa1111"))
-    assert r.rc == steps.FENCED_RC and f"{steps.MARK} fenced" in r.stdout.splitlines()
+    assert r.rc == steps.FENCED_RC and steps.fenced(r.stdout)
     assert "nothing was changed" in r.stderr and "v-net-0" not in n.network()["ns"][""]["links"]
     assert not list((tmp_path / "run").glob("provisioner.lock.script.*"))
 
@@ -162,3 +162,13 @@ def test_after_its_announced_script_ended_a_silent_client_keeps_the_lock_no_long
     assert wait_until(lambda: lease.p.poll() is not None, steps.LEASE + 10)  # no byte since: it lets go
     assert time.monotonic() - t0 < steps.LEASE + 3 and not (tmp_path / "run/provisioner.lock.token").exists()
     lease.p.stdin.close()
+
+
+def test_a_step_that_prints_a_marker_cannot_pass_for_the_script(tmp_path):
+    """The markers carry the run's nonce: a step printing "@@PROVISIONER done" (or a step marker) and then
+    failing is a failure at that step, not a finished script."""
+    n = ShellNode(tmp_path)
+    forged = [(0, [Cmd(("echo", f"{steps.MARK} done")), Cmd(("echo", f"{steps.MARK} step 0 5")), Cmd(("false",))])]
+    r = n.run(steps.render(forged, None, "0a1b2c"))
+    assert r.rc != 0 and not steps.finished(r.stdout, "0a1b2c")
+    assert steps.last_step(r.stdout, "0a1b2c") == (0, 2)  # the real marker of the step that failed
