@@ -21,7 +21,7 @@ from .errors import printable
 from .facts import Fact
 from .facts.net import Addrs, Links, Routes
 from .inventory.model import Inventory, Node
-from .template_vars import pod_routes
+from .routing import pod_routes
 
 RED = "#d62728"
 

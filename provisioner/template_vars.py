@@ -2,8 +2,8 @@
 
 The model (:mod:`provisioner.inventory.model`) holds what the inventory says and
 the decisions made at load; this module turns it into template values and
-derives the two network pieces the playbooks hand to modules: the node's pod
-routes and its CNI network config.
+derives the node's CNI network config; its pod routes come from
+:mod:`provisioner.routing`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .inventory.model import CNI, Cluster, Inventory, Node
+from .routing import pod_routes
 
 
 def template_vars(inv: Inventory, node: Node) -> dict[str, Any]:
@@ -28,14 +29,6 @@ def template_vars(inv: Inventory, node: Node) -> dict[str, Any]:
         "kubernetes": inv.kubernetes,
         "dns": inv.dns,
     }
-
-
-def pod_routes(inv: Inventory, node: Node) -> list[dict[str, str]]:
-    """Routes ``node`` needs to reach other nodes' pods: one per peer, or one via the router."""
-    c = inv.cluster
-    if c.routing == "router" and node.ip != c.router:
-        return [{"dst": str(c.pod_cidr), "via": str(c.router)}]
-    return [{"dst": str(n.pod_subnet), "via": str(n.ip)} for n in inv.nodes if n.name != node.name]
 
 
 def cni_conflist(inv: Inventory, node: Node) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from provisioner.template_vars import pod_routes
+from provisioner.routing import pod_routes
 from provisioner.verify.conftest import SYSCTLS
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from provisioner.template_vars import pod_routes
+from provisioner.routing import pod_routes
 from provisioner.errors import InventoryError
 from provisioner.inventory import load_inventory
 
