@@ -457,41 +457,24 @@ def _vagrant_inventory(args) -> int:
 
 
 def _import_inventory(args) -> int:
-    import tempfile
+    from ..inventory import importers
 
-    from ..inventory import importers, load_inventory
-
+    warnings: list[str] = []
     if args.source_kind == "from-kubectl":
         try:
             text = sys.stdin.read() if args.source == "-" else read_text(args.source)
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{args.source}: cannot read it: {exc}") from None
-    warnings: list[str] = []
-    try:
-        if args.source_kind == "from-kubectl":
-            kubeadm = importers.kubeadm_ranges(read_text(args.kubeadm_config)) if args.kubeadm_config else {}
-            data = importers.from_kubectl(text, args.service_cidr, args.pod_cidr, args.node_cidr, kubeadm, warnings)
-        else:
-            data = importers.from_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr, warnings)
-    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
-        what = "a node list (kubectl get nodes -o json)" if args.source_kind == "from-kubectl" else "an Ansible inventory"
-        raise InputError(f"{args.source}: not {what} that can be read: a value has the wrong type or shape "
-                         f"({type(exc).__name__}: {printable(str(exc))[:200]})") from None
+        kubeadm = read_text(args.kubeadm_config) if args.kubeadm_config else None
+        data = importers.import_kubectl(text, args.source, args.service_cidr, args.pod_cidr, args.node_cidr,
+                                        kubeadm, warnings)
+    else:
+        data = importers.import_ansible(Path(args.source), args.pod_cidr, args.service_cidr, args.node_cidr,
+                                        warnings)
     for w in warnings:
         print(f"warning: {printable(w)}", file=sys.stderr)
-    importers.check_size(data, args.source)  # before writing and re-reading a file too large to load
-    text = importers.to_yaml(data, "stdin" if args.source == "-" else args.source)
     target = Path(args.out) if args.out else None
-
-    def validates(written: Path) -> None:  # what is written must validate before it takes the name
-        try:
-            load_inventory(written)
-        except InputError as exc:
-            raise InputError("the inventory made from " + args.source + " does not validate: "
-                             + "; ".join(str(p).replace(str(written), "(it)") for p in exc.problems)) from None
-
-    with tempfile.TemporaryDirectory() as d:  # printed rather than written: checked in a place of its own
-        write_local(target or Path(d) / "inventory.yaml", text, check=validates)
+    text = importers.write(data, "stdin" if args.source == "-" else args.source, target)
     if target:
         print(f"wrote {target}: {len(data['nodes'])} node(s); next: provision validate {target}")
     else:

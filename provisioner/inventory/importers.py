@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import InputError
-from ..yaml_lines import MAX_VALUES
+from ..errors import InputError, printable
+from ..yaml_lines import MAX_VALUES, write_local
 from . import ansible_inventory
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
@@ -400,3 +400,54 @@ class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: igno
 def to_yaml(data: dict, source: str) -> str:
     return f"# written by `provision inventory` from {source}; check it, then: provision validate THIS_FILE\n" + \
         yaml.dump(data, Dumper=_PlainDumper, sort_keys=False)
+
+
+# -- what the CLI calls: any input ends in data or an InputError, and what is written validates ----------------
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError)
+
+
+def _readable(source: str, what: str, make):
+    try:
+        return make()
+    except _SHAPE_ERRORS as exc:
+        raise InputError(f"{source}: not {what} that can be read: a value has the wrong type or shape "
+                         f"({type(exc).__name__}: {printable(str(exc))[:200]})") from None
+
+
+def import_kubectl(text: str, source: str, service_cidr: str | None, pod_cidr: str | None, node_cidr: str | None,
+                      kubeadm_text: str | None, warnings: list[str]) -> dict:
+    """:func:`from_kubectl` over what a user gives (``kubectl get nodes`` output, kubeadm's ConfigMap)."""
+    def make() -> dict:
+        kubeadm = kubeadm_ranges(kubeadm_text) if kubeadm_text is not None else {}
+        return from_kubectl(text, service_cidr, pod_cidr, node_cidr, kubeadm, warnings)
+
+    return _readable(source, "a node list (kubectl get nodes -o json)", make)
+
+
+def import_ansible(path: Path, pod_cidr: str | None, service_cidr: str | None, node_cidr: str | None,
+                      warnings: list[str]) -> dict:
+    """:func:`from_ansible` over a user's file."""
+    return _readable(str(path), "an Ansible inventory",
+                     lambda: from_ansible(path, pod_cidr, service_cidr, node_cidr, warnings))
+
+
+def write(data: dict, source: str, target: Path | None) -> str:
+    """The inventory's YAML, validated by the loader in a file of its own before it takes ``target``'s name
+    (never written through a link); without ``target`` it is only checked. Returns the text."""
+    import tempfile
+
+    from .load import load_inventory
+
+    check_size(data, source)  # before writing and re-reading a file too large to load
+    text = to_yaml(data, source)
+
+    def validates(written: Path) -> None:
+        try:
+            load_inventory(written)
+        except InputError as exc:
+            raise InputError("the inventory made from " + source + " does not validate: "
+                             + "; ".join(str(p).replace(str(written), "(it)") for p in exc.problems)) from None
+
+    with tempfile.TemporaryDirectory() as d:  # printed rather than written: checked in a place of its own
+        write_local(target or Path(d) / "inventory.yaml", text, check=validates)
+    return text
