@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import FORKS, __version__
@@ -77,7 +78,11 @@ def _resolve_inventory(parser: argparse.ArgumentParser, args) -> None:
     args.inventory = given[0]
 
 
+Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI: one builder per family of commands below, each adding its subcommands and their options."""
     p = argparse.ArgumentParser(prog="provision", description="Kubernetes pod networking by hand, over SSH, from a YAML inventory.")
     p.add_argument("--version", action="version", version=f"provision {__version__}")
     sub = p.add_subparsers(metavar="COMMAND")
@@ -87,34 +92,48 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func, mode=name)
         return sp
 
-    def run_opts(sp: argparse.ArgumentParser, playbook: bool = True) -> None:
-        inventory_arg(sp)
-        if playbook:
-            sp.add_argument("-p", "--playbook", help="playbook YAML (default playbooks/site.yaml)")
-        sp.add_argument("-f", "--forks", type=positive, default=FORKS, help=f"hosts worked on at once (default {FORKS})")
-        sp.add_argument("-l", "--limit", help="an Ansible host pattern: names, groups, globs, all, :! :& ~regex @file")
-        sp.add_argument("--retry-failed", action="store_true",
-                        help="run only the hosts that failed or were unreachable in the previous run of this inventory")
-        sp.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
-        sp.add_argument("-v", "--verbose", action="store_true", help="show commands and diffs of changed tasks")
-        sp.add_argument("-D", "--diff", action="store_true", help="show the file diffs of changed tasks (as ansible --diff)")
-        sp.add_argument("--timeout", type=float, default=300, help="seconds one exec may run on a host (default 300)")
-        sp.add_argument("--host-timeout", type=float, help="seconds all of one host's work may take")
-        sp.add_argument("--retries", type=int, default=2, help="connection attempts after the first, with backoff (default 2)")
-        sp.add_argument("--max-fail-percent", type=float, metavar="P",
-                        help="stop starting new hosts once more than P%% of all hosts have failed")
-        sp.add_argument("--lock-timeout", type=float, default=60,
-                        help="seconds to wait for another run's lock on a node (default 60; 0 waits forever)")
-        sp.add_argument("-t", "--tags", action="append", default=[], metavar="TAGS",
-                        help="only tasks with these tags (comma-separated, repeatable; always/never/tagged/untagged/all "
-                             "as in Ansible)")
-        sp.add_argument("--skip-tags", action="append", default=[], metavar="TAGS", help="leave out tasks with these tags")
-        sp.add_argument("--start-at-task", metavar="NAME", help="start at the first task of this name (or glob); "
-                                                                "not for reset")
-        sp.add_argument("--list-tasks", action="store_true", help="list the tasks that would run, with their tags; "
-                                                                   "contacts no node")
-        sp.add_argument("--list-tags", action="store_true", help="list the tags of the tasks that would run")
+    _checks(cmd)
+    _runs(cmd)
+    _reads(cmd)
+    _helpers(cmd)
+    _shells(cmd)
+    _importers(sub)
+    _labs(sub)
+    return p
 
+
+def _run_opts(sp: argparse.ArgumentParser, playbook: bool = True) -> None:
+    """The options of plan, apply and reset."""
+    inventory_arg(sp)
+    if playbook:
+        sp.add_argument("-p", "--playbook", help="playbook YAML (default playbooks/site.yaml)")
+    sp.add_argument("-f", "--forks", type=positive, default=FORKS, help=f"hosts worked on at once (default {FORKS})")
+    sp.add_argument("-l", "--limit", help="an Ansible host pattern: names, groups, globs, all, :! :& ~regex @file")
+    sp.add_argument("--retry-failed", action="store_true",
+                    help="run only the hosts that failed or were unreachable in the previous run of this inventory")
+    sp.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
+    sp.add_argument("-v", "--verbose", action="store_true", help="show commands and diffs of changed tasks")
+    sp.add_argument("-D", "--diff", action="store_true", help="show the file diffs of changed tasks (as ansible --diff)")
+    sp.add_argument("--timeout", type=float, default=300, help="seconds one exec may run on a host (default 300)")
+    sp.add_argument("--host-timeout", type=float, help="seconds all of one host's work may take")
+    sp.add_argument("--retries", type=int, default=2, help="connection attempts after the first, with backoff (default 2)")
+    sp.add_argument("--max-fail-percent", type=float, metavar="P",
+                    help="stop starting new hosts once more than P%% of all hosts have failed")
+    sp.add_argument("--lock-timeout", type=float, default=60,
+                    help="seconds to wait for another run's lock on a node (default 60; 0 waits forever)")
+    sp.add_argument("-t", "--tags", action="append", default=[], metavar="TAGS",
+                    help="only tasks with these tags (comma-separated, repeatable; always/never/tagged/untagged/all "
+                         "as in Ansible)")
+    sp.add_argument("--skip-tags", action="append", default=[], metavar="TAGS", help="leave out tasks with these tags")
+    sp.add_argument("--start-at-task", metavar="NAME", help="start at the first task of this name (or glob); "
+                                                            "not for reset")
+    sp.add_argument("--list-tasks", action="store_true", help="list the tasks that would run, with their tags; "
+                                                               "contacts no node")
+    sp.add_argument("--list-tags", action="store_true", help="list the tags of the tasks that would run")
+
+
+def _checks(cmd: Command) -> None:
+    """validate, ipcalc: nothing is contacted."""
     sp = cmd("validate", _validate, "check an inventory (and a playbook) without contacting any node")
     inventory_arg(sp)
     sp.add_argument("-p", "--playbook", help="the playbook to bind to every node (default playbooks/site.yaml)")
@@ -124,14 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("address", help="e.g. 10.49.70.3/24")
     sp.add_argument("--json", action="store_true")
 
-    run_opts(cmd("plan", _run, "show what apply would change; changes nothing"))
+
+def _runs(cmd: Command) -> None:
+    """plan, apply, reset."""
+    _run_opts(cmd("plan", _run, "show what apply would change; changes nothing"))
     sp = cmd("apply", _run, "bring every node to the state the playbook describes")
-    run_opts(sp)
+    _run_opts(sp)
     sp.add_argument("-C", "--check", action="store_true", help="change nothing: the same as `provision plan` (ansible --check)")
     sp = cmd("reset", _run, "undo what apply made (each module's reverse, in reverse order), and nothing else")
-    run_opts(sp)
+    _run_opts(sp)
     sp.add_argument("-C", "--check", action="store_true", help="change nothing: show what reset would undo")
 
+
+def _reads(cmd: Command) -> None:
+    """facts, graph, verify: read the nodes, change nothing."""
     sp = cmd("facts", _facts, "each node's IP, interface, MAC, network, listening ports, bridge and pod routes")
     inventory_arg(sp)
     sp.add_argument("-l", "--limit")
@@ -152,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-l", "--limit", help="only these nodes (names or globs); peers outside the limit are not checked")
     sp.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
+
+def _helpers(cmd: Command) -> None:
+    """coredns, dns-name, weave: the last steps of the manual procedure, by hand."""
     sp = cmd("coredns", _coredns, "the Corefile and CoreDNS manifests apply writes (ConfigMap, Service at dns_ip, …)")
     inventory_arg(sp)
     sp.add_argument("-p", "--playbook", help="take them from this playbook's coredns task (default playbooks/site.yaml)")
@@ -167,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = cmd("weave", _weave, "check Weave's IPALLOC_RANGE against the inventory and print how to install it")
     inventory_arg(sp)
 
+
+def _shells(cmd: Command) -> None:
+    """ssh-config, ssh: the nodes with the inventory's SSH settings."""
     sp = cmd("ssh-config", _ssh_config, "print an ssh_config for the nodes (save it, then ssh -F FILE node1)")
     inventory_arg(sp)
 
@@ -175,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("node")
     sp.add_argument("command", nargs=argparse.REMAINDER, help="command to run (default: a login shell)")
 
+
+def _importers(sub) -> None:
+    """inventory from-kubectl / from-ansible."""
     sources = sub.add_parser("inventory", help="write an inventory from what you have: kubectl nodes, an Ansible "
                                                "inventory").add_subparsers(metavar="SOURCE")
     for name, help_ in (("from-kubectl", "from `kubectl get nodes -o json` or `-o yaml` (a FILE, or - for stdin)"),
@@ -198,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("-o", "--out", help="inventory file to write (default: print it)")
         sp.set_defaults(func=_import_inventory, source_kind=name)
 
+
+def _labs(sub) -> None:
+    """lab up / down / status / vagrant-inventory."""
     lab = sub.add_parser("lab", help="local lab: up, down, status").add_subparsers(metavar="ACTION")
     up = lab.add_parser("up", help="start a namespace lab and write its inventory")
     up.add_argument("--nodes", type=int, default=3)
@@ -222,7 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
     st = lab.add_parser("status", help="what exists of the lab")
     st.add_argument("--name", default="plab")
     st.set_defaults(func=_lab_status)
-    return p
 
 
 def _inventory(path: str):
