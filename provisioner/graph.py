@@ -86,14 +86,14 @@ def drift(inv: Inventory, node: Node, values: dict[Fact, Any] | None, error: str
     if c.bridge not in links:
         out.append({"id": f"bridge:{node.name}", "what": f"bridge {c.bridge} missing"})
     else:
-        if not links[c.bridge].get("up"):
+        if not links[c.bridge].up:
             out.append({"id": f"bridge:{node.name}", "what": f"bridge {c.bridge} is down"})
         if want not in addrs.get(c.bridge, []):
             have = ", ".join(addrs.get(c.bridge, [])) or "no address"
             out.append({"id": f"bridge:{node.name}", "what": f"bridge {c.bridge} has {have}, not {want}"})
     routes = values.get(Routes()) or []
     expected = {r["dst"]: r["via"] for r in pod_routes(inv, node)}
-    have_routes = {r["dst"]: r["via"] for r in routes if r.get("dst") and r["dst"] != "default"}
+    have_routes = {r.dst: r.via for r in routes if r.dst and r.dst != "default"}
     for dst, via in expected.items():
         if have_routes.get(dst) != via:
             got = f" (goes via {have_routes[dst]})" if dst in have_routes else ""

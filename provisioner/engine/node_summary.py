@@ -27,15 +27,16 @@ def summarize(inv: Inventory, node: Node, values: dict) -> dict:
         calc = addressing.ipcalc(cidr)
         network = {k: calc[k] for k in ("Network", "Netmask", "HostMin", "HostMax", "Broadcast", "Hosts/Net")}
     bridge = inv.cluster.bridge
-    pod_routes = [r for r in routes if r["protocol"] == PROTO or r["dev"] == bridge]
+    pod_routes = [r for r in routes if r.protocol == PROTO or r.dev == bridge]
+    own, br = links.get(ifname) if ifname else None, links.get(bridge)
     return {
         "node": node.name, "ip": str(node.ip), "cidr": cidr, "interface": ifname,
-        "interface_expected": node.interface, "mac": (links.get(ifname) or {}).get("mac") if ifname else None,
+        "interface_expected": node.interface, "mac": own.mac if own else None,
         "network": network,
         "listening": values[Listening()],
-        "bridge": {"name": bridge, "present": bridge in links, "up": (links.get(bridge) or {}).get("up", False),
+        "bridge": {"name": bridge, "present": bridge in links, "up": br.up if br else False,
                    "addresses": addrs.get(bridge, [])},
-        "pod_routes": [{"dst": r["dst"], "via": r["via"], "dev": r["dev"], "protocol": r["protocol"]} for r in pod_routes],
+        "pod_routes": [{"dst": r.dst, "via": r.via, "dev": r.dev, "protocol": r.protocol} for r in pod_routes],
     }
 
 

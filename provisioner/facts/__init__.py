@@ -23,21 +23,25 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 BEGIN = "@@PROVISIONER-FACT"
 END = "@@PROVISIONER-END"
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Fact:
-    """Subclasses are frozen dataclasses; their fields are the fact's arguments."""
+class Fact(Generic[T]):
+    """Subclasses are frozen dataclasses; their fields are the fact's arguments, ``T`` the type of the value
+    :meth:`process` gives (``File`` is a ``Fact[FileState | None]``); :func:`value` reads one typed."""
 
     def command(self) -> str:
         """POSIX sh that prints what :meth:`process` reads; every value in it quoted by :mod:`provisioner.shell`."""
         raise NotImplementedError
 
-    def process(self, stdout: str, rc: int) -> Any:
+    def process(self, stdout: str, rc: int) -> T:
         """Pure: the command's output and exit code → the value modules read."""
         raise NotImplementedError
 
@@ -60,6 +64,11 @@ class Fact:
 
 
 Facts = Mapping[Fact, Any]  # what a module's plan and reverse receive
+
+
+def value(facts: Facts, fact: Fact[T]) -> T:
+    """``facts[fact]``, typed: what :meth:`Fact.process` gave for ``fact``."""
+    return facts[fact]  # the mapping holds each fact's own T
 
 
 def distinct(facts: Iterable[Fact]) -> list[Fact]:

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from ..steps import CREATED
 from ..shell import command, sh
 from . import Fact
+from .values import BinaryState, FileState
 
 
-def parse_file(text: str, rc: int) -> dict | None:
-    """``stat`` line then base64 content → ``{mode, owner, group, content}``; None if absent."""
+def parse_file(text: str, rc: int) -> FileState | None:
+    """``stat`` line then base64 content → :class:`FileState`; None if absent."""
     if rc != 0 or not text:
         return None
     meta, _, data = text.partition("\n")
@@ -23,7 +24,7 @@ def parse_file(text: str, rc: int) -> dict | None:
         content = base64.b64decode("".join(data.split()))
     except (ValueError, binascii.Error):
         return None
-    return {"mode": mode.zfill(4), "owner": owner, "group": group, "content": content}
+    return FileState(mode.zfill(4), owner, group, content)
 
 
 def parse_created(text: str, rc: int) -> frozenset[tuple[str, str]]:
@@ -33,12 +34,12 @@ def parse_created(text: str, rc: int) -> frozenset[tuple[str, str]]:
     return frozenset(tuple(line.split(" ", 1)) for line in text.splitlines() if " " in line)  # type: ignore[misc]
 
 
-def parse_binary(text: str, rc: int) -> dict | None:
-    """``stat -c %a`` then ``sha256sum`` → ``{mode, sha256}``; None when absent."""
+def parse_binary(text: str, rc: int) -> BinaryState | None:
+    """``stat -c %a`` then ``sha256sum`` → :class:`BinaryState`; None when absent."""
     if rc != 0 or not text.strip():
         return None
     mode, _, rest = text.strip().partition("\n")
-    return {"mode": mode.strip().zfill(4), "sha256": rest.split()[0] if rest.split() else None}
+    return BinaryState(mode.strip().zfill(4), rest.split()[0] if rest.split() else None)
 
 
 def parse_text(text: str, rc: int) -> str | None:
@@ -65,8 +66,8 @@ def _positions(stdout: str) -> tuple[list[int], str]:
 
 
 @dataclass(frozen=True)
-class File(Fact):
-    """A whole small file (config files whose diff we show): ``{mode, owner, group, content}`` or None.
+class File(Fact[FileState | None]):
+    """A whole small file (config files whose diff we show): a :class:`FileState`, or None.
 
     Many files are read by one ``tar`` (mode, owner and bytes of each, read together)
     piped to one ``base64``, not two processes per file.
@@ -77,7 +78,7 @@ class File(Fact):
     def command(self) -> str:
         return sh("test -f {p} && stat -L -c '%a %U %G' {p} && base64 {p}", p=self.path)
 
-    def process(self, stdout: str, rc: int) -> dict | None:
+    def process(self, stdout: str, rc: int) -> FileState | None:
         return parse_file(stdout, rc)
 
     @classmethod
@@ -104,7 +105,7 @@ class File(Fact):
 
 
 @dataclass(frozen=True)
-class Binary(Fact):
+class Binary(Fact[BinaryState | None]):
     """A file too big to fetch (a plugin binary): ``{mode, sha256}`` or None. Many: one ``stat``, one ``sha256sum``."""
 
     path: str
@@ -112,7 +113,7 @@ class Binary(Fact):
     def command(self) -> str:
         return sh("test -f {p} && stat -L -c %a {p} && sha256sum {p}", p=self.path)
 
-    def process(self, stdout: str, rc: int) -> dict | None:
+    def process(self, stdout: str, rc: int) -> BinaryState | None:
         return parse_binary(stdout, rc)
 
     @classmethod
@@ -132,7 +133,7 @@ class Binary(Fact):
 
 
 @dataclass(frozen=True)
-class Listing(Fact):
+class Listing(Fact[list[str]]):
     """Names in a directory, sorted; empty when it does not exist."""
 
     path: str
@@ -145,7 +146,7 @@ class Listing(Fact):
 
 
 @dataclass(frozen=True)
-class Exists(Fact):
+class Exists(Fact[bool]):
     path: str
 
     def command(self) -> str:
@@ -156,7 +157,7 @@ class Exists(Fact):
 
 
 @dataclass(frozen=True)
-class Created(Fact):
+class Created(Fact[frozenset[tuple[str, str]]]):
     """What apply recorded that it created (:data:`provisioner.steps.CREATED`): ``{(kind, name)}``."""
 
     def command(self) -> str:
@@ -167,7 +168,7 @@ class Created(Fact):
 
 
 @dataclass(frozen=True)
-class Sysctl(Fact):
+class Sysctl(Fact[str | None]):
     """Current value of a sysctl, read from /proc/sys (no procps needed); None if absent."""
 
     key: str

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..shell import sh
-from . import Fact
+from . import Fact, T
+from .values import Link, Route
 
 
 def _json(text: str, rc: int) -> list | None:
@@ -60,9 +61,9 @@ def _destination(value: Any) -> str | None:
     return text if text == "default" else str(ipaddress.ip_network(text, strict=False))
 
 
-def parse_links(text: str, rc: int) -> dict[str, dict] | None:
-    """``ip -json -d link show`` → ``{ifname: {kind, master, up, mtu, mac, index, peer}}`` (``peer``: a veth's
-    other end, by ifindex, in whichever namespace it is)."""
+def parse_links(text: str, rc: int) -> dict[str, Link] | None:
+    """``ip -json -d link show`` → ``{ifname: Link}`` (``peer``: a veth's other end, by ifindex, in whichever
+    namespace it is)."""
     data = _json(text, rc)
     if data is None:
         return None
@@ -72,15 +73,15 @@ def parse_links(text: str, rc: int) -> dict[str, dict] | None:
         info = link.get("linkinfo") or {}
         if not isinstance(flags, list) or not isinstance(info, dict):
             raise ValueError("flags or linkinfo of the wrong type")
-        out[_str(link.get("ifname"), "ifname")] = {
-            "kind": _maybe_str(info.get("info_kind"), "info_kind"),
-            "master": _maybe_str(link.get("master"), "master"),
-            "up": "UP" in flags,
-            "mtu": _int(link.get("mtu"), "mtu"),
-            "mac": _maybe_str(link.get("address"), "address"),
-            "index": _int(link.get("ifindex"), "ifindex"),
-            "peer": _int(link.get("link_index"), "link_index"),
-        }
+        out[_str(link.get("ifname"), "ifname")] = Link(
+            kind=_maybe_str(info.get("info_kind"), "info_kind"),
+            master=_maybe_str(link.get("master"), "master"),
+            up="UP" in flags,
+            mtu=_int(link.get("mtu"), "mtu"),
+            mac=_maybe_str(link.get("address"), "address"),
+            index=_int(link.get("ifindex"), "ifindex"),
+            peer=_int(link.get("link_index"), "link_index"),
+        )
     return out
 
 
@@ -100,17 +101,17 @@ def parse_addrs(text: str, rc: int) -> dict[str, list[str]] | None:
     return out
 
 
-def parse_routes(text: str, rc: int) -> list[dict] | None:
-    """``ip -json route show`` → ``[{dst, via, dev, protocol}]`` with ``default`` spelled out."""
+def parse_routes(text: str, rc: int) -> list[Route] | None:
+    """``ip -json route show`` → ``[Route]`` with ``default`` spelled out."""
     data = _json(text, rc)
     if data is None:
         return None
     return [
-        {"dst": _destination(r.get("dst")),
-         "via": None if r.get("gateway") is None else _address(r.get("gateway"), "gateway"),
-         "dev": _maybe_str(r.get("dev"), "dev"),
-         "protocol": str(_int(r["protocol"], "protocol") if isinstance(r.get("protocol"), int)
-                         else _str(r.get("protocol", "boot"), "protocol"))}
+        Route(dst=_destination(r.get("dst")),
+              via=None if r.get("gateway") is None else _address(r.get("gateway"), "gateway"),
+              dev=_maybe_str(r.get("dev"), "dev"),
+              protocol=str(_int(r["protocol"], "protocol") if isinstance(r.get("protocol"), int)
+                           else _str(r.get("protocol", "boot"), "protocol")))
         for r in data
     ]
 
@@ -123,7 +124,7 @@ def parse_netns(text: str, rc: int) -> list[str] | None:
 
 
 @dataclass(frozen=True)
-class _IPFact(Fact):
+class _IPFact(Fact[T]):
     """``ip -json …`` in the node's own namespace, or (``netns``) in a named one."""
 
     netns: str | None = None
@@ -135,42 +136,42 @@ class _IPFact(Fact):
 
 
 @dataclass(frozen=True)
-class Links(_IPFact):
+class Links(_IPFact[dict[str, Link] | None]):
     """``{ifname: {kind, master, up, mtu, mac, index, peer}}`` (from ``ip -d addr``, which Addrs reads too:
     the gather script runs it once for both)."""
 
     ARGS = "-d addr show"
 
-    def process(self, stdout: str, rc: int):
+    def process(self, stdout: str, rc: int) -> dict[str, Link] | None:
         return parse_links(stdout, rc)
 
 
 @dataclass(frozen=True)
-class Addrs(_IPFact):
+class Addrs(_IPFact[dict[str, list[str]] | None]):
     """``{ifname: ["10.244.1.1/24", …]}`` (IPv4)."""
 
     ARGS = "-d addr show"
 
-    def process(self, stdout: str, rc: int):
+    def process(self, stdout: str, rc: int) -> dict[str, list[str]] | None:
         return parse_addrs(stdout, rc)
 
 
 @dataclass(frozen=True)
-class Routes(_IPFact):
+class Routes(_IPFact[list[Route] | None]):
     """``[{dst, via, dev, protocol}]`` of the main table."""
 
     ARGS = "route show table main"
 
-    def process(self, stdout: str, rc: int):
+    def process(self, stdout: str, rc: int) -> list[Route] | None:
         return parse_routes(stdout, rc)
 
 
 @dataclass(frozen=True)
-class Netns(Fact):
+class Netns(Fact[list[str] | None]):
     """Names of the node's network namespaces (``ip netns``)."""
 
     def command(self) -> str:
         return "ip -json netns list"
 
-    def process(self, stdout: str, rc: int):
+    def process(self, stdout: str, rc: int) -> list[str] | None:
         return parse_netns(stdout, rc)

@@ -27,7 +27,7 @@ def parse_ss(text: str, rc: int) -> list[dict] | None:
 
 
 @dataclass(frozen=True)
-class KernelModule(Fact):
+class KernelModule(Fact[bool]):
     """Is this kernel module loaded (``/sys/module/NAME``)?"""
 
     name: str
@@ -40,7 +40,7 @@ class KernelModule(Fact):
 
 
 @dataclass(frozen=True)
-class SystemdUnit(Fact):
+class SystemdUnit(Fact[bool]):
     """Does systemd know ``NAME.service``?"""
 
     name: str
@@ -53,7 +53,7 @@ class SystemdUnit(Fact):
 
 
 @dataclass(frozen=True)
-class Listening(Fact):
+class Listening(Fact[list[dict] | None]):
     """Listening TCP sockets with their processes, as ``ss -ltnp`` shows them."""
 
     def command(self) -> str:
@@ -64,7 +64,7 @@ class Listening(Fact):
 
 
 @dataclass(frozen=True)
-class Commands(Fact):
+class Commands(Fact[frozenset[str]]):
     """Which of these commands the node lacks (``command -v``): checked with the facts, before any change."""
 
     names: tuple[str, ...]

@@ -16,8 +16,9 @@ from typing import Any
 from ..errors import HostError
 from ..inventory.load import schema as inventory_schema
 from ..inventory.load import with_defaults
-from ..facts import Fact, Facts
+from ..facts import Fact, Facts, value
 from ..facts.files import File, Exists, Created
+from ..facts.values import FileState
 from ..steps import CREATED_DIRS, Cmd, Step, WriteFile
 
 # Argument types shared with the inventory's schema (one definition each): every
@@ -89,7 +90,7 @@ def schema(properties: dict, required: list[str]) -> dict:
     return {"type": "object", "additionalProperties": False, "properties": properties, "required": required}
 
 
-def file_steps(path: str, content: bytes, current: dict | None, mode: str = "0644",
+def file_steps(path: str, content: bytes, current: FileState | None, mode: str = "0644",
                owner: str = "root", group: str = "root") -> tuple[list[Step], str]:
     """Steps and unified diff that bring file ``path`` to ``content``/mode/owner.
 
@@ -98,12 +99,12 @@ def file_steps(path: str, content: bytes, current: dict | None, mode: str = "064
     mode = mode.zfill(4)
     if current is None:
         return [WriteFile(path, content, mode, owner, group)], unified_diff(path, b"", content)
-    if current["content"] != content:
-        return [WriteFile(path, content, mode, owner, group)], unified_diff(path, current["content"], content)
+    if current.content != content:
+        return [WriteFile(path, content, mode, owner, group)], unified_diff(path, current.content, content)
     steps: list[Step] = []
-    if current["mode"] != mode:
+    if current.mode != mode:
         steps.append(Cmd(("chmod", mode, path)))
-    if (current["owner"], current["group"]) != (owner, group):
+    if (current.owner, current.group) != (owner, group):
         steps.append(Cmd(("chown", f"{owner}:{group}", path)))
     return steps, ""
 
@@ -115,12 +116,12 @@ def backup_of(path: str) -> str:
     return path + ".provisioner-orig"
 
 
-def text_of(path: str, current: dict) -> str:
+def text_of(path: str, current: FileState) -> str:
     """A node file's content as text; a file that is not UTF-8 is this task's error, not a crash."""
     try:
-        return current["content"].decode()
+        return current.content.decode()
     except UnicodeDecodeError as exc:
-        raise ModuleError(f"{path} is not UTF-8 text (byte {exc.start} of {len(current['content'])}): "
+        raise ModuleError(f"{path} is not UTF-8 text (byte {exc.start} of {len(current.content)}): "
                           "provisioner edits text files only; fix or move it") from None
 
 
@@ -132,13 +133,13 @@ def created_by_apply(kind: str, name: str, facts: Facts) -> bool:
 def dirs_created(facts: Facts) -> list[str]:
     """The directories apply wrote down as made (CREATED_DIRS), in the order it made them. Needs ``File(CREATED_DIRS)``."""
     record = facts.get(File(CREATED_DIRS))
-    return [d for d in record["content"].decode(errors="replace").splitlines() if d.startswith("/")] if record else []
+    return [d for d in record.content.decode(errors="replace").splitlines() if d.startswith("/")] if record else []
 
 
 def ours(path: str, facts: Facts) -> bool:
     """A file apply created (recorded), or one that says it is ours (written before the record existed)."""
     current = facts.get(File(path))
-    return created_by_apply("file", path, facts) or bool(current and current["content"].startswith(MANAGED))
+    return created_by_apply("file", path, facts) or bool(current and current.content.startswith(MANAGED))
 
 
 def backup_step(path: str, facts: Facts) -> list[Step]:
@@ -156,9 +157,9 @@ def write_steps(path: str, content: bytes, facts: Facts, mode: str | None = None
     ``mode``/``owner``/``group`` left out keep what an existing file has (a 0600 file stays
     0600); a new file gets 0644 root:root. Needs :func:`file_facts` of ``path``.
     """
-    current = facts[File(path)]
-    keep = current or {"mode": "0644", "owner": "root", "group": "root"}
-    steps, diff = file_steps(path, content, current, mode or keep["mode"], owner or keep["owner"], group or keep["group"])
+    current = value(facts, File(path))
+    keep = current or FileState("0644", "root", "root", b"")
+    steps, diff = file_steps(path, content, current, mode or keep.mode, owner or keep.owner, group or keep.group)
     if not steps:
         return steps, diff
     if current is None:

@@ -13,6 +13,7 @@ refuse a bridge whose address differs from its gateway).
 
 from __future__ import annotations
 
+from ..facts import value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs
 from ..steps import Cmd
@@ -22,8 +23,8 @@ from .base import CIDR, IFNAME, Module, ModuleError, Outcome, created_by_apply, 
 
 def _old_mtu(name: str, facts) -> int | None:
     """The MTU a bridge apply did not make had before apply changed it (recorded as ``mtu NAME OLD``)."""
-    for kind, value in sorted(facts.get(Created()) or ()):
-        bridge, _, old = value.partition(" ")
+    for kind, entry in sorted(facts.get(Created()) or ()):
+        bridge, _, old = entry.partition(" ")
         if kind == "mtu" and bridge == name and old.isascii() and old.isdigit():
             return int(old)
     return None
@@ -39,13 +40,13 @@ class BridgeModule(Module):
 
     def plan(self, args, facts):
         name, address = args["name"], args["address"]
-        link = (facts[Links()] or {}).get(name)
+        link = (value(facts, Links()) or {}).get(name)
         have = (facts[Addrs()] or {}).get(name, [])
         steps = []
         if link is None:
             steps.append(Cmd(("ip", "link", "add", name, "type", "bridge"), creates=("link", name)))
-        elif link["kind"] != "bridge":
-            raise ModuleError(f"{name} exists but is a {link['kind'] or 'plain'} link, not a bridge; remove it or pick another cluster.bridge")
+        elif link.kind != "bridge":
+            raise ModuleError(f"{name} exists but is a {link.kind or 'plain'} link, not a bridge; remove it or pick another cluster.bridge")
         for other in have:
             if other != address:
                 steps.append(Cmd(("ip", "addr", "del", other, "dev", name)))
@@ -53,12 +54,12 @@ class BridgeModule(Module):
             # on a bridge of someone else's, reset takes away only this address
             mine = link is None or created_by_apply("link", name, facts)
             steps.append(Cmd(("ip", "addr", "add", address, "dev", name), creates=None if mine else ("addr", f"{name} {address}")))
-        if "mtu" in args and (link is None or link["mtu"] != args["mtu"]):
+        if "mtu" in args and (link is None or link.mtu != args["mtu"]):
             # on a bridge of someone else's, the MTU it had is written down for reset to give back
-            old = None if link is None or created_by_apply("link", name, facts) or _old_mtu(name, facts) else link["mtu"]
+            old = None if link is None or created_by_apply("link", name, facts) or _old_mtu(name, facts) else link.mtu
             steps.append(Cmd(("ip", "link", "set", name, "mtu", str(args["mtu"])),
                              creates=None if old is None else ("mtu", f"{name} {old}")))
-        if link is None or not link["up"]:
+        if link is None or not link.up:
             steps.append(Cmd(("ip", "link", "set", name, "up")))
         if not steps:
             return Outcome(reason=f"bridge {name} already up with {address}")
@@ -66,17 +67,17 @@ class BridgeModule(Module):
 
     def reverse(self, args, facts):
         name = args["name"]
-        link = (facts[Links()] or {}).get(name)
+        link = (value(facts, Links()) or {}).get(name)
         if link is None:
             return Outcome(reason=f"bridge {name} is already absent")
-        if link["kind"] != "bridge":
+        if link.kind != "bridge":
             return Outcome(reason=f"{name} is not a bridge; left alone")
         if created_by_apply("link", name, facts):
             return Outcome([Cmd(("ip", "link", "del", name))], f"delete bridge {name}")
         added = [a for a in (facts[Addrs()] or {}).get(name, []) if created_by_apply("addr", f"{name} {a}", facts)]
         old = _old_mtu(name, facts)
         steps = [Cmd(("ip", "addr", "del", a, "dev", name)) for a in added]
-        if old is not None and link["mtu"] != old:
+        if old is not None and link.mtu != old:
             steps.append(Cmd(("ip", "link", "set", name, "mtu", str(old))))
         if steps:
             return Outcome(steps, f"bridge {name} existed before apply: remove only "

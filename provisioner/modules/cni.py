@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import uploads
 from ..node_plugin import PLUGIN_NAME, plugin_path
+from ..facts import value
 from ..facts.files import File, Binary, Listing, Exists, Created
 from ..facts.net import Links, Addrs, Netns
 from ..steps import CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Step, Upload
@@ -50,15 +51,15 @@ class CNIPluginsModule(Module):
         names: list[str] = []
         for f in args["files"]:
             path = posixpath.join(args["dest"], f.name)
-            have = facts[Binary(path)]
-            if have is None or have["sha256"] != f.sha256:
+            have = value(facts, Binary(path))
+            if have is None or have.sha256 != f.sha256:
                 # a plugin someone else installed there is kept aside, for reset to put back
                 if have is None:
                     steps.append(Upload(path, f, "0755", creates=("file", path)))
                 else:
                     steps += backup_step(path, facts) + [Upload(path, f, "0755")]
                 names.append(f.name)
-            elif have["mode"] != "0755":
+            elif have.mode != "0755":
                 steps.append(Cmd(("chmod", "0755", path)))
                 names.append(f"{f.name} (mode)")
         if not steps:
@@ -71,7 +72,7 @@ class CNIPluginsModule(Module):
         steps, names = [], []
         for f in args["files"]:
             path = posixpath.join(args["dest"], f.name)
-            s = restore_steps(path, facts, present=facts[Binary(path)] is not None)
+            s = restore_steps(path, facts, present=value(facts, Binary(path)) is not None)
             steps += s
             names += [f.name] if s else []
         if not steps:
@@ -177,10 +178,10 @@ class CNIPodsModule(Module):
             return False
         bridge = args["config"]["plugins"][0].get("bridge")
         inside = (facts.get(Links(name)) or {}).get(ifname)
-        if bridge is None or inside is None or inside.get("peer") is None:
+        if bridge is None or inside is None or inside.peer is None:
             return True  # nothing to compare against
-        host = next((x for x in (facts.get(Links()) or {}).values() if x.get("index") == inside["peer"]), None)
-        return host is not None and host.get("master") == bridge
+        host = next((x for x in (facts.get(Links()) or {}).values() if x.index == inside.peer), None)
+        return host is not None and host.master == bridge
 
     def _chain(self, command: str, pod: str, args) -> CNIChain:
         """The whole conflist for ``pod``, each plugin in turn with the result before it, as a runtime runs it."""

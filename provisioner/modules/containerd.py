@@ -27,6 +27,7 @@ from __future__ import annotations
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
+from ..facts import value
 from ..facts.files import File
 from ..steps import Cmd
 from .base import ABS, Module, ModuleError, Outcome, backup_of, file_facts, restore_steps, schema, text_of, write_steps
@@ -133,7 +134,7 @@ class ContainerdCNIModule(Module):
         return file_facts([a["config_file"]]) + [File(backup_of(a["config_file"]))]
 
     def plan(self, a, facts):
-        path, current = a["config_file"], facts[File(a["config_file"])]
+        path, current = a["config_file"], value(facts, File(a["config_file"]))
         original = NEW_HEADER if current is None else text_of(path, current)
         text, version = edited(path, original, a["bin_dir"], a["conf_dir"], a["major"])
         warnings = []
@@ -149,7 +150,7 @@ class ContainerdCNIModule(Module):
         return Outcome(steps, f"point {where} of {path} at {a['bin_dir']} and {a['conf_dir']}", diff, warnings)
 
     def reverse(self, a, facts):
-        path, current = a["config_file"], facts[File(a["config_file"])]
+        path, current = a["config_file"], value(facts, File(a["config_file"]))
         if current is None:
             return Outcome(reason=f"{path} is absent")
         backup = facts.get(File(backup_of(path)))
@@ -158,7 +159,7 @@ class ContainerdCNIModule(Module):
             return Outcome(steps, f"remove {path}") if steps else Outcome(reason=f"{path} was never changed by apply")
         original = text_of(backup_of(path), backup)
         ours_now, _ = edited(path, original, a["bin_dir"], a["conf_dir"], a["major"])
-        if current["content"] == ours_now.encode():  # nobody edited it since: the original, byte for byte
+        if current.content == ours_now.encode():  # nobody edited it since: the original, byte for byte
             return Outcome(restore_steps(path, facts), f"put back the original {path}")
         # edited since apply: keep those edits, give the CNI keys back their original values
         doc = parse(path, text_of(path, current))

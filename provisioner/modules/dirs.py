@@ -15,6 +15,7 @@ that no task names is left alone.
 
 from __future__ import annotations
 
+from ..facts import value
 from ..facts.files import File, Created
 from ..steps import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir, Step
 from .base import ABS, Module, Outcome, dirs_created, schema
@@ -44,7 +45,7 @@ class CreatedDirsModule(Module):
         return Outcome(reason=f"directories this tool creates are listed in {CREATED_DIRS}")
 
     def reverse(self, args, facts):
-        record = facts[File(CREATED_DIRS)]
+        record = value(facts, File(CREATED_DIRS))
         if record is None:
             if facts.get(Created()):
                 return Outcome([Cmd(("rm", "-f", CREATED)), RemoveEmptyDir(STATE_DIR)], f"remove {CREATED}")

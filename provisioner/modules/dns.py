@@ -12,6 +12,7 @@ import posixpath
 from dataclasses import replace
 
 from .. import cluster_dns as dns
+from ..facts import value
 from ..facts.files import Exists, File
 from ..shell import command, quote
 from ..steps import Cmd, Step, WriteFile
@@ -72,8 +73,9 @@ class ResolvConfModule(Module):
         if a.get("upstream"):
             return list(a["upstream"])
         found = dns.nameservers(original)
-        if any(ns in dns.LOOPS for ns in found) and facts[File(RESOLVED)]:
-            found = dns.nameservers(text_of(RESOLVED, facts[File(RESOLVED)]))  # the stub's real upstreams
+        resolved = value(facts, File(RESOLVED))
+        if any(ns in dns.LOOPS for ns in found) and resolved is not None:
+            found = dns.nameservers(text_of(RESOLVED, resolved))  # the stub's real upstreams
         found = [ns for ns in found if ns != a["nameserver"] and not ns.startswith("127.")]
         if not found:
             raise ModuleError(f"no upstream resolver in {a['path']} (only the cluster DNS or a local stub); "
@@ -81,7 +83,7 @@ class ResolvConfModule(Module):
         return found
 
     def plan(self, a, facts):
-        path, current = a["path"], facts[File(a['path'])]
+        path, current = a["path"], value(facts, File(a['path']))
         text = text_of(path, current) if current else ""
         original = drop_block(drop_block(text, *TOP), *BOTTOM)
         ups = self.upstreams(a, facts, original)
@@ -89,9 +91,9 @@ class ResolvConfModule(Module):
                          "CoreDNS forward\n" + "".join(f"nameserver {ns}\n" for ns in ups))
         new = set_block(text, *TOP, f"nameserver {a['nameserver']}\n", top=True)
         new = set_block(new, *BOTTOM, tail_block(a), top=False)
-        steps, diff = file_steps(path, new.encode(), current, current["mode"] if current else "0644",
-                                 current["owner"] if current else "root", current["group"] if current else "root")
-        if steps and current is not None and facts[File(backup_of(path))] is None and original == text:
+        steps, diff = file_steps(path, new.encode(), current, current.mode if current else "0644",
+                                 current.owner if current else "root", current.group if current else "root")
+        if steps and current is not None and value(facts, File(backup_of(path))) is None and original == text:
             steps.insert(0, Cmd(("cp", "-P", "-p", path, backup_of(path))))  # the original, as it was (a symlink stays one)
         elif steps and current is None:
             first = steps[0]
@@ -108,18 +110,18 @@ class ResolvConfModule(Module):
                                        f"in {a['upstream_file']}", diff + udiff)
 
     def reverse(self, a, facts):
-        path, current = a["path"], facts[File(a['path'])]
-        backup = facts[File(backup_of(path))]
+        path, current = a["path"], value(facts, File(a['path']))
+        backup = value(facts, File(backup_of(path)))
         steps: list[Step] = []
         if current is not None:
             text = text_of(path, current)
             original = drop_block(drop_block(text, *TOP), *BOTTOM)
-            if backup is not None and backup["content"] == original.encode():
+            if backup is not None and backup.content == original.encode():
                 steps.append(Cmd(("mv", "-f", backup_of(path), path)))  # exactly the original (bytes, mode, symlink)
             elif original == "" and created_by_apply("file", path, facts):
                 steps.append(Cmd(("rm", "-f", path)))
             elif original != text:
-                s, _ = file_steps(path, original.encode(), current, current["mode"], current["owner"], current["group"])
+                s, _ = file_steps(path, original.encode(), current, current.mode, current.owner, current.group)
                 steps += s + ([Cmd(("rm", "-f", backup_of(path)))] if backup is not None else [])
         steps += restore_steps(a["dhcp_hook"], facts) + restore_steps(a["upstream_file"], facts)
         if not steps:

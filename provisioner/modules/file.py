@@ -8,6 +8,7 @@ Example task::
 
 from __future__ import annotations
 
+from ..facts import value
 from ..facts.files import File
 from ..steps import Cmd
 from .base import ABS, UNIX_NAME, Module, Outcome, file_facts, restore_steps, schema, write_steps
@@ -28,7 +29,7 @@ class FileModule(Module):
         return file_facts([args["path"]])
 
     def plan(self, args, facts):
-        path, current = args["path"], facts[File(args['path'])]
+        path, current = args["path"], value(facts, File(args['path']))
         if args["state"] == "absent":  # the playbook asks for it gone, whoever made it
             if current is None:
                 return Outcome(reason=f"{path} is already absent")

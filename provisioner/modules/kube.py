@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import yaml
 
+from ..facts import value
 from ..facts.files import Exists, File
 from ..facts.system import KernelModule, SystemdUnit
 from ..steps import Cmd, Step
@@ -144,13 +145,14 @@ class KubeletModule(Module):
 
     def wanted(self, a, facts) -> dict[str, str]:
         """Each file's wanted text: new files whole, existing ones with only our keys changed."""
-        cfg, env, backup = (facts[File(a["config_file"])], facts[File(a["env_file"])],
+        cfg, env, backup = (value(facts, File(a["config_file"])), value(facts, File(a["env_file"])),
                             facts.get(File(backup_of(a["env_file"]))))
         path = a["config_file"]
         try:
-            out = {path: kubelet_config(a, cfg and text_of(path, cfg))}
+            out = {path: kubelet_config(a, text_of(path, cfg) if cfg is not None else None)}
             path = a["env_file"]
-            out[path] = kubelet_env(a, env and text_of(path, env), backup and text_of(backup_of(path), backup))
+            out[path] = kubelet_env(a, text_of(path, env) if env is not None else None,
+                                    text_of(backup_of(path), backup) if backup is not None else None)
         except MergeError as exc:
             raise ModuleError(f"{path} {exc}; fix it, or move it away to let apply write a new one") from None
         if a.get("dropin"):

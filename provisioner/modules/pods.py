@@ -14,6 +14,7 @@ Each part is checked on its own, so a half-made pod is repaired, not duplicated.
 
 from __future__ import annotations
 
+from ..facts import value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs, Routes, Netns
 from ..steps import Cmd
@@ -70,8 +71,8 @@ class PodsModule(Module):
         veth, address = host_veth(name), f"{pod['ip']}/{args['prefix']}"
         in_pod = ("ip", "-n", name)
         exists = name in (facts[Netns()] or [])
-        host = (facts[Links()] or {}).get(veth)
-        if host is not None and host["kind"] != "veth":
+        host = (value(facts, Links()) or {}).get(veth)
+        if host is not None and host.kind != "veth":
             raise ModuleError(f"{veth} exists on the node but is not a veth")
         pod_links = (facts.get(Links(name)) or {}) if exists else {}
         steps: list[Cmd] = []
@@ -84,26 +85,27 @@ class PodsModule(Module):
             steps.append(Cmd(("ip", "link", "add", veth, *mtu, "type", "veth", "peer", "name", POD_IF, *mtu,
                               "netns", name), creates=("link", veth)))
             host = None
-        if host is None or host["master"] != bridge:
+        if host is None or host.master != bridge:
             steps.append(Cmd(("ip", "link", "set", veth, "master", bridge)))
             if host is not None and POD_IF in pod_links:
                 # back on a bridge made anew (a new MAC): the pod must not keep sending to the old gateway MAC
                 steps.append(Cmd(in_pod + ("neigh", "flush", "dev", POD_IF)))
-        if "mtu" in args and host is not None and host["mtu"] != args["mtu"]:
+        if "mtu" in args and host is not None and host.mtu != args["mtu"]:
             steps.append(Cmd(("ip", "link", "set", veth, "mtu", str(args["mtu"]))))
-        if "mtu" in args and POD_IF in pod_links and pod_links[POD_IF]["mtu"] != args["mtu"]:
+        if "mtu" in args and POD_IF in pod_links and pod_links[POD_IF].mtu != args["mtu"]:
             steps.append(Cmd(in_pod + ("link", "set", POD_IF, "mtu", str(args["mtu"]))))
-        if host is None or not host["up"]:
+        if host is None or not host.up:
             steps.append(Cmd(("ip", "link", "set", veth, "up")))
         have = (facts.get(Addrs(name)) or {}).get(POD_IF, []) if exists else []
         steps += [Cmd(in_pod + ("addr", "del", a, "dev", POD_IF)) for a in have if a != address]
         if address not in have:
             steps.append(Cmd(in_pod + ("addr", "add", address, "dev", POD_IF)))
         for ifname in (POD_IF, "lo"):
-            if not pod_links.get(ifname, {}).get("up"):
+            link = pod_links.get(ifname)
+            if link is None or not link.up:
                 steps.append(Cmd(in_pod + ("link", "set", ifname, "up")))
         routes = (facts.get(Routes(name)) or []) if exists else []
-        if not any(r["dst"] == "default" and r["via"] == args["gateway"] for r in routes):
+        if not any(r.dst == "default" and r.via == args["gateway"] for r in routes):
             steps.append(Cmd(in_pod + ("route", "replace", "default", "via", args["gateway"])))
         return steps
 
@@ -115,9 +117,9 @@ class PodsModule(Module):
             if name in (facts[Netns()] or []) and created_by_apply("netns", name, facts):
                 # deleting the namespace destroys the pair, host end included
                 steps.append(Cmd(("ip", "netns", "del", name)))
-            elif veth in (facts[Links()] or {}) and created_by_apply("link", veth, facts):
+            elif veth in (value(facts, Links()) or {}) and created_by_apply("link", veth, facts):
                 steps.append(Cmd(("ip", "link", "del", veth)))
-            elif name in (facts[Netns()] or []) or veth in (facts[Links()] or {}):
+            elif name in (facts[Netns()] or []) or veth in (value(facts, Links()) or {}):
                 kept.append(name)
         note = f"; {', '.join(kept)} existed before apply: left in place" if kept else ""
         return Outcome(steps, (f"remove {len(steps)} pod namespace(s)/veth(s)" if steps else "no lab pods left") + note)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ..facts import value
 from ..facts.net import Routes
 from ..steps import Cmd
 from .base import CIDR, IPV4, Module, ModuleError, Outcome, schema
@@ -35,22 +36,22 @@ class RoutesModule(Module):
     def plan(self, args, facts):
         proto = str(args["proto"])
         want = {_net(r["dst"]): r["via"] for r in args["routes"]}
-        current = facts[Routes()] or []
-        ours = {_net(r["dst"]): r for r in current if r["protocol"] == proto}
+        current = value(facts, Routes()) or []
+        ours = {_net(r.dst): r for r in current if r.protocol == proto}
         steps, notes = [], []
         for r in current:
-            dst = _net(r["dst"])
-            if dst in want and r["protocol"] != proto:
-                raise ModuleError(f"route to {dst} exists (proto {r['protocol']}, via {r['via'] or r['dev']}) and was not made by provisioner; remove it first")
+            dst = _net(r.dst)
+            if dst in want and r.protocol != proto:
+                raise ModuleError(f"route to {dst} exists (proto {r.protocol}, via {r.via or r.dev}) and was not made by provisioner; remove it first")
         for dst, via in want.items():
             have = ours.get(dst)
-            if have is None or have["via"] != via:
+            if have is None or have.via != via:
                 steps.append(Cmd(("ip", "route", "replace", dst, "via", via, "proto", proto)))
                 notes.append(f"{dst} via {via}")
         for dst, r in ours.items():
             if dst not in want:
                 steps.append(Cmd(("ip", "route", "del", dst, "proto", proto)))
-                notes.append(f"remove stale {dst} via {r['via']}")
+                notes.append(f"remove stale {dst} via {r.via}")
         if not steps:
             listed = ", ".join(f"{d} via {v}" for d, v in want.items()) or "none wanted"
             return Outcome(reason=f"routes already in place: {listed}")
@@ -58,8 +59,8 @@ class RoutesModule(Module):
 
     def reverse(self, args, facts):
         proto = str(args["proto"])
-        steps = [Cmd(("ip", "route", "del", _net(r["dst"]), "proto", proto))
-                 for r in facts[Routes()] or [] if r["protocol"] == proto]
+        steps = [Cmd(("ip", "route", "del", _net(r.dst), "proto", proto))
+                 for r in value(facts, Routes()) or [] if r.protocol == proto]
         return Outcome(steps, f"remove {len(steps)} provisioner route(s)" if steps else "no provisioner routes left")
 
 

@@ -11,6 +11,7 @@ loads it first (and lists it in modules-load.d) when any such key is asked for.
 from __future__ import annotations
 
 from ..facts.files import File, Exists, Sysctl, sysctl_path
+from ..facts.values import FileState
 from ..steps import Cmd, Step
 from .base import ABS, Module, ModuleError, Outcome, file_facts, restore_steps, schema, write_steps
 
@@ -86,12 +87,12 @@ class SysctlModule(Module):
         return Outcome(steps, "restore sysctls and remove the persistent files")
 
 
-def previous(current: dict | None) -> dict[str, str] | None:
+def previous(current: FileState | None) -> dict[str, str] | None:
     """``# before: key = value`` lines of our persist file → ``{key: value}``; None without the file."""
     if current is None:
         return None
     out = {}
-    for line in current["content"].decode(errors="replace").splitlines():
+    for line in current.content.decode(errors="replace").splitlines():
         if line.startswith("# before: ") and " = " in line:
             key, value = line[len("# before: "):].split(" = ", 1)
             out[key.strip()] = value.strip()

@@ -25,7 +25,7 @@ def test_bridge_up_with_gateway(node, inventory, survey):
 
 
 def test_routes_to_every_peer(node, inventory, survey):
-    have = {r["dst"]: r["via"] for r in survey[node.name]["routes"] or []}
+    have = {r.dst: r.via for r in survey[node.name]["routes"] or []}
     for want in pod_routes(inventory, node):
         assert have.get(want["dst"]) == want["via"], f"{node.name}: no route to {want['dst']} via {want['via']}"
 
@@ -81,7 +81,7 @@ def test_cni_config_agrees_with_the_bridge(node, inventory, survey):
     c = inventory.cni
     f = survey[node.name]["conf"]
     assert f is not None, f"{c.conf_dir}/{c.config_name} is missing on {node.name}"
-    plugin = json.loads(f["content"])["plugins"][0]
+    plugin = json.loads(f.content)["plugins"][0]
     assert plugin["type"] == c.type and plugin["bridge"] == inventory.cluster.bridge
     if c.ipam == "host-local":
         rng = plugin["ipam"]["ranges"][0][0]
@@ -91,4 +91,4 @@ def test_cni_config_agrees_with_the_bridge(node, inventory, survey):
 def test_cni_plugins_installed_executable(node, survey):
     for key, value in survey[node.name].items():
         if key.startswith("plugin "):
-            assert value is not None and value["mode"] == "0755", f"{key[7:]} missing or not mode 0755 on {node.name}"
+            assert value is not None and value.mode == "0755", f"{key[7:]} missing or not mode 0755 on {node.name}"

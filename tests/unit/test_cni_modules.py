@@ -7,6 +7,7 @@ import tarfile
 
 import pytest
 
+from provisioner.facts.values import BinaryState, FileState, Link
 from provisioner.template_vars import cni_conflist
 from provisioner.facts.files import File, Binary, Listing, Exists, Created
 from provisioner.facts.net import Links, Addrs, Netns
@@ -39,8 +40,8 @@ BRIDGE, LOOPBACK = ARGS["files"]
 
 
 def test_plugins_upload_only_what_differs():
-    facts = {Binary("/etc/cni/bin/bridge"): {"mode": "0755", "sha256": "a" * 64},
-             Binary("/etc/cni/bin/loopback"): {"mode": "0755", "sha256": "c" * 64}}
+    facts = {Binary("/etc/cni/bin/bridge"): BinaryState("0755", "a" * 64),
+             Binary("/etc/cni/bin/loopback"): BinaryState("0755", "c" * 64)}
     o = MODULES["cni_plugins"].plan(ARGS, {**facts, Created(): {("file", "/etc/cni/bin/loopback")}})
     assert o.steps == [Upload("/etc/cni/bin/loopback", LOOPBACK, "0755")]
     # a plugin someone else put there is kept aside first; a missing one is written down as made by apply
@@ -51,8 +52,8 @@ def test_plugins_upload_only_what_differs():
 
 
 def test_plugins_reset_restores_or_removes_only_what_apply_installed():
-    facts = {Binary("/etc/cni/bin/bridge"): {"mode": "0755", "sha256": "a" * 64},
-             Binary("/etc/cni/bin/loopback"): {"mode": "0755", "sha256": "b" * 64},
+    facts = {Binary("/etc/cni/bin/bridge"): BinaryState("0755", "a" * 64),
+             Binary("/etc/cni/bin/loopback"): BinaryState("0755", "b" * 64),
              Exists("/etc/cni/bin/loopback.provisioner-orig"): True}
     o = MODULES["cni_plugins"].reverse(ARGS, facts)
     assert [s.shell() for s in o.steps] == ["mv -f /etc/cni/bin/loopback.provisioner-orig /etc/cni/bin/loopback"]
@@ -62,10 +63,10 @@ def test_plugins_reset_restores_or_removes_only_what_apply_installed():
 
 
 def test_plugins_noop_and_mode_repair():
-    facts = {Binary("/etc/cni/bin/bridge"): {"mode": "0755", "sha256": "a" * 64},
-             Binary("/etc/cni/bin/loopback"): {"mode": "0644", "sha256": "b" * 64}}
+    facts = {Binary("/etc/cni/bin/bridge"): BinaryState("0755", "a" * 64),
+             Binary("/etc/cni/bin/loopback"): BinaryState("0644", "b" * 64)}
     assert [s.shell() for s in MODULES["cni_plugins"].plan(ARGS, facts).steps] == ["chmod 0755 /etc/cni/bin/loopback"]
-    facts[Binary("/etc/cni/bin/loopback")]["mode"] = "0755"
+    facts[Binary("/etc/cni/bin/loopback")] = BinaryState("0755", "b" * 64)
     o = MODULES["cni_plugins"].plan(ARGS, facts)
     assert not o.changed and o.reason == "2 plugin(s) already in /etc/cni/bin with matching sha256: bridge, loopback"
 
@@ -92,10 +93,10 @@ LEASES = ("find /var/lib/cni/networks/lab -maxdepth 1 -type f '(' -name '[0-9]*.
 
 def test_config_reverse_removes_leases_once():
     m = MODULES["cni_config"]
-    facts = {File("/etc/cni/net.d/10-lab.conflist"): {"content": b""}, File("/etc/cni/net.d/99-loopback.conf"): None,
+    facts = {File("/etc/cni/net.d/10-lab.conflist"): FileState("0644", "root", "root", b""), File("/etc/cni/net.d/99-loopback.conf"): None,
              Listing("/etc/cni/net.d"): [], Exists("/var/lib/cni/networks/lab"): True,
              Created(): {("file", "/etc/cni/net.d/10-lab.conflist")},
-             File("/var/lib/provisioner/created-dirs"): {"content": b"/var/lib/cni\n/var/lib/cni/networks/lab\n"}}
+             File("/var/lib/provisioner/created-dirs"): FileState("0644", "root", "root", b"/var/lib/cni\n/var/lib/cni/networks/lab\n")}
     assert [s.shell() for s in m.reverse(CARGS, facts).steps] == ["rm -f /etc/cni/net.d/10-lab.conflist", LEASES]
     facts = {File("/etc/cni/net.d/10-lab.conflist"): None, File("/etc/cni/net.d/99-loopback.conf"): None,
              Exists("/var/lib/cni/networks/lab"): False}
@@ -106,7 +107,7 @@ def test_config_reverse_never_touches_a_lease_dir_that_was_there_before():
     """cni.data_dir: /var/lib with cluster name kubernetes points at /var/lib/kubernetes: reset leaves it alone."""
     args = {**CARGS, "config": {**CONF, "name": "kubernetes"}, "data_dir": "/var/lib"}
     facts = {File("/etc/cni/net.d/10-lab.conflist"): None, File("/etc/cni/net.d/99-loopback.conf"): None,
-             Exists("/var/lib/kubernetes"): True, File("/var/lib/provisioner/created-dirs"): {"content": b"/etc/cni\n"}}
+             Exists("/var/lib/kubernetes"): True, File("/var/lib/provisioner/created-dirs"): FileState("0644", "root", "root", b"/etc/cni\n")}
     o = MODULES["cni_config"].reverse(args, facts)
     assert not o.changed and "/var/lib/kubernetes existed before apply: left as it was" in o.reason
     assert not MODULES["cni_config"].plan(args, {**facts, Listing("/etc/cni/net.d"): [],
@@ -122,11 +123,11 @@ def test_a_lease_dir_apply_recorded_may_be_gone_after_a_boot():
                               Listing("/etc/cni/net.d"): [], Exists("/var/lib/cni/networks/lab"): False,
                               File("/var/lib/provisioner/created-dirs"): None})
     assert conflist.steps[0].shell() == "provisioner_mkdir /var/lib/cni/networks/lab"
-    written = {s.path: {"content": s.content, "mode": s.mode, "owner": "root", "group": "root"}
+    written = {s.path: FileState(s.mode, "root", "root", s.content)
                for s in conflist.steps if hasattr(s, "content")}
     rebooted = {**{File(p): c for p, c in written.items()}, Listing("/etc/cni/net.d"): [],
                 Exists("/var/lib/cni/networks/lab"): False, Created(): {("file", p) for p in written},
-                File("/var/lib/provisioner/created-dirs"): {"content": b"/var/lib/cni/networks/lab\n"}}
+                File("/var/lib/provisioner/created-dirs"): FileState("0644", "root", "root", b"/var/lib/cni/networks/lab\n")}
     assert not m.plan(CARGS, rebooted).changed
 
 
@@ -253,10 +254,10 @@ def test_a_cni_pod_cut_off_its_bridge_is_attached_again():
     """The bridge deleted and made again by hand: the pod keeps its address but its veth is on no bridge."""
     args = {"bin_dir": "/etc/cni/bin", "config": CONF, "pods": [{"name": "db", "via": "cni"}]}
     pod = {Netns(): ["db"], Addrs("db"): {"eth0": ["10.244.1.10/24"]},
-           Links("db"): {"eth0": {"kind": "veth", "index": 2, "peer": 7}}}
-    on = {Links(): {"veth1234": {"index": 7, "master": "v-net-0"}, "v-net-0": {"index": 5, "master": None}}}
+           Links("db"): {"eth0": Link(kind="veth", index=2, peer=7)}}
+    on = {Links(): {"veth1234": Link(index=7, master="v-net-0"), "v-net-0": Link(index=5)}}
     assert not MODULES["cni_pods"].plan(args, {**pod, **on}).changed
-    off = {Links(): {"veth1234": {"index": 7, "master": None}, "v-net-0": {"index": 9, "master": None}}}
+    off = {Links(): {"veth1234": Link(index=7), "v-net-0": Link(index=9)}}
     o = MODULES["cni_pods"].plan(args, {**pod, **off})
     assert [s.show().split(" (")[0] for s in o.steps] == ["CNI DEL through bridge", "ip -n db link set lo up",
                                                           "CNI ADD through bridge"]

@@ -8,6 +8,7 @@ import tomllib
 
 import pytest
 
+from provisioner.facts.values import FileState
 from provisioner.facts.files import Created, Exists, File
 from provisioner.modules import ModuleError
 from provisioner.modules.containerd import TABLES
@@ -28,9 +29,9 @@ needs_containerd = pytest.mark.skipif(shutil.which("containerd") is None,
 
 
 def node(content: bytes | None, backup: bytes | None = None, created=()) -> dict:
-    facts = {File(PATH): content and {"content": content, "mode": "0644", "owner": "root", "group": "root"},
+    facts = {File(PATH): content and FileState("0644", "root", "root", content),
              Exists(BACKUP): backup is not None, Created(): frozenset(created),
-             File(BACKUP): backup and {"content": backup, "mode": "0644", "owner": "root", "group": "root"}}
+             File(BACKUP): backup and FileState("0644", "root", "root", backup)}
     return facts
 
 

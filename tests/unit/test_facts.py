@@ -4,6 +4,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 
+from provisioner.facts.values import Link, Route
 from provisioner import facts
 from provisioner.facts import Fact, files, net
 from provisioner.facts.files import Binary, Exists, File, Listing, Sysctl
@@ -23,10 +24,10 @@ ROUTES = ('[{"dst":"10.213.0.0/24","dev":"eth0","protocol":"kernel","scope":"lin
 
 def test_parse_links():
     got = net.parse_links(LINKS, 0)
-    assert got["v-net-0"] == {"kind": "bridge", "master": None, "up": True, "mtu": 1500, "mac": "06:ca:13:cf:dc:49",
-                              "index": 3, "peer": None}
-    assert got["veth-web"]["master"] == "v-net-0" and got["veth-web"]["up"] is False
-    assert got["lo"]["kind"] is None
+    assert got["v-net-0"] == Link(kind="bridge", master=None, up=True, mtu=1500, mac="06:ca:13:cf:dc:49", index=3,
+                                  peer=None)
+    assert got["veth-web"].master == "v-net-0" and got["veth-web"].up is False
+    assert got["lo"].kind is None
 
 
 def test_parse_addrs_keeps_ipv4_only():
@@ -35,8 +36,8 @@ def test_parse_addrs_keeps_ipv4_only():
 
 def test_parse_routes():
     got = net.parse_routes(ROUTES, 0)
-    assert got[1] == {"dst": "10.244.2.0/24", "via": "10.213.0.12", "dev": "eth0", "protocol": "147"}
-    assert got[2]["dst"] == "default" and got[2]["protocol"] == "boot"
+    assert got[1] == Route(dst="10.244.2.0/24", via="10.213.0.12", dev="eth0", protocol="147")
+    assert got[2].dst == "default" and got[2].protocol == "boot"
 
 
 def test_absent_is_none_never_an_exception():
@@ -79,7 +80,7 @@ def test_file_fact_through_a_real_shell(tmp_path):
     fact = File(str(p))
     out = subprocess.run(["sh", "-s"], input=facts.script([fact]), capture_output=True, text=True).stdout
     value = facts.parse_all([fact], facts.split(out, [fact]))[File(str(p))]  # an equal instance finds the value
-    assert value["content"] == b"line1\nline2\n\x00binary" and value["mode"] == "0640"
+    assert value.content == b"line1\nline2\n\x00binary" and value.mode == "0640"
     missing = File(str(tmp_path / "nope"))
     out = subprocess.run(["sh", "-s"], input=facts.script([missing]), capture_output=True, text=True).stdout
     assert facts.parse_all([missing], facts.split(out, [missing]))[missing] is None
@@ -137,7 +138,7 @@ def test_links_and_addrs_share_one_ip_run():
     out = ("@@PROVISIONER-FACTab 0\n" + '[{"ifindex":3,"ifname":"v-net-0","flags":["UP"],"linkinfo":{"info_kind":"bridge"},'
            '"addr_info":[{"family":"inet","local":"10.244.1.1","prefixlen":24}]}]' + "\n@@PROVISIONER-ENDab 0\n")
     got = facts.parse_all(fs, facts.split(out, fs, "ab"))
-    assert got[Links()]["v-net-0"]["kind"] == "bridge" and got[Addrs()] == {"v-net-0": ["10.244.1.1/24"]}
+    assert got[Links()]["v-net-0"].kind == "bridge" and got[Addrs()] == {"v-net-0": ["10.244.1.1/24"]}
     assert got[Links("web")] is None  # not in the output: absent, never an exception
 
 

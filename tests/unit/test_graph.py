@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from provisioner.facts.values import Link, Route
 from provisioner import cli, graph
 from provisioner.facts.net import Addrs, Links, Routes
 from provisioner.inventory import load_inventory
@@ -57,9 +58,9 @@ def healthy(inv, name):
     from provisioner.template_vars import pod_routes
 
     n = inv.node(name)
-    values = {Links(): {"v-net-0": {"up": True}}, Addrs(): {"v-net-0": [f"{n.pod_gateway}/24"]},
-              Routes(): [{"dst": r["dst"], "via": r["via"], "dev": "eth0", "protocol": "147"} for r in pod_routes(inv, n)]
-              + [{"dst": "default", "via": "10.0.2.2", "dev": "eth0", "protocol": "boot"}]}
+    values = {Links(): {"v-net-0": Link(kind="bridge", up=True)}, Addrs(): {"v-net-0": [f"{n.pod_gateway}/24"]},
+              Routes(): [Route(r["dst"], r["via"], "eth0", "147") for r in pod_routes(inv, n)]
+              + [Route("default", "10.0.2.2", "eth0", "boot")]}
     for p in n.pods:
         values[Addrs(p.name)] = {"eth0": [f"{p.ip}/24"]}
     return values
@@ -70,8 +71,8 @@ def test_drift_from_recorded_facts(write):
     node = inv.node("node2")
     assert graph.drift(inv, node, healthy(inv, "node2")) == []
     v = healthy(inv, "node2")
-    v[Routes()] = [r for r in v[Routes()] if r["dst"] != "10.244.3.0/24"] + [
-        {"dst": "10.244.9.0/24", "via": "192.168.56.99", "dev": "eth0", "protocol": "static"}]
+    v[Routes()] = [r for r in v[Routes()] if r.dst != "10.244.3.0/24"] + [
+        Route("10.244.9.0/24", "192.168.56.99", "eth0", "static")]
     v[Addrs()] = {"v-net-0": ["10.244.7.1/24"]}
     found = graph.drift(inv, node, v)
     assert [d["what"] for d in found] == ["bridge v-net-0 has 10.244.7.1/24, not 10.244.2.1/24",

@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from provisioner.facts.values import FileState
 from provisioner.facts.files import Created, Exists, File
 from provisioner.facts.system import KernelModule, SystemdUnit
 from provisioner import cluster_dns as dns
@@ -111,10 +112,10 @@ def test_control_plane_flags_only_on_the_control_plane(write):
 
 def test_existing_user_file_is_backed_up_then_restored():
     args = {"path": "/etc/x.env", "service_cidr": "10.96.0.0/12", "pod_cidr": "10.244.0.0/16", "node_prefix": 24, "dns_ip": "10.96.0.10"}
-    user = {"content": b"MINE=1\n", "mode": "0644", "owner": "root", "group": "root"}
+    user = FileState("0644", "root", "root", b"MINE=1\n")
     o = MODULES["control_plane_flags"].plan(args, {File("/etc/x.env"): user, Exists("/etc/x.env.provisioner-orig"): False})
     assert o.steps[0].shell() == "cp -p /etc/x.env /etc/x.env.provisioner-orig"
-    back = MODULES["control_plane_flags"].reverse(args, {File("/etc/x.env"): {"content": b"# managed by provisioner..."},
+    back = MODULES["control_plane_flags"].reverse(args, {File("/etc/x.env"): FileState("0644", "root", "root", b"# managed by provisioner..."),
                                                          Exists("/etc/x.env.provisioner-orig"): True})
     assert [s.shell() for s in back.steps] == ["mv -f /etc/x.env.provisioner-orig /etc/x.env"]
 
@@ -126,7 +127,7 @@ RC = {"path": "/etc/resolv.conf", "nameserver": "10.96.0.10", "search": ["defaul
 
 
 def rfacts(text, resolved=None, upstream=None, backup=None, dhcp=False, hook=None):
-    f = lambda t: None if t is None else {"content": t.encode(), "mode": "0644", "owner": "root", "group": "root"}
+    f = lambda t: None if t is None else FileState("0644", "root", "root", t.encode())
     return {File("/etc/resolv.conf"): f(text), File("/run/systemd/resolve/resolv.conf"): f(resolved),
             File("/etc/provisioner/up"): f(upstream), File("/etc/resolv.conf.provisioner-orig"): f(backup),
             Exists("/etc/dhcp/dhclient-exit-hooks.d"): dhcp, File(RC["dhcp_hook"]): f(hook),
@@ -267,7 +268,7 @@ def test_handlers_run_only_when_notified(base_inventory):
     for i, t in order:
         for s in outcomes[i].steps:
             if hasattr(s, "content"):
-                done[File(s.path)] = {"content": s.content, "mode": "0644", "owner": "root", "group": "root"}
+                done[File(s.path)] = FileState("0644", "root", "root", s.content)
     outcomes = _plan("node2", order, done, "plan", HostResult("node2"), lambda *a: None)
     assert not any(o.changed for o in outcomes.values())
 
@@ -277,7 +278,7 @@ def settled(module, args):
     facts = {f: (False if isinstance(f, (Exists, KernelModule)) else None) for f in module.facts(args)}
     for s in module.plan(args, facts).steps:
         if hasattr(s, "content"):
-            facts[File(s.path)] = {"content": s.content, "mode": s.mode, "owner": "root", "group": "root"}
+            facts[File(s.path)] = FileState(s.mode, "root", "root", s.content)
     return module.plan(args, facts)
 
 
@@ -308,7 +309,7 @@ def test_containerd_config_keeps_its_mode_and_secrets_stay_out_of_diffs():
     args = {"config_file": "/etc/containerd/config.toml", "major": 1, "bin_dir": "/etc/cni/bin", "conf_dir": "/etc/cni/net.d"}
     user = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.configs."r.example".auth]\n'
             '  username = "me"\n  password = "hunter2"\n  identitytoken = "tok-123"\n')
-    f = {File("/etc/containerd/config.toml"): {"content": user.encode(), "mode": "0600", "owner": "root", "group": "root"}}
+    f = {File("/etc/containerd/config.toml"): FileState("0600", "root", "root", user.encode())}
     o = MODULES["containerd_cni"].plan(args, f)
     step = next(s for s in o.steps if hasattr(s, "content"))
     assert step.mode == "0600"  # a 0600 file holding a password stays 0600
@@ -316,7 +317,7 @@ def test_containerd_config_keeps_its_mode_and_secrets_stay_out_of_diffs():
     new = MODULES["containerd_cni"].plan(args, {File("/etc/containerd/config.toml"): None})
     assert next(s for s in new.steps if hasattr(s, "content")).mode == "0600"  # a new one gets the least that works
     changed = user.replace("hunter2", "hunter3").replace("tok-123", "tok-456")
-    f2 = {File("/etc/containerd/config.toml"): {"content": changed.encode(), "mode": "0600", "owner": "root", "group": "root"}}
+    f2 = {File("/etc/containerd/config.toml"): FileState("0600", "root", "root", changed.encode())}
     diff = MODULES["file"].plan({"path": "/etc/containerd/config.toml", "content": user}, f2).diff
     assert "hunter" not in diff and "tok-" not in diff and "password = <redacted>" in diff, diff
     assert '   username = "me"' in diff  # only the values of secret-looking keys are hidden

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 import yaml
 
+from provisioner.facts.values import FileState
 from provisioner.facts.files import Created, Exists, File
 from provisioner.modules import ModuleError
 from provisioner.modules.merge import env_var, set_env_var, set_yaml_keys
@@ -34,7 +35,7 @@ maxPods: 200
 
 
 def meta(content):
-    return None if content is None else {"content": content.encode(), "mode": "0644", "owner": "root", "group": "root"}
+    return None if content is None else FileState("0644", "root", "root", content.encode())
 
 
 def facts(cfg=None, env=None, env_backup=None):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from provisioner.facts.values import FileState, Link, Route
 from provisioner.facts.files import File, Exists, Created, Sysctl
 from provisioner.facts.net import Links, Addrs, Routes, Netns
 from provisioner.modules import ModuleError
@@ -14,7 +15,7 @@ def cmds(outcome):
 
 
 def link(kind=None, master=None, up=True, mtu=1500):
-    return {"kind": kind, "master": master, "up": up, "mtu": mtu, "mac": "aa:bb:cc:dd:ee:ff"}
+    return Link(kind=kind, master=master, up=up, mtu=mtu, mac="aa:bb:cc:dd:ee:ff")
 
 
 # -- bridge -----------------------------------------------------------------
@@ -93,7 +94,7 @@ MODS = "# managed by provisioner\nbr_netfilter\n"
 
 
 def sysfacts(fwd="0", brnf=None, bridge_dir=False, conf=None, mods=None):
-    f = lambda c: None if c is None else {"mode": "0644", "owner": "root", "group": "root", "content": c.encode()}
+    f = lambda c: None if c is None else FileState("0644", "root", "root", c.encode())
     return {Sysctl("net.ipv4.ip_forward"): fwd, Sysctl("net.bridge.bridge-nf-call-iptables"): brnf,
             Exists("/proc/sys/net/bridge"): bridge_dir, File("/etc/sysctl.d/90-provisioner.conf"): f(conf),
             File("/etc/modules-load.d/provisioner.conf"): f(mods)}
@@ -147,7 +148,7 @@ RT = {"routes": [{"dst": "10.244.2.0/24", "via": "192.168.56.12"}, {"dst": "10.2
 
 
 def route(dst, via, proto="147", dev="eth0"):
-    return {"dst": dst, "via": via, "dev": dev, "protocol": proto}
+    return Route(dst, via, dev, proto)
 
 
 def test_routes_added_with_our_protocol():
@@ -247,7 +248,7 @@ def test_pods_reset_keeps_a_namespace_apply_did_not_make():
 
 # -- file -------------------------------------------------------------------
 def fact(content, mode="0644", owner="root", group="root"):
-    return {"mode": mode, "owner": owner, "group": group, "content": content}
+    return FileState(mode, owner, group, content)
 
 
 def test_file_created_atomically_with_diff():
@@ -262,7 +263,7 @@ def test_file_created_atomically_with_diff():
 def test_created_dirs_are_removed_deepest_first_on_reset():
     m = MODULES["created_dirs"]
     assert not m.plan({}, {File("/var/lib/provisioner/created-dirs"): None}).changed
-    record = {"content": b"/etc/cni\n/etc/cni/bin\n/etc/provisioner\n/etc/cni/bin\n"}
+    record = FileState("0644", "root", "root", b"/etc/cni\n/etc/cni/bin\n/etc/provisioner\n/etc/cni/bin\n")
     paths = {"paths": ["/etc/cni/bin", "/etc/provisioner/resolv.conf.upstream"]}
     shell = [s.shell() for s in m.reverse(paths, {File("/var/lib/provisioner/created-dirs"): record}).steps]
     assert shell == ["[ ! -d /etc/cni/bin ] || rmdir --ignore-fail-on-non-empty /etc/cni/bin",
@@ -276,7 +277,7 @@ def test_created_dirs_are_removed_deepest_first_on_reset():
 def test_reset_removes_only_recorded_directories_that_the_playbook_names():
     """The record lives on the node: a line someone added (/srv) is not a licence to remove /srv."""
     m = MODULES["created_dirs"]
-    record = {"content": b"/srv\n/etc/cni/bin\n/var/lib/cni/networks/lab\n/\n/home/user\n/var/lib/provisioner/cni-results\n"}
+    record = FileState("0644", "root", "root", b"/srv\n/etc/cni/bin\n/var/lib/cni/networks/lab\n/\n/home/user\n/var/lib/provisioner/cni-results\n")
     args = {"paths": ["/etc/cni/bin", "/var/lib/cni/networks", "/etc/provisioner/pod-network.sh"]}
     o = m.reverse(args, {File("/var/lib/provisioner/created-dirs"): record})
     removed = [s.path for s in o.steps if hasattr(s, "path")]

@@ -8,6 +8,7 @@ import shlex
 
 import pytest
 
+from provisioner.facts.values import Link
 from provisioner import cli, engine
 from provisioner.cli.report import Reporter
 from provisioner.engine.runner import HostResult, TaskResult
@@ -58,7 +59,7 @@ def test_facts_table_and_cli_errors_are_escaped(monkeypatch, capsys, write):
 def test_graph_drift_from_hostile_addresses_is_escaped(write):
     inv = load_inventory(write(BASE))
     node = inv.node("node1")
-    values = {Links(): {"v-net-0": {"kind": "bridge", "up": True, "mtu": 1500, "master": None}},
+    values = {Links(): {"v-net-0": Link(kind="bridge", up=True, mtu=1500)},
               Addrs(): {"v-net-0": [f"10.244.1.1/24{EVIL}"]}, Routes(): [],
               **{Addrs(p.name): {} for p in node.pods}}
     items = drift(inv, node, values)

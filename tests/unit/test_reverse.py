@@ -7,6 +7,7 @@ checked here with the arguments the default playbook gives it.
 
 import pytest
 
+from provisioner.facts.values import BinaryState, FileState
 from provisioner.facts.files import Binary, Created, Exists, File
 from provisioner.facts.system import KernelModule
 from provisioner.inventory import load_inventory
@@ -22,7 +23,7 @@ def shells(outcome) -> list[str]:
 
 
 def present(text: bytes = b"x\n") -> dict:
-    return {"content": text, "mode": "0644", "owner": "root", "group": "root"}
+    return FileState("0644", "root", "root", text)
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_file_reverse():
 
 def test_cni_plugins_reverse_twice_is_a_noop():
     args = {"source": "/x", "dest": "/etc/cni/bin", "plugins": ["bridge"], "files": [Artifact("bridge", "a" * 64, b"B")]}
-    made = {Binary("/etc/cni/bin/bridge"): {"mode": "0755", "sha256": "a" * 64}, Created(): {("file", "/etc/cni/bin/bridge")}}
+    made = {Binary("/etc/cni/bin/bridge"): BinaryState("0755", "a" * 64), Created(): {("file", "/etc/cni/bin/bridge")}}
     assert shells(MODULES["cni_plugins"].reverse(args, made)) == ["rm -f /etc/cni/bin/bridge"]
     o = MODULES["cni_plugins"].reverse(args, {Binary("/etc/cni/bin/bridge"): None, Created(): set()})
     assert not o.changed and o.reason == "no plugins installed by provisioner left in /etc/cni/bin"
