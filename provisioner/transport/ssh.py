@@ -228,72 +228,62 @@ class SSHTransport:
         SSH session then runs over that channel, as with ssh's ProxyJump. Failures name the jump host."""
         jc, j = self._jump_conn, self.jump
         assert jc is not None and j is not None
-        label = f"{self.host}: jump host {j}"
+        label = f"jump host {j}"
+        if not jc.is_connected:
+            jc.connect_timeout = self.conn.connect_timeout
+            jc.connect_kwargs.update(banner_timeout=self.conn.connect_kwargs.get("banner_timeout", 30),
+                                     auth_timeout=self.conn.connect_kwargs.get("auth_timeout", 30))
+            self._open_checked(jc, label, f"{label}: its host key")
+            jc.client.get_transport().set_keepalive(5)
         try:
-            if not jc.is_connected:
-                jc.connect_timeout = self.conn.connect_timeout
-                jc.connect_kwargs.update(banner_timeout=self.conn.connect_kwargs.get("banner_timeout", 30),
-                                         auth_timeout=self.conn.connect_kwargs.get("auth_timeout", 30))
-                jc.open()
-                key = jc.client.get_transport().get_remote_server_key()
-                if any(key == bad for bad in self._trust.revoked):
-                    jc.close()
-                    raise TransportError(f"{label}: its host key is marked @revoked in {self._known}; refusing to connect")
-                jc.client.get_transport().set_keepalive(5)
             chan = jc.client.get_transport().open_channel(
                 "direct-tcpip", (self.node.address, self.node.port), ("127.0.0.1", 0), timeout=self.conn.connect_timeout)
-        except paramiko.BadHostKeyException:
-            raise TransportError(f"{label}: its host key CHANGED (not the one in {self._known}); refusing to connect") from None
         except paramiko.ChannelException as exc:
-            raise _Retryable(f"{label} could not reach {self.node.address}:{self.node.port}: "
+            raise _Retryable(f"{self.host}: {label} could not reach {self.node.address}:{self.node.port}: "
                              f"{exc.text or 'refused'}") from None
-        except paramiko.SSHException as exc:
-            if "not found in known_hosts" in str(exc):
-                raise TransportError(f"{label}: its host key is not in {self._known} (add it, e.g. with ssh-keyscan, "
-                                     "or set ssh.host_key_policy: accept-new)") from None
-            if isinstance(exc, paramiko.AuthenticationException):
-                raise TransportError(f"{label}: {exc}") from None
-            raise _Retryable(f"{label}: {exc}") from None
-        except (socket.timeout, TimeoutError):
-            raise _Retryable(f"{label}: timed out") from None
-        except OSError as exc:
-            raise _Retryable(f"{label}: {exc.strerror or exc}") from None
+        except (paramiko.SSHException, OSError) as exc:  # the jump host's connection broke (timeouts included)
+            raise _Retryable(f"{self.host}: {label}: {exc or type(exc).__name__}") from None
         self.conn.connect_kwargs["sock"] = chan
 
     def _open_once(self) -> None:
         if self._jump_conn is not None:
             self._through_jump()
+        self._open_checked(self.conn, f"ssh to {self.node.address}:{self.node.port}{self.via}",
+                           f"host key of {self.node.address}")
+
+    def _open_checked(self, conn: Connection, peer: str, key_of: str) -> None:
+        """Open ``conn`` (the node's, or its jump host's) and check the key it shows; every failure is one
+        message, retried (_Retryable) only where trying again can help. ``peer`` names the connection in
+        messages ("ssh to ADDRESS:PORT"), ``key_of`` its host key ("host key of ADDRESS")."""
         try:
-            self.conn.open()
-            key = self.conn.client.get_transport().get_remote_server_key()
+            conn.open()
+            key = conn.client.get_transport().get_remote_server_key()
             if any(key == bad for bad in self._trust.revoked):
-                self.conn.close()
-                raise TransportError(f"{self.host}: the host key of {self.node.address} is marked @revoked in "
-                                     f"{self._known}; refusing to connect")
-        except paramiko.BadHostKeyException as exc:
-            raise TransportError(f"{self.host}: host key for {exc.hostname} CHANGED (not the one in {self._known}); refusing to connect") from None
+                conn.close()
+                raise TransportError(f"{self.host}: {key_of} is marked @revoked in {self._known}; refusing to connect")
+        except paramiko.BadHostKeyException:
+            raise TransportError(f"{self.host}: {key_of} CHANGED (not the one in {self._known}); refusing to connect") from None
         except paramiko.SSHException as exc:
             if "is marked @revoked" in str(exc):
                 raise TransportError(f"{self.host}: {exc}; refusing to connect") from None
             if "not found in known_hosts" in str(exc):
                 ca = (f"; its {self._trust.ca_lines} @cert-authority line(s) cannot be checked by provision "
                       "(host certificates are not supported): add the host's own key" if self._trust.ca_lines else "")
-                raise TransportError(f"{self.host}: host key of {self.node.address} is not in {self._known}{ca} "
+                raise TransportError(f"{self.host}: {key_of} is not in {self._known}{ca} "
                                      "(add it, e.g. with ssh-keyscan, or set ssh.host_key_policy: accept-new)") from None
             if isinstance(exc, paramiko.AuthenticationException):
-                raise TransportError(f"{self.host}: ssh to {self.node.address}:{self.node.port}{self.via}: {exc}") from None
+                raise TransportError(f"{self.host}: {peer}: {exc}") from None
             if "banner" in str(exc).lower() or "no existing session" in str(exc).lower():
                 # paramiko says "Error reading SSH protocol banner", or gives up on the handshake quietly and
                 # then "No existing session": either way the peer never spoke SSH in time
-                raise _Retryable(f"{self.host}: {self.node.address}:{self.node.port} accepted the connection but the "
-                                 f"SSH handshake did not finish within {seconds(self.conn.connect_timeout)} (no SSH banner: "
-                                 "not sshd, or an sshd that hangs)") from None
-            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}{self.via}: {exc}") from None
+                raise _Retryable(f"{self.host}: {peer}: the connection was accepted but the SSH handshake did not "
+                                 f"finish within {seconds(conn.connect_timeout)} (no SSH banner: not sshd, or an "
+                                 "sshd that hangs)") from None
+            raise _Retryable(f"{self.host}: {peer}: {exc}") from None
         except (socket.timeout, TimeoutError):
-            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}{self.via} timed out") from None
+            raise _Retryable(f"{self.host}: {peer} timed out") from None
         except OSError as exc:
-            raise _Retryable(f"{self.host}: ssh to {self.node.address}:{self.node.port}{self.via}: "
-                             f"{exc.strerror or exc}") from None
+            raise _Retryable(f"{self.host}: {peer}: {exc.strerror or exc}") from None
 
     _lease: tuple | None = None  # (lock channel, token) while a lease is held
     _applying = False            # an apply script is on its way or running: renewals say so ("U")
