@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shlex
 import string
 import warnings
 from dataclasses import dataclass, field
@@ -78,7 +79,6 @@ class Parsed:
 
     hosts: dict[str, dict[str, Any]]
     groups: dict[str, list[str]]  # with the hosts of child groups; without all and ungrouped
-    kind: str                     # "ini", "yaml" or "json"
 
 
 class _Inventory:
@@ -112,12 +112,9 @@ class _Inventory:
             if name != "all" and not g.parents:
                 self.add_child("all", name)
         grouped = {h for name, g in self.groups.items() if name not in ("all", "ungrouped") for h in g.hosts}
-        for host in self.host_vars:
+        for host in self.host_vars:  # hosts put in `all` by name are ungrouped too, unless in another group
             if host not in grouped:
                 self.add_host("ungrouped", host, {})
-        for host in self.groups["all"].hosts:  # hosts put in `all` by name are ungrouped too, unless elsewhere
-            if host not in grouped:
-                self.groups["ungrouped"].hosts.setdefault(host)
         self._depths()
 
     def _depths(self) -> None:
@@ -146,7 +143,7 @@ class _Inventory:
                     todo.append(p)
         return out
 
-    def resolve(self, vars_dir: Path | None, kind: str) -> Parsed:
+    def resolve(self, vars_dir: Path | None) -> Parsed:
         self.finish()
         member: dict[str, set[str]] = {h: set() for h in self.host_vars}
         for name, g in self.groups.items():
@@ -172,7 +169,7 @@ class _Inventory:
             if name in ("all", "ungrouped"):
                 continue
             groups[name] = [h for h in self.host_vars if name in member[h]]
-        return Parsed(hosts, groups, kind)
+        return Parsed(hosts, groups)
 
 
 class _VarsFiles:
@@ -326,7 +323,7 @@ def read(path: Path) -> Parsed:
             data = json.loads(text)
         except ValueError as exc:
             raise InputError(f"{source}: not JSON: {exc}") from None
-        return _from_json(data, source).resolve(base, "json")
+        return _from_json(data, source).resolve(base)
     data = None
     try:
         data = yaml.load(text, Loader=_VarsLoader)
@@ -337,9 +334,9 @@ def read(path: Path) -> Parsed:
             raise InputError(f"{source}: an inventory plugin's config (plugin: {data['plugin']}): only Ansible can run "
                              f"it; import what it makes: ansible-inventory -i {source} --list > inventory.json")
         if "_meta" in data:
-            return _from_json(data, source).resolve(base, "json")
-        return _from_yaml(data, source).resolve(base, "yaml")
-    return _from_ini(text, source).resolve(base, "ini")
+            return _from_json(data, source).resolve(base)
+        return _from_yaml(data, source).resolve(base)
+    return _from_ini(text, source).resolve(base)
 
 
 def _looks_ini(text: str) -> bool:
@@ -383,8 +380,6 @@ def _from_yaml(data: dict, source: str) -> _Inventory:
 
 
 def _from_ini(text: str, source: str) -> _Inventory:
-    import shlex
-
     inv = _Inventory(source)
     section, kind = "ungrouped", "hosts"
     pending: dict[str, tuple[int, str]] = {}  # groups named in :children or :vars before they are declared

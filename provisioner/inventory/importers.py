@@ -209,6 +209,7 @@ def from_parsed(parsed: ansible_inventory.Parsed, source: str, pod_cidr: str | N
     hosts, groups = parsed.hosts, parsed.groups
     if not hosts:
         raise InputError(f"{source}: no hosts")
+    members = {g: set(hs) for g, hs in groups.items()}  # membership tests stay cheap with tens of thousands of hosts
     kubespray = any(g in groups for g in (*KUBESPRAY_GROUPS, *CLUSTER_GROUPS))
     bastions = groups.get("bastion", [])
     cluster_group = next((g for g in CLUSTER_GROUPS if groups.get(g)), None)
@@ -220,13 +221,12 @@ def from_parsed(parsed: ansible_inventory.Parsed, source: str, pod_cidr: str | N
         chosen = set(hosts) - set(bastions)
     for host in hosts:
         if host not in chosen and host not in bastions:
-            member = ", ".join(sorted(g for g, hs in groups.items() if host in hs)) or "no group"
+            member = ", ".join(sorted(g for g, hs in members.items() if host in hs)) or "no group"
             warnings.append(f"host {host} ({member}) is not a node: it is not in "
                             + (cluster_group or "kube_control_plane or kube_node"))
     if not chosen:
         raise InputError(f"{source}: no Kubernetes hosts (kubespray's k8s_cluster, kube_control_plane and kube_node "
                          "are empty)")
-    members = {g: set(hs) for g, hs in groups.items()}  # membership tests stay cheap with tens of thousands of hosts
     out: dict[str, Any] = {}
     nodes, ips, sudo = [], [], False
     for host, v in hosts.items():
@@ -250,7 +250,7 @@ def from_parsed(parsed: ansible_inventory.Parsed, source: str, pod_cidr: str | N
     ranges = _cluster_vars([hosts[h] for h in hosts if h in chosen], source, warnings)
     pods = pod_cidr or ranges.get("kube_pods_subnet")
     services = service_cidr or ranges.get("kube_service_addresses")
-    for given, var, value in ((pod_cidr, "kube_pods_subnet", pods), (service_cidr, "kube_service_addresses", services)):
+    for given, var in ((pod_cidr, "kube_pods_subnet"), (service_cidr, "kube_service_addresses")):
         if given and ranges.get(var) and ranges[var] != given:
             warnings.append(f"{var} {ranges[var]} in the inventory's vars is overridden by the command line: {given}")
     if not pods:
@@ -280,8 +280,14 @@ def from_parsed(parsed: ansible_inventory.Parsed, source: str, pod_cidr: str | N
     return out
 
 
+def _first_key(v: dict, *keys: str) -> str | None:
+    """The first of ``keys`` (a variable and its aliases) that ``v`` sets to something."""
+    return next((k for k in keys if v.get(k) not in (None, "")), None)
+
+
 def _first(v: dict, *keys: str) -> Any:
-    return next((v[k] for k in keys if v.get(k) not in (None, "")), None)
+    key = _first_key(v, *keys)
+    return None if key is None else v[key]
 
 
 def _literal(value: Any, host: str, key: str) -> Any:
@@ -301,14 +307,14 @@ def _ansible_node(host: str, v: dict, cwd: Path) -> dict[str, Any]:
     if not NAME.match(name):
         raise InputError(f"host {host}: {name!r} is not a node name provision can use (a DNS label)")
     connection = str(_literal(v.get("ansible_connection", "ssh"), host, "ansible_connection"))
-    address_key = next((k for k in ("ansible_host", "ansible_ssh_host") if v.get(k) not in (None, "")), None)
+    address_key = _first_key(v, "ansible_host", "ansible_ssh_host")
     address = str(_literal(v[address_key], host, address_key)) if address_key else host
     if connection == "local":
         address = str(v[address_key]) if address_key else "127.0.0.1"
     elif connection not in CONNECTIONS:
         raise InputError(f"host {host}: ansible_connection={connection}: provision reaches nodes over SSH only")
     node: dict[str, Any] = {"name": name, "address": address}
-    ip_key = next((k for k in ("ip", "access_ip") if v.get(k) not in (None, "")), None)
+    ip_key = _first_key(v, "ip", "access_ip")
     if ip_key:
         ip = str(_literal(v[ip_key], host, ip_key))
         if not _is_v4(ip):
@@ -351,19 +357,23 @@ def _cluster_vars(nodes: list[dict], source: str, warnings: list[str]) -> dict[s
     variable is followed (kubespray's ``dns_domain: "{{ cluster_name }}"``), nothing else is templated."""
     out: dict[str, str] = {}
     for key in ("kube_pods_subnet", "kube_service_addresses", "kube_network_node_prefix", "dns_domain"):
-        values = set()
+        values, vaulted = set(), False
         for v in nodes:
             value = v.get(key)
             ref = re.fullmatch(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", value) if isinstance(value, str) else None
             if ref and isinstance(v.get(ref.group(1)), (str, int)) and "{" not in str(v[ref.group(1)]):
                 value = v[ref.group(1)]
+            vaulted = vaulted or isinstance(value, ansible_inventory.Vaulted)  # seen before str() makes it plain
             if value is not None:
                 values.add(str(value))
+        if vaulted:
+            warnings.append(f"{key} is vault-encrypted and is not used: give the value on the command line")
+            continue
         if len(values) > 1:
             raise InputError(f"{source}: the node hosts disagree on {key} ({', '.join(sorted(values))})")
         if values:
             value = values.pop()
-            if "{{" in value or "{%" in value or isinstance(value, ansible_inventory.Vaulted):
+            if "{{" in value or "{%" in value:
                 warnings.append(f"{key} is a template ({value}) and is not used: give the value on the command line")
                 continue
             out[key] = value

@@ -52,7 +52,7 @@ def imported(source: str, *args, **kw) -> tuple[dict, list[str]]:
 @pytest.mark.parametrize("source", sorted(EXPECTED))
 def test_the_import_is_the_same_from_ansible_cores_reading(source):
     """What ansible-core read (recorded), mapped, is what our reading gives: the same with or without it."""
-    recorded = ansible_inventory.Parsed(EXPECTED[source]["hosts"], EXPECTED[source]["groups"], "recorded")
+    recorded = ansible_inventory.Parsed(EXPECTED[source]["hosts"], EXPECTED[source]["groups"])
     args = ("10.244.0.0/16", "10.96.0.0/12") if source.startswith("docs-style") else ()
     if source.startswith("kubespray-legacy"):
         args = ("10.233.64.0/18", "10.233.0.0/18")
@@ -148,6 +148,13 @@ def test_templates_and_vault_are_never_run(tmp_path):
     (tmp_path / "host_vars" / "n1.yml").write_text("ansible_host: '{{ inventory_hostname }}.example'\n")
     with pytest.raises(InputError, match="host n1: ansible_host is a template"):
         importers.from_ansible(path, "10.233.64.0/18")
+    (tmp_path / "host_vars" / "n1.yml").unlink()
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "k8s_cluster.yml").write_text("kube_pods_subnet: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n")
+    warnings = []
+    with pytest.raises(InputError, match="pod range is not in the inventory's vars"):
+        importers.from_ansible(path, warnings=warnings)
+    assert "kube_pods_subnet is vault-encrypted and is not used: give the value on the command line" in warnings
 
 
 def test_connection_local_is_explained_and_other_connections_refused(tmp_path):
