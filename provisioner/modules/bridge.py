@@ -76,10 +76,11 @@ class BridgeModule(Module):
             return Outcome([Cmd(("ip", "link", "del", name))], f"delete bridge {name}")
         added = [a for a in (facts[Addrs()] or {}).get(name, []) if created_by_apply("addr", f"{name} {a}", facts)]
         old = _old_mtu(name, facts)
+        undo_mtu = old is not None and link.mtu != old
         steps = [Cmd(("ip", "addr", "del", a, "dev", name)) for a in added]
-        if old is not None and link.mtu != old:
+        if undo_mtu:
             steps.append(Cmd(("ip", "link", "set", name, "mtu", str(old))))
         if steps:
-            return Outcome(steps, f"bridge {name} existed before apply: remove only "
-                                  + ", ".join(added + ([f"the MTU change (back to {old})"] if len(steps) > len(added) else [])))
+            what = added + ([f"the MTU change (back to {old})"] if undo_mtu else [])
+            return Outcome(steps, f"bridge {name} existed before apply: remove only {', '.join(what)}")
         return Outcome(reason=f"bridge {name} existed before apply (not recorded as made by provisioner): left in place")
