@@ -88,6 +88,29 @@ def plan_addresses(subnet: str, count: int) -> tuple[ipaddress.IPv4Interface, li
 MAX_NODES = 60  # node IPs .11 upwards of the lab's /24; interface names stay within 15 characters
 
 
+def subnet_taken(net: ipaddress.IPv4Network) -> str | None:
+    """The host route that overlaps ``net`` (``"10.213.5.0/24 dev t1a2b-br"``), or None if none does.
+
+    Only the main table's destinations count: a default route overlaps everything and says nothing.
+    """
+    p = subprocess.run(["ip", "-json", "-4", "route", "show"], capture_output=True, text=True)
+    try:
+        routes = json.loads(p.stdout or "[]")
+    except ValueError:
+        return None
+    for route in routes if isinstance(routes, list) else []:
+        dst = route.get("dst") if isinstance(route, dict) else None
+        if not isinstance(dst, str) or dst == "default":
+            continue
+        try:
+            other = ipaddress.IPv4Network(dst, strict=False)
+        except ValueError:
+            continue
+        if other.overlaps(net):
+            return f"{dst} dev {route.get('dev', '?')}"
+    return None
+
+
 def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab", pods: tuple[str, ...] = ("web", "api"),
        cni_pods: tuple[str, ...] = (), cni_type: str | None = None, used: bool = False) -> Path:
     """Build the lab and write its inventory to ``out``; on any failure, remove what was made.
@@ -104,6 +127,10 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
                          f"with --name NAME --subnet CIDR (e.g. --name lab2 --subnet 10.213.2.0/24), or remove it "
                          f"with `provision lab down --name {name}`")
     bridge_if, ips = plan_addresses(subnet, count)
+    taken = subnet_taken(bridge_if.network)
+    if taken:
+        raise InputError(f"--subnet {subnet} is already routed on this machine ({taken}): give the lab a free one "
+                         f"with --subnet CIDR (another lab, or this machine's own network, uses it)")
     try:
         state.mkdir(parents=True)
         _keys(state, node_names(count))

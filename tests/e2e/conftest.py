@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -57,12 +58,14 @@ class Lab:
 def make_lab(tmp_path):
     """make_lab(nodes=3, **kw) → Lab; every lab made is removed at teardown, whatever happened."""
     made: list[str] = []
-    base = 20 + secrets.randbelow(200)  # lab subnets 10.213.20-249.0/24; the demo lab uses 10.213.0.0/24
+    base = secrets.randbelow(230)  # lab subnets 10.213.20-249.0/24; the demo lab uses 10.213.0.0/24
 
     def make(nodes: int = 3, pods: tuple[str, ...] = ("web", "api"), **kw) -> Lab:
         """kw: cni_pods=("db",), cni_type="provisioner-bridge" (see namespace.up)."""
         name = "t" + secrets.token_hex(2)
-        subnet = f"10.213.{base + len(made)}.0/24"
+        # labs of a suite running beside this one (or a demo) may hold some subnets: take the next free one
+        free = (f"10.213.{20 + (base + len(made) + i) % 230}.0/24" for i in range(230))
+        subnet = next(s for s in free if namespace.subnet_taken(ipaddress.IPv4Network(s)) is None)
         made.append(name)
         out = namespace.up(nodes, tmp_path / f"{name}.yaml", subnet, name, pods, **kw)
         return Lab(name, out)
