@@ -3,8 +3,9 @@
 :func:`plan_graph` builds the graph as data from the inventory alone: the node
 network, each node with its interface, its bridge holding the pod gateway, its
 pods, its pod routes (one per peer, or one via the router), the service range and
-the cluster DNS IP. :func:`drift` compares gathered facts with it and returns
-what differs; :func:`mark` puts those differences on the graph. :func:`to_dot`
+the cluster DNS IP. :func:`drift` turns what ``plan`` would change on a node (the
+modules' own plans over the node's facts) into differences on graph elements;
+:func:`mark` puts them on the graph. :func:`to_dot`
 draws it with Graphviz (the ``graphviz`` package writes DOT without Graphviz
 installed; SVG and PNG need Debian's ``graphviz`` for ``dot``).
 
@@ -18,9 +19,10 @@ import ipaddress
 from typing import Any
 
 from .errors import printable
-from .facts import Fact
-from .facts.net import Addrs, Links, Routes
+from .facts.values import Route
 from .inventory.model import Inventory, Node
+from .modules.base import Outcome, Part
+from .modules.routes import PROTO
 from .routing import pod_routes
 
 RED = "#d62728"
@@ -60,56 +62,58 @@ def plan_graph(inv: Inventory, hosts: list[str] | None = None) -> dict[str, Any]
             edges.append({"id": f"route:{n.name}:{r['dst']}", "kind": "route", "from": f"node:{n.name}",
                           "to": f"node:{target}" if target in names else "net", "label": f"{r['dst']} via {r['via']}",
                           "dst": r["dst"], "via": r["via"]})
-    return {"nodes": nodes, "edges": edges, "drift": []}
+    return {"nodes": nodes, "edges": edges, "drift": [], "notes": []}
 
 
 def _node_by_ip(inv: Inventory, ip: str) -> str | None:
     return next((n.name for n in inv.nodes if str(n.ip) == ip), None)
 
 
-def live_facts(node: Node) -> list[Fact]:
-    """What ``--live`` reads on a node, in one exec: links, addresses and routes, and each pod's addresses."""
-    return [Links(), Addrs(), Routes(), *(Addrs(p.name) for p in node.pods)]
+def drift(inv: Inventory, node: Node, planned: list[tuple[Any, Outcome | str]] | None,
+          routes: list[Route] | None = None, error: str | None = None) -> list[dict]:
+    """What ``plan`` would change on the node, as ``[{"id": graph element, "what": text}]`` (empty: no drift).
 
-
-def drift(inv: Inventory, node: Node, values: dict[Fact, Any] | None, error: str | None = None) -> list[dict]:
-    """How the node differs from the inventory: ``[{"id": graph element, "what": text}]`` (empty: no drift).
-
-    ``values`` are the node's :func:`live_facts`; ``error`` says why there are none (unreachable).
+    ``planned`` holds each task and its plan over the node's facts (the same plan ``provision plan``
+    makes: one source of truth), or the text of why it cannot be planned; ``None`` with ``error``: the
+    node could not be read. A plan's parts go on the piece they mend (bridge, pod, route); a change
+    without parts (binaries, the conflist, resolv.conf, sysctls, kubelet…) goes on the node with its task
+    name. Routes in the pod range that no task would touch (``routes``) are listed as ``notes``, not drift.
     """
-    if values is None:
+    if planned is None:
         return [{"id": f"node:{node.name}", "what": printable(f"unreachable: {error or 'no answer'}")}]
-    out = []
-    c = inv.cluster
-    links, addrs = values.get(Links()) or {}, values.get(Addrs()) or {}
-    want = f"{node.pod_gateway}/{node.pod_subnet.prefixlen}"
-    if c.bridge not in links:
-        out.append({"id": f"bridge:{node.name}", "what": f"bridge {c.bridge} missing"})
-    else:
-        if not links[c.bridge].up:
-            out.append({"id": f"bridge:{node.name}", "what": f"bridge {c.bridge} is down"})
-        if want not in addrs.get(c.bridge, []):
-            have = ", ".join(addrs.get(c.bridge, [])) or "no address"
-            out.append({"id": f"bridge:{node.name}", "what": f"bridge {c.bridge} has {have}, not {want}"})
-    routes = values.get(Routes()) or []
-    expected = {r["dst"]: r["via"] for r in pod_routes(inv, node)}
-    have_routes = {r.dst: r.via for r in routes if r.dst and r.dst != "default"}
-    for dst, via in expected.items():
-        if have_routes.get(dst) != via:
-            got = f" (goes via {have_routes[dst]})" if dst in have_routes else ""
-            out.append({"id": f"route:{node.name}:{dst}", "what": f"route {dst} via {via} missing{got}"})
-    pods = c.pod_cidr
-    for dst, via in have_routes.items():
-        net = _network(dst)
-        if via and net is not None and net.subnet_of(pods) and dst not in expected and net != node.pod_subnet:
-            out.append({"id": f"routes:{node.name}", "what": f"foreign route {dst} via {via}"})
-    for p in node.pods:
-        ips = [a.split("/")[0] for a in (values.get(Addrs(p.name)) or {}).get("eth0", [])]
-        ok = str(p.ip) in ips if p.via == "manual" else any(ipaddress.IPv4Address(a) in node.pod_subnet for a in ips)
-        if not ok:
-            out.append({"id": f"pod:{node.name}:{p.name}", "what": f"pod {p.name} has " + (", ".join(ips) or "no IP")
-                        + ("" if p.via != "manual" else f", not {p.ip}")})
+    out: list[dict[str, Any]] = []
+    for task, outcome in planned:
+        if isinstance(outcome, str):
+            out.append({"id": f"node:{node.name}", "what": f"{task.name}: cannot be planned: {outcome}"})
+        elif outcome.changed and outcome.parts:
+            out += [{"id": _element(node, part), "what": part.what} for part in outcome.parts]
+        elif outcome.changed:
+            out.append({"id": f"node:{node.name}", "what": f"{task.name}: {outcome.reason}"})
+    out += [{**note, "note": True} for note in _foreign(inv, node, routes or [])]
     return [{**d, "what": printable(d["what"])} for d in out]  # addresses and names read from the node: data
+
+
+def _element(node: Node, part: Part) -> str:
+    if part.kind == "route":
+        return f"route:{node.name}:{part.name}"
+    if part.kind == "pod":
+        return f"pod:{node.name}:{part.name}"
+    if part.kind in ("bridge", "routes"):
+        return f"{part.kind}:{node.name}"
+    return f"node:{node.name}"
+
+
+def _foreign(inv: Inventory, node: Node, routes: list[Route]) -> list[dict]:
+    """Routes into the pod range that the inventory does not ask for and provisioner did not make: not drift
+    (plan never touches a route it did not make), but worth seeing."""
+    expected = {r["dst"] for r in pod_routes(inv, node)}
+    out = []
+    for r in routes:
+        net = _network(r.dst) if r.dst and r.dst != "default" else None
+        if (r.via and net is not None and net.subnet_of(inv.cluster.pod_cidr) and r.dst not in expected
+                and net != node.pod_subnet and r.protocol != PROTO):
+            out.append({"id": f"routes:{node.name}", "what": f"foreign route {r.dst} via {r.via}"})
+    return out
 
 
 def _network(text: str) -> ipaddress.IPv4Network | None:
@@ -120,17 +124,20 @@ def _network(text: str) -> ipaddress.IPv4Network | None:
 
 
 def mark(graph: dict, found: dict[str, list[dict]]) -> dict:
-    """The graph with each node's drift put on it: the element turns red with the text; foreign routes are added."""
+    """The graph with each node's drift put on it: the element turns red with the text (a route's text goes on
+    the node's routes box too); notes (foreign routes) are added in grey and are not drift."""
     by_id = {e["id"]: e for e in graph["nodes"] + graph["edges"]}
+    graph.setdefault("notes", [])
     for node, items in found.items():
         for item in items:
-            graph["drift"].append({"node": node, **item})
+            note = item.get("note", False)
+            graph["notes" if note else "drift"].append({"node": node, "id": item["id"], "what": item["what"]})
             targets = [by_id.get(item["id"])]
-            if item["id"].startswith("route:") or item["what"].startswith("foreign route"):
-                targets = [by_id.get(f"routes:{node}")] + ([by_id.get(item["id"])] if item["id"].startswith("route:") else [])
+            if item["id"].startswith("route:"):
+                targets.append(by_id.get(f"routes:{node}"))
             for target in targets:
                 if target is not None:
-                    target.setdefault("drift", []).append(item["what"])
+                    target.setdefault("notes" if note else "drift", []).append(item["what"])
     return graph
 
 
@@ -159,7 +166,7 @@ def to_dot(graph: dict, title: str):
             for n in members:
                 _add_node(sub, ids[n["id"]], n)
     for e in graph["edges"]:
-        text = "\n".join([e["label"], *e.get("drift", [])])
+        text = "\n".join([e["label"], *e.get("drift", []), *e.get("notes", [])])
         attrs = {"label": text, "id": e["id"]}
         if e["kind"] == "route":  # the next hop; the route's text is in the node's "pod routes" box
             attrs = {"id": e["id"], "style": "dashed", "color": "#1f77b4", "dir": "forward", "constraint": "false",
@@ -175,6 +182,8 @@ def to_dot(graph: dict, title: str):
 def _add_node(g, dot_id: str, n: dict) -> None:
     shape, fill = SHAPES[n["kind"]]
     attrs = {"label": n["label"], "shape": shape, "fillcolor": fill, "id": n["id"]}
+    if n.get("drift") or n.get("notes"):
+        attrs["label"] = "\n".join([n["label"], *n.get("drift", []), *n.get("notes", [])])
     if n.get("drift"):
-        attrs.update(color=RED, fontcolor=RED, penwidth="2", label="\n".join([n["label"], *n["drift"]]))
+        attrs.update(color=RED, fontcolor=RED, penwidth="2")
     g.node(dot_id, **attrs)

@@ -167,7 +167,9 @@ def _reads(cmd: Command) -> None:
     inventory_arg(sp)
     sp.add_argument("-o", "--out", help="file to write (default: the inventory's name with .svg, beside it)")
     sp.add_argument("--format", choices=["svg", "png", "dot"], help="default: from -o's suffix, else svg")
-    sp.add_argument("--live", action="store_true", help="gather facts (one exec per node) and draw what differs; exit 1 on drift")
+    sp.add_argument("--live", action="store_true", help="gather facts (one exec per node) and draw in red what plan would "
+                    "change; exit 1 on drift")
+    sp.add_argument("-p", "--playbook", help="with --live: the playbook whose plan is the drift (default playbooks/site.yaml)")
     sp.add_argument("-l", "--limit", help="only these nodes (names or globs)")
     sp.add_argument("-f", "--forks", type=positive, default=FORKS)
     sp.add_argument("--json", action="store_true", help="print the graph as data (nodes, edges, drift) instead")
@@ -367,7 +369,7 @@ def _graph(args) -> int:
     from ..graph import to_dot
 
     inv = _inventory(args.inventory)
-    result = engine.run(engine.Request("graph", inv, limit=args.limit, live=args.live,
+    result = engine.run(engine.Request("graph", inv, playbook=args.playbook, limit=args.limit, live=args.live,
                                        options=engine.Options(forks=args.forks)))
     g = result.graph
     if args.json and not args.out:
@@ -392,6 +394,8 @@ def _graph(args) -> int:
           + ("" if args.live else " (not checked: add --live)"))
     for d in g["drift"]:
         print(f"  {d['node']}: {printable_lines(d['what'])}")
+    for d in g.get("notes", []):
+        print(f"  {d['node']}: note: {printable_lines(d['what'])}")
     if args.json:
         print(json.dumps(g, indent=2))
     return 1 if g["drift"] else 0

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import patterns
-from ..errors import InputError, printable
+from ..errors import HostError, InputError, printable
+from ..facts import value
 from ..inventory import Inventory
 from ..uploads import prefetch
 from . import retry_record
@@ -185,13 +186,33 @@ def read_nodes(inv: Inventory, hosts: list[str], wanted: Callable, opts: Options
 
 
 def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict:
+    """The planned graph; with ``live``, each node's drift is what ``plan`` with the same playbook would change
+    there (the modules' own plans over the same facts, made by :func:`runner.plan_tasks`)."""
     from .. import graph
+    from ..facts import distinct
+    from ..facts.net import Routes
+    from . import runner
 
     g = graph.plan_graph(inv, hosts)
     if not request.live:
         return g
-    read = read_nodes(inv, hosts, graph.live_facts, request.options)
-    return graph.mark(g, {h: _readable(h, lambda why: graph.drift(inv, inv.node(h), None, why), graph.drift, inv,
+    orders = {h: [(i, t) for i, t in runner.task_order(tasks, "plan") if not t.handler]  # handlers mend nothing
+              for h, tasks in bind(inv, "plan", request.playbook, hosts, request).items()}
+
+    def wanted(node) -> list:
+        return distinct(runner.wanted_facts(orders[node.name], "plan") + [Routes()])
+
+    def planned(inv: Inventory, node, values: dict) -> list[dict]:
+        order = orders[node.name]
+        try:
+            runner.check_commands(node.name, order, values)
+        except HostError as exc:  # a command the steps need is missing: nothing can be planned
+            return [{"id": f"node:{node.name}", "what": printable(str(exc))}]
+        outcomes = runner.plan_tasks(order, values, "plan")
+        return graph.drift(inv, node, [(t, outcomes[i]) for i, t in order], value(values, Routes()))
+
+    read = read_nodes(inv, hosts, wanted, request.options)
+    return graph.mark(g, {h: _readable(h, lambda why: graph.drift(inv, inv.node(h), None, error=why), planned, inv,
                                        inv.node(h), v) for h, v in read.items()})
 
 

@@ -114,10 +114,7 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
     start = time.monotonic()
     result = HostResult(transport.host)
     clock = _Clock(transport.host, opts)
-    order = [(i, t) for i, t in enumerate(tasks) if not t.handler]
-    if mode == "reset":
-        order.reverse()
-    order += [(i, t) for i, t in enumerate(tasks) if t.handler]  # handlers always come last
+    order = task_order(tasks, mode)
     try:
         emit("phase", (transport.host, "connecting"))
         transport.deadline = clock.deadline
@@ -223,10 +220,21 @@ def read_facts(host: str, wanted: list[Fact], nonce: str, r: Result | None, time
         raise HostError(f"{host}: {exc}") from None
 
 
-def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit,
-          dry: bool = False) -> dict[int, Outcome] | None:
-    outcomes: dict[int, Outcome] = {}
-    failed = False
+def task_order(tasks: list[BoundTask], mode: str) -> list[tuple[int, BoundTask]]:
+    """``(index, task)`` in the order they run: reset backwards; handlers always last."""
+    order = [(i, t) for i, t in enumerate(tasks) if not t.handler]
+    if mode == "reset":
+        order.reverse()
+    return order + [(i, t) for i, t in enumerate(tasks) if t.handler]
+
+
+def plan_tasks(order, values: dict, mode: str) -> dict[int, Outcome | str]:
+    """Each task's plan over the facts (its reverse for reset), or the text of why it cannot be planned.
+
+    Pure: the one place plans are made, for plan, apply, reset and ``graph --live``. A handler is
+    planned only when a task that notifies it changes something.
+    """
+    outcomes: dict[int, Outcome | str] = {}
     notified: set[str] = set()
     for i, task in order:
         module = MODULES[task.module]
@@ -234,26 +242,36 @@ def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: E
             outcomes[i] = Outcome(reason="handler not needed: nothing that notifies it changed")
             continue
         try:
-            outcomes[i] = module.reverse(task.args, values) if mode == "reset" and not task.handler else module.plan(task.args, values)
-            if outcomes[i].changed:
-                notified.update(task.notify)
+            o = module.reverse(task.args, values) if mode == "reset" and not task.handler else module.plan(task.args, values)
         except ModuleError as exc:
-            failed = True
-            _record(result, emit, _task_result(host, i, task, "failed", error=str(exc)))
+            outcomes[i] = str(exc)
+            continue
         except Exception as exc:  # noqa: BLE001 - a fault in one task fails that task on this host, never the run
-            failed = True
-            _record(result, emit, _task_result(host, i, task, "failed",
-                                               error=f"internal error while planning: {type(exc).__name__}: {exc}"))
-    if failed:
+            outcomes[i] = f"internal error while planning: {type(exc).__name__}: {exc}"
+            continue
+        outcomes[i] = o
+        if o.changed:
+            notified.update(task.notify)
+    return outcomes
+
+
+def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit,
+          dry: bool = False) -> dict[int, Outcome] | None:
+    planned = plan_tasks(order, values, mode)
+    errors = {i: why for i, why in planned.items() if isinstance(why, str)}
+    if errors:
         for i, task in order:
-            if i in outcomes:
+            if i in errors:
+                _record(result, emit, _task_result(host, i, task, "failed", error=errors[i]))
+        for i, task in order:
+            if i in planned and i not in errors:
                 _record(result, emit, _task_result(host, i, task, "skipped",
                                                    reason="nothing applied on this host: another task failed to plan"))
         return None
+    outcomes = {i: o for i, o in planned.items() if isinstance(o, Outcome)}
     if mode == "plan" or dry:
         for i, task in order:
-            o = outcomes[i]
-            _record(result, emit, _outcome_result(host, i, task, o))
+            _record(result, emit, _outcome_result(host, i, task, outcomes[i]))
     return outcomes
 
 

@@ -158,7 +158,7 @@ class Addrs(_IPFact[dict[str, list[str]] | None]):
 
 @dataclass(frozen=True)
 class Routes(_IPFact[list[Route] | None]):
-    """``[{dst, via, dev, protocol}]`` of the main table."""
+    """The main table's routes, as :class:`~provisioner.facts.values.Route` values."""
 
     ARGS = "route show table main"
 

@@ -43,12 +43,26 @@ class ModuleError(HostError):
     """A module cannot reach the desired state from these facts (e.g. a name is taken)."""
 
 
+@dataclass(frozen=True)
+class Part:
+    """The piece of the node some of a plan's steps mend: ``Part("route", "10.244.3.0/24", "route … missing")``.
+
+    ``graph --live`` draws the text in red on that piece (kinds: ``bridge``, ``pod``, ``route``, ``routes``);
+    a changed plan without parts is drawn on the node itself, with its reason.
+    """
+
+    kind: str
+    name: str
+    what: str
+
+
 @dataclass
 class Outcome:
     steps: Sequence[Step] = ()
     reason: str = ""
     diff: str = ""
     warnings: list[str] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)   # what the steps mend, piece by piece (graph --live)
 
     @property
     def changed(self) -> bool:

@@ -17,8 +17,7 @@ from ..facts import value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs
 from ..steps import Cmd
-from .base import CIDR, IFNAME, Module, ModuleError, Outcome, created_by_apply, schema
-
+from .base import CIDR, IFNAME, Module, ModuleError, Outcome, Part, created_by_apply, schema
 
 
 def _old_mtu(name: str, facts) -> int | None:
@@ -43,10 +42,14 @@ class BridgeModule(Module):
         link = (value(facts, Links()) or {}).get(name)
         have = (facts[Addrs()] or {}).get(name, [])
         steps = []
+        parts = []
         if link is None:
             steps.append(Cmd(("ip", "link", "add", name, "type", "bridge"), creates=("link", name)))
+            parts.append(Part("bridge", name, f"bridge {name} missing"))
         elif link.kind != "bridge":
             raise ModuleError(f"{name} exists but is a {link.kind or 'plain'} link, not a bridge; remove it or pick another cluster.bridge")
+        elif have != [address]:
+            parts.append(Part("bridge", name, f"bridge {name} has {', '.join(have) or 'no address'}, not {address}"))
         for other in have:
             if other != address:
                 steps.append(Cmd(("ip", "addr", "del", other, "dev", name)))
@@ -54,6 +57,8 @@ class BridgeModule(Module):
             # on a bridge of someone else's, reset takes away only this address
             mine = link is None or created_by_apply("link", name, facts)
             steps.append(Cmd(("ip", "addr", "add", address, "dev", name), creates=None if mine else ("addr", f"{name} {address}")))
+        if "mtu" in args and link is not None and link.mtu != args["mtu"]:
+            parts.append(Part("bridge", name, f"bridge {name} has MTU {link.mtu}, not {args['mtu']}"))
         if "mtu" in args and (link is None or link.mtu != args["mtu"]):
             # on a bridge of someone else's, the MTU it had is written down for reset to give back
             old = None if link is None or created_by_apply("link", name, facts) or _old_mtu(name, facts) else link.mtu
@@ -61,9 +66,12 @@ class BridgeModule(Module):
                              creates=None if old is None else ("mtu", f"{name} {old}")))
         if link is None or not link.up:
             steps.append(Cmd(("ip", "link", "set", name, "up")))
+            if link is not None:
+                parts.append(Part("bridge", name, f"bridge {name} is down"))
         if not steps:
             return Outcome(reason=f"bridge {name} already up with {address}")
-        return Outcome(steps, f"bridge {name}: " + ("create" if link is None else "repair") + f" with {address}")
+        return Outcome(steps, f"bridge {name}: " + ("create" if link is None else "repair") + f" with {address}",
+                       parts=parts)
 
     def reverse(self, args, facts):
         name = args["name"]

@@ -17,7 +17,7 @@ from ..facts import value
 from ..facts.files import File, Binary, Listing, Exists, Created
 from ..facts.net import Links, Addrs, Netns
 from ..steps import CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Step, Upload
-from .base import (ABS, PODNAME, Module, Outcome, backup_of, backup_step, created_by_apply, dirs_created, file_facts, restore_steps,
+from .base import (ABS, PODNAME, Module, Outcome, Part, backup_of, backup_step, created_by_apply, dirs_created, file_facts, restore_steps,
                    schema, write_steps)
 
 LOOPBACK_FILE = "99-loopback.conf"
@@ -197,11 +197,16 @@ class CNIPodsModule(Module):
         as a runtime repairs a sandbox, so its old lease never blocks the new ADD."""
         steps: list[Step] = []
         names: list[str] = []
+        parts: list[Part] = []
         for pod in self._pods(args):
             name = pod["name"]
             exists = name in (facts[Netns()] or [])
             if exists and self._attached(name, args, facts):
                 continue
+            bridge = args["config"]["plugins"][0].get("bridge") or "its bridge"
+            parts.append(Part("pod", name, f"pod {name} missing" if not exists else
+                              f"pod {name} has no IP" if not (facts.get(Addrs(name)) or {}).get(args["ifname"]) else
+                              f"pod {name} is not attached to {bridge}"))
             if exists or facts.get(Exists(self._cache(args, name))):
                 steps.append(self._chain("DEL", name, args))
             if not exists:
@@ -212,7 +217,7 @@ class CNIPodsModule(Module):
             listed = ", ".join(p["name"] for p in self._pods(args)) or "none"
             return Outcome(reason=f"pods already attached through CNI: {listed}")
         chain = " -> ".join(p["type"] for p in args["config"]["plugins"])
-        return Outcome(steps, f"attach {', '.join(names)} through {chain}")
+        return Outcome(steps, f"attach {', '.join(names)} through {chain}", parts=parts)
 
     def reverse(self, args, facts):
         steps: list[Step] = []

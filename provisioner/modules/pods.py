@@ -18,7 +18,7 @@ from ..facts import value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs, Routes, Netns
 from ..steps import Cmd
-from .base import IFNAME, IPV4, PODNAME, Module, ModuleError, Outcome, created_by_apply, schema
+from .base import IFNAME, IPV4, PODNAME, Module, ModuleError, Outcome, Part, created_by_apply, schema
 
 POD_IF = "eth0"
 
@@ -54,17 +54,30 @@ class PodsModule(Module):
         steps: list[Cmd] = []
         made: list[str] = []
         fixed: list[str] = []
+        parts: list[Part] = []
         for pod in self._pods(args):
             pod_steps = self._pod(pod, args, facts)
             steps += pod_steps
             if pod_steps:
                 (made if pod["name"] not in (facts[Netns()] or []) else fixed).append(pod["name"])
+                parts.append(Part("pod", pod["name"], self._what(pod, args, facts, pod_steps)))
         if not steps:
             names = ", ".join(f"{p['name']} ({p['ip']})" for p in self._pods(args)) or "none"
             return Outcome(reason=f"pods already wired to {args['bridge']}: {names}")
         text = "; ".join(x for x in (f"create {', '.join(made)}" if made else "",
                                       f"repair {', '.join(fixed)}" if fixed else "") if x)
-        return Outcome(steps, text)
+        return Outcome(steps, text, parts=parts)
+
+    @staticmethod
+    def _what(pod, args, facts, steps: list[Cmd]) -> str:
+        """What is wrong with a pod that needs ``steps``, in words (graph --live)."""
+        name = pod["name"]
+        if name not in (facts[Netns()] or []):
+            return f"pod {name} missing"
+        have = (facts.get(Addrs(name)) or {}).get(POD_IF, [])
+        if have != [f"{pod['ip']}/{args['prefix']}"]:
+            return f"pod {name} has {', '.join(a.split('/')[0] for a in have) or 'no IP'}, not {pod['ip']}"
+        return f"pod {name}: " + "; ".join(s.show() for s in steps[:2]) + (f" (+{len(steps) - 2})" if len(steps) > 2 else "")
 
     def _pod(self, pod, args, facts) -> list[Cmd]:
         name, bridge = pod["name"], args["bridge"]

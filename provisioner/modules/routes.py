@@ -15,7 +15,7 @@ import ipaddress
 from ..facts import value
 from ..facts.net import Routes
 from ..steps import Cmd
-from .base import CIDR, IPV4, Module, ModuleError, Outcome, schema
+from .base import CIDR, IPV4, Module, ModuleError, Outcome, Part, schema
 
 PROTO = "147"
 
@@ -38,7 +38,7 @@ class RoutesModule(Module):
         want = {_net(r["dst"]): r["via"] for r in args["routes"]}
         current = value(facts, Routes()) or []
         ours = {_net(r.dst): r for r in current if r.protocol == proto}
-        steps, notes = [], []
+        steps, notes, parts = [], [], []
         for r in current:
             dst = _net(r.dst)
             if dst in want and r.protocol != proto:
@@ -48,14 +48,17 @@ class RoutesModule(Module):
             if have is None or have.via != via:
                 steps.append(Cmd(("ip", "route", "replace", dst, "via", via, "proto", proto)))
                 notes.append(f"{dst} via {via}")
+                parts.append(Part("route", dst, f"route {dst} via {via} missing" if have is None
+                                  else f"route {dst} goes via {have.via or have.dev}, not {via}"))
         for dst, r in ours.items():
             if dst not in want:
                 steps.append(Cmd(("ip", "route", "del", dst, "proto", proto)))
                 notes.append(f"remove stale {dst} via {r.via}")
+                parts.append(Part("routes", dst, f"stale route {dst} via {r.via} (made by provisioner, no longer wanted)"))
         if not steps:
             listed = ", ".join(f"{d} via {v}" for d, v in want.items()) or "none wanted"
             return Outcome(reason=f"routes already in place: {listed}")
-        return Outcome(steps, "; ".join(notes))
+        return Outcome(steps, "; ".join(notes), parts=parts)
 
     def reverse(self, args, facts):
         proto = str(args["proto"])

@@ -6,9 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from provisioner.facts.values import Link, Route
+from provisioner.facts.values import Route
 from provisioner import cli, graph
-from provisioner.facts.net import Addrs, Links, Routes
 from provisioner.inventory import load_inventory
 
 from ..conftest import BASE, ROOT
@@ -53,48 +52,108 @@ def test_router_graph_has_one_route_per_node_and_the_router_knows_all(write):
     assert {k for k in routes if k.startswith("route:node1")} == {"route:node1:10.244.2.0/24", "route:node1:10.244.3.0/24"}
 
 
-def healthy(inv, name):
-    """Facts of a node exactly as the inventory wants it."""
-    from provisioner.template_vars import pod_routes
+def live(inv, monkeypatch, nodes, playbook="playbooks/pod-network.yaml"):
+    """graph --live over ShellNodes (nodes in temp dirs): the graph, and plan's own result over the same nodes."""
+    from provisioner import engine
 
-    n = inv.node(name)
-    values = {Links(): {"v-net-0": Link(kind="bridge", up=True)}, Addrs(): {"v-net-0": [f"{n.pod_gateway}/24"]},
-              Routes(): [Route(r["dst"], r["via"], "eth0", "147") for r in pod_routes(inv, n)]
-              + [Route("default", "10.0.2.2", "eth0", "boot")]}
-    for p in n.pods:
-        values[Addrs(p.name)] = {"eth0": [f"{p.ip}/24"]}
-    return values
+    monkeypatch.setattr(engine, "_connect", lambda inv, opts: lambda host: nodes[host])
+    g = engine.run(engine.Request("graph", inv, playbook=str(ROOT / playbook), limit=",".join(nodes), live=True)).graph
+    plan = engine.run(engine.Request("plan", inv, playbook=str(ROOT / playbook), limit=",".join(nodes)))
+    return g, plan
 
 
-def test_drift_from_recorded_facts(write):
-    inv = load_inventory(write(BASE))
-    node = inv.node("node2")
-    assert graph.drift(inv, node, healthy(inv, "node2")) == []
-    v = healthy(inv, "node2")
-    v[Routes()] = [r for r in v[Routes()] if r.dst != "10.244.3.0/24"] + [
-        Route("10.244.9.0/24", "192.168.56.99", "eth0", "static")]
-    v[Addrs()] = {"v-net-0": ["10.244.7.1/24"]}
-    found = graph.drift(inv, node, v)
-    assert [d["what"] for d in found] == ["bridge v-net-0 has 10.244.7.1/24, not 10.244.2.1/24",
-                                          "route 10.244.3.0/24 via 192.168.56.13 missing",
-                                          "foreign route 10.244.9.0/24 via 192.168.56.99"]
-    assert graph.drift(inv, node, None, "ssh: Connection refused") == [
-        {"id": "node:node2", "what": "unreachable: ssh: Connection refused"}]
-    pods = healthy(inv, "node2")
-    pods[Addrs("web")] = {"eth0": []}
-    assert [d["what"] for d in graph.drift(inv, node, pods)] == ["pod web has no IP, not 10.244.2.2"]
+def test_live_drift_is_what_plan_would_change_on_the_piece_it_mends(base_inventory, tmp_path, monkeypatch):
+    from ..shell_node import ShellNode
+
+    node = ShellNode(tmp_path)
+    g, plan = live(base_inventory, monkeypatch, {"node2": node})  # a fresh node: everything is drift
+    (host,) = plan.hosts
+    changed = {t.name for t in host.tasks if t.status == "changed"}
+    assert len(changed) == 5
+    on_node = {d["what"].split(":")[0] for d in g["drift"] if d["id"] == "node:node2"}
+    assert on_node == {"Kernel forwards and filters pod traffic",
+                       "The pod network comes back after a reboot (a systemd unit replays the steps above at boot)"}
+    assert {(d["id"], d["what"]) for d in g["drift"] if d["id"] != "node:node2"} == {
+        ("bridge:node2", "bridge v-net-0 missing"), ("pod:node2:web", "pod web missing"),
+        ("route:node2:10.244.1.0/24", "route 10.244.1.0/24 via 192.168.56.11 missing"),
+        ("route:node2:10.244.3.0/24", "route 10.244.3.0/24 via 192.168.56.13 missing")}
+
+    engine_apply(base_inventory, node)
+    g, plan = live(base_inventory, monkeypatch, {"node2": node})
+    assert g["drift"] == [] and g["notes"] == [] and not any(t.status == "changed" for t in plan.hosts[0].tasks)
+
+    def by_hand(net):  # what someone might do on the node
+        host = net["ns"][""]
+        host["routes"] = [r for r in host["routes"] if r["dst"] not in ("10.244.3.0/24", "10.244.1.0/24")] + [
+            {"dst": "10.244.9.0/24", "gateway": "192.168.56.99", "dev": "eth0", "protocol": "static"},
+            {"dst": "10.244.1.0/24", "gateway": "192.168.56.77", "dev": "eth0", "protocol": "147"}]
+        host["links"]["v-net-0"]["up"] = False
+        net["ns"]["web"]["links"]["eth0"]["addrs"] = []
+    node.edit_network(by_hand)
+    (tmp_path / "proc/sys/net/ipv4/ip_forward").write_text("0\n")
+    g, plan = live(base_inventory, monkeypatch, {"node2": node})
+    assert sorted((d["id"], d["what"]) for d in g["drift"]) == [
+        ("bridge:node2", "bridge v-net-0 is down"),
+        ("node:node2", "Kernel forwards and filters pod traffic: " + next(
+            t.reason for t in plan.hosts[0].tasks if t.name.startswith("Kernel"))),
+        ("pod:node2:web", "pod web has no IP, not 10.244.2.2"),
+        ("route:node2:10.244.1.0/24", "route 10.244.1.0/24 goes via 192.168.56.77, not 192.168.56.11"),
+        ("route:node2:10.244.3.0/24", "route 10.244.3.0/24 via 192.168.56.13 missing")]
+    assert g["notes"] == [{"node": "node2", "id": "routes:node2", "what": "foreign route 10.244.9.0/24 via 192.168.56.99"}]
+    # one source of truth: every task plan would change has its drift, and no other task has any
+    changed = {t.name for t in plan.hosts[0].tasks if t.status == "changed"}
+    assert changed == {"Kernel forwards and filters pod traffic", "Pod bridge holds the gateway of the node's pod subnet",
+                       "Lab pods wired to the bridge by hand", "Routes to the other nodes' pod subnets"}
+    routes_box = next(n for n in g["nodes"] if n["id"] == "routes:node2")
+    assert routes_box["drift"] == ["route 10.244.1.0/24 goes via 192.168.56.77, not 192.168.56.11",
+                                   "route 10.244.3.0/24 via 192.168.56.13 missing"]
+    assert routes_box["notes"] == ["foreign route 10.244.9.0/24 via 192.168.56.99"]
+
+
+def engine_apply(inv, node):
+    from provisioner.engine.runner import Options, run_all
+    from provisioner.playbook import bind, load_playbook
+
+    hosts = bind(load_playbook(ROOT / "playbooks/pod-network.yaml"), inv, [node.host])
+    (res,) = run_all(hosts, lambda h: node, "apply", Options())
+    assert not res.failed, [(t.name, t.error) for t in res.tasks]
+
+
+def test_a_task_that_cannot_be_planned_or_a_node_that_cannot_be_read_is_drift_on_the_node(base_inventory, tmp_path,
+                                                                                            monkeypatch):
+    from provisioner.transport.fake import FakeTransport
+    from ..shell_node import ShellNode
+
+    node = ShellNode(tmp_path)
+    node.edit_network(lambda net: net["ns"][""]["routes"].append(
+        {"dst": "10.244.3.0/24", "gateway": "192.168.56.50", "dev": "eth0", "protocol": "static"}))
+    g, _ = live(base_inventory, monkeypatch, {"node2": node, "node3": FakeTransport("node3", unreachable=True)})
+    on_node = {d["node"]: d["what"] for d in g["drift"] if d["id"].startswith("node:")
+               and not d["what"].startswith(("Kernel", "The pod network comes back"))}
+    assert on_node["node2"].startswith("Routes to the other nodes' pod subnets: cannot be planned: route to "
+                                       "10.244.3.0/24 exists (proto static")
+    assert on_node["node3"].startswith("unreachable: ")
 
 
 def test_drift_is_drawn_in_red_with_its_text(write):
+    from provisioner.modules.base import Outcome, Part
+    from provisioner.playbook import BoundTask
+    from provisioner.steps import Cmd
+
     inv = load_inventory(write(BASE))
-    v = healthy(inv, "node2")
-    v[Routes()] = []
-    g = graph.mark(graph.plan_graph(inv), {"node2": graph.drift(inv, inv.node("node2"), v), "node3": []})
-    assert len(g["drift"]) == 2 and all(d["node"] == "node2" for d in g["drift"])
+    step = Cmd(("true",))
+    routes = Outcome([step], "x", parts=[Part("route", "10.244.1.0/24", "route 10.244.1.0/24 via 192.168.56.11 missing"),
+                                         Part("route", "10.244.3.0/24", "route 10.244.3.0/24 via 192.168.56.13 missing")])
+    task = BoundTask(play="p", name="Routes", module="routes", args={}, where="site.yaml:1")
+    found = graph.drift(inv, inv.node("node2"), [(task, routes), (task, Outcome(reason="in place"))],
+                        [Route("10.244.9.0/24", "192.168.56.99", "eth0", "static")])
+    g = graph.mark(graph.plan_graph(inv), {"node2": found, "node3": []})
+    assert len(g["drift"]) == 2 and all(d["node"] == "node2" for d in g["drift"]) and len(g["notes"]) == 1
     red = [e for e in g["edges"] + g["nodes"] if e.get("drift")]
     assert {e["id"] for e in red} == {"routes:node2", "route:node2:10.244.1.0/24", "route:node2:10.244.3.0/24"}
     source = graph.to_dot(g, "t").source
     assert source.count(graph.RED) == 2 * len(red)  # color and fontcolor of each red element, nothing else
+    assert "foreign route 10.244.9.0/24" in source
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot (Debian: graphviz)")

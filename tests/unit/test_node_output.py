@@ -8,17 +8,15 @@ import shlex
 
 import pytest
 
-from provisioner.facts.values import Link
 from provisioner import cli, engine
 from provisioner.cli.report import Reporter
 from provisioner.engine.runner import HostResult, TaskResult
 from provisioner.facts.net import Addrs, Links, Routes
 from provisioner.engine.runner import run_facts
 from provisioner.errors import HostError
-from provisioner.graph import drift, live_facts
 from provisioner.inventory import load_inventory
 
-from ..conftest import BASE
+from ..conftest import BASE, ROOT
 from ..shell_node import ShellNode
 
 EVIL = "\x1b]0;owned\x07\x1b[2J\r"  # set the window title, clear the screen, return to column 0
@@ -56,14 +54,21 @@ def test_facts_table_and_cli_errors_are_escaped(monkeypatch, capsys, write):
     assert "\x1b" not in err and "lock held by \\x1b" in err
 
 
-def test_graph_drift_from_hostile_addresses_is_escaped(write):
+def live_graph(inv, monkeypatch, node) -> dict:
+    monkeypatch.setattr(engine, "_connect", lambda inv, opts: lambda host: node)
+    return engine.run(engine.Request("graph", inv, limit=node.host, live=True,
+                                     playbook=str(ROOT / "playbooks/pod-network.yaml"))).graph
+
+
+def test_graph_drift_from_hostile_addresses_is_escaped(write, tmp_path, monkeypatch):
     inv = load_inventory(write(BASE))
-    node = inv.node("node1")
-    values = {Links(): {"v-net-0": Link(kind="bridge", up=True, mtu=1500)},
-              Addrs(): {"v-net-0": [f"10.244.1.1/24{EVIL}"]}, Routes(): [],
-              **{Addrs(p.name): {} for p in node.pods}}
-    items = drift(inv, node, values)
-    assert items and all("\x1b" not in d["what"] for d in items), items
+    node = ShellNode(tmp_path)
+    node.edit_network(lambda net: net["ns"][""]["links"].update(
+        {"v-net-0": {"kind": "bridge", "up": True, "master": None, "index": 7, "peer": None,
+                     "addrs": [f"10.244.2.1/24{EVIL}"]}}))
+    g = live_graph(inv, monkeypatch, node)
+    bridge = [d["what"] for d in g["drift"] if d["id"] == "bridge:node2"]
+    assert bridge and all("\x1b" not in d["what"] for d in g["drift"] + g["notes"]), g["drift"]
 
 
 class GarbageNode(ShellNode):
@@ -78,16 +83,17 @@ class GarbageNode(ShellNode):
 
 
 @pytest.mark.parametrize("answer", ['["x", 1]', '[{"ifname": 5, "addr_info": "no"}]', '{"not": json', "\x1b[2J"])
-def test_a_malformed_answer_is_that_nodes_error_never_a_traceback(tmp_path, write, answer):
+def test_a_malformed_answer_is_that_nodes_error_never_a_traceback(tmp_path, write, answer, monkeypatch):
     inv = load_inventory(write(BASE))
     node = inv.node("node2")
+    g = live_graph(inv, monkeypatch, GarbageNode(tmp_path, answer))  # the node's drift, whatever it answered
+    assert g["drift"] and all("\x1b" not in d["what"] for d in g["drift"]), g["drift"]
     try:
-        values = run_facts(GarbageNode(tmp_path, answer), live_facts(node), 10)
+        values = run_facts(GarbageNode(tmp_path, answer), [Links(), Addrs(), Routes()], 10)
     except HostError as exc:
         assert "could not be read" in str(exc)
         return
-    # parsed as absent: the graph and the facts summary then take it without a traceback
-    drift(inv, node, values)
+    # parsed as absent: the facts summary then takes it without a traceback
     from provisioner.engine import _readable
     from provisioner.engine.node_summary import summarize
     out = _readable("node2", lambda why: {"error": why}, summarize, inv, node, values)
