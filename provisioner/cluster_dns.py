@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
-import yaml
+from .formats import yaml_documents
 
 LOOPS = ("127.0.0.53",)
 
@@ -91,5 +91,4 @@ def manifests(domain: str, dns_ip: str, pods: str = "insecure", ttl: int = 30, c
                   "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
                             {"name": "metrics", "port": 9153, "protocol": "TCP"}]}},
     ]
-    return "# managed by provisioner: kubectl apply -f this file\n" + "---\n".join(
-        yaml.safe_dump(d, sort_keys=False, default_flow_style=False) for d in docs)
+    return "# managed by provisioner: kubectl apply -f this file\n" + yaml_documents(docs)

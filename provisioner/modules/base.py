@@ -215,53 +215,6 @@ def unified_diff(path: str, old: bytes, new: bytes) -> str:
                                                                   f"{path} (wanted)"))
 
 
-NL_MARK = " (newline added before this block)"
-
-
-def _find_block(content: str, begin: str, end: str) -> tuple[int, int, bool] | None:
-    """(start, stop, added_newline) of the marked block, or None."""
-    for mark, added in ((begin + NL_MARK + "\n", True), (begin + "\n", False)):
-        if content.startswith(mark):
-            start = 0
-        elif (at := content.find("\n" + mark)) >= 0:
-            start = at + 1
-        else:
-            continue
-        stop = content.find(end + "\n", start)
-        if stop >= 0:
-            return start, stop + len(end) + 1, added
-    return None
-
-
-def set_block(content: str, begin: str, end: str, body: str, top: bool) -> str:
-    """``content`` with the marked block holding ``body``; the rest kept byte for byte.
-
-    A missing block goes first (``top``) or last; an existing one is replaced in
-    place. Appending to text without a final newline adds one, and the block's
-    first line says so, so that :func:`drop_block` gives the original back exactly.
-    """
-    found = _find_block(content, begin, end)
-    if found:
-        start, stop, added = found
-        return content[:start] + f"{begin + (NL_MARK if added else '')}\n{body}{end}\n" + content[stop:]
-    if top:
-        return f"{begin}\n{body}{end}\n" + content
-    if content and not content.endswith("\n"):
-        return content + f"\n{begin}{NL_MARK}\n{body}{end}\n"
-    return content + f"{begin}\n{body}{end}\n"
-
-
-def drop_block(content: str, begin: str, end: str) -> str:
-    """``content`` without the marked block: exactly what it was before :func:`set_block` added it."""
-    found = _find_block(content, begin, end)
-    if not found:
-        return content
-    start, stop, added = found
-    if added and start > 0 and content[start - 1] == "\n":
-        start -= 1
-    return content[:start] + content[stop:]
-
-
 def file_facts(paths) -> list[Fact]:
     """Each file, its backup and the record of what apply created: what reset needs to put back what was there."""
     return [Created()] + [f for p in paths for f in (File(p), Exists(backup_of(p)))]

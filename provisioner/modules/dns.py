@@ -16,9 +16,9 @@ from ..facts import value
 from ..facts.files import Exists, File
 from ..shell import command, quote
 from ..steps import Cmd, Step, WriteFile
-from .base import (ABS, DOMAIN, COREDNS, IPV4, NL_MARK, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome,
-                   backup_of, created_by_apply, drop_block, file_facts, file_steps, restore_steps, schema, set_block,
-                   text_of, write_steps)
+from ..formats import NL_MARK, drop_block, set_block
+from .base import (ABS, DOMAIN, COREDNS, IPV4, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome,
+                   backup_of, created_by_apply, file_facts, file_steps, restore_steps, schema, text_of, write_steps)
 
 RESOLVED = "/run/systemd/resolve/resolv.conf"
 DHCP_HOOKS = "/etc/dhcp/dhclient-exit-hooks.d"  # Debian's isc-dhcp-client sources these after each lease

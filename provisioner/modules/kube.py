@@ -9,44 +9,15 @@ The facts people get wrong are encoded here:
 
 from __future__ import annotations
 
-
-import yaml
-
 from ..facts import value
 from ..facts.files import Exists, File
 from ..facts.system import KernelModule, SystemdUnit
 from ..steps import Cmd, Step
 from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARGS, VERSION, FilesModule, Module, ModuleError, Outcome, backup_of,
                    file_facts, plan_files, remove_files, schema, text_of, write_steps)
-from .merge import MergeError, env_var, load_mapping, set_env_var, set_yaml_keys
+from ..formats import MergeError, env_value, env_var, load_mapping, set_env_var, set_yaml_keys, to_yaml, unit_value
 
 HEADER = "# managed by provisioner: changes here are overwritten by `provision apply`\n"
-
-
-# -- serializers: every value goes into a file through its format's own quoting ----------
-class _Dumper(yaml.SafeDumper):
-    """PyYAML's safe dumper, with list items indented under their key (as kubeadm writes them)."""
-
-    def increase_indent(self, flow=False, indentless=False):
-        return super().increase_indent(flow, False)
-
-
-def to_yaml(doc: dict) -> str:
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=False)
-
-
-def env_value(value: str) -> str:
-    """A double-quoted value for an EnvironmentFile (and a shell): \\ " $ ` escaped, no line breaks."""
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise ValueError(f"control character in {value!r}")
-    return '"' + "".join("\\" + ch if ch in '\\"$`' else ch for ch in value) + '"'
-
-
-def unit_value(value: str) -> str:
-    """A double-quoted systemd unit setting: \\ and " escaped, % doubled (specifiers), no line breaks."""
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise ValueError(f"control character in {value!r}")
-    return '"' + "".join("\\" + ch if ch in '\\"' else "%%" if ch == "%" else ch for ch in value) + '"'
 
 
 # -- renderers (pure) ------------------------------------------------------------

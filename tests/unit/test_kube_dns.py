@@ -13,7 +13,7 @@ from provisioner.errors import InventoryError
 from provisioner.inventory import load_inventory
 from provisioner.modules import ModuleError
 from tests.bound_modules import MODULES
-from provisioner.modules.base import drop_block, set_block
+from provisioner.formats import drop_block, set_block
 from provisioner.playbook import bind, load_playbook, resolve_path
 
 from ..conftest import BASE, ROOT

@@ -10,7 +10,7 @@ import yaml
 from provisioner.facts.values import FileState
 from provisioner.facts.files import Created, Exists, File
 from provisioner.modules import ModuleError
-from provisioner.modules.merge import env_var, set_env_var, set_yaml_keys
+from provisioner.formats import env_var, set_env_var, set_yaml_keys
 from tests.bound_modules import MODULES
 
 CFG, ENV = "/var/lib/kubelet/config.yaml", "/etc/default/kubelet"
