@@ -7,8 +7,10 @@ pod bridge and its addresses, the pod routes.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from .. import addressing
-from ..facts import Fact
+from ..facts import Fact, Facts
 from ..facts.net import Addrs, Links, Routes
 from ..facts.system import Listening
 from ..inventory import Inventory, Node
@@ -18,8 +20,9 @@ def wanted() -> list[Fact]:
     return [Links(), Addrs(), Routes(), Listening()]
 
 
-def summarize(inv: Inventory, node: Node, values: dict) -> dict:
+def summarize(inv: Inventory, node: Node, values: Facts) -> dict:
     links, addrs, routes = values[Links()] or {}, values[Addrs()] or {}, values[Routes()] or []
+    listening = values[Listening()]
     holder = next(((ifname, a) for ifname, lst in addrs.items() for a in lst if a.split("/")[0] == str(node.ip)), None)
     ifname, cidr = holder if holder else (None, None)
     network = None
@@ -33,7 +36,7 @@ def summarize(inv: Inventory, node: Node, values: dict) -> dict:
         "node": node.name, "ip": str(node.ip), "cidr": cidr, "interface": ifname,
         "interface_expected": node.interface, "mac": own.mac if own else None,
         "network": network,
-        "listening": values[Listening()],
+        "listening": None if listening is None else [asdict(s) for s in listening],
         "bridge": {"name": bridge, "present": bridge in links, "up": br.up if br else False,
                    "addresses": addrs.get(bridge, [])},
         "pod_routes": [{"dst": r.dst, "via": r.via, "dev": r.dev, "protocol": r.protocol} for r in pod_routes],

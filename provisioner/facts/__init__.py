@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 BEGIN = "@@PROVISIONER-FACT"
 END = "@@PROVISIONER-END"
@@ -63,12 +63,20 @@ class Fact(Generic[T]):
         return f"{type(self).__name__}({args})"
 
 
-Facts = Mapping[Fact, Any]  # what a module's plan and reverse receive
+class Facts(Protocol):
+    """What a module's plan and reverse receive: each fact's value, typed by the fact (``facts[Addrs()]`` is
+    a ``dict[str, list[str]] | None``), so mypy checks every read. A ``dict[Fact, Any]`` is one."""
+
+    def __getitem__(self, fact: Fact[T], /) -> T: ...
+
+    def get(self, fact: Fact[T], /) -> T | None: ...
+
+    def __contains__(self, fact: object, /) -> bool: ...
 
 
 def value(facts: Facts, fact: Fact[T]) -> T:
     """``facts[fact]``, typed: what :meth:`Fact.process` gave for ``fact``."""
-    return facts[fact]  # the mapping holds each fact's own T
+    return facts[fact]
 
 
 def distinct(facts: Iterable[Fact]) -> list[Fact]:

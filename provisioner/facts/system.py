@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from ..shell import command, sh
 from . import Fact
+from .values import Process, Socket
 
 _USERS = re.compile(r'\("([^"]+)",pid=(\d+)')
 
 
-def parse_ss(text: str, rc: int) -> list[dict] | None:
-    """``ss -Hltnp`` lines → ``[{address, port, processes: [{name, pid}]}]``."""
+def parse_ss(text: str, rc: int) -> list[Socket] | None:
+    """``ss -Hltnp`` lines → :class:`Socket` values, by port then address."""
     if rc != 0:
         return None
     out = []
@@ -21,9 +22,9 @@ def parse_ss(text: str, rc: int) -> list[dict] | None:
         if len(parts) < 4:
             continue
         addr, _, port = parts[3].rpartition(":")
-        procs = [{"name": n, "pid": int(p)} for n, p in _USERS.findall(line)]
-        out.append({"address": addr.strip("[]"), "port": int(port), "processes": procs})
-    return sorted(out, key=lambda x: (x["port"], x["address"]))
+        procs = tuple(Process(n, int(p)) for n, p in _USERS.findall(line))
+        out.append(Socket(addr.strip("[]"), int(port), procs))
+    return sorted(out, key=lambda x: (x.port, x.address))
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,13 @@ class SystemdUnit(Fact[bool]):
 
 
 @dataclass(frozen=True)
-class Listening(Fact[list[dict] | None]):
+class Listening(Fact[list[Socket] | None]):
     """Listening TCP sockets with their processes, as ``ss -ltnp`` shows them."""
 
     def command(self) -> str:
         return "ss -Hltnp"
 
-    def process(self, stdout: str, rc: int) -> list[dict] | None:
+    def process(self, stdout: str, rc: int) -> list[Socket] | None:
         return parse_ss(stdout, rc)
 
 

@@ -44,3 +44,20 @@ class Route:
     via: str | None = None
     dev: str | None = None
     protocol: str = "boot"
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process holding a socket, as ``ss -p`` names it."""
+
+    name: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class Socket:
+    """A listening TCP socket (``Listening``): address (``::`` or ``*`` for any), port, the processes holding it."""
+
+    address: str
+    port: int
+    processes: tuple[Process, ...] = ()

@@ -257,11 +257,11 @@ class FilesModule(Module):
         """The reason given when every file is already as wanted."""
         raise NotImplementedError
 
-    def facts(self, args):
+    def facts(self, args: dict) -> list[Fact]:
         return file_facts(self.files(args))
 
-    def plan(self, args, facts):
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         return plan_files(self.files(args), facts, self.noop(args))
 
-    def reverse(self, args, facts):
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         return remove_files(self.files(args), facts)

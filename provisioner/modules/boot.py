@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import posixpath
 
+from ..facts import Fact, Facts
 from ..facts.files import Exists
 from ..shell import command
 from ..steps import Cmd
@@ -101,10 +102,10 @@ class PodNetworkBootModule(Module):
     def files(self, a) -> dict[str, str]:
         return {a["script"]: boot_script(a), posixpath.join(a["unit_dir"], a["unit"]): boot_unit(a)}
 
-    def facts(self, a):
+    def facts(self, a: dict) -> list[Fact]:
         return file_facts(self.files(a)) + [Exists(wants_link(a))]
 
-    def plan(self, a, facts):
+    def plan(self, a: dict, facts: Facts) -> Outcome:
         pods = sum(1 for p in a["pods"] if p.get("via", "manual") == "manual")
         what = f"bridge {a['bridge']}, {pods} pod(s), {len(a['routes'])} route(s)"
         out = plan_files(self.files(a), facts, f"{a['unit']} already replays {what} at boot")
@@ -119,7 +120,7 @@ class PodNetworkBootModule(Module):
             out.reason = f"{a['unit']}: update what it replays at boot ({what})"
         return out
 
-    def reverse(self, a, facts):
+    def reverse(self, a: dict, facts: Facts) -> Outcome:
         link = wants_link(a)
         steps = restore_steps(link, facts, present=facts[Exists(link)]) if ours(link, facts) else []
         for path in self.files(a):

@@ -13,14 +13,14 @@ refuse a bridge whose address differs from its gateway).
 
 from __future__ import annotations
 
-from ..facts import value
+from ..facts import Fact, Facts, value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs
 from ..steps import Cmd
 from .base import CIDR, IFNAME, Module, ModuleError, Outcome, Part, created_by_apply, schema
 
 
-def _old_mtu(name: str, facts) -> int | None:
+def _old_mtu(name: str, facts: Facts) -> int | None:
     """The MTU a bridge apply did not make had before apply changed it (recorded as ``mtu NAME OLD``)."""
     for kind, entry in sorted(facts.get(Created()) or ()):
         bridge, _, old = entry.partition(" ")
@@ -34,10 +34,10 @@ class BridgeModule(Module):
     needs_commands = ("ip",)
     args = schema({"name": IFNAME, "address": CIDR, "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
 
-    def facts(self, args):
+    def facts(self, args: dict) -> list[Fact]:
         return [Links(), Addrs(), Created()]
 
-    def plan(self, args, facts):
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         name, address = args["name"], args["address"]
         link = (value(facts, Links()) or {}).get(name)
         have = (facts[Addrs()] or {}).get(name, [])
@@ -73,7 +73,7 @@ class BridgeModule(Module):
         return Outcome(steps, f"bridge {name}: " + ("create" if link is None else "repair") + f" with {address}",
                        parts=parts)
 
-    def reverse(self, args, facts):
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         name = args["name"]
         link = (value(facts, Links()) or {}).get(name)
         if link is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import uploads
 from ..node_plugin import PLUGIN_NAME, plugin_path
-from ..facts import value
+from ..facts import Fact, Facts, value
 from ..facts.files import File, Binary, Listing, Exists, Created
 from ..facts.net import Links, Addrs, Netns
 from ..steps import CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Step, Upload
@@ -42,11 +42,11 @@ class CNIPluginsModule(Module):
                                 args.get("tarball_sha256"), extra)
         return {**args, "files": found}
 
-    def facts(self, args):
+    def facts(self, args: dict) -> list[Fact]:
         paths = [posixpath.join(args["dest"], f.name) for f in args["files"]]
         return [Created()] + [x for p in paths for x in (Binary(p), Exists(backup_of(p)))]
 
-    def plan(self, args, facts):
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         steps: list[Step] = []
         names: list[str] = []
         for f in args["files"]:
@@ -67,7 +67,7 @@ class CNIPluginsModule(Module):
                                   + ", ".join(f.name for f in args["files"]))
         return Outcome(steps, f"install {', '.join(names)} into {args['dest']}")
 
-    def reverse(self, args, facts):
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         """Puts back plugins that were there before apply and removes those it installed; others stay."""
         steps, names = [], []
         for f in args["files"]:
@@ -96,12 +96,12 @@ class CNIConfigModule(Module):
             out[posixpath.join(args["conf_dir"], LOOPBACK_FILE)] = (json.dumps(lo, indent=2) + "\n").encode()
         return out
 
-    def facts(self, args):
+    def facts(self, args: dict) -> list[Fact]:
         leases = self._leases(args)
-        data = [Exists(leases), File(CREATED_DIRS)] if leases else []
+        data: list[Fact] = [Exists(leases), File(CREATED_DIRS)] if leases else []
         return file_facts(self._files(args)) + [Listing(args["conf_dir"])] + data
 
-    def plan(self, args, facts):
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         steps: list[Step] = []
         diffs: list[str] = []
         leases = self._leases(args)
@@ -125,7 +125,7 @@ class CNIConfigModule(Module):
     def _leases(self, args) -> str | None:
         return posixpath.join(args["data_dir"], args["config"]["name"]) if args.get("data_dir") else None
 
-    def reverse(self, args, facts):
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         """Restores or removes the config files; empties the lease directory only if apply made it.
 
         host-local's leases would block the next run, but a lease directory that was
@@ -165,12 +165,13 @@ class CNIPodsModule(Module):
         """Where the ADD result of ``pod`` is kept, for DEL (a runtime keeps it in /var/lib/cni/results)."""
         return f"{RESULTS}/{args['config']['name']}-{pod}-{args['ifname']}"
 
-    def facts(self, args):
+    def facts(self, args: dict) -> list[Fact]:
         pods = self._pods(args)
-        return ([Netns(), Links(), Created()] + [Addrs(p["name"]) for p in pods]
-                + [Links(p["name"]) for p in pods] + [Exists(self._cache(args, p["name"])) for p in pods])
+        out: list[Fact] = [Netns(), Links(), Created()]
+        return (out + [Addrs(p["name"]) for p in pods] + [Links(p["name"]) for p in pods]
+                + [Exists(self._cache(args, p["name"])) for p in pods])
 
-    def _attached(self, name: str, args, facts) -> bool:
+    def _attached(self, name: str, args: dict, facts: Facts) -> bool:
         """The pod has its address, and the host end of its veth is a port of the bridge (a bridge deleted and made
         again by hand has no ports: the pod is then cut off though it still holds its address)."""
         ifname = args["ifname"]
@@ -192,7 +193,7 @@ class CNIPodsModule(Module):
         return CNIChain(command, singles, env, args["bin_dir"], tuple(p["type"] for p in conf["plugins"]),
                         self._cache(args, pod))
 
-    def plan(self, args, facts):
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         """Attach each CNI pod; one whose namespace or address is gone is detached first (DEL, then ADD),
         as a runtime repairs a sandbox, so its old lease never blocks the new ADD."""
         steps: list[Step] = []
@@ -219,7 +220,7 @@ class CNIPodsModule(Module):
         chain = " -> ".join(p["type"] for p in args["config"]["plugins"])
         return Outcome(steps, f"attach {', '.join(names)} through {chain}", parts=parts)
 
-    def reverse(self, args, facts):
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         steps: list[Step] = []
         for pod in self._pods(args):
             if pod["name"] in (facts[Netns()] or []) and created_by_apply("netns", pod["name"], facts):

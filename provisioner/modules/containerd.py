@@ -27,7 +27,7 @@ from __future__ import annotations
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from ..facts import value
+from ..facts import Fact, Facts, value
 from ..facts.files import File
 from ..steps import Cmd
 from .base import ABS, Module, ModuleError, Outcome, backup_of, file_facts, restore_steps, schema, text_of, write_steps
@@ -130,10 +130,10 @@ class ContainerdCNIModule(Module):
     args = schema({"config_file": ABS, "major": {"enum": [1, 2]}, "bin_dir": ABS, "conf_dir": ABS},
                   ["config_file", "major", "bin_dir", "conf_dir"])
 
-    def facts(self, a):
+    def facts(self, a: dict) -> list[Fact]:
         return file_facts([a["config_file"]]) + [File(backup_of(a["config_file"]))]
 
-    def plan(self, a, facts):
+    def plan(self, a: dict, facts: Facts) -> Outcome:
         path, current = a["config_file"], value(facts, File(a["config_file"]))
         original = NEW_HEADER if current is None else text_of(path, current)
         text, version = edited(path, original, a["bin_dir"], a["conf_dir"], a["major"])
@@ -149,7 +149,7 @@ class ContainerdCNIModule(Module):
                            warnings=warnings)
         return Outcome(steps, f"point {where} of {path} at {a['bin_dir']} and {a['conf_dir']}", diff, warnings)
 
-    def reverse(self, a, facts):
+    def reverse(self, a: dict, facts: Facts) -> Outcome:
         path, current = a["config_file"], value(facts, File(a["config_file"]))
         if current is None:
             return Outcome(reason=f"{path} is absent")

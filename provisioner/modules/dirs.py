@@ -15,7 +15,7 @@ that no task names is left alone.
 
 from __future__ import annotations
 
-from ..facts import value
+from ..facts import Fact, Facts, value
 from ..facts.files import File, Created
 from ..steps import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir, Step
 from .base import ABS, Module, Outcome, dirs_created, schema
@@ -38,13 +38,13 @@ class CreatedDirsModule(Module):
                   [])
     needs_paths = True
 
-    def facts(self, args):
+    def facts(self, args: dict) -> list[Fact]:
         return [File(CREATED_DIRS), Created()]
 
-    def plan(self, args, facts):
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         return Outcome(reason=f"directories this tool creates are listed in {CREATED_DIRS}")
 
-    def reverse(self, args, facts):
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         record = value(facts, File(CREATED_DIRS))
         if record is None:
             if facts.get(Created()):

@@ -12,7 +12,7 @@ import posixpath
 from dataclasses import replace
 
 from .. import cluster_dns as dns
-from ..facts import value
+from ..facts import Fact, Facts, value
 from ..facts.files import Exists, File
 from ..shell import command, quote
 from ..steps import Cmd, Step, WriteFile
@@ -65,11 +65,12 @@ class ResolvConfModule(Module):
         "dhcp_hook": {**ABS, "default": DHCP_HOOKS + "/provisioner-resolv-conf"},
     }, ["path", "nameserver", "search", "options", "upstream_file"])
 
-    def facts(self, a):
-        return ([File(a["path"]), File(RESOLVED), File(backup_of(a["path"])), Exists(posixpath.dirname(a["dhcp_hook"]))]
-                + file_facts([a["upstream_file"], a["dhcp_hook"]]))
+    def facts(self, a: dict) -> list[Fact]:
+        own: list[Fact] = [File(a["path"]), File(RESOLVED), File(backup_of(a["path"])),
+                           Exists(posixpath.dirname(a["dhcp_hook"]))]
+        return own + file_facts([a["upstream_file"], a["dhcp_hook"]])
 
-    def upstreams(self, a, facts, original: str) -> list[str]:
+    def upstreams(self, a: dict, facts: Facts, original: str) -> list[str]:
         if a.get("upstream"):
             return list(a["upstream"])
         found = dns.nameservers(original)
@@ -82,7 +83,7 @@ class ResolvConfModule(Module):
                               "set dns.upstream in the inventory")
         return found
 
-    def plan(self, a, facts):
+    def plan(self, a: dict, facts: Facts) -> Outcome:
         path, current = a["path"], value(facts, File(a['path']))
         text = text_of(path, current) if current else ""
         original = drop_block(drop_block(text, *TOP), *BOTTOM)
@@ -109,7 +110,7 @@ class ResolvConfModule(Module):
         return Outcome(steps + usteps, f"cluster DNS {a['nameserver']} in {path}; upstreams {', '.join(ups)} "
                                        f"in {a['upstream_file']}", diff + udiff)
 
-    def reverse(self, a, facts):
+    def reverse(self, a: dict, facts: Facts) -> Outcome:
         path, current = a["path"], value(facts, File(a['path']))
         backup = value(facts, File(backup_of(path)))
         steps: list[Step] = []

@@ -8,7 +8,7 @@ Example task::
 
 from __future__ import annotations
 
-from ..facts import value
+from ..facts import Fact, Facts, value
 from ..facts.files import File
 from ..steps import Cmd
 from .base import ABS, UNIX_NAME, Module, Outcome, file_facts, restore_steps, schema, write_steps
@@ -25,10 +25,10 @@ class FileModule(Module):
         "state": {"enum": ["present", "absent"], "default": "present"},
     }, ["path"])
 
-    def facts(self, args):
+    def facts(self, args: dict) -> list[Fact]:
         return file_facts([args["path"]])
 
-    def plan(self, args, facts):
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         path, current = args["path"], value(facts, File(args['path']))
         if args["state"] == "absent":  # the playbook asks for it gone, whoever made it
             if current is None:
@@ -39,7 +39,7 @@ class FileModule(Module):
             return Outcome(reason=f"{path} already has the wanted content, mode and owner")
         return Outcome(steps, f"{'update' if current else 'create'} {path}", diff)
 
-    def reverse(self, args, facts):
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         """Puts back what the file was before apply, or removes it if apply created it; else leaves it."""
         path = args["path"]
         if args["state"] == "absent":

@@ -9,7 +9,7 @@ The facts people get wrong are encoded here:
 
 from __future__ import annotations
 
-from ..facts import value
+from ..facts import Fact, Facts, value
 from ..facts.files import Exists, File
 from ..facts.system import KernelModule, SystemdUnit
 from ..steps import Cmd, Step
@@ -108,13 +108,13 @@ class KubeletModule(Module):
     def paths(self, a) -> list[str]:
         return [a["config_file"], a["env_file"]] + ([a["dropin"]] if a.get("dropin") else [])
 
-    def facts(self, a):
+    def facts(self, a: dict) -> list[Fact]:
         return file_facts(self.paths(a)) + [File(backup_of(a["env_file"]))]  # the flags the file had before us
 
-    def reverse_facts(self, a):
+    def reverse_facts(self, a: dict) -> list[Fact]:
         return file_facts(self.paths(a))
 
-    def wanted(self, a, facts) -> dict[str, str]:
+    def wanted(self, a: dict, facts: Facts) -> dict[str, str]:
         """Each file's wanted text: new files whole, existing ones with only our keys changed."""
         cfg, env, backup = (value(facts, File(a["config_file"])), value(facts, File(a["env_file"])),
                             facts.get(File(backup_of(a["env_file"]))))
@@ -130,11 +130,11 @@ class KubeletModule(Module):
             out[a["dropin"]] = kubelet_dropin(a)
         return out
 
-    def plan(self, a, facts):
+    def plan(self, a: dict, facts: Facts) -> Outcome:
         flags = "with" if a["cni_flags"] else "no"
         return plan_files(self.wanted(a, facts), facts, f"kubelet files already as wanted ({flags} CNI flags for {a['version']})")
 
-    def reverse(self, a, facts):
+    def reverse(self, a: dict, facts: Facts) -> Outcome:
         return remove_files({p: "" for p in self.paths(a)}, facts)
 
 
@@ -143,13 +143,13 @@ class KubeProxyModule(Module):
     args = schema({"mode": {"enum": ["iptables", "ipvs", "nftables", "userspace"]}, "cluster_cidr": CIDR,
                    "config_file": ABS, "kubeconfig": ABS}, ["mode", "cluster_cidr", "config_file", "kubeconfig"])
 
-    def facts(self, a):
+    def facts(self, a: dict) -> list[Fact]:
         out = file_facts([a["config_file"]])
         if a["mode"] == "ipvs":
             out += [KernelModule(m) for m in IPVS_MODULES]
         return out
 
-    def plan(self, a, facts):
+    def plan(self, a: dict, facts: Facts) -> Outcome:
         steps: list[Step] = []
         if a["mode"] == "ipvs":  # ipvs needs its kernel modules before kube-proxy starts
             steps += [Cmd(("modprobe", m)) for m in IPVS_MODULES if not facts[KernelModule(m)]]
@@ -159,7 +159,7 @@ class KubeProxyModule(Module):
             return Outcome(reason=f"kube-proxy already in {a['mode']} mode with clusterCIDR {a['cluster_cidr']}")
         return Outcome(steps, f"kube-proxy: mode {a['mode']}, clusterCIDR {a['cluster_cidr']} (the pod range)", diff)
 
-    def reverse(self, a, facts):
+    def reverse(self, a: dict, facts: Facts) -> Outcome:
         return remove_files({a["config_file"]: ""}, facts)
 
 
@@ -186,11 +186,11 @@ class ServiceModule(Module):
                    "action": {"enum": ["restart", "reload"], "default": "restart"},
                    "daemon_reload": {"type": "boolean", "default": True}}, ["name"])
 
-    def facts(self, a):
+    def facts(self, a: dict) -> list[Fact]:
         return [Exists("/run/systemd/system"),
                 SystemdUnit(a['name'])]
 
-    def plan(self, a, facts):
+    def plan(self, a: dict, facts: Facts) -> Outcome:
         if not facts[Exists("/run/systemd/system")] or not facts[SystemdUnit(a['name'])]:
             note = f"{a['name']} is not installed (no systemd unit {a['name']}.service): not restarted"
             return Outcome(reason=note, warnings=[note])

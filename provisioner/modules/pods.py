@@ -14,7 +14,7 @@ Each part is checked on its own, so a half-made pod is repaired, not duplicated.
 
 from __future__ import annotations
 
-from ..facts import value
+from ..facts import Fact, Facts, value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs, Routes, Netns
 from ..steps import Cmd
@@ -44,13 +44,13 @@ class PodsModule(Module):
     def _pods(self, args):
         return [p for p in args["pods"] if p["via"] == "manual"]
 
-    def facts(self, args):
-        out = [Netns(), Links(), Created()]
+    def facts(self, args: dict) -> list[Fact]:
+        out: list[Fact] = [Netns(), Links(), Created()]
         for p in self._pods(args):
             out += [Links(p["name"]), Addrs(p["name"]), Routes(p["name"])]
         return out
 
-    def plan(self, args, facts):
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         steps: list[Cmd] = []
         made: list[str] = []
         fixed: list[str] = []
@@ -69,7 +69,7 @@ class PodsModule(Module):
         return Outcome(steps, text, parts=parts)
 
     @staticmethod
-    def _what(pod, args, facts, steps: list[Cmd]) -> str:
+    def _what(pod: dict, args: dict, facts: Facts, steps: list[Cmd]) -> str:
         """What is wrong with a pod that needs ``steps``, in words (graph --live)."""
         name = pod["name"]
         if name not in (facts[Netns()] or []):
@@ -79,7 +79,7 @@ class PodsModule(Module):
             return f"pod {name} has {', '.join(a.split('/')[0] for a in have) or 'no IP'}, not {pod['ip']}"
         return f"pod {name}: " + "; ".join(s.show() for s in steps[:2]) + (f" (+{len(steps) - 2})" if len(steps) > 2 else "")
 
-    def _pod(self, pod, args, facts) -> list[Cmd]:
+    def _pod(self, pod: dict, args: dict, facts: Facts) -> list[Cmd]:
         name, bridge = pod["name"], args["bridge"]
         veth, address = host_veth(name), f"{pod['ip']}/{args['prefix']}"
         in_pod = ("ip", "-n", name)
@@ -87,7 +87,8 @@ class PodsModule(Module):
         host = (value(facts, Links()) or {}).get(veth)
         if host is not None and host.kind != "veth":
             raise ModuleError(f"{veth} exists on the node but is not a veth")
-        pod_links = (facts.get(Links(name)) or {}) if exists else {}
+        inside = facts.get(Links(name)) if exists else None
+        pod_links = inside or {}
         steps: list[Cmd] = []
         if not exists:
             steps.append(Cmd(("ip", "netns", "add", name), creates=("netns", name)))
@@ -117,12 +118,13 @@ class PodsModule(Module):
             link = pod_links.get(ifname)
             if link is None or not link.up:
                 steps.append(Cmd(in_pod + ("link", "set", ifname, "up")))
-        routes = (facts.get(Routes(name)) or []) if exists else []
+        in_routes = facts.get(Routes(name)) if exists else None
+        routes = in_routes or []
         if not any(r.dst == "default" and r.via == args["gateway"] for r in routes):
             steps.append(Cmd(in_pod + ("route", "replace", "default", "via", args["gateway"])))
         return steps
 
-    def reverse(self, args, facts):
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         """Removes the namespaces and veths apply recorded as made; one that was there before stays."""
         steps, kept = [], []
         for pod in self._pods(args):

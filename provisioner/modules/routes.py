@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..facts import value
+from ..facts import Fact, Facts, value
 from ..facts.net import Routes
 from ..steps import Cmd
 from .base import CIDR, IPV4, Module, ModuleError, Outcome, Part, schema
@@ -30,10 +30,10 @@ class RoutesModule(Module):
         "proto": {"type": "integer", "minimum": 5, "maximum": 254, "default": int(PROTO)},
     }, ["routes"])
 
-    def facts(self, args):
+    def facts(self, args: dict) -> list[Fact]:
         return [Routes()]
 
-    def plan(self, args, facts):
+    def plan(self, args: dict, facts: Facts) -> Outcome:
         proto = str(args["proto"])
         want = {_net(r["dst"]): r["via"] for r in args["routes"]}
         current = value(facts, Routes()) or []
@@ -60,7 +60,7 @@ class RoutesModule(Module):
             return Outcome(reason=f"routes already in place: {listed}")
         return Outcome(steps, "; ".join(notes), parts=parts)
 
-    def reverse(self, args, facts):
+    def reverse(self, args: dict, facts: Facts) -> Outcome:
         proto = str(args["proto"])
         steps = [Cmd(("ip", "route", "del", _net(r.dst), "proto", proto))
                  for r in value(facts, Routes()) or [] if r.protocol == proto]

@@ -5,6 +5,7 @@ import time
 
 from provisioner.engine import retry_record as state
 from provisioner.facts.system import parse_ss
+from provisioner.facts.values import Process, Socket
 from provisioner.playbook import bind, load_playbook
 from provisioner.cli.report import Reporter
 from provisioner.engine.runner import HostResult, Options, TaskResult, run_all
@@ -29,9 +30,9 @@ def test_parse_ss():
             'LISTEN 0      4096     [::]:9153             [::]:*       users:(("coredns",pid=77,fd=7),("coredns",pid=78,fd=7))\n'
             'LISTEN 0      5        127.0.0.1:53          0.0.0.0:*\n')
     got = parse_ss(text, 0)
-    assert got[0] == {"address": "10.213.0.11", "port": 22, "processes": [{"name": "sshd", "pid": 1}]}
-    assert got[1] == {"address": "127.0.0.1", "port": 53, "processes": []}
-    assert got[2]["address"] == "::" and [p["pid"] for p in got[2]["processes"]] == [77, 78]
+    assert got[0] == Socket("10.213.0.11", 22, (Process("sshd", 1),))
+    assert got[1] == Socket("127.0.0.1", 53, ())
+    assert got[2].address == "::" and [p.pid for p in got[2].processes] == [77, 78]
     assert parse_ss("", 1) is None
 
 
