@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import Any
 
 Net = ipaddress.IPv4Network
 Addr = ipaddress.IPv4Address
@@ -105,7 +106,7 @@ def ipcalc(spec: str) -> dict[str, str | int | None]:
     }
 
 
-def format_ipcalc(fields: dict) -> str:
+def format_ipcalc(fields: dict[str, Any]) -> str:
     """Human layout close to Debian's ipcalc (without the binary columns)."""
     order = ["Address", "Netmask", "Wildcard", "=>", "Network", "HostMin", "HostMax", "Broadcast", "Hosts/Net"]
     lines = []

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from .formats import yaml_documents
 
@@ -63,8 +64,11 @@ def manifests(domain: str, dns_ip: str, pods: str = "insecure", ttl: int = 30, c
     loop back to the cluster DNS.
     """
     labels = {"k8s-app": "kube-dns"}
-    meta = lambda name, **extra: {"name": name, "namespace": "kube-system", **extra}  # noqa: E731
-    docs = [
+
+    def meta(name: str, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "namespace": "kube-system", **extra}
+
+    docs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("coredns")},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "system:coredns"},
          "rules": [{"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"], "verbs": ["list", "watch"]},

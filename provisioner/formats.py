@@ -35,15 +35,15 @@ import yaml
 class _Dumper(yaml.SafeDumper):
     """PyYAML's safe dumper, with list items indented under their key (as kubeadm writes them)."""
 
-    def increase_indent(self, flow=False, indentless=False):
-        return super().increase_indent(flow, False)
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
 
 
-def to_yaml(doc: dict) -> str:
+def to_yaml(doc: dict[str, Any]) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=False)
 
 
-def yaml_documents(docs: list[dict]) -> str:
+def yaml_documents(docs: list[dict[str, Any]]) -> str:
     """Several YAML documents, ``---`` between them (a manifest for ``kubectl apply -f``)."""
     return "---\n".join(yaml.safe_dump(d, sort_keys=False, default_flow_style=False) for d in docs)
 
@@ -52,7 +52,7 @@ class MergeError(ValueError):
     """The existing file cannot be read as its format (the message says where)."""
 
 
-def load_mapping(text: str) -> dict:
+def load_mapping(text: str) -> dict[str, Any]:
     """The YAML mapping in ``text`` (empty text is ``{}``); anything else is a :class:`MergeError`."""
     try:
         doc = yaml.safe_load(text)
@@ -80,7 +80,7 @@ def _key_block(lines: list[str], key: str) -> tuple[int, int] | None:
     return None
 
 
-def set_yaml_keys(text: str, values: dict[str, Any], dump: Callable[[dict], str] | None = None) -> str:
+def set_yaml_keys(text: str, values: dict[str, Any], dump: Callable[[dict[str, Any]], str] | None = None) -> str:
     """``text`` (a YAML mapping) with each top-level key of ``values`` set; the rest kept as written."""
     dump = dump or (lambda d: yaml.safe_dump(d, sort_keys=False, default_flow_style=False))
     wanted = {**load_mapping(text), **values}

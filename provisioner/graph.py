@@ -16,7 +16,7 @@ inventory text is pasted into DOT by hand.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import printable
 from .facts.values import Route
@@ -24,6 +24,9 @@ from .inventory.model import Inventory, Node
 from .modules.base import Outcome, Part
 from .modules.routes import PROTO
 from .routing import pod_routes
+
+if TYPE_CHECKING:
+    import graphviz
 
 RED = "#d62728"
 
@@ -33,12 +36,12 @@ def plan_graph(inv: Inventory, hosts: list[str] | None = None) -> dict[str, Any]
     c = inv.cluster
     chosen = [n for n in inv.nodes if hosts is None or n.name in hosts]
     names = {n.name for n in chosen}
-    nodes: list[dict] = [
+    nodes: list[dict[str, Any]] = [
         {"id": "net", "kind": "network", "label": f"node network\n{c.node_cidr}"},
         {"id": "svc", "kind": "services", "label": f"services {c.service_cidr}\ncluster DNS {c.dns_ip}\n"
                                                    f"pods {c.pod_cidr}"},
     ]
-    edges: list[dict] = []
+    edges: list[dict[str, Any]] = []
     for n in chosen:
         router = c.routing == "router" and n.ip == c.router
         nodes.append({"id": f"node:{n.name}", "kind": "router" if router else "node", "node": n.name,
@@ -70,7 +73,7 @@ def _node_by_ip(inv: Inventory, ip: str) -> str | None:
 
 
 def drift(inv: Inventory, node: Node, planned: list[tuple[Any, Outcome | str]] | None,
-          routes: list[Route] | None = None, error: str | None = None) -> list[dict]:
+          routes: list[Route] | None = None, error: str | None = None) -> list[dict[str, Any]]:
     """What ``plan`` would change on the node, as ``[{"id": graph element, "what": text}]`` (empty: no drift).
 
     ``planned`` holds each task and its plan over the node's facts (the same plan ``provision plan``
@@ -103,7 +106,7 @@ def _element(node: Node, part: Part) -> str:
     return f"node:{node.name}"
 
 
-def _foreign(inv: Inventory, node: Node, routes: list[Route]) -> list[dict]:
+def _foreign(inv: Inventory, node: Node, routes: list[Route]) -> list[dict[str, Any]]:
     """Routes into the pod range that the inventory does not ask for and provisioner did not make: not drift
     (plan never touches a route it did not make), but worth seeing."""
     expected = {r["dst"] for r in pod_routes(inv, node)}
@@ -123,7 +126,7 @@ def _network(text: str) -> ipaddress.IPv4Network | None:
         return None
 
 
-def mark(graph: dict, found: dict[str, list[dict]]) -> dict:
+def mark(graph: dict[str, Any], found: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """The graph with each node's drift put on it: the element turns red with the text (a route's text goes on
     the node's routes box too); notes (foreign routes) are added in grey and are not drift."""
     by_id = {e["id"]: e for e in graph["nodes"] + graph["edges"]}
@@ -146,7 +149,7 @@ SHAPES = {"network": ("ellipse", "#e8f0fe"), "services": ("note", "#fff7e0"), "n
           "routes": ("note", "#f4f8ff")}
 
 
-def to_dot(graph: dict, title: str):
+def to_dot(graph: dict[str, Any], title: str) -> graphviz.Graph:
     """A ``graphviz.Graph``: one cluster per node; routes between nodes; drift in red with its text."""
     import graphviz
 
@@ -155,7 +158,7 @@ def to_dot(graph: dict, title: str):
                        node_attr={"fontname": "Helvetica", "fontsize": "10", "style": "filled"},
                        edge_attr={"fontname": "Helvetica", "fontsize": "9"})
     ids = {n["id"]: f"n{i}" for i, n in enumerate(graph["nodes"])}  # DOT reads "a:b" as node a, port b
-    by_node: dict[str, list[dict]] = {}
+    by_node: dict[str, list[dict[str, Any]]] = {}
     for n in graph["nodes"]:
         by_node.setdefault(n.get("node", ""), []).append(n)
     for n in by_node.pop("", []):
@@ -179,7 +182,7 @@ def to_dot(graph: dict, title: str):
     return g
 
 
-def _add_node(g, dot_id: str, n: dict) -> None:
+def _add_node(g: graphviz.Graph, dot_id: str, n: dict[str, Any]) -> None:
     shape, fill = SHAPES[n["kind"]]
     attrs = {"label": n["label"], "shape": shape, "fillcolor": fill, "id": n["id"]}
     if n.get("drift") or n.get("notes"):

@@ -50,7 +50,7 @@ def _ordered(terms: list[str]) -> list[str]:
     return (plain or ["all"]) + both + minus
 
 
-def _compile(text: str) -> re.Pattern:
+def _compile(text: str) -> re.Pattern[str]:
     try:
         return re.compile(text[1:]) if text.startswith("~") else re.compile(fnmatch.translate(text))
     except re.error as exc:

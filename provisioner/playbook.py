@@ -28,6 +28,7 @@ import signal
 import tarfile
 import threading
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,8 @@ from typing import Any
 
 import jinja2
 import jsonschema
+from jinja2.environment import TemplateExpression
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import InputError, PlaybookError, Problem
@@ -274,13 +277,13 @@ def _check_size(*values: Any) -> None:
             raise jinja2.exceptions.SecurityError("a format width or precision that large is refused in a template")
 
 
-def _bounded(f):
+def _bounded(f: Callable[..., Any]) -> Callable[..., Any]:
     """A filter whose arguments (and, for ``format``, its format string) are checked by :func:`_check_size`
     before it runs: ``center``, ``indent``, ``wordwrap``, ``format``…"""
     skip = 2 if getattr(f, "jinja_pass_arg", None) else 1  # (context or environment,) value, arguments
 
     @functools.wraps(f)  # keeps jinja2's pass_context/pass_environment marks
-    def checked(*args, **kwargs):
+    def checked(*args: Any, **kwargs: Any) -> Any:
         _check_size(*args[skip:], *kwargs.values())
         if f is jinja2.filters.do_format and args:
             _check_size(args[0])
@@ -295,20 +298,20 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**", "%"})
 
-    def __init__(self, **kw):
+    def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.filters = {name: _bounded(f) for name, f in self.filters.items()}
 
-    def call(self, __context, __obj, *args, **kwargs):  # every call a template makes: methods included
+    def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # every call a template makes: methods included
         _check_size(*args, *kwargs.values())
         return super().call(__context, __obj, *args, **kwargs)
 
-    def wrap_str_format(self, value):  # 'FORMAT'.format(…): the format string is checked when it is looked up
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:  # 'FORMAT'.format(…): the format string is checked when it is looked up
         if getattr(value, "__name__", "") in ("format", "format_map") and isinstance(getattr(value, "__self__", None), str):
             _check_size(value.__self__)
         return super().wrap_str_format(value)
 
-    def call_binop(self, context, operator, left, right):
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "%":
             _check_size(left if isinstance(left, str) else "")
         if operator == "**" and isinstance(right, (int, float)) and (abs(right) > 128 or
@@ -326,13 +329,13 @@ MAX_SECONDS = 2.0  # the longest one template may take to render (nested loops c
 
 
 @functools.lru_cache(maxsize=4096)
-def _expression(text: str):
+def _expression(text: str) -> TemplateExpression:
     """Compiled once per run, rendered once per node: compiling dominated binding at 20 nodes."""
     return _env.compile_expression(text, undefined_to_none=False)
 
 
 @functools.lru_cache(maxsize=4096)
-def _template(text: str):
+def _template(text: str) -> jinja2.Template:
     return _env.from_string(text)
 
 
@@ -341,13 +344,13 @@ class _TooSlow(Exception):
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: float):
+def _time_limit(seconds: float) -> Iterator[None]:
     """Interrupt the block after ``seconds`` (SIGALRM; binding runs in the main thread, before any worker)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def alarm(signum, frame):
+    def alarm(signum: int, frame: object) -> None:
         raise _TooSlow()
 
     previous = signal.signal(signal.SIGALRM, alarm)
@@ -362,7 +365,7 @@ _DOTTED = re.compile(r"\A\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*
 _MISSING = object()
 
 
-def _lookup(expr: str, ctx: dict) -> Any:
+def _lookup(expr: str, ctx: dict[str, Any]) -> Any:
     """``node.pod_subnet`` looked up in the template variables (plain dicts) without compiling a template: most
     playbook values are such paths. Anything else, or a name that is not there, returns _MISSING and goes to
     jinja2 (which gives the same value, or the error message)."""
@@ -377,7 +380,7 @@ def _lookup(expr: str, ctx: dict) -> Any:
     return value
 
 
-def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
+def _render(value: Any, ctx: dict[str, Any], doc: Document, path: PathT) -> Any:
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return value
@@ -407,7 +410,7 @@ def _render(value: Any, ctx: dict, doc: Document, path: PathT) -> Any:
     return value
 
 
-def _when(expr: str, ctx: dict, doc: Document, path: PathT) -> bool:
+def _when(expr: str, ctx: dict[str, Any], doc: Document, path: PathT) -> bool:
     try:
         with _time_limit(MAX_SECONDS):
             return bool(_expression(expr)(**ctx))
@@ -482,7 +485,7 @@ def bind(book: Playbook, inv: Inventory, hosts: list[str] | None = None,
 _ABS = re.compile(ABS["pattern"])
 
 
-def node_paths(value) -> set[str]:
+def node_paths(value: Any) -> set[str]:
     """Every absolute node path in a task's arguments (strings the schema's path pattern accepts)."""
     if isinstance(value, str):
         return {value} if _ABS.match(value) else set()
@@ -509,7 +512,7 @@ def _validator(module: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(MODULES[module].args)
 
 
-def _may_upload_from(path: Path, ctx: dict, doc: Document) -> bool:
+def _may_upload_from(path: Path, ctx: dict[str, Any], doc: Document) -> bool:
     """A local path a task uploads from: the inventory's ``cni.source``, or inside the folder tree of the
     playbook file that names it (a playbook cannot send ~/.ssh/id_ed25519 to every node)."""
     where = path.resolve()
@@ -518,7 +521,7 @@ def _may_upload_from(path: Path, ctx: dict, doc: Document) -> bool:
     return where == allowed[0] or any(where.is_relative_to(root) for root in allowed[1:])
 
 
-def _bind_task(doc: Document, play: Play, task: Task, ctx: dict) -> BoundTask | None:
+def _bind_task(doc: Document, play: Play, task: Task, ctx: dict[str, Any]) -> BoundTask | None:
     if task.when is not None and not _when(task.when, ctx, doc, task.path + ("when",)):
         return None
     args = _render(task.args, ctx, doc, task.path + (task.module,))

@@ -10,6 +10,7 @@ running).
 
 from __future__ import annotations
 
+
 import base64
 import gzip
 import hashlib
@@ -39,7 +40,7 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-_COMPRESSED: dict[str, Future] = {}
+_COMPRESSED: dict[str, Future[str]] = {}
 _COMPRESSING = threading.Lock()
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compress")
 
@@ -75,7 +76,8 @@ def compressed_base64(artifact: Artifact) -> str:
     node): all of them wait for the one compression started at binding.
     """
     start_compressing(artifact)
-    return _COMPRESSED[artifact.sha256].result()
+    text: str = _COMPRESSED[artifact.sha256].result()
+    return text
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -11,13 +11,17 @@ import contextlib
 import os
 import stat
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .errors import InputError, Problem
+
+if TYPE_CHECKING:
+    import jsonschema
 
 PathT = tuple[Any, ...]
 
@@ -159,7 +163,8 @@ def read_local(path: str | Path, limit: int = MAX_BYTES) -> bytes:
             raise InputError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
 
 
-def write_local(path: str | Path, data: str | bytes, mode: int = 0o644, check=None) -> None:
+def write_local(path: str | Path, data: str | bytes, mode: int = 0o644,
+                check: Callable[[Path], object] | None = None) -> None:
     """Write a file on this machine as the tool writes every output a person names (an inventory, a graph,
     a Corefile): into a fresh temp file beside it (created exclusively), then renamed onto it. A symlink
     planted at the name is replaced, never written through; a reader never sees half a file. ``check``
@@ -201,7 +206,7 @@ def load_file(path: str | Path) -> Document:
     return load_text(read_text(path).removeprefix("\ufeff"), str(path))
 
 
-def schema_problems(doc: Document, schema: dict, instance: Any = None, base: PathT = ()) -> list[Problem]:
+def schema_problems(doc: Document, schema: dict[str, Any], instance: Any = None, base: PathT = ()) -> list[Problem]:
     """Validate with JSON Schema; each error located at its YAML line.
 
     Unknown keys are reported one by one at their own line, which is what a
@@ -231,9 +236,9 @@ def _close(word: str, choices: set[str]) -> str | None:
     return match[0] if match else None
 
 
-def _message(err) -> str:
+def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "pattern":
         return f"{err.instance!r} does not match {err.validator_value} ({err.schema.get('description', 'invalid value')})"
     if err.validator == "required":
-        return err.message.replace("is a required property", "is required")
-    return err.message
+        return str(err.message).replace("is a required property", "is required")
+    return str(err.message)

@@ -10,10 +10,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .. import FORKS, __version__
 from ..errors import InputError, ProvisionerError, printable, printable_lines
 from ..yaml_lines import read_text, write_local
+
+if TYPE_CHECKING:  # the CLI imports the engine only for the commands that use it (a fast --help)
+    from ..engine import Options
+    from ..inventory import Inventory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     _resolve_inventory(parser, args)
     if getattr(args, "check", False) and args.mode == "apply":
         args.mode = "plan"  # apply --check is plan; reset --check is a dry reset (Options.check)
+    func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return args.func(args)
+        return func(args)
     except InputError as exc:
         if getattr(args, "json", False):  # a program reading --json gets the error as JSON too
             print(json.dumps({"ok": False, "error": "bad input", "problems": [str(p) for p in exc.problems]}))
@@ -67,7 +73,7 @@ def inventory_arg(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-i", "--inventory", dest="inventory_option", metavar="INV", help="inventory YAML file")
 
 
-def _resolve_inventory(parser: argparse.ArgumentParser, args) -> None:
+def _resolve_inventory(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not hasattr(args, "inventory_option"):
         return
     given = [x for x in (args.inventory, args.inventory_option) if x]
@@ -87,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"provision {__version__}")
     sub = p.add_subparsers(metavar="COMMAND")
 
-    def cmd(name: str, func, help: str) -> argparse.ArgumentParser:
+    def cmd(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(func=func, mode=name)
         return sp
@@ -209,7 +215,7 @@ def _shells(cmd: Command) -> None:
     sp.add_argument("command", nargs=argparse.REMAINDER, help="command to run (default: a login shell)")
 
 
-def _importers(sub) -> None:
+def _importers(sub: Any) -> None:
     """inventory from-kubectl / from-ansible."""
     sources = sub.add_parser("inventory", help="write an inventory from what you have: kubectl nodes, an Ansible "
                                                "inventory").add_subparsers(metavar="SOURCE")
@@ -235,7 +241,7 @@ def _importers(sub) -> None:
         sp.set_defaults(func=_import_inventory, source_kind=name)
 
 
-def _labs(sub) -> None:
+def _labs(sub: Any) -> None:
     """lab up / down / status / vagrant-inventory."""
     lab = sub.add_parser("lab", help="local lab: up, down, status").add_subparsers(metavar="ACTION")
     up = lab.add_parser("up", help="start a namespace lab and write its inventory")
@@ -263,7 +269,7 @@ def _labs(sub) -> None:
     st.set_defaults(func=_lab_status)
 
 
-def _inventory(path: str):
+def _inventory(path: str) -> Inventory:
     """Load and check an inventory; its warnings go to stderr."""
     from ..inventory import load_inventory
 
@@ -273,7 +279,7 @@ def _inventory(path: str):
     return inv
 
 
-def _validate(args) -> int:
+def _validate(args: argparse.Namespace) -> int:
     from .. import engine
 
     inv = _inventory(args.inventory)
@@ -288,7 +294,7 @@ def _validate(args) -> int:
     return 0
 
 
-def _ipcalc(args) -> int:
+def _ipcalc(args: argparse.Namespace) -> int:
     from ..addressing import format_ipcalc, ipcalc
 
     try:
@@ -299,7 +305,7 @@ def _ipcalc(args) -> int:
     return 0
 
 
-def _options(args):
+def _options(args: argparse.Namespace) -> Options:
     from ..engine import Options
 
     return Options(forks=args.forks, timeout=args.timeout, host_timeout=args.host_timeout,
@@ -307,7 +313,7 @@ def _options(args):
                    check=getattr(args, "check", False))
 
 
-def _run(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     """plan, apply, reset: a request to the engine, its events printed as they come."""
     from .. import engine
     from .report import Reporter
@@ -331,7 +337,7 @@ def _tags(values: list[str]) -> tuple[str, ...]:
     return tuple(t.strip() for v in values for t in v.split(",") if t.strip())
 
 
-def _list_tasks(listing: dict, tags_only: bool, as_json: bool) -> int:
+def _list_tasks(listing: dict[str, Any], tags_only: bool, as_json: bool) -> int:
     """ansible-playbook's --list-tasks / --list-tags layout: each play, its tasks (or tags) and their tags."""
     if as_json:
         print(json.dumps(listing, indent=2))
@@ -354,7 +360,7 @@ def _list_tasks(listing: dict, tags_only: bool, as_json: bool) -> int:
     return 0
 
 
-def _facts(args) -> int:
+def _facts(args: argparse.Namespace) -> int:
     from .. import engine
     from ..engine.node_summary import table
 
@@ -364,7 +370,7 @@ def _facts(args) -> int:
     return 1 if result.failed else 0
 
 
-def _graph(args) -> int:
+def _graph(args: argparse.Namespace) -> int:
     from .. import engine
     from ..graph import to_dot
 
@@ -401,7 +407,7 @@ def _graph(args) -> int:
     return 1 if g["drift"] else 0
 
 
-def _verify(args) -> int:
+def _verify(args: argparse.Namespace) -> int:
     from .. import engine
 
     result = engine.run(engine.Request("verify", _inventory(args.inventory), limit=args.limit,
@@ -409,7 +415,7 @@ def _verify(args) -> int:
     return result.exit_code
 
 
-def _coredns(args) -> int:
+def _coredns(args: argparse.Namespace) -> int:
     from .. import engine
 
     corefile, manifest = engine.coredns_files(_inventory(args.inventory), args.playbook)
@@ -424,7 +430,7 @@ def _coredns(args) -> int:
     return 0
 
 
-def _dns_name(args) -> int:
+def _dns_name(args: argparse.Namespace) -> int:
     from .. import cluster_dns
 
     domain = _inventory(args.inventory).cluster.domain if args.inventory else args.domain
@@ -439,7 +445,7 @@ def _dns_name(args) -> int:
 WEAVE_RELEASE = "https://github.com/weaveworks/weave/releases/download/v2.8.1/weave-daemonset-k8s.yaml"
 
 
-def _weave(args) -> int:
+def _weave(args: argparse.Namespace) -> int:
     """How to install Weave Net with the inventory's IPALLOC_RANGE (checked against the ranges at load)."""
     inv = _inventory(args.inventory)
     if inv.cni.type != "weave":
@@ -453,20 +459,20 @@ def _weave(args) -> int:
     return 0
 
 
-def _ssh_config(args) -> int:
+def _ssh_config(args: argparse.Namespace) -> int:
     from ..transport.openssh import ssh_config
 
     print(ssh_config(_inventory(args.inventory)), end="")
     return 0
 
 
-def _ssh(args) -> int:
+def _ssh(args: argparse.Namespace) -> int:
     from ..transport.openssh import interactive
 
     return interactive(_inventory(args.inventory), args.node, args.command)
 
 
-def _lab_up(args) -> int:
+def _lab_up(args: argparse.Namespace) -> int:
     from ..lab import namespace
 
     pods = tuple(p for p in args.pods.split(",") if p)
@@ -480,7 +486,7 @@ def _lab_up(args) -> int:
     return 0
 
 
-def _vagrant_inventory(args) -> int:
+def _vagrant_inventory(args: argparse.Namespace) -> int:
     from ..lab.vagrant import write_inventory
 
     base = _inventory(args.inventory)  # validated first; then the raw YAML is copied
@@ -496,7 +502,7 @@ def _vagrant_inventory(args) -> int:
     return 0
 
 
-def _import_inventory(args) -> int:
+def _import_inventory(args: argparse.Namespace) -> int:
     from ..inventory import importers
 
     warnings: list[str] = []
@@ -522,7 +528,7 @@ def _import_inventory(args) -> int:
     return 0
 
 
-def _lab_down(args) -> int:
+def _lab_down(args: argparse.Namespace) -> int:
     from ..lab import namespace
 
     removed = namespace.down(args.name)
@@ -530,7 +536,7 @@ def _lab_down(args) -> int:
     return 0
 
 
-def _lab_status(args) -> int:
+def _lab_status(args: argparse.Namespace) -> int:
     from ..lab import namespace
 
     print(json.dumps(namespace.running(args.name), indent=2))

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import threading
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 from ..engine.runner import HostResult, TaskResult
 from ..errors import printable_lines
@@ -55,14 +55,14 @@ class Reporter:
             if kind == "phase":
                 host, text = cast("tuple[str, str]", obj)
                 self.working[host] = text
-            elif kind == "host_done":
-                self.working.pop(obj.host, None)  # type: ignore[attr-defined]
-                for w in obj.warnings:  # type: ignore[attr-defined]
-                    print(f"[{obj.host}] {self.paint('warning')}: {printable_lines(w)}", file=self.out, flush=True)  # type: ignore[attr-defined]
-            elif kind == "task":
-                self._task(obj)  # type: ignore[arg-type]
-            elif kind in ("unreachable", "host_failed"):
-                res: HostResult = obj  # type: ignore[assignment]
+            elif kind == "host_done" and isinstance(obj, HostResult):
+                self.working.pop(obj.host, None)
+                for w in obj.warnings:
+                    print(f"[{obj.host}] {self.paint('warning')}: {printable_lines(w)}", file=self.out, flush=True)
+            elif kind == "task" and isinstance(obj, TaskResult):
+                self._task(obj)
+            elif kind in ("unreachable", "host_failed") and isinstance(obj, HostResult):
+                res = obj
                 word = "unreachable" if res.unreachable else "failed"
                 print(f"[{res.host}] {self.paint(word)}: {printable_lines(res.error or '')}", file=self.out, flush=True)
             self._status()
@@ -112,7 +112,7 @@ class Reporter:
                 print("\nplan: nothing would change on the hosts that answered; the others are not known.", file=self.out)
 
 
-def to_json(mode: str, results: list[HostResult]) -> dict:
+def to_json(mode: str, results: list[HostResult]) -> dict[str, Any]:
     return {
         "mode": mode,
         "ok": not any(r.failed for r in results),

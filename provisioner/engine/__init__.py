@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import patterns
 from ..errors import HostError, InputError, printable
@@ -23,6 +25,18 @@ from ..uploads import prefetch
 from . import retry_record
 from .runner import Emit, HostResult, Options, run_all
 
+from ..facts import Fact, Facts
+from ..inventory import Node
+from ..playbook import BoundTask
+from ..transport import Transport
+
+if TYPE_CHECKING:
+    from ..playbook import Selection
+
+Bound = dict[str, list[BoundTask]]  # each host's tasks, bound
+Read = dict[str, dict[Fact[Any], Any] | str]  # each host's fact values, or why it could not be read
+
+R = TypeVar("R")
 MODES = ("plan", "apply", "reset", "facts", "verify", "graph")
 
 
@@ -49,8 +63,8 @@ class Result:
 
     mode: str
     hosts: list[HostResult] = field(default_factory=list)
-    facts: dict[str, dict] = field(default_factory=dict)
-    graph: dict = field(default_factory=dict)   # graph: nodes, edges, drift
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    graph: dict[str, Any] = field(default_factory=dict)   # graph: nodes, edges, drift
     note: str = ""
     exit_code: int = 0
 
@@ -101,7 +115,7 @@ def run(request: Request, emit: Emit = lambda kind, obj: None) -> Result:
     return Result(request.mode, hosts=_run_tasks(inv, request.mode, tasks, request.options, emit))
 
 
-def selection(request: Request | None):
+def selection(request: Request | None) -> Selection:
     """The tasks a request runs (:class:`provisioner.playbook.Selection`): its --tags, --skip-tags, --start-at-task."""
     from ..playbook import Selection
 
@@ -112,14 +126,14 @@ def selection(request: Request | None):
     return Selection(frozenset(request.tags) or frozenset({"all"}), frozenset(request.skip_tags), request.start_at)
 
 
-def playbook_path(mode: str, playbook: str | None):
+def playbook_path(mode: str, playbook: str | None) -> Path:
     from ..playbook import packaged, resolve_path
 
     return resolve_path(playbook or (str(packaged("reset.yaml")) if mode == "reset" else None))
 
 
 def bind(inv: Inventory, mode: str, playbook: str | None, hosts: list[str] | None = None,
-         request: Request | None = None) -> dict:
+         request: Request | None = None) -> Bound:
     """The playbook loaded and bound to ``hosts`` (all by default): every template rendered, every arg checked."""
     from ..playbook import bind as bind_playbook
     from ..playbook import load_playbook
@@ -127,7 +141,7 @@ def bind(inv: Inventory, mode: str, playbook: str | None, hosts: list[str] | Non
     return bind_playbook(load_playbook(playbook_path(mode, playbook)), inv, hosts, selection(request))
 
 
-def list_tasks(request: Request) -> dict:
+def list_tasks(request: Request) -> dict[str, Any]:
     """The plays and the tasks ``request`` would run, with their tags (``--list-tasks``); no node is contacted."""
     from ..playbook import load_playbook, select_hosts, select_tasks
 
@@ -159,7 +173,7 @@ def coredns_files(inv: Inventory, playbook: str | None = None) -> tuple[str, str
     return files[args["corefile"]], files[args["manifest"]]
 
 
-def read_nodes(inv: Inventory, hosts: list[str], wanted: Callable, opts: Options) -> dict[str, dict | str]:
+def read_nodes(inv: Inventory, hosts: list[str], wanted: Callable[[Node], list[Fact[Any]]], opts: Options) -> Read:
     """Each node's facts (``wanted(node)``) in one exec, all nodes at once, no lock: ``{host: values}``, or
     ``{host: why not}`` for a node that could not be read (``facts`` and ``graph --live``)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -169,7 +183,7 @@ def read_nodes(inv: Inventory, hosts: list[str], wanted: Callable, opts: Options
 
     connect = _connect(inv, opts)
 
-    def one(name: str) -> tuple[str, dict | str]:
+    def one(name: str) -> tuple[str, dict[Fact[Any], Any] | str]:
         try:
             t = connect(name)
             try:
@@ -185,7 +199,7 @@ def read_nodes(inv: Inventory, hosts: list[str], wanted: Callable, opts: Options
         return dict(pool.map(one, hosts))
 
 
-def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict:
+def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict[str, Any]:
     """The planned graph; with ``live``, each node's drift is what ``plan`` with the same playbook would change
     there (the modules' own plans over the same facts, made by :func:`runner.plan_tasks`)."""
     from .. import graph
@@ -199,10 +213,10 @@ def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict:
     orders = {h: [(i, t) for i, t in runner.task_order(tasks, "plan") if not t.handler]  # handlers mend nothing
               for h, tasks in bind(inv, "plan", request.playbook, hosts, request).items()}
 
-    def wanted(node) -> list:
+    def wanted(node: Node) -> list[Fact[Any]]:
         return distinct(runner.wanted_facts(orders[node.name], "plan") + [Routes()])
 
-    def planned(inv: Inventory, node, values: dict) -> list[dict]:
+    def planned(inv: Inventory, node: Node, values: Facts) -> list[dict[str, Any]]:
         order = orders[node.name]
         try:
             runner.check_commands(node.name, order, values)
@@ -216,7 +230,8 @@ def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict:
                                        inv.node(h), v) for h, v in read.items()})
 
 
-def _readable(host: str, failed: Callable, use: Callable, inv: Inventory, node, values: dict | str):
+def _readable(host: str, failed: Callable[[str], R], use: Callable[[Inventory, Node, Facts], R], inv: Inventory, node: Node,
+              values: dict[Fact[Any], Any] | str) -> R:
     """``use(inv, node, values)`` for a node that was read; ``failed(why)`` for one that was not, or whose
     answer has a shape ``use`` cannot take (a node's answer is data it controls: never a traceback)."""
     if isinstance(values, str):
@@ -239,14 +254,14 @@ def _retry(inv: Inventory, hosts: list[str]) -> tuple[list[str], str]:
     return chosen, "" if chosen else "--retry-failed: no host failed in the previous run; nothing to do"
 
 
-def _run_tasks(inv: Inventory, mode: str, tasks: dict, opts: Options, emit: Emit) -> list[HostResult]:
+def _run_tasks(inv: Inventory, mode: str, tasks: Bound, opts: Options, emit: Emit) -> list[HostResult]:
     dry = mode == "plan" or opts.check
     if not dry:
         retry_record.start(inv.path, mode, list(tasks))
     if mode == "apply":
         prefetch([t.args for host in tasks.values() for t in host])
 
-    def recorded(kind: str, obj) -> None:
+    def recorded(kind: str, obj: Any) -> None:
         emit(kind, obj)
         if kind == "host_done" and not dry:  # written as each host ends: a killed run still leaves it
             retry_record.record(inv.path, mode, [obj])
@@ -254,7 +269,7 @@ def _run_tasks(inv: Inventory, mode: str, tasks: dict, opts: Options, emit: Emit
     return run_all(tasks, _connect(inv, opts), mode, opts, recorded)
 
 
-def _connect(inv: Inventory, opts: Options) -> Callable:
+def _connect(inv: Inventory, opts: Options) -> Callable[[str], Transport]:
     from ..transport.ssh import SSHTransport
 
     return lambda host: SSHTransport(inv, inv.node(host), retries=opts.retries)

@@ -8,6 +8,7 @@ pod bridge and its addresses, the pod routes.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from .. import addressing
 from ..facts import Fact, Facts
@@ -16,11 +17,11 @@ from ..facts.system import Listening
 from ..inventory import Inventory, Node
 from ..modules.routes import PROTO
 
-def wanted() -> list[Fact]:
+def wanted() -> list[Fact[Any]]:
     return [Links(), Addrs(), Routes(), Listening()]
 
 
-def summarize(inv: Inventory, node: Node, values: Facts) -> dict:
+def summarize(inv: Inventory, node: Node, values: Facts) -> dict[str, Any]:
     links, addrs, routes = values[Links()] or {}, values[Addrs()] or {}, values[Routes()] or []
     listening = values[Listening()]
     holder = next(((ifname, a) for ifname, lst in addrs.items() for a in lst if a.split("/")[0] == str(node.ip)), None)
@@ -43,7 +44,7 @@ def summarize(inv: Inventory, node: Node, values: Facts) -> dict:
     }
 
 
-def table(results: dict[str, dict]) -> str:
+def table(results: dict[str, dict[str, Any]]) -> str:
     rows = [("NODE", "IP", "INTERFACE", "MAC", "NETWORK", "HOSTS", "BRIDGE", "LISTENING (tcp)")]
     notes = []
     for name, f in results.items():

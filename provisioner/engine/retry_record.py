@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from .runner import HostResult
 
@@ -63,8 +64,9 @@ def failed_hosts(inventory: Path) -> list[str] | None:
     return [h for h, s in doc.get("hosts", {}).items() if s.get("failed")]
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    return doc if isinstance(doc, dict) else {}  # a record someone overwrote with other JSON: none

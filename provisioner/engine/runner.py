@@ -21,7 +21,7 @@ from .. import FORKS
 from .. import facts as factlib
 from .. import steps
 from ..errors import HostError, TransportError, seconds
-from ..facts import Fact
+from ..facts import Fact, Facts
 from ..facts.system import Commands
 from ..modules import MODULES, ModuleError, Outcome
 from ..playbook import BoundTask
@@ -58,7 +58,7 @@ class TaskResult:
     where: str = ""
     warnings: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "host"}
 
 
@@ -78,7 +78,7 @@ class HostResult:
     def failed(self) -> bool:
         return self.unreachable or self.count("failed") > 0 or self.error is not None
 
-    def recap(self) -> dict:
+    def recap(self) -> dict[str, Any]:
         """Counts per status; a host that failed as a whole (lock, timeout, lost connection) counts one failure."""
         failed = self.count("failed") + (1 if self.error is not None and not self.unreachable else 0)
         return {"ok": self.count("ok"), "changed": self.count("changed"), "failed": failed,
@@ -86,6 +86,7 @@ class HostResult:
 
 
 Emit = Callable[[str, object], None]
+Order = list[tuple[int, BoundTask]]  # a host's tasks with their index in the playbook, in the order they run
 
 
 class _Clock:
@@ -121,6 +122,7 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
         wanted = wanted_facts(order, mode)
         script, nonce = facts_script(wanted)
         dry = mode == "plan" or opts.check
+        lock: contextlib.AbstractContextManager[Held]
         if dry:  # no lock: the facts are the only exec
             lock = contextlib.nullcontext(Held(True, _run_facts(transport, script, clock()) if wanted else None))
         else:  # the facts run in the lock's own exec: one exec per node for a no-op, the lock held from facts to apply
@@ -155,10 +157,10 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
     return result
 
 
-def wanted_facts(order, mode: str) -> list[Fact]:
+def wanted_facts(order: Order, mode: str) -> list[Fact[Any]]:
     """Every fact the host's tasks need, each once (reset asks each task's reverse), and whether the node has
     the commands their steps run."""
-    wanted: list[Fact] = []
+    wanted: list[Fact[Any]] = []
     for _, task in order:
         module = MODULES[task.module]
         wanted += module.reverse_facts(task.args) if mode == "reset" and not task.handler else module.facts(task.args)
@@ -166,11 +168,11 @@ def wanted_facts(order, mode: str) -> list[Fact]:
     return factlib.distinct(wanted + ([Commands(commands)] if commands else []))
 
 
-def needed_commands(order) -> tuple[str, ...]:
+def needed_commands(order: Order) -> tuple[str, ...]:
     return tuple(sorted({c for _, task in order for c in MODULES[task.module].needs_commands}))
 
 
-def check_commands(host: str, order, values: dict) -> None:
+def check_commands(host: str, order: Order, values: Facts) -> None:
     """A node that lacks a command some task runs fails here, before any change (not half-way through)."""
     commands = needed_commands(order)
     missing = sorted(values.get(Commands(commands)) or ()) if commands else []
@@ -180,13 +182,13 @@ def check_commands(host: str, order, values: dict) -> None:
                         "install it (ip: Debian's iproute2); nothing was changed")
 
 
-def facts_script(wanted: list[Fact]) -> tuple[str, str]:
+def facts_script(wanted: list[Fact[Any]]) -> tuple[str, str]:
     """The gather script for ``wanted`` and its nonce (random per run)."""
     nonce = secrets.token_hex(4)
     return factlib.script(wanted, nonce), nonce
 
 
-def run_facts(transport: Transport, wanted: list[Fact], timeout: float | None) -> dict[Fact, Any]:
+def run_facts(transport: Transport, wanted: list[Fact[Any]], timeout: float | None) -> dict[Fact[Any], Any]:
     """Run every fact in ``wanted`` in ONE exec and process them (the ``facts`` command; no lock)."""
     if not wanted:
         return {}
@@ -201,7 +203,7 @@ def _run_facts(transport: Transport, script: str, timeout: float | None) -> Resu
         raise TransportError(f"connection to {transport.host} lost while gathering facts ({exc})") from None
 
 
-def read_facts(host: str, wanted: list[Fact], nonce: str, r: Result | None, timeout: float | None) -> dict[Fact, Any]:
+def read_facts(host: str, wanted: list[Fact[Any]], nonce: str, r: Result | None, timeout: float | None) -> dict[Fact[Any], Any]:
     """The facts' values from the gather script's result; HostError when the script itself failed."""
     if not wanted or r is None:
         return {}
@@ -220,7 +222,7 @@ def read_facts(host: str, wanted: list[Fact], nonce: str, r: Result | None, time
         raise HostError(f"{host}: {exc}") from None
 
 
-def task_order(tasks: list[BoundTask], mode: str) -> list[tuple[int, BoundTask]]:
+def task_order(tasks: list[BoundTask], mode: str) -> Order:
     """``(index, task)`` in the order they run: reset backwards; handlers always last."""
     order = [(i, t) for i, t in enumerate(tasks) if not t.handler]
     if mode == "reset":
@@ -228,7 +230,7 @@ def task_order(tasks: list[BoundTask], mode: str) -> list[tuple[int, BoundTask]]
     return order + [(i, t) for i, t in enumerate(tasks) if t.handler]
 
 
-def plan_tasks(order, values: dict, mode: str) -> dict[int, Outcome | str]:
+def plan_tasks(order: Order, values: Facts, mode: str) -> dict[int, Outcome | str]:
     """Each task's plan over the facts (its reverse for reset), or the text of why it cannot be planned.
 
     Pure: the one place plans are made, for plan, apply, reset and ``graph --live``. A handler is
@@ -255,7 +257,7 @@ def plan_tasks(order, values: dict, mode: str) -> dict[int, Outcome | str]:
     return outcomes
 
 
-def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: Emit,
+def _plan(host: str, order: Order, values: Facts, mode: str, result: HostResult, emit: Emit,
           dry: bool = False) -> dict[int, Outcome] | None:
     planned = plan_tasks(order, values, mode)
     errors = {i: why for i, why in planned.items() if isinstance(why, str)}
@@ -275,7 +277,7 @@ def _plan(host: str, order, values: dict, mode: str, result: HostResult, emit: E
     return outcomes
 
 
-def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: HostResult, emit: Emit,
+def _apply(transport: Transport, order: Order, outcomes: dict[int, Outcome], result: HostResult, emit: Emit,
            timeout: float | None, token: str | None = None) -> None:
     host = transport.host
     todo = [(i, outcomes[i].steps) for i, _ in order if outcomes[i].changed]
@@ -332,7 +334,7 @@ def _apply(transport: Transport, order, outcomes: dict[int, Outcome], result: Ho
         raise HostError(f"{host}: {why}")
 
 
-def _report_applied(host: str, order, outcomes: dict[int, Outcome], result: HostResult, emit: Emit,
+def _report_applied(host: str, order: Order, outcomes: dict[int, Outcome], result: HostResult, emit: Emit,
                     failed_at: tuple[int, int | None] | None, why: str, after: str) -> None:
     """Each task's result after the apply script: changed, failed (at ``failed_at``) or, after that, skipped."""
     after_failure = False
@@ -347,7 +349,7 @@ def _report_applied(host: str, order, outcomes: dict[int, Outcome], result: Host
         _record(result, emit, tr)
 
 
-def _task_result(host: str, i: int, task: BoundTask, status: str, **kw) -> TaskResult:
+def _task_result(host: str, i: int, task: BoundTask, status: str, **kw: Any) -> TaskResult:
     return TaskResult(host, i, task.play, task.name, task.module, status, where=task.where, **kw)
 
 

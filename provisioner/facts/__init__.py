@@ -46,7 +46,7 @@ class Fact(Generic[T]):
         raise NotImplementedError
 
     @classmethod
-    def batch_command(cls, facts: list[Fact]) -> str | None:
+    def batch_command(cls, facts: list[Fact[Any]]) -> str | None:
         """One command that answers all ``facts`` of this class at once (fewer processes on the node), or None.
 
         :meth:`unbatch` cuts its output back into what each fact's own command
@@ -55,7 +55,7 @@ class Fact(Generic[T]):
         return None
 
     @classmethod
-    def unbatch(cls, facts: list[Fact], stdout: str, rc: int) -> dict[Fact, tuple[str, int]]:
+    def unbatch(cls, facts: list[Fact[Any]], stdout: str, rc: int) -> dict[Fact[Any], tuple[str, int]]:
         raise NotImplementedError
 
     def __str__(self) -> str:
@@ -79,28 +79,28 @@ def value(facts: Facts, fact: Fact[T]) -> T:
     return facts[fact]
 
 
-def distinct(facts: Iterable[Fact]) -> list[Fact]:
+def distinct(facts: Iterable[Fact[Any]]) -> list[Fact[Any]]:
     """Each fact once, in first-seen order."""
     return list(dict.fromkeys(facts))
 
 
-def jobs(facts: Iterable[Fact]) -> list[tuple[str, list[Fact], type[Fact] | None]]:
+def jobs(facts: Iterable[Fact[Any]]) -> list[tuple[str, list[Fact[Any]], type[Fact[Any]] | None]]:
     """What the gather script runs: ``(command, facts, batch class)``; job ``i`` is marker ``i``.
 
     Facts of a class that batches share one command; other facts with the same
     command (``Links`` and ``Addrs`` both read ``ip -d addr``) share its run.
     """
-    out: list[tuple[str, list[Fact], type[Fact] | None]] = []
-    by_class: dict[type[Fact], list[Fact]] = {}
+    out: list[tuple[str, list[Fact[Any]], type[Fact[Any]] | None]] = []
+    by_class: dict[type[Fact[Any]], list[Fact[Any]]] = {}
     for f in distinct(facts):
         by_class.setdefault(type(f), []).append(f)
-    batched: dict[type[Fact], str] = {}
+    batched: dict[type[Fact[Any]], str] = {}
     for cls, group in by_class.items():
         command = cls.batch_command(group) if len(group) > 1 else None
         if command is not None:
             batched[cls] = command
     by_command: dict[str, int] = {}
-    emitted: set[type[Fact]] = set()
+    emitted: set[type[Fact[Any]]] = set()
     for f in distinct(facts):
         cls = type(f)
         if cls in batched:
@@ -117,7 +117,7 @@ def jobs(facts: Iterable[Fact]) -> list[tuple[str, list[Fact], type[Fact] | None
     return out
 
 
-def script(facts: Iterable[Fact], nonce: str = "") -> str:
+def script(facts: Iterable[Fact[Any]], nonce: str = "") -> str:
     """One POSIX sh script that runs every distinct fact once, between numbered markers.
 
     ``nonce`` (random per run, hex) goes into every marker so that no fact's
@@ -133,7 +133,7 @@ def script(facts: Iterable[Fact], nonce: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def split(stdout: str, facts: Iterable[Fact], nonce: str = "") -> dict[Fact, tuple[str, int]]:
+def split(stdout: str, facts: Iterable[Fact[Any]], nonce: str = "") -> dict[Fact[Any], tuple[str, int]]:
     """Cut the output of :func:`script` over the same ``facts`` into ``{fact: (output, exit code)}``."""
     begin, end = f"{BEGIN}{nonce} ", f"{END}{nonce} "
     out: dict[int, tuple[str, int]] = {}
@@ -151,7 +151,7 @@ def split(stdout: str, facts: Iterable[Fact], nonce: str = "") -> dict[Fact, tup
             pos = None
         elif pos is not None:
             buf.append(line)
-    raw: dict[Fact, tuple[str, int]] = {}
+    raw: dict[Fact[Any], tuple[str, int]] = {}
     for i, (_, group, batch) in enumerate(jobs(facts)):
         if i not in out:
             continue
@@ -166,7 +166,7 @@ class FactError(ValueError):
     """A node's answer to a fact could not be read (wrong shape or type): that node's error, never a crash."""
 
 
-def parse_all(facts: Iterable[Fact], raw: Mapping[Fact, tuple[str, int]]) -> dict[Fact, Any]:
+def parse_all(facts: Iterable[Fact[Any]], raw: Mapping[Fact[Any], tuple[str, int]]) -> dict[Fact[Any], Any]:
     """Apply each fact's ``process``; a fact missing from the output processes as absent (exit 127).
 
     What a node prints is data it controls: a parser that fails on it raises :class:`FactError` naming the fact.

@@ -7,6 +7,7 @@ import binascii
 import io
 import tarfile
 from dataclasses import dataclass
+from typing import Any
 
 from ..steps import CREATED
 from ..shell import command, sh
@@ -31,7 +32,7 @@ def parse_created(text: str, rc: int) -> frozenset[tuple[str, str]]:
     """The record of what apply created: ``KIND NAME`` lines → ``{(kind, name)}``; empty without the file."""
     if rc != 0:
         return frozenset()
-    return frozenset(tuple(line.split(" ", 1)) for line in text.splitlines() if " " in line)  # type: ignore[misc]
+    return frozenset((kind, name) for kind, _, name in (line.partition(" ") for line in text.splitlines() if " " in line))
 
 
 def parse_binary(text: str, rc: int) -> BinaryState | None:
@@ -65,6 +66,11 @@ def _positions(stdout: str) -> tuple[list[int], str]:
         return [], rest
 
 
+def _paths(facts: list[Fact[Any]]) -> list[str]:
+    """The paths of a batch of File or Binary facts (a batch holds facts of one class)."""
+    return [f.path for f in facts if isinstance(f, (File, Binary))]
+
+
 @dataclass(frozen=True)
 class File(Fact[FileState | None]):
     """A whole small file (config files whose diff we show): a :class:`FileState`, or None.
@@ -82,12 +88,12 @@ class File(Fact[FileState | None]):
         return parse_file(stdout, rc)
 
     @classmethod
-    def batch_command(cls, facts) -> str | None:
-        return (_regular([f.path for f in facts])
+    def batch_command(cls, facts: list[Fact[Any]]) -> str | None:
+        return (_regular(_paths(facts))
                 + '\n[ $# -eq 0 ] || tar -c -P -h --hard-dereference --no-recursion -f - -- "$@" | base64')
 
     @classmethod
-    def unbatch(cls, facts, stdout: str, rc: int) -> dict:
+    def unbatch(cls, facts: list[Fact[Any]], stdout: str, rc: int) -> dict[Fact[Any], tuple[str, int]]:
         """Each file's own answer (``MODE OWNER GROUP`` then base64), or absent (exit 1) when not in the archive."""
         positions, rest = _positions(stdout)
         found: dict[int, str] = {}
@@ -117,12 +123,12 @@ class Binary(Fact[BinaryState | None]):
         return parse_binary(stdout, rc)
 
     @classmethod
-    def batch_command(cls, facts) -> str | None:
-        return (_regular([f.path for f in facts])
+    def batch_command(cls, facts: list[Fact[Any]]) -> str | None:
+        return (_regular(_paths(facts))
                 + "\n[ $# -eq 0 ] || { stat -L -c %a -- \"$@\" && echo @@sha256 && sha256sum -- \"$@\"; }")
 
     @classmethod
-    def unbatch(cls, facts, stdout: str, rc: int) -> dict:
+    def unbatch(cls, facts: list[Fact[Any]], stdout: str, rc: int) -> dict[Fact[Any], tuple[str, int]]:
         """Each binary's own answer (mode, then the sha256 line), by position; absent (exit 1) when not found."""
         positions, rest = _positions(stdout)
         modes, _, sums = rest.partition("@@sha256\n")

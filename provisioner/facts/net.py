@@ -12,7 +12,7 @@ from . import Fact, T
 from .values import Link, Route
 
 
-def _json(text: str, rc: int) -> list | None:
+def _json(text: str, rc: int) -> list[Any] | None:
     """``ip -json`` output: a list of objects; None when ``ip`` failed or printed no JSON. A list holding
     anything but objects is a wrong shape (ValueError: the node's answer could not be read)."""
     if rc != 0:

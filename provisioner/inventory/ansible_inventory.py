@@ -58,7 +58,7 @@ class _Group:
     hosts: dict[str, None] = field(default_factory=dict)  # in order, each once
     children: list[str] = field(default_factory=list)
     parents: set[str] = field(default_factory=set)
-    vars: dict = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
     depth: int = 0
     priority: int = 1
 
@@ -85,14 +85,14 @@ class _Inventory:
     def __init__(self, source: str):
         self.source = source
         self.groups: dict[str, _Group] = {"all": _Group("all"), "ungrouped": _Group("ungrouped")}
-        self.host_vars: dict[str, dict] = {}
+        self.host_vars: dict[str, dict[str, Any]] = {}
 
     def group(self, name: str) -> _Group:
         if name not in self.groups:
             self.groups[name] = _Group(name)
         return self.groups[name]
 
-    def add_host(self, group: str, host: str, hvars: dict) -> None:
+    def add_host(self, group: str, host: str, hvars: dict[str, Any]) -> None:
         if host not in self.host_vars and len(self.host_vars) >= MAX_HOSTS:
             raise InputError(f"{self.source}: more than {MAX_HOSTS} hosts; provision takes one cluster per inventory")
         self.host_vars.setdefault(host, {}).update(hvars)
@@ -121,7 +121,7 @@ class _Inventory:
         """Each group's depth: its longest path from ``all`` (ansible-core orders group vars by it)."""
         memo: dict[str, int] = {}
 
-        def depth(name: str, path: tuple) -> int:
+        def depth(name: str, path: tuple[Any, ...]) -> int:
             if name in path:
                 loop = path[path.index(name):] + (name,)
                 raise InputError(f"{self.source}: groups {' -> '.join(loop)} form a loop")
@@ -177,9 +177,9 @@ class _VarsFiles:
 
     def __init__(self, base: Path | None):
         self.base = base
-        self.cache: dict[tuple[str, str], dict] = {}
+        self.cache: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def vars(self, kind: str, name: str) -> dict:
+    def vars(self, kind: str, name: str) -> dict[str, Any]:
         if self.base is None or name.startswith("/"):
             return {}
         key = (kind, name)
@@ -187,7 +187,7 @@ class _VarsFiles:
             self.cache[key] = self._load(self.base / kind, name)
         return self.cache[key]
 
-    def _load(self, folder: Path, name: str) -> dict:
+    def _load(self, folder: Path, name: str) -> dict[str, Any]:
         if not folder.is_dir():
             return {}
         for ext in VARS_EXTENSIONS:
@@ -197,7 +197,7 @@ class _VarsFiles:
                 break
         else:
             return {}
-        out: dict = {}
+        out: dict[str, Any] = {}
         for f in found:
             try:
                 data = yaml.load(read_text(f), Loader=_VarsLoader)
@@ -344,7 +344,7 @@ def _looks_ini(text: str) -> bool:
     return first.startswith("[")
 
 
-def _mapping(value: Any, where: str) -> dict:
+def _mapping(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -352,7 +352,7 @@ def _mapping(value: Any, where: str) -> dict:
     return value
 
 
-def _from_yaml(data: dict, source: str) -> _Inventory:
+def _from_yaml(data: dict[str, Any], source: str) -> _Inventory:
     inv = _Inventory(source)
 
     def group(name: str, body: Any, parent: str | None) -> None:
@@ -419,7 +419,7 @@ def _from_ini(text: str, source: str) -> _Inventory:
             except ValueError as exc:
                 raise InputError(f"{where}: {exc}") from None
             names, port = expand_hosts(words[0], where)
-            hvars: dict = {}
+            hvars: dict[str, Any] = {}
             for w in words[1:]:
                 if "=" not in w:
                     raise InputError(f"{where}: {w!r} is not key=value")

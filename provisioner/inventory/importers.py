@@ -15,6 +15,7 @@ import ipaddress
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def _cluster(service_cidr: str, pod_cidr: ipaddress.IPv4Network, node_ips: list[
 
 
 # -- kubectl ------------------------------------------------------------------------
-def node_list(text: str) -> list:
+def node_list(text: str) -> list[Any]:
     """The Nodes in ``kubectl get nodes`` output: JSON or YAML, a List (``items``) or one Node."""
     try:
         doc = json.loads(text)
@@ -96,7 +97,7 @@ def kubeadm_ranges(text: str) -> dict[str, str]:
 
 
 def from_kubectl(text: str, service_cidr: str | None, pod_cidr: str | None = None, node_cidr: str | None = None,
-                 kubeadm: dict[str, str] | None = None, warnings: list[str] | None = None) -> dict:
+                 kubeadm: dict[str, str] | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
     """Inventory data from ``kubectl get nodes``: names, InternalIP, pod CIDRs, control-plane group.
 
     The cluster's ranges come from ``--pod-cidr``/``--service-cidr`` or kubeadm's ClusterConfiguration
@@ -182,14 +183,14 @@ CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.ssh"
 
 
 def from_ansible(path: Path, pod_cidr: str | None = None, service_cidr: str | None = None,
-                 node_cidr: str | None = None, warnings: list[str] | None = None, cwd: Path | None = None) -> dict:
+                 node_cidr: str | None = None, warnings: list[str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
     """Inventory data from an Ansible inventory (kubespray's included): one node per Kubernetes host."""
     return from_parsed(ansible_inventory.read(path), str(path), pod_cidr, service_cidr, node_cidr, warnings, cwd)
 
 
 def from_parsed(parsed: ansible_inventory.Parsed, source: str, pod_cidr: str | None = None,
                 service_cidr: str | None = None, node_cidr: str | None = None, warnings: list[str] | None = None,
-                cwd: Path | None = None) -> dict:
+                cwd: Path | None = None) -> dict[str, Any]:
     """Inventory data from an Ansible inventory as Ansible reads it, with kubespray's meaning:
 
     - the nodes are the hosts of ``k8s_cluster`` where it exists (else of kube_control_plane and kube_node,
@@ -280,12 +281,12 @@ def from_parsed(parsed: ansible_inventory.Parsed, source: str, pod_cidr: str | N
     return out
 
 
-def _first_key(v: dict, *keys: str) -> str | None:
+def _first_key(v: dict[str, Any], *keys: str) -> str | None:
     """The first of ``keys`` (a variable and its aliases) that ``v`` sets to something."""
     return next((k for k in keys if v.get(k) not in (None, "")), None)
 
 
-def _first(v: dict, *keys: str) -> Any:
+def _first(v: dict[str, Any], *keys: str) -> Any:
     key = _first_key(v, *keys)
     return None if key is None else v[key]
 
@@ -301,7 +302,7 @@ def _literal(value: Any, host: str, key: str) -> Any:
     return value
 
 
-def _ansible_node(host: str, v: dict, cwd: Path) -> dict[str, Any]:
+def _ansible_node(host: str, v: dict[str, Any], cwd: Path) -> dict[str, Any]:
     name = host.split(".")[0]
     name = name.lower() if name.isascii() else name  # "K" (Kelvin sign) must not become "k"
     if not NAME.match(name):
@@ -341,7 +342,7 @@ def _ansible_node(host: str, v: dict, cwd: Path) -> dict[str, Any]:
     return node
 
 
-def _jump(host: str, v: dict) -> str:
+def _jump(host: str, v: dict[str, Any]) -> str:
     """The bastion as ``ssh.jump``: ``[user@]address[:port]``, as ProxyJump writes it."""
     address = str(_literal(_first(v, "ansible_host", "ansible_ssh_host") or host, host, "ansible_host"))
     user = _first(v, "ansible_user", "ansible_ssh_user")
@@ -352,7 +353,7 @@ def _jump(host: str, v: dict) -> str:
         f":{_literal(port, host, 'ansible_port')}" if port else "")
 
 
-def _cluster_vars(nodes: list[dict], source: str, warnings: list[str]) -> dict[str, str]:
+def _cluster_vars(nodes: list[dict[str, Any]], source: str, warnings: list[str]) -> dict[str, str]:
     """kubespray's cluster-wide variables as the node hosts have them; one ``{{ name }}`` reference to a plain
     variable is followed (kubespray's ``dns_domain: "{{ cluster_name }}"``), nothing else is templated."""
     out: dict[str, str] = {}
@@ -391,7 +392,7 @@ def _values(data: Any) -> int:
     return 1
 
 
-def check_size(data: dict, source: str) -> None:
+def check_size(data: dict[str, Any], source: str) -> None:
     """An inventory made from ``source`` that provision could not load (more than MAX_VALUES values) is
     refused at once, naming its size, instead of being written and read back slowly to the same end."""
     n = _values(data)
@@ -403,11 +404,11 @@ def check_size(data: dict, source: str) -> None:
 class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """No anchors and aliases: nodes sharing one groups list get it written out each (as a person writes it)."""
 
-    def ignore_aliases(self, data):
+    def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-def to_yaml(data: dict, source: str) -> str:
+def to_yaml(data: dict[str, Any], source: str) -> str:
     return f"# written by `provision inventory` from {source}; check it, then: provision validate THIS_FILE\n" + \
         yaml.dump(data, Dumper=_PlainDumper, sort_keys=False)
 
@@ -416,7 +417,7 @@ def to_yaml(data: dict, source: str) -> str:
 _SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError)
 
 
-def _readable(source: str, what: str, make):
+def _readable(source: str, what: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return make()
     except _SHAPE_ERRORS as exc:
@@ -425,9 +426,9 @@ def _readable(source: str, what: str, make):
 
 
 def import_kubectl(text: str, source: str, service_cidr: str | None, pod_cidr: str | None, node_cidr: str | None,
-                      kubeadm_text: str | None, warnings: list[str]) -> dict:
+                      kubeadm_text: str | None, warnings: list[str]) -> dict[str, Any]:
     """:func:`from_kubectl` over what a user gives (``kubectl get nodes`` output, kubeadm's ConfigMap)."""
-    def make() -> dict:
+    def make() -> dict[str, Any]:
         kubeadm = kubeadm_ranges(kubeadm_text) if kubeadm_text is not None else {}
         return from_kubectl(text, service_cidr, pod_cidr, node_cidr, kubeadm, warnings)
 
@@ -435,13 +436,13 @@ def import_kubectl(text: str, source: str, service_cidr: str | None, pod_cidr: s
 
 
 def import_ansible(path: Path, pod_cidr: str | None, service_cidr: str | None, node_cidr: str | None,
-                      warnings: list[str]) -> dict:
+                      warnings: list[str]) -> dict[str, Any]:
     """:func:`from_ansible` over a user's file."""
     return _readable(str(path), "an Ansible inventory",
                      lambda: from_ansible(path, pod_cidr, service_cidr, node_cidr, warnings))
 
 
-def write(data: dict, source: str, target: Path | None) -> str:
+def write(data: dict[str, Any], source: str, target: Path | None) -> str:
     """The inventory's YAML, validated by the loader in a file of its own before it takes ``target``'s name
     (never written through a link); without ``target`` it is only checked. Returns the text."""
     import tempfile

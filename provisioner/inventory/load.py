@@ -23,8 +23,9 @@ from .model import CNI, Cluster, Inventory, Jump, Node, Pod, SSHSettings
 
 
 @lru_cache(maxsize=1)
-def schema() -> dict:
-    return json.loads(resources.files(__package__).joinpath("schema.json").read_text())
+def schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(resources.files(__package__).joinpath("schema.json").read_text())
+    return schema
 
 
 REMOVED_KUBELET_FLAGS = {
@@ -40,7 +41,7 @@ def parse_version(text: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def with_defaults(part: dict, value: Any, root: dict | None = None) -> Any:
+def with_defaults(part: dict[str, Any], value: Any, root: dict[str, Any] | None = None) -> Any:
     """``value`` with every schema ``default`` filled in: the ONE place defaults come from.
 
     Follows objects (a missing object with properties becomes ``{}`` and gets its
@@ -71,7 +72,7 @@ def with_defaults(part: dict, value: Any, root: dict | None = None) -> Any:
     return value
 
 
-def _deref(part: dict, root: dict) -> dict:
+def _deref(part: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     """``part`` with its ``$ref`` (into ``root``'s ``$defs``) merged in; keys beside the ``$ref`` win."""
     ref = part.get("$ref", "")
     if ref.startswith("#/$defs/") and ref[len("#/$defs/"):] in root.get("$defs", {}):
@@ -112,10 +113,10 @@ class _Checker:
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
 
-    def bad(self, path: tuple, message: str) -> None:
+    def bad(self, path: tuple[Any, ...], message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
 
-    def net(self, path: tuple, value: str) -> ipaddress.IPv4Network | None:
+    def net(self, path: tuple[Any, ...], value: str) -> ipaddress.IPv4Network | None:
         try:
             return ipaddress.IPv4Network(value)
         except ValueError as exc:
@@ -127,7 +128,7 @@ class _Checker:
             self.bad(path, f"{value} is not a network: {exc}{hint}")
             return None
 
-    def addr(self, path: tuple, value: str) -> ipaddress.IPv4Address | None:
+    def addr(self, path: tuple[Any, ...], value: str) -> ipaddress.IPv4Address | None:
         try:
             return ipaddress.IPv4Address(value)
         except ValueError as exc:
@@ -289,7 +290,7 @@ class _Checker:
             jump=self.jump(("ssh", "jump"), s["jump"], s["user"], s["port"]) if "jump" in s else None,
         )
 
-    def jump(self, where: tuple, text: str, user: str, port: int) -> Jump | None:
+    def jump(self, where: tuple[Any, ...], text: str, user: str, port: int) -> Jump | None:
         """``[user@]host[:port]`` (the schema checked its shape); the user and port default to the ssh section's."""
         if text == "none":
             return None
@@ -328,16 +329,17 @@ class _Checker:
         out = []
         for i, n in enumerate(items):
             pods = self.pods(i, n["pods"], subnets[i])
-            if ips[i] is None:
+            ip = ips[i]
+            if ip is None:
                 continue
             out.append(Node(
-                name=n["name"], address=n["address"], port=n.get("port", port), ip=ips[i],
+                name=n["name"], address=n["address"], port=n.get("port", port), ip=ip,
                 interface=n["interface"], groups=tuple(n["groups"]), pod_subnet=subnets[i], pods=tuple(pods),
                 **self.login(i, n, ssh),
             ))
         return out
 
-    def login(self, i: int, n: dict, ssh: SSHSettings) -> dict[str, Any]:
+    def login(self, i: int, n: dict[str, Any], ssh: SSHSettings) -> dict[str, Any]:
         """Who the node is reached as, decided once: the node's own user/key or the ssh section's, and
         whether commands go through ``sudo -n`` (asked for, and the user is not root)."""
         user = n.get("user", ssh.user)
@@ -354,7 +356,7 @@ class _Checker:
         own = [] if c["type"] == PLUGIN_NAME else [c["type"]]
         return tuple(own + (["host-local"] if c["ipam"] == "host-local" else ["dhcp"]) + ["loopback"])
 
-    def node_ip(self, i: int, n: dict, cluster: Cluster):
+    def node_ip(self, i: int, n: dict[str, Any], cluster: Cluster) -> ipaddress.IPv4Address | None:
         path = ("nodes", i, "ip")
         if "ip" in n:
             ip = self.addr(path, n["ip"])
@@ -377,7 +379,7 @@ class _Checker:
                                                             "the node IP should be its private network address")))
         return ip
 
-    def node_subnet(self, i: int, n: dict, cluster: Cluster):
+    def node_subnet(self, i: int, n: dict[str, Any], cluster: Cluster) -> ipaddress.IPv4Network | None:
         if "pod_subnet" not in n:
             return None
         path = ("nodes", i, "pod_subnet")
@@ -397,7 +399,7 @@ class _Checker:
                 pass
         return sub
 
-    def not_a_host(self, path: tuple, ip: ipaddress.IPv4Address, net: ipaddress.IPv4Network) -> None:
+    def not_a_host(self, path: tuple[Any, ...], ip: ipaddress.IPv4Address, net: ipaddress.IPv4Network) -> None:
         """The network and broadcast addresses of ``net`` are not addresses a host can have."""
         if net.num_addresses > 2 and ip in (net.network_address, net.broadcast_address):
             which = "network" if ip == net.network_address else "broadcast"
@@ -413,7 +415,7 @@ class _Checker:
             else:
                 seen[k] = i
 
-    def pods(self, i: int, items: list, subnet: ipaddress.IPv4Network) -> list[Pod]:
+    def pods(self, i: int, items: list[Any], subnet: ipaddress.IPv4Network) -> list[Pod]:
         specs = [with_defaults(POD, {"name": p}) if isinstance(p, str) else p for p in items]
         fixed = set()
         for j, p in enumerate(specs):

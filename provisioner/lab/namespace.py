@@ -23,7 +23,9 @@ import socket
 import subprocess
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -49,7 +51,7 @@ HIDDEN = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/containerd", "/var/lib/c
 USED_VISIBLE = ("/etc/cni", "/opt/cni", "/etc/containerd", "/etc/kubernetes", "/etc/default/kubelet")
 
 
-def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     p = subprocess.run(argv, capture_output=True, text=True)
     if check and p.returncode != 0:
         raise LabError(f"`{' '.join(argv)}` failed: {p.stderr.strip()}")
@@ -161,7 +163,8 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
     return out
 
 
-def inventory(name: str, state: Path, subnet: str, ips, pods=("web", "api"), cni_pods=(), cni_type=None) -> dict:
+def inventory(name: str, state: Path, subnet: str, ips: list[ipaddress.IPv4Address], pods: tuple[str, ...] = ("web", "api"),
+              cni_pods: tuple[str, ...] = (), cni_type: str | None = None) -> dict[str, Any]:
     names = node_names(len(ips))
     data = {
         "cluster": {"name": name, "domain": "cluster.local", "node_cidr": str(ipaddress.IPv4Network(subnet)),
@@ -186,7 +189,7 @@ def _keys(state: Path, nodes: list[str]) -> None:
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", node, "-f", str(state / node / "ssh_host_ed25519_key"))
 
 
-def _start_node(lab: str, state: Path, node: str, ip, prefix: int, bridge: str, hidden: tuple[str, ...] = HIDDEN) -> None:
+def _start_node(lab: str, state: Path, node: str, ip: ipaddress.IPv4Address, prefix: int, bridge: str, hidden: tuple[str, ...] = HIDDEN) -> None:
     ns = f"{lab}-{node}"
     d = state / node
     _run("ip", "netns", "add", ns)
@@ -306,7 +309,7 @@ def _wait_port(host: str, port: int, seconds: float) -> None:
             time.sleep(0.1)
 
 
-def _static_neighbours(lab: str, nodes: list[str], ips) -> None:
+def _static_neighbours(lab: str, nodes: list[str], ips: list[ipaddress.IPv4Address]) -> None:
     """Each node knows every other node's MAC on the lab network (permanent ARP entries).
 
     The kernel keeps ONE ARP table for all network namespaces of the machine, and
@@ -424,7 +427,7 @@ def _procs_with(needle: bytes) -> list[int]:
     return out
 
 
-def _wait(cond, seconds: float) -> bool:
+def _wait(cond: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while not cond():
         if time.monotonic() > deadline:
@@ -444,7 +447,7 @@ def node_pid(lab: str, node: str) -> int:
     raise LabError(f"node {node} of lab {lab} is not running")
 
 
-def running(name: str = "plab") -> dict:
+def running(name: str = "plab") -> dict[str, Any]:
     """What exists of lab ``name`` right now (for tests and `lab status`)."""
     return {"netns": _netns(name), "links": _links(name), "pids": sorted(_lab_pids(name)),
             "state": (ROOT / name).exists()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 
@@ -32,7 +33,7 @@ def parse_ssh_config(text: str) -> dict[str, dict[str, str]]:
     return hosts
 
 
-def inventory_for_vms(data: dict, ssh_config: str, known_hosts: Path) -> dict:
+def inventory_for_vms(data: dict[str, Any], ssh_config: str, known_hosts: Path) -> dict[str, Any]:
     """A copy of inventory ``data`` whose nodes are reached the way ``vagrant ssh-config`` says."""
     hosts = parse_ssh_config(ssh_config)
     missing = [n["name"] for n in data["nodes"] if n["name"] not in hosts]
@@ -60,7 +61,7 @@ def inventory_for_vms(data: dict, ssh_config: str, known_hosts: Path) -> dict:
     return out
 
 
-def write_inventory(base: Path, ssh_config: str | None, out: Path) -> dict:
+def write_inventory(base: Path, ssh_config: str | None, out: Path) -> dict[str, Any]:
     """Write ``out``: inventory ``base`` (validated by the caller) reached as ``vagrant ssh-config`` says.
 
     Without ``ssh_config`` text, runs ``vagrant ssh-config`` (the Vagrantfile reads

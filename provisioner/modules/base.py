@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field, replace
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import HostError
@@ -78,29 +78,30 @@ class Module:
     needs_commands: tuple[str, ...] = ()  # commands its steps run: a node without one fails before any change
     local_sources: tuple[str, ...] = ()   # args naming files on this machine to upload (binding confines them)
 
-    def with_defaults(self, args: dict) -> dict:
+    def with_defaults(self, args: dict[str, Any]) -> dict[str, Any]:
         """``args`` with the defaults of :attr:`args` (the schema) filled in; binding does this once."""
-        return with_defaults(self.args, args)
+        filled: dict[str, Any] = with_defaults(self.args, args)
+        return filled
 
-    def prepare(self, args: dict) -> dict:
+    def prepare(self, args: dict[str, Any]) -> dict[str, Any]:
         """Local work before any connection (read files to upload); may raise ValueError. Default: none."""
         return args
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         return []
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         raise NotImplementedError
 
-    def reverse_facts(self, args: dict) -> list[Fact]:
+    def reverse_facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         return self.facts(args)
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         """Undo what ``plan`` makes; runs twice without error (CNI's DEL rule)."""
         raise NotImplementedError
 
 
-def schema(properties: dict, required: list[str]) -> dict:
+def schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "properties": properties, "required": required}
 
 
@@ -215,7 +216,7 @@ def unified_diff(path: str, old: bytes, new: bytes) -> str:
                                                                   f"{path} (wanted)"))
 
 
-def file_facts(paths) -> list[Fact]:
+def file_facts(paths: Iterable[str]) -> list[Fact[Any]]:
     """Each file, its backup and the record of what apply created: what reset needs to put back what was there."""
     return [Created()] + [f for p in paths for f in (File(p), Exists(backup_of(p)))]
 
@@ -250,18 +251,18 @@ class FilesModule(Module):
     Pre-existing files are backed up on the first write and put back on reset.
     """
 
-    def files(self, args: dict) -> dict[str, str]:
+    def files(self, args: dict[str, Any]) -> dict[str, str]:
         raise NotImplementedError
 
-    def noop(self, args: dict) -> str:
+    def noop(self, args: dict[str, Any]) -> str:
         """The reason given when every file is already as wanted."""
         raise NotImplementedError
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         return file_facts(self.files(args))
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         return plan_files(self.files(args), facts, self.noop(args))
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         return remove_files(self.files(args), facts)

@@ -18,6 +18,7 @@ and reboots has no trace of provisioner.
 from __future__ import annotations
 
 import posixpath
+from typing import Any
 
 from ..facts import Fact, Facts
 from ..facts.files import Exists
@@ -33,7 +34,7 @@ UNIT_NAME = {"type": "string", "pattern": r"\A[A-Za-z0-9@._-]{1,200}\.service\Z"
 q = command  # the script's lines are short: one letter for "these words, each quoted"
 
 
-def boot_script(a: dict) -> str:
+def boot_script(a: dict[str, Any]) -> str:
     """The replay script: bridge, hand-made pods, routes; each line idempotent, ``set -e`` so a failure shows."""
     br = a["bridge"]
     lines = ["#!/bin/sh",
@@ -65,7 +66,7 @@ def boot_script(a: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def boot_unit(a: dict) -> str:
+def boot_unit(a: dict[str, Any]) -> str:
     return ("# managed by provisioner: replays the pod network at boot; removed by `provision reset`\n"
             "[Unit]\n"
             "Description=Pod network made by provisioner (bridge, lab pods, routes to the other nodes' pods)\n"
@@ -77,7 +78,7 @@ def boot_unit(a: dict) -> str:
             "\n[Install]\nWantedBy=multi-user.target\n")
 
 
-def wants_link(a: dict) -> str:
+def wants_link(a: dict[str, Any]) -> str:
     return posixpath.join(posixpath.dirname(a["unit_dir"] + "/"), "multi-user.target.wants", a["unit"])
 
 
@@ -99,13 +100,13 @@ class PodNetworkBootModule(Module):
         "unit_dir": {**ABS, "default": "/etc/systemd/system"},
     }, ["bridge", "address", "gateway", "prefix", "interface", "node_ip", "pods", "routes"])
 
-    def files(self, a) -> dict[str, str]:
+    def files(self, a: dict[str, Any]) -> dict[str, str]:
         return {a["script"]: boot_script(a), posixpath.join(a["unit_dir"], a["unit"]): boot_unit(a)}
 
-    def facts(self, a: dict) -> list[Fact]:
+    def facts(self, a: dict[str, Any]) -> list[Fact[Any]]:
         return file_facts(self.files(a)) + [Exists(wants_link(a))]
 
-    def plan(self, a: dict, facts: Facts) -> Outcome:
+    def plan(self, a: dict[str, Any], facts: Facts) -> Outcome:
         pods = sum(1 for p in a["pods"] if p.get("via", "manual") == "manual")
         what = f"bridge {a['bridge']}, {pods} pod(s), {len(a['routes'])} route(s)"
         out = plan_files(self.files(a), facts, f"{a['unit']} already replays {what} at boot")
@@ -120,7 +121,7 @@ class PodNetworkBootModule(Module):
             out.reason = f"{a['unit']}: update what it replays at boot ({what})"
         return out
 
-    def reverse(self, a: dict, facts: Facts) -> Outcome:
+    def reverse(self, a: dict[str, Any], facts: Facts) -> Outcome:
         link = wants_link(a)
         steps = restore_steps(link, facts, present=facts[Exists(link)]) if ours(link, facts) else []
         for path in self.files(a):

@@ -13,6 +13,8 @@ refuse a bridge whose address differs from its gateway).
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..facts import Fact, Facts, value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs
@@ -34,10 +36,10 @@ class BridgeModule(Module):
     needs_commands = ("ip",)
     args = schema({"name": IFNAME, "address": CIDR, "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         return [Links(), Addrs(), Created()]
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         name, address = args["name"], args["address"]
         link = (value(facts, Links()) or {}).get(name)
         have = (facts[Addrs()] or {}).get(name, [])
@@ -73,7 +75,7 @@ class BridgeModule(Module):
         return Outcome(steps, f"bridge {name}: " + ("create" if link is None else "repair") + f" with {address}",
                        parts=parts)
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         name = args["name"]
         link = (value(facts, Links()) or {}).get(name)
         if link is None:

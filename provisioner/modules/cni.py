@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import posixpath
 from pathlib import Path
+from typing import Any
 
 from .. import uploads
 from ..node_plugin import PLUGIN_NAME, plugin_path
@@ -36,17 +37,17 @@ class CNIPluginsModule(Module):
         "files": {"type": "array"},  # filled in by prepare(): uploads.Artifact values
     }, ["source", "dest", "plugins"])
 
-    def prepare(self, args):
+    def prepare(self, args: dict[str, Any]) -> dict[str, Any]:
         extra = {PLUGIN_NAME: plugin_path()} if args["own_plugin"] else {}
         found = uploads.collect(Path(args["source"]), list(args["plugins"]), args.get("sha256") or {},
                                 args.get("tarball_sha256"), extra)
         return {**args, "files": found}
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         paths = [posixpath.join(args["dest"], f.name) for f in args["files"]]
         return [Created()] + [x for p in paths for x in (Binary(p), Exists(backup_of(p)))]
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         steps: list[Step] = []
         names: list[str] = []
         for f in args["files"]:
@@ -67,7 +68,7 @@ class CNIPluginsModule(Module):
                                   + ", ".join(f.name for f in args["files"]))
         return Outcome(steps, f"install {', '.join(names)} into {args['dest']}")
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         """Puts back plugins that were there before apply and removes those it installed; others stay."""
         steps, names = [], []
         for f in args["files"]:
@@ -89,19 +90,19 @@ class CNIConfigModule(Module):
         "data_dir": ABS,
     }, ["conf_dir", "file", "config"])
 
-    def _files(self, args) -> dict[str, bytes]:
+    def _files(self, args: dict[str, Any]) -> dict[str, bytes]:
         out = {posixpath.join(args["conf_dir"], args["file"]): (json.dumps(args["config"], indent=2) + "\n").encode()}
         if args["loopback"]:
             lo = {"cniVersion": args["config"]["cniVersion"], "name": "lo", "type": "loopback"}
             out[posixpath.join(args["conf_dir"], LOOPBACK_FILE)] = (json.dumps(lo, indent=2) + "\n").encode()
         return out
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         leases = self._leases(args)
-        data: list[Fact] = [Exists(leases), File(CREATED_DIRS)] if leases else []
+        data: list[Fact[Any]] = [Exists(leases), File(CREATED_DIRS)] if leases else []
         return file_facts(self._files(args)) + [Listing(args["conf_dir"])] + data
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         steps: list[Step] = []
         diffs: list[str] = []
         leases = self._leases(args)
@@ -122,10 +123,10 @@ class CNIConfigModule(Module):
             return Outcome(reason=f"{args['conf_dir']}/{ours} already holds network {args['config']['name']}", warnings=warnings)
         return Outcome(steps, f"write {args['conf_dir']}/{ours}", "".join(diffs), warnings)
 
-    def _leases(self, args) -> str | None:
+    def _leases(self, args: dict[str, Any]) -> str | None:
         return posixpath.join(args["data_dir"], args["config"]["name"]) if args.get("data_dir") else None
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         """Restores or removes the config files; empties the lease directory only if apply made it.
 
         host-local's leases would block the next run, but a lease directory that was
@@ -158,20 +159,20 @@ class CNIPodsModule(Module):
         "ifname": {"type": "string", "pattern": r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}\Z", "default": "eth0"},
     }, ["bin_dir", "config", "pods"])
 
-    def _pods(self, args):
+    def _pods(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         return [p for p in args["pods"] if p.get("via") == "cni"]
 
-    def _cache(self, args, pod: str) -> str:
+    def _cache(self, args: dict[str, Any], pod: str) -> str:
         """Where the ADD result of ``pod`` is kept, for DEL (a runtime keeps it in /var/lib/cni/results)."""
         return f"{RESULTS}/{args['config']['name']}-{pod}-{args['ifname']}"
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         pods = self._pods(args)
-        out: list[Fact] = [Netns(), Links(), Created()]
+        out: list[Fact[Any]] = [Netns(), Links(), Created()]
         return (out + [Addrs(p["name"]) for p in pods] + [Links(p["name"]) for p in pods]
                 + [Exists(self._cache(args, p["name"])) for p in pods])
 
-    def _attached(self, name: str, args: dict, facts: Facts) -> bool:
+    def _attached(self, name: str, args: dict[str, Any], facts: Facts) -> bool:
         """The pod has its address, and the host end of its veth is a port of the bridge (a bridge deleted and made
         again by hand has no ports: the pod is then cut off though it still holds its address)."""
         ifname = args["ifname"]
@@ -184,7 +185,7 @@ class CNIPodsModule(Module):
         host = next((x for x in (facts.get(Links()) or {}).values() if x.index == inside.peer), None)
         return host is not None and host.master == bridge
 
-    def _chain(self, command: str, pod: str, args) -> CNIChain:
+    def _chain(self, command: str, pod: str, args: dict[str, Any]) -> CNIChain:
         """The whole conflist for ``pod``, each plugin in turn with the result before it, as a runtime runs it."""
         conf = args["config"]
         singles = tuple(json.dumps({"cniVersion": conf["cniVersion"], "name": conf["name"], **p}) for p in conf["plugins"])
@@ -193,7 +194,7 @@ class CNIPodsModule(Module):
         return CNIChain(command, singles, env, args["bin_dir"], tuple(p["type"] for p in conf["plugins"]),
                         self._cache(args, pod))
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         """Attach each CNI pod; one whose namespace or address is gone is detached first (DEL, then ADD),
         as a runtime repairs a sandbox, so its old lease never blocks the new ADD."""
         steps: list[Step] = []
@@ -220,7 +221,7 @@ class CNIPodsModule(Module):
         chain = " -> ".join(p["type"] for p in args["config"]["plugins"])
         return Outcome(steps, f"attach {', '.join(names)} through {chain}", parts=parts)
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         steps: list[Step] = []
         for pod in self._pods(args):
             if pod["name"] in (facts[Netns()] or []) and created_by_apply("netns", pod["name"], facts):

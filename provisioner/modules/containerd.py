@@ -24,6 +24,9 @@ keeps that person's edits).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
@@ -58,7 +61,7 @@ def config_version(path: str, doc: tomlkit.TOMLDocument) -> int:
     return int(version)
 
 
-def _table(doc, keys: tuple[str, ...], create: bool):
+def _table(doc: MutableMapping[str, Any], keys: tuple[str, ...], create: bool) -> MutableMapping[str, Any] | None:
     """The (possibly nested) table at ``keys``; missing parents are made as super tables, so that only
     ``[a."b".c]`` appears in the file, the way people write it."""
     node = doc
@@ -73,19 +76,20 @@ def _table(doc, keys: tuple[str, ...], create: bool):
     return node
 
 
-def cni_settings(doc, version: int) -> dict:
+def cni_settings(doc: tomlkit.TOMLDocument, version: int) -> dict[str, Any]:
     """The CNI table's ``bin_dir``/``bin_dirs``/``conf_dir`` as plain values (absent keys left out)."""
     table = _table(doc, TABLES[version], create=False)
     return {k: table[k].unwrap() if hasattr(table[k], "unwrap") else table[k] for k in KEYS if table and k in table}
 
 
-def set_cni(doc, version: int, bin_dir: str, conf_dir: str) -> None:
+def set_cni(doc: tomlkit.TOMLDocument, version: int, bin_dir: str, conf_dir: str) -> None:
     """Point the CNI table at ``bin_dir``/``conf_dir``, in whichever key form the table already uses.
 
     containerd 2.0 reads ``bin_dir``; 2.1 added ``bin_dirs`` (a list). A table with either keeps
     its form; a new version 3 table gets ``bin_dirs``.
     """
     table = _table(doc, TABLES[version], create=True)
+    assert table is not None  # made when missing
     if "bin_dir" in table or (version < 3 and "bin_dirs" not in table):
         table["bin_dir"] = bin_dir
     if "bin_dirs" in table or version == 3 and "bin_dir" not in table:
@@ -93,7 +97,7 @@ def set_cni(doc, version: int, bin_dir: str, conf_dir: str) -> None:
     table["conf_dir"] = conf_dir
 
 
-def restore_cni(doc, version: int, old: dict) -> None:
+def restore_cni(doc: tomlkit.TOMLDocument, version: int, old: dict[str, Any]) -> None:
     """Give the CNI table's keys the values ``old`` had (remove those it lacked; an emptied table goes)."""
     table = _table(doc, TABLES[version], create=False)
     if table is None:
@@ -119,7 +123,7 @@ def edited(path: str, text: str, bin_dir: str, conf_dir: str, major: int) -> tup
     return tomlkit.dumps(doc), version
 
 
-def _has_tables(doc) -> bool:
+def _has_tables(doc: Mapping[str, Any]) -> bool:
     return any(isinstance(v, dict) for v in doc.values())
 
 
@@ -130,10 +134,10 @@ class ContainerdCNIModule(Module):
     args = schema({"config_file": ABS, "major": {"enum": [1, 2]}, "bin_dir": ABS, "conf_dir": ABS},
                   ["config_file", "major", "bin_dir", "conf_dir"])
 
-    def facts(self, a: dict) -> list[Fact]:
+    def facts(self, a: dict[str, Any]) -> list[Fact[Any]]:
         return file_facts([a["config_file"]]) + [File(backup_of(a["config_file"]))]
 
-    def plan(self, a: dict, facts: Facts) -> Outcome:
+    def plan(self, a: dict[str, Any], facts: Facts) -> Outcome:
         path, current = a["config_file"], value(facts, File(a["config_file"]))
         original = NEW_HEADER if current is None else text_of(path, current)
         text, version = edited(path, original, a["bin_dir"], a["conf_dir"], a["major"])
@@ -149,7 +153,7 @@ class ContainerdCNIModule(Module):
                            warnings=warnings)
         return Outcome(steps, f"point {where} of {path} at {a['bin_dir']} and {a['conf_dir']}", diff, warnings)
 
-    def reverse(self, a: dict, facts: Facts) -> Outcome:
+    def reverse(self, a: dict[str, Any], facts: Facts) -> Outcome:
         path, current = a["config_file"], value(facts, File(a["config_file"]))
         if current is None:
             return Outcome(reason=f"{path} is absent")

@@ -15,6 +15,8 @@ that no task names is left alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..facts import Fact, Facts, value
 from ..facts.files import File, Created
 from ..steps import CREATED, CREATED_DIRS, STATE_DIR, Cmd, RemoveEmptyDir, Step
@@ -38,13 +40,13 @@ class CreatedDirsModule(Module):
                   [])
     needs_paths = True
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         return [File(CREATED_DIRS), Created()]
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         return Outcome(reason=f"directories this tool creates are listed in {CREATED_DIRS}")
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         record = value(facts, File(CREATED_DIRS))
         if record is None:
             if facts.get(Created()):

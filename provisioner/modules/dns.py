@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import replace
+from typing import Any
 
 from .. import cluster_dns as dns
 from ..facts import Fact, Facts, value
@@ -26,11 +27,11 @@ TOP = ("# BEGIN provisioner: cluster DNS first", "# END provisioner: cluster DNS
 BOTTOM = ("# BEGIN provisioner: cluster search path (the last search line wins)", "# END provisioner: cluster search path")
 
 
-def tail_block(a: dict) -> str:
+def tail_block(a: dict[str, Any]) -> str:
     return f"search {' '.join(a['search'])}\n" + (f"options {' '.join(a['options'])}\n" if a["options"] else "")
 
 
-def dhcp_hook(a: dict) -> str:
+def dhcp_hook(a: dict[str, Any]) -> str:
     """sh that dhclient-script sources after every lease: a DHCP client rewrites resolv.conf at boot and at each
     renewal, and this puts the two marked blocks back exactly as :meth:`ResolvConfModule.plan` writes them
     (so the next plan has nothing to do). Every value is a quoted argument; it never ``exit``s (it is sourced)."""
@@ -65,12 +66,12 @@ class ResolvConfModule(Module):
         "dhcp_hook": {**ABS, "default": DHCP_HOOKS + "/provisioner-resolv-conf"},
     }, ["path", "nameserver", "search", "options", "upstream_file"])
 
-    def facts(self, a: dict) -> list[Fact]:
-        own: list[Fact] = [File(a["path"]), File(RESOLVED), File(backup_of(a["path"])),
+    def facts(self, a: dict[str, Any]) -> list[Fact[Any]]:
+        own: list[Fact[Any]] = [File(a["path"]), File(RESOLVED), File(backup_of(a["path"])),
                            Exists(posixpath.dirname(a["dhcp_hook"]))]
         return own + file_facts([a["upstream_file"], a["dhcp_hook"]])
 
-    def upstreams(self, a: dict, facts: Facts, original: str) -> list[str]:
+    def upstreams(self, a: dict[str, Any], facts: Facts, original: str) -> list[str]:
         if a.get("upstream"):
             return list(a["upstream"])
         found = dns.nameservers(original)
@@ -83,7 +84,7 @@ class ResolvConfModule(Module):
                               "set dns.upstream in the inventory")
         return found
 
-    def plan(self, a: dict, facts: Facts) -> Outcome:
+    def plan(self, a: dict[str, Any], facts: Facts) -> Outcome:
         path, current = a["path"], value(facts, File(a['path']))
         text = text_of(path, current) if current else ""
         original = drop_block(drop_block(text, *TOP), *BOTTOM)
@@ -110,7 +111,7 @@ class ResolvConfModule(Module):
         return Outcome(steps + usteps, f"cluster DNS {a['nameserver']} in {path}; upstreams {', '.join(ups)} "
                                        f"in {a['upstream_file']}", diff + udiff)
 
-    def reverse(self, a: dict, facts: Facts) -> Outcome:
+    def reverse(self, a: dict[str, Any], facts: Facts) -> Outcome:
         path, current = a["path"], value(facts, File(a['path']))
         backup = value(facts, File(backup_of(path)))
         steps: list[Step] = []
@@ -138,12 +139,12 @@ class CoreDNSModule(FilesModule):
         "image": COREDNS["image"],
     }, ["corefile", "manifest", "domain", "dns_ip", "upstream_file"])
 
-    def files(self, a) -> dict[str, str]:
+    def files(self, a: dict[str, Any]) -> dict[str, str]:
         opts = dict(pods=a["pods"], ttl=a["ttl"], cache=a["cache"])
         return {
             a["corefile"]: "# managed by provisioner\n" + dns.corefile(a["domain"], a["upstream_file"], **opts),
             a["manifest"]: dns.manifests(a["domain"], a["dns_ip"], image=a["image"], **opts),
         }
 
-    def noop(self, a) -> str:
+    def noop(self, a: dict[str, Any]) -> str:
         return f"Corefile and manifests already as wanted (service IP {a['dns_ip']})"

@@ -8,6 +8,8 @@ Example task::
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..facts import Fact, Facts, value
 from ..facts.files import File
 from ..steps import Cmd
@@ -25,10 +27,10 @@ class FileModule(Module):
         "state": {"enum": ["present", "absent"], "default": "present"},
     }, ["path"])
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         return file_facts([args["path"]])
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         path, current = args["path"], value(facts, File(args['path']))
         if args["state"] == "absent":  # the playbook asks for it gone, whoever made it
             if current is None:
@@ -39,7 +41,7 @@ class FileModule(Module):
             return Outcome(reason=f"{path} already has the wanted content, mode and owner")
         return Outcome(steps, f"{'update' if current else 'create'} {path}", diff)
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         """Puts back what the file was before apply, or removes it if apply created it; else leaves it."""
         path = args["path"]
         if args["state"] == "absent":

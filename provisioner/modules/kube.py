@@ -9,6 +9,8 @@ The facts people get wrong are encoded here:
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..facts import Fact, Facts, value
 from ..facts.files import Exists, File
 from ..facts.system import KernelModule, SystemdUnit
@@ -24,13 +26,13 @@ HEADER = "# managed by provisioner: changes here are overwritten by `provision a
 KUBELET_KIND = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration"}
 
 
-def kubelet_settings(a: dict) -> dict:
+def kubelet_settings(a: dict[str, Any]) -> dict[str, Any]:
     """The keys of kubelet's config.yaml that are ours; every other key in the file is the user's."""
     return {"clusterDomain": a["cluster_domain"], "clusterDNS": [a["cluster_dns"]], "resolvConf": a["resolv_conf"],
             "podCIDR": a["pod_cidr"]}
 
 
-def kubelet_config(a: dict, current: str | None = None) -> str:
+def kubelet_config(a: dict[str, Any], current: str | None = None) -> str:
     """A new config.yaml, or ``current`` with our keys set in place (comments and other keys kept)."""
     if current is None:
         return HEADER + to_yaml({**KUBELET_KIND, **kubelet_settings(a)})
@@ -41,14 +43,14 @@ def kubelet_config(a: dict, current: str | None = None) -> str:
     return set_yaml_keys(current, {**missing, **kubelet_settings(a)}, to_yaml)
 
 
-def kubelet_args(a: dict) -> list[str]:
+def kubelet_args(a: dict[str, Any]) -> list[str]:
     args = [f"--config={a['config_file']}", f"--node-ip={a['node_ip']}"]
     if a["cni_flags"]:
         args += ["--network-plugin=cni", f"--cni-conf-dir={a['cni_conf_dir']}", f"--cni-bin-dir={a['cni_bin_dir']}"]
     return args + list(a["extra_args"])
 
 
-def kubelet_env(a: dict, current: str | None = None, original: str | None = None) -> str:
+def kubelet_env(a: dict[str, Any], current: str | None = None, original: str | None = None) -> str:
     """A new env file, or ``current`` with only ``KUBELET_EXTRA_ARGS`` changed: our flags, then the flags the
     ``original`` file (before provisioner's first change) had that ours do not set."""
     flags = kubelet_args(a)
@@ -60,11 +62,11 @@ def kubelet_env(a: dict, current: str | None = None, original: str | None = None
     return set_env_var(current, "KUBELET_EXTRA_ARGS", f'KUBELET_EXTRA_ARGS={env_value(" ".join(flags))}\n')
 
 
-def kubelet_dropin(a: dict) -> str:
+def kubelet_dropin(a: dict[str, Any]) -> str:
     return HEADER + "[Service]\n" + f'Environment={unit_value("KUBELET_EXTRA_ARGS=" + " ".join(kubelet_args(a)))}\n'
 
 
-def kube_proxy_config(a: dict) -> str:
+def kube_proxy_config(a: dict[str, Any]) -> str:
     return HEADER + to_yaml({
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
@@ -74,7 +76,7 @@ def kube_proxy_config(a: dict) -> str:
     })
 
 
-def control_plane_env(a: dict) -> str:
+def control_plane_env(a: dict[str, Any]) -> str:
     svc, pod = a["service_cidr"], a["pod_cidr"]
     return HEADER + (
         "# kube-apiserver: the service range (ClusterIPs; the DNS service is "
@@ -105,16 +107,16 @@ class KubeletModule(Module):
     }, ["version", "cni_flags", "node_ip", "cluster_dns", "cluster_domain", "resolv_conf", "pod_cidr", "cni_bin_dir",
         "cni_conf_dir", "config_file", "env_file"])
 
-    def paths(self, a) -> list[str]:
+    def paths(self, a: dict[str, Any]) -> list[str]:
         return [a["config_file"], a["env_file"]] + ([a["dropin"]] if a.get("dropin") else [])
 
-    def facts(self, a: dict) -> list[Fact]:
+    def facts(self, a: dict[str, Any]) -> list[Fact[Any]]:
         return file_facts(self.paths(a)) + [File(backup_of(a["env_file"]))]  # the flags the file had before us
 
-    def reverse_facts(self, a: dict) -> list[Fact]:
+    def reverse_facts(self, a: dict[str, Any]) -> list[Fact[Any]]:
         return file_facts(self.paths(a))
 
-    def wanted(self, a: dict, facts: Facts) -> dict[str, str]:
+    def wanted(self, a: dict[str, Any], facts: Facts) -> dict[str, str]:
         """Each file's wanted text: new files whole, existing ones with only our keys changed."""
         cfg, env, backup = (value(facts, File(a["config_file"])), value(facts, File(a["env_file"])),
                             facts.get(File(backup_of(a["env_file"]))))
@@ -130,11 +132,11 @@ class KubeletModule(Module):
             out[a["dropin"]] = kubelet_dropin(a)
         return out
 
-    def plan(self, a: dict, facts: Facts) -> Outcome:
+    def plan(self, a: dict[str, Any], facts: Facts) -> Outcome:
         flags = "with" if a["cni_flags"] else "no"
         return plan_files(self.wanted(a, facts), facts, f"kubelet files already as wanted ({flags} CNI flags for {a['version']})")
 
-    def reverse(self, a: dict, facts: Facts) -> Outcome:
+    def reverse(self, a: dict[str, Any], facts: Facts) -> Outcome:
         return remove_files({p: "" for p in self.paths(a)}, facts)
 
 
@@ -143,13 +145,13 @@ class KubeProxyModule(Module):
     args = schema({"mode": {"enum": ["iptables", "ipvs", "nftables", "userspace"]}, "cluster_cidr": CIDR,
                    "config_file": ABS, "kubeconfig": ABS}, ["mode", "cluster_cidr", "config_file", "kubeconfig"])
 
-    def facts(self, a: dict) -> list[Fact]:
+    def facts(self, a: dict[str, Any]) -> list[Fact[Any]]:
         out = file_facts([a["config_file"]])
         if a["mode"] == "ipvs":
             out += [KernelModule(m) for m in IPVS_MODULES]
         return out
 
-    def plan(self, a: dict, facts: Facts) -> Outcome:
+    def plan(self, a: dict[str, Any], facts: Facts) -> Outcome:
         steps: list[Step] = []
         if a["mode"] == "ipvs":  # ipvs needs its kernel modules before kube-proxy starts
             steps += [Cmd(("modprobe", m)) for m in IPVS_MODULES if not facts[KernelModule(m)]]
@@ -159,7 +161,7 @@ class KubeProxyModule(Module):
             return Outcome(reason=f"kube-proxy already in {a['mode']} mode with clusterCIDR {a['cluster_cidr']}")
         return Outcome(steps, f"kube-proxy: mode {a['mode']}, clusterCIDR {a['cluster_cidr']} (the pod range)", diff)
 
-    def reverse(self, a: dict, facts: Facts) -> Outcome:
+    def reverse(self, a: dict[str, Any], facts: Facts) -> Outcome:
         return remove_files({a["config_file"]: ""}, facts)
 
 
@@ -171,10 +173,10 @@ class ControlPlaneFlagsModule(FilesModule):
                    "node_prefix": {"type": "integer", "minimum": 1, "maximum": 32}, "dns_ip": IPV4},
                   ["path", "service_cidr", "pod_cidr", "node_prefix", "dns_ip"])
 
-    def files(self, a) -> dict[str, str]:
+    def files(self, a: dict[str, Any]) -> dict[str, str]:
         return {a["path"]: control_plane_env(a)}
 
-    def noop(self, a) -> str:
+    def noop(self, a: dict[str, Any]) -> str:
         return f"{a['path']} already holds the control-plane ranges"
 
 
@@ -186,11 +188,11 @@ class ServiceModule(Module):
                    "action": {"enum": ["restart", "reload"], "default": "restart"},
                    "daemon_reload": {"type": "boolean", "default": True}}, ["name"])
 
-    def facts(self, a: dict) -> list[Fact]:
+    def facts(self, a: dict[str, Any]) -> list[Fact[Any]]:
         return [Exists("/run/systemd/system"),
                 SystemdUnit(a['name'])]
 
-    def plan(self, a: dict, facts: Facts) -> Outcome:
+    def plan(self, a: dict[str, Any], facts: Facts) -> Outcome:
         if not facts[Exists("/run/systemd/system")] or not facts[SystemdUnit(a['name'])]:
             note = f"{a['name']} is not installed (no systemd unit {a['name']}.service): not restarted"
             return Outcome(reason=note, warnings=[note])

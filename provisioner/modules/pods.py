@@ -14,6 +14,8 @@ Each part is checked on its own, so a half-made pod is repaired, not duplicated.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..facts import Fact, Facts, value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs, Routes, Netns
@@ -41,16 +43,16 @@ class PodsModule(Module):
             "properties": {"name": PODNAME, "ip": IPV4, "via": {"enum": ["manual", "cni"], "default": "manual"}}}},
     }, ["bridge", "gateway", "prefix", "pods"])
 
-    def _pods(self, args):
+    def _pods(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         return [p for p in args["pods"] if p["via"] == "manual"]
 
-    def facts(self, args: dict) -> list[Fact]:
-        out: list[Fact] = [Netns(), Links(), Created()]
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
+        out: list[Fact[Any]] = [Netns(), Links(), Created()]
         for p in self._pods(args):
             out += [Links(p["name"]), Addrs(p["name"]), Routes(p["name"])]
         return out
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         steps: list[Cmd] = []
         made: list[str] = []
         fixed: list[str] = []
@@ -69,7 +71,7 @@ class PodsModule(Module):
         return Outcome(steps, text, parts=parts)
 
     @staticmethod
-    def _what(pod: dict, args: dict, facts: Facts, steps: list[Cmd]) -> str:
+    def _what(pod: dict[str, Any], args: dict[str, Any], facts: Facts, steps: list[Cmd]) -> str:
         """What is wrong with a pod that needs ``steps``, in words (graph --live)."""
         name = pod["name"]
         if name not in (facts[Netns()] or []):
@@ -79,7 +81,7 @@ class PodsModule(Module):
             return f"pod {name} has {', '.join(a.split('/')[0] for a in have) or 'no IP'}, not {pod['ip']}"
         return f"pod {name}: " + "; ".join(s.show() for s in steps[:2]) + (f" (+{len(steps) - 2})" if len(steps) > 2 else "")
 
-    def _pod(self, pod: dict, args: dict, facts: Facts) -> list[Cmd]:
+    def _pod(self, pod: dict[str, Any], args: dict[str, Any], facts: Facts) -> list[Cmd]:
         name, bridge = pod["name"], args["bridge"]
         veth, address = host_veth(name), f"{pod['ip']}/{args['prefix']}"
         in_pod = ("ip", "-n", name)
@@ -124,7 +126,7 @@ class PodsModule(Module):
             steps.append(Cmd(in_pod + ("route", "replace", "default", "via", args["gateway"])))
         return steps
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         """Removes the namespaces and veths apply recorded as made; one that was there before stays."""
         steps, kept = [], []
         for pod in self._pods(args):

@@ -11,6 +11,7 @@ error, not an overwrite).
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from ..facts import Fact, Facts, value
 from ..facts.net import Routes
@@ -30,10 +31,10 @@ class RoutesModule(Module):
         "proto": {"type": "integer", "minimum": 5, "maximum": 254, "default": int(PROTO)},
     }, ["routes"])
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         return [Routes()]
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         proto = str(args["proto"])
         want = {_net(r["dst"]): r["via"] for r in args["routes"]}
         current = value(facts, Routes()) or []
@@ -60,7 +61,7 @@ class RoutesModule(Module):
             return Outcome(reason=f"routes already in place: {listed}")
         return Outcome(steps, "; ".join(notes), parts=parts)
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         proto = str(args["proto"])
         steps = [Cmd(("ip", "route", "del", _net(r.dst), "proto", proto))
                  for r in value(facts, Routes()) or [] if r.protocol == proto]

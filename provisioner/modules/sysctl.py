@@ -10,6 +10,8 @@ loads it first (and lists it in modules-load.d) when any such key is asked for.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..facts import Fact, Facts
 from ..facts.files import File, Exists, Sysctl, sysctl_path
 from ..facts.values import FileState
@@ -31,14 +33,14 @@ class SysctlModule(Module):
         "modules_file": {"anyOf": [ABS, {"type": "null"}], "default": "/etc/modules-load.d/provisioner.conf"},
     }, ["settings"])
 
-    def facts(self, args: dict) -> list[Fact]:
+    def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         return [Sysctl(k) for k in args["settings"]] + [Exists(BRIDGE_DIR)] + file_facts(self._paths(args))
 
-    def _paths(self, args) -> list[str]:
+    def _paths(self, args: dict[str, Any]) -> list[str]:
         """The persist file and the modules-load file, where set."""
         return [p for key in ("persist", "modules_file") if (p := args[key])]
 
-    def plan(self, args: dict, facts: Facts) -> Outcome:
+    def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         settings = {k: str(v) for k, v in args["settings"].items()}
         needs_bridge = any(k.startswith("net.bridge.") for k in settings)
         steps, notes, diffs = [], [], []
@@ -73,7 +75,7 @@ class SysctlModule(Module):
             return Outcome(reason="sysctls already set: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
         return Outcome(steps, "; ".join(notes) or "write persistent settings", "".join(diffs))
 
-    def reverse(self, args: dict, facts: Facts) -> Outcome:
+    def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         """Puts back the values found before the first apply (recorded in the persist file), removes the files."""
         steps: list[Step] = []
         persist = args["persist"]

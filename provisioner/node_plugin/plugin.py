@@ -38,6 +38,8 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 LATEST = "1.1.0"
 SUPPORTED = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
@@ -55,7 +57,7 @@ class CNIError(Exception):
         super().__init__(msg)
         self.code, self.msg, self.details = code, msg, details
 
-    def to_json(self, version: str = LATEST) -> dict:
+    def to_json(self, version: str = LATEST) -> dict[str, Any]:
         out = {"cniVersion": version, "code": self.code, "msg": self.msg}
         if self.details:
             out["details"] = self.details
@@ -67,7 +69,7 @@ def vtuple(v: str) -> tuple[int, ...]:
 
 
 # -- helpers ------------------------------------------------------------------
-def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     argv = ["ip", *args]
     if netns:
         argv = ["nsenter", f"--net={netns}", "--", *argv]
@@ -77,11 +79,12 @@ def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.C
     return p
 
 
-def ip_json(*args: str, netns: str | None = None) -> list:
+def ip_json(*args: str, netns: str | None = None) -> list[Any]:
     p = ip("-json", *args, netns=netns, check=False)
     if p.returncode != 0 or not p.stdout.strip():
         return []
-    return json.loads(p.stdout)
+    out = json.loads(p.stdout)
+    return out if isinstance(out, list) else []
 
 
 def host_veth_name(container_id: str, ifname: str) -> str:
@@ -115,7 +118,7 @@ def env() -> dict[str, str]:
     return e
 
 
-def load_config(raw: bytes) -> dict:
+def load_config(raw: bytes) -> dict[str, Any]:
     try:
         conf = json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -146,9 +149,9 @@ def load_config(raw: bytes) -> dict:
     return conf
 
 
-def parse_result(result, what: str) -> dict:
+def parse_result(result: Any, what: str) -> dict[str, Any]:
     """A result (from IPAM, or prevResult) checked and made 1.x-shaped; CNIError(DECODE) when malformed."""
-    def bad(why: str):
+    def bad(why: str) -> CNIError:
         return CNIError(DECODE, f"{what} is malformed: {why}")
     if not isinstance(result, dict):
         raise bad("not a JSON object")
@@ -187,7 +190,7 @@ def parse_result(result, what: str) -> dict:
     return {"interfaces": ifaces, "ips": out_ips, "routes": out_routes, "dns": dns}
 
 
-def render(result: dict, version: str) -> dict:
+def render(result: dict[str, Any], version: str) -> dict[str, Any]:
     """The result in the shape of ``version``: 0.3.x/0.4.0 name each IP's version; 1.x does not."""
     ips = [dict(x) for x in result["ips"]]
     if vtuple(version) < (1, 0, 0):
@@ -205,12 +208,12 @@ def find_plugin(name: str, path: str) -> str:
     raise CNIError(INVALID_CONFIG, f"IPAM plugin {name!r} not found in CNI_PATH {path}")
 
 
-def exec_plugin(plugin: str, command: str, stdin: bytes) -> subprocess.CompletedProcess:
+def exec_plugin(plugin: str, command: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([plugin], input=stdin, capture_output=True, env=dict(os.environ, CNI_COMMAND=command))
 
 
-def ipam(command: str, conf: dict, raw: bytes, e: dict) -> dict | None:
-    """Run the IPAM plugin with our environment (CNI_COMMAND=command) and the same config.
+def ipam(command: str, conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> bytes:
+    """Run the IPAM plugin with our environment (CNI_COMMAND=command) and the same config; its stdout.
 
     When the config's version is newer than the IPAM plugin speaks (1.1.0 against
     a 1.0.0 host-local), it is asked in its own newest version at or below ours.
@@ -228,10 +231,15 @@ def ipam(command: str, conf: dict, raw: bytes, e: dict) -> dict | None:
         except (ValueError, AttributeError, RecursionError):
             code, msg, details = GENERIC, f"{command} failed", (p.stderr or p.stdout).decode(errors="replace").strip()
         raise CNIError(code, f"IPAM {name}: {msg}", details)
-    if command != "ADD":
-        return None
+    return p.stdout
+
+
+def ipam_add(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> dict[str, Any]:
+    """The IPAM plugin's ADD result, checked: it must give an IPv4 address."""
+    name = conf["ipam"]["type"]
+    out = ipam("ADD", conf, raw, e)
     try:
-        result = parse_result(json.loads(p.stdout), f"IPAM {name} result")
+        result = parse_result(json.loads(out), f"IPAM {name} result")
     except (ValueError, RecursionError):
         raise CNIError(DECODE, f"IPAM {name} returned no JSON result") from None
     if not any(ipaddress.ip_interface(x["address"]).version == 4 for x in result["ips"]):
@@ -245,7 +253,7 @@ def ipam_version(plugin: str, wanted: str) -> str:
     p = exec_plugin(plugin, "VERSION", json.dumps({"cniVersion": wanted}).encode())
     try:
         theirs = [v for v in json.loads(p.stdout)["supportedVersions"] if v in SUPPORTED]
-        return max((v for v in theirs if vtuple(v) <= vtuple(wanted)), key=vtuple)
+        return str(max((v for v in theirs if vtuple(v) <= vtuple(wanted)), key=vtuple))
     except (ValueError, KeyError, TypeError):
         return wanted
 
@@ -258,16 +266,16 @@ class lock:
         os.makedirs(d, mode=0o700, exist_ok=True)
         self.fh = open(os.path.join(d, f"{name}.lock"), "w")  # name checked against NAME_RE: no / or ..
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         fcntl.flock(self.fh, fcntl.LOCK_EX)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         fcntl.flock(self.fh, fcntl.LOCK_UN)
         self.fh.close()
 
 
 # -- ADD ----------------------------------------------------------------------
-def ensure_bridge(name: str, gateway: str | None, mtu: int | None) -> dict:
+def ensure_bridge(name: str, gateway: str | None, mtu: int | None) -> dict[str, Any]:
     links = ip_json("-d", "link", "show", "dev", name)
     if not links:
         p = ip("link", "add", name, "type", "bridge", check=False)
@@ -291,17 +299,18 @@ def ensure_bridge(name: str, gateway: str | None, mtu: int | None) -> dict:
             if p.returncode != 0 and "File exists" not in p.stderr:
                 raise CNIError(GENERIC, f"cannot set {gateway} on {name}", p.stderr.strip())
     ip("link", "set", name, "up")
-    return ip_json("link", "show", "dev", name)[0]
+    link: dict[str, Any] = ip_json("link", "show", "dev", name)[0]
+    return link
 
 
-def cmd_add(conf: dict, raw: bytes, e: dict) -> dict:
+def cmd_add(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> dict[str, Any]:
     if not os.path.exists(e["CNI_NETNS"]):
         raise CNIError(UNKNOWN_CONTAINER, f"network namespace {e['CNI_NETNS']} does not exist")
     bridge, ifname, netns = conf.get("bridge", "cni0"), e["CNI_IFNAME"], e["CNI_NETNS"]
     if ip_json("link", "show", "dev", ifname, netns=netns):
         raise CNIError(GENERIC, f"{ifname} already exists in {netns}")
     veth = host_veth_name(e["CNI_CONTAINERID"], ifname)
-    result = ipam("ADD", conf, raw, e)
+    result = ipam_add(conf, raw, e)
     try:
         ours = _wire(conf, e, result, bridge, ifname, netns, veth)
     except BaseException:  # undo everything this ADD did, then report the first error
@@ -321,7 +330,8 @@ def cmd_add(conf: dict, raw: bytes, e: dict) -> dict:
     return render(ours, conf["cniVersion"])
 
 
-def _wire(conf, e, result, bridge, ifname, netns, veth) -> dict:
+def _wire(conf: dict[str, Any], e: dict[str, Any], result: dict[str, Any], bridge: str, ifname: str, netns: str,
+          veth: str) -> dict[str, Any]:
     ipconf = next(x for x in result["ips"] if ipaddress.ip_interface(x["address"]).version == 4)
     address = ipaddress.IPv4Interface(ipconf["address"])
     gw = ipconf.get("gateway") or str(address.network.network_address + 1)
@@ -356,7 +366,7 @@ def masq_tag(network: str, container: str, ifname: str) -> str:
     return f"provisioner-bridge {network} {container} {ifname}"[:250]
 
 
-def masq_setup(address, network: str, container: str, ifname: str) -> None:
+def masq_setup(address: ipaddress.IPv4Interface, network: str, container: str, ifname: str) -> None:
     rule = ["-t", "nat", "-A", "POSTROUTING", "-s", f"{address.ip}/32", "!", "-d", str(address.network),
             "-j", "MASQUERADE", "-m", "comment", "--comment", masq_tag(network, container, ifname)]
     p = subprocess.run(["iptables", "-w", *rule], capture_output=True, text=True)
@@ -364,7 +374,7 @@ def masq_setup(address, network: str, container: str, ifname: str) -> None:
         raise CNIError(GENERIC, "cannot add the masquerade rule", p.stderr.strip())
 
 
-def masq_rules(network: str, keep=lambda container, ifname: False) -> list[list[str]]:
+def masq_rules(network: str, keep: Callable[[str, str], bool] = lambda container, ifname: False) -> list[list[str]]:
     """Our NAT rules of ``network`` (found by their comment), as ``iptables -D`` arguments, except those kept."""
     p = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True)
     out = []
@@ -382,7 +392,7 @@ def masq_teardown(network: str, container: str, ifname: str) -> None:
 
 
 # -- DEL ----------------------------------------------------------------------
-def cmd_del(conf: dict, raw: bytes, e: dict) -> None:
+def cmd_del(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> None:
     ifname, netns = e["CNI_IFNAME"], e["CNI_NETNS"]
     if netns and os.path.exists(netns):  # the interface first, as the reference plugin does
         ip("link", "del", ifname, netns=netns, check=False)
@@ -393,7 +403,7 @@ def cmd_del(conf: dict, raw: bytes, e: dict) -> None:
 
 
 # -- CHECK --------------------------------------------------------------------
-def cmd_check(conf: dict, raw: bytes, e: dict) -> None:
+def cmd_check(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> None:
     prev = conf.get("prevResult")
     if not prev:
         raise CNIError(INVALID_CONFIG, "CHECK needs prevResult in the config")
@@ -423,7 +433,7 @@ def cmd_check(conf: dict, raw: bytes, e: dict) -> None:
 
 
 # -- GC and STATUS (1.1.0) ----------------------------------------------------------
-def cmd_gc(conf: dict, raw: bytes, e: dict) -> None:
+def cmd_gc(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> None:
     """Forget every attachment not in cni.dev/valid-attachments: its NAT rule and its lease.
 
     The IPAM plugin gets the GC first; one that does not speak 1.1.0 (Debian's
@@ -442,7 +452,7 @@ def cmd_gc(conf: dict, raw: bytes, e: dict) -> None:
         gc_host_local(conf, keep)
 
 
-def gc_host_local(conf: dict, keep: set) -> None:
+def gc_host_local(conf: dict[str, Any], keep: set[Any]) -> None:
     """host-local keeps one file per address, holding "containerID\\nifname": remove those no longer valid."""
     data_dir = conf["ipam"].get("dataDir") or "/var/lib/cni/networks"
     d = os.path.join(str(data_dir), conf["name"])
@@ -458,7 +468,7 @@ def gc_host_local(conf: dict, keep: set) -> None:
             os.unlink(path)
 
 
-def cmd_status(conf: dict, raw: bytes, e: dict) -> None:
+def cmd_status(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> None:
     if ip("-json", "link", "show", check=False).returncode != 0:
         raise CNIError(NOT_AVAILABLE, "`ip` does not work on this node")
     try:
@@ -483,7 +493,7 @@ def read_stdin() -> bytes:
     return raw
 
 
-def version_info() -> dict:
+def version_info() -> dict[str, Any]:
     """VERSION: answered in the cniVersion of the input (the newest when there is none)."""
     try:
         asked = json.loads(read_stdin() or b"{}").get("cniVersion")
@@ -492,7 +502,7 @@ def version_info() -> dict:
     return {"cniVersion": asked if asked in SUPPORTED else LATEST, "supportedVersions": SUPPORTED}
 
 
-def run(cmd: str, e: dict, answer: dict) -> dict | None:
+def run(cmd: str, e: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any] | None:
     raw = read_stdin()
     conf = load_config(raw)
     answer["version"] = conf["cniVersion"]  # errors from here on are in the config's version

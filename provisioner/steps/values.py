@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..shell import command, quote
@@ -56,7 +57,7 @@ class Cmd:
         return self._line()  # the record line that may precede it is bookkeeping, not the command
 
 
-def _install(path: str, fill, mode: str, owner: str | None = None) -> str:
+def _install(path: str, fill: Callable[[str], str], mode: str, owner: str | None = None) -> str:
     """The atomic write: make the directory, ``fill(tmp)`` a new temp file beside ``path``, set mode/owner, ``mv``.
 
     The temp file comes from ``mktemp`` (a fresh name, created exclusively, 0600), so

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 
@@ -39,7 +40,7 @@ class Transport(Protocol):
         """Run ``script`` with ``sh -s`` on the node (as root); never raises on non-zero exit."""
 
     def lock(self, path: str, timeout: float, facts_script: str | None = None,
-             facts_timeout: float | None = None):
+             facts_timeout: float | None = None) -> AbstractContextManager[Held]:
         """Context manager holding an exclusive lock on the node, yielding :class:`Held`.
 
         ``facts_script`` runs on the node right after the lock is taken, in the same exec

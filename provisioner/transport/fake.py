@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..errors import TransportError
 from . import Held, Result
@@ -26,7 +26,7 @@ class FakeTransport:
 
     @contextlib.contextmanager
     def lock(self, path: str, timeout: float, facts_script: str | None = None,
-             facts_timeout: float | None = None):
+             facts_timeout: float | None = None) -> Iterator[Held]:
         self.locks.append(path)
         yield Held(True, self.run(facts_script, facts_timeout) if facts_script is not None else None)
 

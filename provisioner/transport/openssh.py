@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from ..inventory import Inventory
@@ -33,9 +35,9 @@ def ssh_config(inv: Inventory, batch: bool = True) -> str:
     s = inv.ssh
     strict = {"strict": "yes", "accept-new": "accept-new", "insecure": "no"}[s.host_key_policy]
     blocks: list[str] = []
-    jumps: dict[tuple, str] = {}  # (jump, key) -> the Host alias its block has
+    jumps: dict[tuple[Any, ...], str] = {}  # (jump, key) -> the Host alias its block has
 
-    def block(alias: str, address: str, port: int, user: str, identity) -> list[str]:
+    def block(alias: str, address: str, port: int, user: str, identity: Path | None) -> list[str]:
         lines = [f"Host {alias}", f"  HostName {address}", f"  Port {port}", f"  User {user}",
                  f"  StrictHostKeyChecking {strict}"] + (["  BatchMode yes"] if batch else []) + [
                  f"  ConnectTimeout {int(s.connect_timeout)}", "  LogLevel ERROR"]

@@ -12,6 +12,9 @@ CA is refused with a message that says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import contextlib
 import logging
 import os
@@ -51,10 +54,10 @@ logging.getLogger("paramiko").propagate = False
 class _AcceptNew(paramiko.MissingHostKeyPolicy):
     """Trust a key seen for the first time, and write it down so that the next run checks it."""
 
-    def __init__(self, path: Path, revoked: list | None = None):
+    def __init__(self, path: Path, revoked: list[Any] | None = None):
         self.path, self.revoked = path, revoked if revoked is not None else []
 
-    def missing_host_key(self, client, hostname, key):
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         if any(key == bad for bad in self.revoked):  # refused before anything is written down
             raise paramiko.SSHException(f"the host key of {hostname} is marked @revoked in {self.path}")
         client.get_host_keys().add(hostname, key.get_name(), key)
@@ -70,7 +73,7 @@ class _AcceptNew(paramiko.MissingHostKeyPolicy):
 class KnownHosts:
     """What a known_hosts file says, as far as paramiko can check it."""
 
-    revoked: list = field(default_factory=list)   # keys of @revoked lines: refused wherever they show up
+    revoked: list[Any] = field(default_factory=list)   # keys of @revoked lines: refused wherever they show up
     ca_lines: int = 0                              # @cert-authority lines: cannot be checked here
 
 
@@ -108,7 +111,7 @@ def load_known_hosts(keys: paramiko.HostKeys, path: Path) -> KnownHosts:
 class _Lines:
     """Lines from a channel's stdout, read as they arrive (the lock channel's answers)."""
 
-    def __init__(self, chan):
+    def __init__(self, chan: paramiko.Channel):
         self.chan, self.buf = chan, b""
 
     def _more(self, deadline: float | None) -> bool:
@@ -171,7 +174,7 @@ class SSHTransport:
         user, identity = node.user, node.identity_file
         self.sudo = node.sudo  # decided once, at load
         self.policy_name = s.host_key_policy
-        kwargs: dict = {"allow_agent": True, "look_for_keys": identity is None, "banner_timeout": 30}
+        kwargs: dict[str, Any] = {"allow_agent": True, "look_for_keys": identity is None, "banner_timeout": 30}
         if identity:
             kwargs["key_filename"] = [str(identity)]
         self.conn = self._connection(node.address, user, node.port, kwargs)
@@ -187,17 +190,17 @@ class SSHTransport:
             self._policy(self._jump_conn.client, known)
         self.via = f" through jump host {self.jump}" if self.jump else ""
 
-    def _connection(self, address: str, user: str, port: int, kwargs: dict) -> Connection:
+    def _connection(self, address: str, user: str, port: int, kwargs: dict[str, Any]) -> Connection:
         return Connection(address, user=user, port=port, connect_timeout=self.connect_timeout, connect_kwargs=kwargs,
                           config=Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}}))
 
-    def _policy(self, client, known: Path) -> None:
+    def _policy(self, client: paramiko.SSHClient, known: Path) -> None:
         policy = {"strict": paramiko.RejectPolicy(), "accept-new": _AcceptNew(known, self._trust.revoked),
                   "insecure": paramiko.AutoAddPolicy()}[self.policy_name]  # AutoAdd keeps keys in memory only
         client.set_missing_host_key_policy(policy)
 
     deadline: float | None = None  # monotonic time by which all of this host's work must end (--host-timeout)
-    on_output = None  # called with each piece of a script's stdout as it arrives (the runner's progress)
+    on_output: Callable[[str], None] | None = None  # called with each piece of a script's stdout as it arrives (the runner's progress)
 
     def _left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -285,7 +288,7 @@ class SSHTransport:
         except OSError as exc:
             raise _Retryable(f"{self.host}: {peer}: {exc.strerror or exc}") from None
 
-    _lease: tuple | None = None  # (lock channel, token) while a lease is held
+    _lease: tuple[Any, ...] | None = None  # (lock channel, token) while a lease is held
     _applying = False            # an apply script is on its way or running: renewals say so ("U")
 
     def run(self, script: str, timeout: float | None = None) -> Result:
@@ -339,7 +342,7 @@ class SSHTransport:
         return Result(out.decode(errors="replace"), err.decode(errors="replace"), rc)
 
     @contextlib.contextmanager
-    def _watchdog(self, seconds: float | None):
+    def _watchdog(self, seconds: float | None) -> Iterator[threading.Event]:
         """Close the connection if the block runs ``seconds`` past its start: paramiko's writes on a dead link
         block for as long as TCP retries, and only a closed transport frees them. Yields the "fired" event."""
         fired = threading.Event()
@@ -360,7 +363,7 @@ class SSHTransport:
         finally:
             timer.cancel()
 
-    def _drain(self, chan, timeout: float | None, out: bytearray, err: bytearray) -> None:
+    def _drain(self, chan: paramiko.Channel, timeout: float | None, out: bytearray, err: bytearray) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if chan.recv_ready():
@@ -384,7 +387,7 @@ class SSHTransport:
 
     @contextlib.contextmanager
     def lock(self, path: str, timeout: float, facts_script: str | None = None,
-             facts_timeout: float | None = None):
+             facts_timeout: float | None = None) -> Iterator[Held]:
         """Hold the node's lock (``steps.lock_script``) as a lease, renewed from a thread, until the block ends.
 
         Yields :class:`Held`: ``locked`` False (with a warning for the run) where the
@@ -453,7 +456,7 @@ class SSHTransport:
             raise TransportError(f"{self.host}: the lock session ended while gathering facts")
         return Result(out, "", rc)
 
-    def _heartbeat(self, chan, stop: threading.Event) -> None:
+    def _heartbeat(self, chan: paramiko.Channel, stop: threading.Event) -> None:
         """Renew the lease: ``.`` every HEARTBEAT seconds, ``U`` while an apply script is on its way or running."""
         while not stop.wait(steps.HEARTBEAT):
             try:

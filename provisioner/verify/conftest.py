@@ -23,6 +23,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
 import pytest
 import testinfra
@@ -30,7 +31,8 @@ import testinfra
 from provisioner import facts
 from provisioner.facts.files import Binary, File, Sysctl
 from provisioner.facts.net import Addrs, Routes
-from provisioner.inventory import load_inventory
+from provisioner.facts import Fact
+from provisioner.inventory import Inventory, Node, load_inventory
 from provisioner.shell import quote, sh
 
 SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")
@@ -44,33 +46,34 @@ AT_ONCE = 24  # pings in flight per node: a node pinging hundreds of pods at onc
 
 
 @lru_cache(maxsize=1)
-def _plan() -> dict:
+def _plan() -> dict[str, Any]:
     """What the engine decided for this run (``provisioner.verify.run_suite``)."""
     with open(os.environ["PROVISION_VERIFY_PLAN"]) as fh:
-        return json.load(fh)
+        plan: dict[str, Any] = json.load(fh)
+    return plan
 
 
 @lru_cache(maxsize=1)
-def _inventory():
+def _inventory() -> Inventory:
     """The inventory, cut down to the nodes the engine selected (peers outside them are not checked)."""
     inv = load_inventory(_plan()["inventory"])
     return replace(inv, nodes=tuple(n for n in inv.nodes if n.name in _plan()["hosts"]))
 
 
 @pytest.fixture(scope="session")
-def inventory():
+def inventory() -> Inventory:
     return _inventory()
 
 
-def pytest_generate_tests(metafunc):
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "node_name" in metafunc.fixturenames:
         metafunc.parametrize("node_name", [n.name for n in _inventory().nodes])
 
 
-_hosts: dict = {}
+_hosts: dict[str, Any] = {}
 
 
-def host_of(name: str):
+def host_of(name: str) -> Any:
     """A testinfra host over SSH (through sudo where the engine decided so), one shared connection per node."""
     if name not in _hosts:
         _hosts[name] = testinfra.get_host(
@@ -80,11 +83,11 @@ def host_of(name: str):
 
 
 @pytest.fixture
-def node(inventory, node_name):
+def node(inventory: Inventory, node_name: str) -> Node:
     return inventory.node(node_name)
 
 
-def look_facts(inv, node) -> dict:
+def look_facts(inv: Inventory, node: Node) -> dict[str, Fact[Any]]:
     c = inv.cni
     plugins = list(c.plugins) + (["provisioner-bridge"] if c.own_plugin else [])
     return {"bridge": Addrs(), "routes": Routes(), "conf": File(f"{c.conf_dir}/{c.config_name}"),
@@ -93,7 +96,7 @@ def look_facts(inv, node) -> dict:
             **{f"pod {p.name}": Addrs(p.name) for p in node.pods}}
 
 
-def look(inv, node) -> dict:
+def look(inv: Inventory, node: Node) -> dict[str, Any]:
     """Exec 1: what is on the node, by name (``bridge``, ``routes``, ``pod web``, …)."""
     wanted = look_facts(inv, node)
     nonce = secrets.token_hex(6)  # fresh per run: no fact's output can pass for a marker
@@ -104,12 +107,12 @@ def look(inv, node) -> dict:
     return out
 
 
-def _pod_ip(addrs: dict | None) -> str | None:
+def _pod_ip(addrs: dict[str, Any] | None) -> str | None:
     found = (addrs or {}).get("eth0") or []
     return found[0].split("/")[0] if found else None
 
 
-def probe_script(node, pods: dict[str, str | None], targets: list[tuple[str, str]], nat: dict) -> str:
+def probe_script(node: Node, pods: dict[str, str | None], targets: list[tuple[str, str]], nat: dict[str, Any]) -> str:
     """Exec 2: every local pod pings every target (in parallel) and, for the no-NAT check, the first pod listens
     while connecting to the next node's first pod. Prints ``silent SRC IP`` for each ping that got no answer."""
     q = quote
@@ -142,11 +145,12 @@ def pings(pairs: list[tuple[str, str]], wait: int) -> list[str]:
 
 
 def _silent(stdout: str) -> list[tuple[str, str]]:
-    return [tuple(line.split()[1:3]) for line in stdout.splitlines() if line.startswith("silent ")]  # type: ignore[misc]
+    return [(words[1], words[2]) for words in (line.split() for line in stdout.splitlines() if line.startswith("silent "))
+            if len(words) >= 3]
 
 
 @pytest.fixture(scope="session")
-def survey(inventory) -> dict[str, dict]:
+def survey(inventory: Inventory) -> dict[str, dict[str, Any]]:
     """``{node: {bridge, routes, conf, sysctl …, plugin …, pods: {pod: ip}, silent: [(src, ip)], nat: …}}``."""
     nodes = list(inventory.nodes)
     with ThreadPoolExecutor(max_workers=max(1, min(64, len(nodes)))) as pool:  # all probes at once: listeners wait for connectors
@@ -158,7 +162,7 @@ def survey(inventory) -> dict[str, dict]:
 
         heard_in: dict[str, str] = {}
 
-        def probe(n):
+        def probe(n: Node) -> tuple[list[tuple[str, str]], bool]:
             nat = {"listen": nat_pairs.get(n.name, {}).get("listen"), "connect": nat_pairs.get(n.name, {}).get("connect")}
             r = host_of(n.name).run(probe_script(n, seen[n.name]["pods"], every, nat))
             where = [ln.split(" ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith(f"nonat {NONAT_DIR}")]
@@ -166,7 +170,7 @@ def survey(inventory) -> dict[str, dict]:
                 heard_in[n.name] = where[0]
             return _silent(r.stdout), "connect-failed" in r.stdout
 
-        def again(n):
+        def again(n: Node) -> tuple[list[tuple[str, str]], bool]:
             """Exec 2b, only where a ping went unanswered: ask once more, slowly (a lost answer on a busy machine
             is not a broken network; a broken one stays silent)."""
             silent, failed = probed[n.name]
@@ -189,10 +193,10 @@ def survey(inventory) -> dict[str, dict]:
     return seen
 
 
-def _nat_pairs(nodes, seen, python) -> dict[str, dict]:
+def _nat_pairs(nodes: list[Node], seen: dict[str, dict[str, Any]], python: dict[str, bool]) -> dict[str, dict[str, Any]]:
     """Each node with a pod and python3 connects from its first pod to the next such node's first pod."""
     able = [n.name for n in nodes if python[n.name] and any(seen[n.name]["pods"].values())]
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     if len(able) < 2:
         return out
     for i, name in enumerate(able):

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from typing import Any
 
 import pytest
 
+from provisioner.inventory import Inventory, Node
 from provisioner.routing import pod_routes
 from provisioner.verify.conftest import SYSCTLS
 
+Survey = dict[str, dict[str, Any]]  # conftest.survey: what each node showed, by node name
 
-def test_bridge_up_with_gateway(node, inventory, survey):
+
+def test_bridge_up_with_gateway(node: Node, inventory: Inventory, survey: Survey) -> None:
     br = inventory.cluster.bridge
     addrs = (survey[node.name]["bridge"] or {})
     assert br in addrs, f"bridge {br} missing on {node.name}"
@@ -24,18 +28,18 @@ def test_bridge_up_with_gateway(node, inventory, survey):
         f"bridge {br} on {node.name} has {addrs[br]}, not the gateway {node.pod_gateway}/{node.pod_subnet.prefixlen}"
 
 
-def test_routes_to_every_peer(node, inventory, survey):
+def test_routes_to_every_peer(node: Node, inventory: Inventory, survey: Survey) -> None:
     have = {r.dst: r.via for r in survey[node.name]["routes"] or []}
     for want in pod_routes(inventory, node):
         assert have.get(want["dst"]) == want["via"], f"{node.name}: no route to {want['dst']} via {want['via']}"
 
 
 @pytest.mark.parametrize("key", SYSCTLS)
-def test_sysctl(node, survey, key):
+def test_sysctl(node: Node, survey: Survey, key: str) -> None:
     assert survey[node.name][f"sysctl {key}"] == "1", f"{key} is {survey[node.name][f'sysctl {key}']} on {node.name}"
 
 
-def test_pods_have_their_ip(node, survey):
+def test_pods_have_their_ip(node: Node, survey: Survey) -> None:
     for spec in node.pods:
         ip = survey[node.name]["pods"][spec.name]
         assert ip is not None, f"pod {spec.name} on {node.name} has no IPv4 address on eth0"
@@ -44,19 +48,19 @@ def test_pods_have_their_ip(node, survey):
             assert ip == str(spec.ip), f"pod {spec.name} on {node.name} has {ip}, inventory says {spec.ip}"
 
 
-def _silent(survey, node, local: bool) -> list[str]:
+def _silent(survey: Survey, node: Node, local: bool) -> list[str]:
     mine = {ip for ip in survey[node.name]["pods"].values() if ip}
     return [f"{src} -> {ip}" for src, ip in survey[node.name]["silent"] if (ip in mine) == local]
 
 
-def test_every_pod_reaches_every_pod_on_its_node(node, survey):
+def test_every_pod_reaches_every_pod_on_its_node(node: Node, survey: Survey) -> None:
     if len([ip for ip in survey[node.name]["pods"].values() if ip]) < 2:
         pytest.skip(f"{node.name} has fewer than two pods with an address")
     silent = _silent(survey, node, local=True)
     assert not silent, f"on {node.name}, no answer: {', '.join(silent)}"
 
 
-def test_every_pod_reaches_every_pod_on_other_nodes(node, inventory, survey):
+def test_every_pod_reaches_every_pod_on_other_nodes(node: Node, inventory: Inventory, survey: Survey) -> None:
     others = [ip for n in inventory.nodes if n.name != node.name for ip in survey[n.name]["pods"].values() if ip]
     if not any(survey[node.name]["pods"].values()) or not others:
         pytest.skip("needs pods on at least two nodes")
@@ -64,7 +68,7 @@ def test_every_pod_reaches_every_pod_on_other_nodes(node, inventory, survey):
     assert not silent, f"from {node.name}, no answer: {', '.join(silent[:20])}" + (" …" if len(silent) > 20 else "")
 
 
-def test_no_nat_across_nodes(node, survey):
+def test_no_nat_across_nodes(node: Node, survey: Survey) -> None:
     """A pod receiving a TCP connection from a pod on another node sees that pod's own IP."""
     nat = survey[node.name]["nat"]
     if "connect" not in nat:
@@ -76,7 +80,7 @@ def test_no_nat_across_nodes(node, survey):
                             "NAT on the path")
 
 
-def test_cni_config_agrees_with_the_bridge(node, inventory, survey):
+def test_cni_config_agrees_with_the_bridge(node: Node, inventory: Inventory, survey: Survey) -> None:
     """The CNI config names the hand-made bridge, its gateway and the node's pod subnet."""
     c = inventory.cni
     f = survey[node.name]["conf"]
@@ -88,7 +92,7 @@ def test_cni_config_agrees_with_the_bridge(node, inventory, survey):
         assert rng["subnet"] == str(node.pod_subnet) and rng["gateway"] == str(node.pod_gateway)
 
 
-def test_cni_plugins_installed_executable(node, survey):
+def test_cni_plugins_installed_executable(node: Node, survey: Survey) -> None:
     for key, value in survey[node.name].items():
         if key.startswith("plugin "):
             assert value is not None and value.mode == "0755", f"{key[7:]} missing or not mode 0755 on {node.name}"
