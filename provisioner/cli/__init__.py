@@ -183,6 +183,8 @@ def _reads(cmd: Command) -> None:
     sp = cmd("verify", _verify, "run the packaged testinfra suite against the nodes")
     inventory_arg(sp)
     sp.add_argument("-l", "--limit", help="only these nodes (names or globs); peers outside the limit are not checked")
+    sp.add_argument("--full", action="store_true", help="every pod pings every pod (default: every pod the pods of its "
+                    "node, and each node one pod on every other node: linear in the nodes)")
     sp.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -410,7 +412,7 @@ def _graph(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from .. import engine
 
-    result = engine.run(engine.Request("verify", _inventory(args.inventory), limit=args.limit,
+    result = engine.run(engine.Request("verify", _inventory(args.inventory), limit=args.limit, full=args.full,
                                        pytest_args=tuple(args.pytest_args)))
     return result.exit_code
 

@@ -51,6 +51,7 @@ class Request:
     retry_failed: bool = False           # only the hosts the retry record says failed last time
     options: Options = field(default_factory=Options)
     pytest_args: tuple[str, ...] = ()    # verify only
+    full: bool = False                   # verify only: every pod pings every pod
     live: bool = False                   # graph only: read the nodes and mark what differs
     tags: tuple[str, ...] = ()           # --tags (none: all), --skip-tags, --start-at-task: which tasks run
     skip_tags: tuple[str, ...] = ()
@@ -106,7 +107,7 @@ def run(request: Request, emit: Emit = lambda kind, obj: None) -> Result:
     if request.mode == "verify":
         from ..verify import run_suite
 
-        return Result("verify", exit_code=run_suite(inv, hosts, list(request.pytest_args)))
+        return Result("verify", exit_code=run_suite(inv, hosts, list(request.pytest_args), full=request.full))
     if request.retry_failed:
         hosts, note = _retry(inv, hosts)
         if note:

@@ -23,14 +23,15 @@ from ..transport.openssh import ssh_config
 HERE = Path(__file__).parent
 
 
-def run_suite(inv: Inventory, hosts: list[str], extra: list[str] | None = None) -> int:
-    """Run the suite on ``hosts``; returns pytest's exit code (0 all passed)."""
+def run_suite(inv: Inventory, hosts: list[str], extra: list[str] | None = None, full: bool = False) -> int:
+    """Run the suite on ``hosts``; returns pytest's exit code (0 all passed). ``full``: every pod pings every pod
+    (the default: every pod its node's pods, and each node one pod on every other node)."""
     with tempfile.TemporaryDirectory(prefix="provision-verify-") as tmp:
         cfg = Path(tmp) / "ssh_config"
         cfg.write_text(ssh_config(inv))
         plan = Path(tmp) / "plan.json"
         plan.write_text(json.dumps({"inventory": str(inv.path.resolve()), "hosts": hosts,
-                                    "ssh_config": str(cfg), "control_dir": tmp}))
+                                    "ssh_config": str(cfg), "control_dir": tmp, "full": full}))
         env = dict(os.environ, PROVISION_VERIFY_PLAN=str(plan))
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", os.devnull,
                 "--rootdir", str(HERE), "-q", "-rfEs", "--tb=short", str(HERE), *(extra or [])]

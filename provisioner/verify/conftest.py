@@ -5,10 +5,13 @@ three execs per node, however many checks there are:
 
 1. **look**: the bridge, routes, sysctls, CNI files and every pod's address, as
    facts in one script (the same typed facts and markers ``apply`` uses);
-2. **probe**: from every pod, a ping to every other pod in the cluster (AT_ONCE
-   at a time; those without an answer are asked once more, slowly, in one more
-   exec), and for the no-NAT check a TCP listener in the node's first pod and a
-   connection from it to the next node's listener;
+2. **probe**: pings (:func:`ping_pairs`): every pod pings every other pod on its node,
+   and the node's pods, taking turns, ping one pod on every other node (so the work
+   per node grows with the number of nodes, not of pods in the cluster; ``--full``:
+   every pod pings every pod). A pod's pings run in one ``ip netns exec`` of that pod,
+   AT_ONCE at a time; those without an answer are asked once more, slowly, in one more
+   exec. For the no-NAT check, a TCP listener in the node's first pod and a connection
+   from it to the next node's listener (a ring: one pair per node);
 3. **collect**: which source address each listener saw.
 
 Tests then only read the survey, one test per node and rule, so a failure still
@@ -112,9 +115,33 @@ def _pod_ip(addrs: dict[str, Any] | None) -> str | None:
     return found[0].split("/")[0] if found else None
 
 
-def probe_script(node: Node, pods: dict[str, str | None], targets: list[tuple[str, str]], nat: dict[str, Any]) -> str:
-    """Exec 2: every local pod pings every target (in parallel) and, for the no-NAT check, the first pod listens
-    while connecting to the next node's first pod. Prints ``silent SRC IP`` for each ping that got no answer."""
+def ping_pairs(node: str, pods: dict[str, dict[str, str | None]], full: bool = False) -> list[tuple[str, str]]:
+    """``(source pod, target IP)`` pairs that ``node`` pings: every local pod to every other local pod; then one pod
+    of every other node (a different one for each node, so all of them get reached across the cluster), from the
+    local pods in turn. ``full``: every local pod to every pod of the cluster. ``pods``: ``{node: {pod: ip}}``.
+
+    >>> ping_pairs("n1", {"n1": {"a": "1", "b": "2"}, "n2": {"c": "3", "d": "4"}, "n3": {"e": "5"}})
+    [('a', '2'), ('b', '1'), ('a', '3'), ('b', '5')]
+    """
+    mine = [(p, ip) for p, ip in pods[node].items() if ip]
+    if not mine:
+        return []
+    out = [(src, ip) for src, _ in mine for p, ip in mine if p != src]
+    order = list(pods)
+    for k, other in enumerate(o for o in order if o != node):
+        theirs = [ip for ip in pods[other].values() if ip]
+        if not theirs:
+            continue
+        if full:
+            out += [(src, ip) for src, _ in mine for ip in theirs]
+        else:  # node i pings pod i of each peer: across the cluster every pod is a target
+            out.append((mine[k % len(mine)][0], theirs[order.index(node) % len(theirs)]))
+    return out
+
+
+def probe_script(node: Node, pairs: list[tuple[str, str]], nat: dict[str, Any]) -> str:
+    """Exec 2: the ``(pod, ip)`` pings (in parallel) and, for the no-NAT check, the first pod listens while
+    connecting to the next node's first pod. Prints ``silent SRC IP`` for each ping that got no answer."""
     q = quote
     lines = []
     if nat.get("listen"):
@@ -125,7 +152,7 @@ def probe_script(node: Node, pods: dict[str, str | None], targets: list[tuple[st
         lines.append(f"d=$(mktemp -d {NONAT_DIR}XXXXXXXX) && echo nonat \"$d\"")
         lines.append(f"( setsid ip netns exec {q(pod)} python3 -c {q(LISTEN)} {q(ip)} {PORT} "
                      '> "$d/heard" 2>&1 < /dev/null & )')
-    lines += pings([(src, ip) for src in [p for p, ip in pods.items() if ip] for _, ip in targets if ip != pods[src]], 2)
+    lines += pings(pairs, 2)
     if nat.get("connect"):
         pod, ip = nat["connect"]
         lines.append(f"ip netns exec {q(pod)} python3 -c {q(CONNECT)} {q(ip)} {PORT} >/dev/null 2>&1 "
@@ -135,12 +162,21 @@ def probe_script(node: Node, pods: dict[str, str | None], targets: list[tuple[st
 
 
 def pings(pairs: list[tuple[str, str]], wait: int) -> list[str]:
-    """sh lines: ping each ``(source pod, ip)`` once, AT_ONCE at a time; ``silent SRC IP`` for each without an answer."""
+    """sh lines: ping each ``(source pod, ip)`` once; ``silent SRC IP`` for each without an answer. Each source pod's
+    pings run in ONE ``ip netns exec`` of that pod (an exec per ping cost more than the ping), AT_ONCE at a time;
+    the pods' groups run side by side."""
     q, lines = quote, []
-    for i, (src, ip) in enumerate(pairs):
-        lines.append(f"(ip netns exec {q(src)} ping -c1 -W{wait} {q(ip)} >/dev/null 2>&1 || echo silent {q(src)} {q(ip)}) &")
-        if i % AT_ONCE == AT_ONCE - 1:
-            lines.append("wait")
+    by_src: dict[str, list[str]] = {}
+    for src, ip in pairs:
+        by_src.setdefault(src, []).append(ip)
+    for src, ips in by_src.items():
+        inner = []
+        for i, ip in enumerate(ips):
+            inner.append(f"(ping -c1 -W{wait} {q(ip)} >/dev/null 2>&1 || echo silent {q(src)} {q(ip)}) &")
+            if i % AT_ONCE == AT_ONCE - 1:
+                inner.append("wait")
+        inner.append("wait")
+        lines.append(f"ip netns exec {q(src)} sh -c {q(chr(10).join(inner))} &")
     return lines
 
 
@@ -155,7 +191,7 @@ def survey(inventory: Inventory) -> dict[str, dict[str, Any]]:
     nodes = list(inventory.nodes)
     with ThreadPoolExecutor(max_workers=max(1, min(64, len(nodes)))) as pool:  # all probes at once: listeners wait for connectors
         seen = dict(zip([n.name for n in nodes], pool.map(lambda n: look(inventory, n), nodes)))
-        every = [(f"{pod}@{n}", ip) for n, s in seen.items() for pod, ip in s["pods"].items() if ip]
+        pods = {n: s["pods"] for n, s in seen.items()}
         python = dict(zip([n.name for n in nodes], pool.map(
             lambda n: host_of(n.name).run("command -v python3").rc == 0, nodes)))
         nat_pairs = _nat_pairs(nodes, seen, python)
@@ -164,7 +200,7 @@ def survey(inventory: Inventory) -> dict[str, dict[str, Any]]:
 
         def probe(n: Node) -> tuple[list[tuple[str, str]], bool]:
             nat = {"listen": nat_pairs.get(n.name, {}).get("listen"), "connect": nat_pairs.get(n.name, {}).get("connect")}
-            r = host_of(n.name).run(probe_script(n, seen[n.name]["pods"], every, nat))
+            r = host_of(n.name).run(probe_script(n, ping_pairs(n.name, pods, _plan().get("full", False)), nat))
             where = [ln.split(" ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith(f"nonat {NONAT_DIR}")]
             if where:
                 heard_in[n.name] = where[0]
