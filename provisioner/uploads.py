@@ -40,13 +40,13 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-_COMPRESSED: dict[str, Future[str]] = {}
+_COMPRESSED: dict[str, Future[bytes]] = {}
 _COMPRESSING = threading.Lock()
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compress")
 
 
-def _compress(data: bytes) -> str:
-    return base64.encodebytes(gzip.compress(data, compresslevel=6, mtime=0)).decode()
+def _compress(data: bytes) -> bytes:
+    return base64.encodebytes(gzip.compress(data, compresslevel=6, mtime=0))
 
 
 def prefetch(value: object) -> None:
@@ -69,15 +69,15 @@ def start_compressing(artifact: Artifact) -> None:
             _COMPRESSED[artifact.sha256] = _POOL.submit(_compress, artifact.data)
 
 
-def compressed_base64(artifact: Artifact) -> str:
-    """The artifact's bytes gzip-compressed and base64-encoded in lines, computed once per run.
+def compressed_base64(artifact: Artifact) -> bytes:
+    """The artifact's bytes gzip-compressed and base64-encoded in lines (ASCII), computed once per run.
 
     Every node's apply script needs them at about the same moment (one thread per
-    node): all of them wait for the one compression started at binding.
+    node): all of them wait for the one compression started at binding, and all of
+    them send this one object (the scripts hold it, never a copy of it).
     """
     start_compressing(artifact)
-    text: str = _COMPRESSED[artifact.sha256].result()
-    return text
+    return _COMPRESSED[artifact.sha256].result()
 
 
 def _stamp(path: Path) -> tuple[int, int]:

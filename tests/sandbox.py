@@ -58,7 +58,8 @@ class SandboxTransport:
         log = self.root / "commands.log"
         return log.read_text().splitlines() if log.exists() else []
 
-    def run(self, script: str, timeout: float | None = None) -> Result:
+    def run(self, script, timeout: float | None = None) -> Result:
+        script = str(script)  # a steps.Script too: its pieces joined
         self.scripts.append(script)
         text = _prelude(self.root) + script.replace("/var/lib/provisioner", str(self.root / "state"))
         env = {"PATH": f"/usr/bin:/bin:{self.root / 'bin'}", "HOME": str(self.root), "LC_ALL": "C"}

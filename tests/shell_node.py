@@ -66,7 +66,8 @@ class ShellNode(FakeTransport):
             f"chown() {{ echo \"chown $*\" >> {r}/log; }}",
         ]) + "\n"
 
-    def run(self, script: str, timeout: float | None = None) -> Result:
+    def run(self, script, timeout: float | None = None) -> Result:
+        script = str(script)  # a steps.Script too: its pieces joined
         self.scripts.append(script)
         text = script
         for prefix in MOVED:

@@ -300,7 +300,7 @@ def _apply(transport: Transport, order: Order, outcomes: dict[int, Outcome], res
 
     transport.on_output = progress
     try:
-        r = transport.run(steps.render(todo, token, nonce), timeout)
+        r = transport.run(steps.render_script(todo, token, nonce), timeout)
     except TransportError as exc:  # what had arrived tells how far the script got
         lost, r = exc, Result(exc.partial, "", -1)
     finally:

@@ -11,11 +11,11 @@ Everything is importable from here (``from provisioner.steps import Cmd, render,
 from .lock import (FENCED_RC, HEARTBEAT, LEASE, LOCK, LOCK_OWNER, LOCK_SCRIPT, LOCK_TOKEN, PROC_ID_FUNCTION,
                    lock_script, script_file, stop_script)
 from .script import (MARK, MKDIR_FUNCTION, RECORD_FUNCTION, RUN_PREFIX, fence, fenced, finished, last_step, mark,
-                     render, run_dir, step_mark)
+                     Script, render, render_script, run_dir, step_mark)
 from .values import (CREATED, CREATED_DIRS, STATE_DIR, CNIChain, Cmd, Creates, RemoveEmptyDir, Step, Upload,
                      WriteFile)
 
 __all__ = ["FENCED_RC", "HEARTBEAT", "LEASE", "LOCK", "LOCK_OWNER", "LOCK_SCRIPT", "LOCK_TOKEN", "PROC_ID_FUNCTION",
            "lock_script", "script_file", "stop_script", "MARK", "MKDIR_FUNCTION", "RECORD_FUNCTION", "RUN_PREFIX",
-           "fence", "fenced", "finished", "last_step", "mark", "render", "run_dir", "step_mark", "CREATED",
+           "fence", "fenced", "finished", "last_step", "mark", "Script", "render", "render_script", "run_dir", "step_mark", "CREATED",
            "CREATED_DIRS", "STATE_DIR", "CNIChain", "Cmd", "Creates", "RemoveEmptyDir", "Step", "Upload", "WriteFile"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from ..shell import quote
 from .lock import FENCED_RC, LOCK_TOKEN, PROC_ID_FUNCTION, script_file
-from .values import CREATED, CREATED_DIRS, STATE_DIR, Step
+from .values import CREATED, CREATED_DIRS, STATE_DIR, Step, Upload
 
 MARK = "@@PROVISIONER"
 
@@ -66,6 +67,45 @@ def mark(nonce: str = "") -> str:
     return MARK + nonce
 
 
+@dataclass(frozen=True)
+class Script:
+    """An apply script as pieces: text, and the compressed bytes of uploads, which are the one shared copy
+    (:func:`provisioner.uploads.compressed_base64`). A transport sends the pieces one after the other, so a
+    host's script is never built whole in memory: with many hosts at once, memory holds each upload once."""
+
+    pieces: tuple[str | bytes, ...]
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        """What to send, in order; shared bytes as views (no copy)."""
+        for piece in self.pieces:
+            yield piece.encode() if isinstance(piece, str) else memoryview(piece)
+
+    def __str__(self) -> str:
+        return "".join(p if isinstance(p, str) else p.decode("ascii") for p in self.pieces)
+
+
+def render_script(tasks: Sequence[tuple[int, Sequence[Step]]], token: str | None = None, nonce: str = "") -> Script:
+    """:func:`render`, as a :class:`Script` whose upload data is shared, not copied."""
+    pieces: list[str | bytes] = []
+    text: list[str] = ["set -e", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
+                       MKDIR_FUNCTION, RECORD_FUNCTION, PROC_ID_FUNCTION, "provisioner_main() {"]
+    if token:
+        text.append(fence(token, nonce))
+    text.append(run_dir(token))
+    for task_index, steps in tasks:
+        for step_index, step in enumerate(steps):
+            text.append(f"echo '{mark(nonce)} step {task_index} {step_index}'")
+            if isinstance(step, Upload):
+                head, data, tail = step.pieces()
+                pieces += ["\n".join(text) + "\n" + head, data]
+                text = [tail]
+            else:
+                text.append(step.shell())
+    text += [f"echo '{mark(nonce)} done'", "}", "provisioner_main"]
+    pieces.append("\n".join(text) + "\n")
+    return Script(tuple(pieces))
+
+
 def render(tasks: Sequence[tuple[int, Sequence[Step]]], token: str | None = None, nonce: str = "") -> str:
     """One ``set -e`` script for a host: before each step a marker names task and step.
 
@@ -76,17 +116,7 @@ def render(tasks: Sequence[tuple[int, Sequence[Step]]], token: str | None = None
     steps sit in a function that is called on the last line: ``sh`` reads the whole
     script before running any of it, so a script cut off in transit runs nothing.
     """
-    lines = ["set -e", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
-             MKDIR_FUNCTION, RECORD_FUNCTION, PROC_ID_FUNCTION, "provisioner_main() {"]
-    if token:
-        lines.append(fence(token, nonce))
-    lines.append(run_dir(token))
-    for task_index, steps in tasks:
-        for step_index, step in enumerate(steps):
-            lines.append(f"echo '{mark(nonce)} step {task_index} {step_index}'")
-            lines.append(step.shell())
-    lines += [f"echo '{mark(nonce)} done'", "}", "provisioner_main"]
-    return "\n".join(lines) + "\n"
+    return str(render_script(tasks, token, nonce))
 
 
 def step_mark(line: str, nonce: str = "") -> tuple[int, int] | None:

@@ -114,14 +114,21 @@ class Upload:
     def sha256(self) -> str:
         return self.artifact.sha256
 
-    def shell(self) -> str:
+    def pieces(self) -> tuple[str, bytes, str]:
+        """The step as text before the data, the data (the one shared compressed copy: never joined into a
+        per-node string) and text after it."""
         q = quote
         staged = f'"$PROVISIONER_RUN"/{self.sha256}'
-        data = compressed_base64(self.artifact)
-        return _recorded(self.creates, "") + (f"base64 -d <<'PROVISIONER_EOF' | gzip -dc > {staged}\n{data}PROVISIONER_EOF\n"
+        return (_recorded(self.creates, "") + f"base64 -d <<'PROVISIONER_EOF' | gzip -dc > {staged}\n",
+                compressed_base64(self.artifact),
+                "PROVISIONER_EOF\n"
                 f'(cd "$PROVISIONER_RUN" && echo {q(self.sha256 + "  " + self.sha256)} | sha256sum -c --quiet)\n'
                 + _install(self.path, lambda tmp: f"cp {staged} {tmp}", self.mode)
                 + f"\nrm -f {staged}")
+
+    def shell(self) -> str:
+        head, data, tail = self.pieces()
+        return head + data.decode("ascii") + tail
 
     def show(self) -> str:
         return f"upload {self.path} (sha256 {self.sha256[:12]}…, mode {self.mode})"

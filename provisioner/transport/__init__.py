@@ -7,10 +7,13 @@ ssh_config the OpenSSH client uses (verify, ``provision ssh``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..steps.script import Script
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class Result:
 
 @dataclass(frozen=True)
 class Held:
-    """What :meth:`Transport.lock` yields: whether the lock is held, and what ``first`` printed."""
+    """What :meth:`Transport.lock` yields: whether the lock is held, and what the facts script printed."""
 
     locked: bool          # False: the node has no flock; the run goes on without it (with a warning)
     facts: Result | None  # what the facts script printed, run on the node as soon as the lock was taken
@@ -36,8 +39,9 @@ class Transport(Protocol):
     # arrives, so that the status line can show the step a node is on
     on_output: "Callable[[str], None] | None"
 
-    def run(self, script: str, timeout: float | None = None) -> Result:
-        """Run ``script`` with ``sh -s`` on the node (as root); never raises on non-zero exit."""
+    def run(self, script: str | Script, timeout: float | None = None) -> Result:
+        """Run ``script`` with ``sh -s`` on the node (as root); never raises on non-zero exit. A :class:`Script`
+        is sent piece by piece (its uploads are shared bytes, never joined into one string per node)."""
 
     def lock(self, path: str, timeout: float, facts_script: str | None = None,
              facts_timeout: float | None = None) -> AbstractContextManager[Held]:

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from ..errors import TransportError
+from ..steps.script import Script
 from . import Held, Result
 
 
@@ -18,11 +19,12 @@ class FakeTransport:
         self.scripts: list[str] = []
         self.locks: list[str] = []
 
-    def run(self, script: str, timeout: float | None = None) -> Result:
+    def run(self, script: str | Script, timeout: float | None = None) -> Result:
         if self.unreachable:
             raise TransportError(f"{self.host}: ssh to {self.host}:22: Connection refused")
-        self.scripts.append(script)
-        return self.answer(script)
+        text = str(script)
+        self.scripts.append(text)
+        return self.answer(text)
 
     @contextlib.contextmanager
     def lock(self, path: str, timeout: float, facts_script: str | None = None,

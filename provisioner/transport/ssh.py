@@ -33,6 +33,7 @@ from .. import steps
 from ..shell import sh
 from ..errors import HostError, TransportError, printable, seconds
 from ..inventory import Inventory, Node
+from ..steps.script import Script
 from . import Held, Result
 
 
@@ -106,6 +107,17 @@ def load_known_hosts(keys: paramiko.HostKeys, path: Path) -> KnownHosts:
             for name in entry.hostnames:
                 keys.add(name, entry.key.get_name(), entry.key)
     return found
+
+
+def _send_all(chan: paramiko.Channel, data: bytes | memoryview) -> None:
+    """``chan.sendall`` without its copies: paramiko's sendall slices ``data[sent:]`` after every packet, which
+    for a script of megabytes copies the rest again each time (quadratic); a memoryview slices for free."""
+    view = memoryview(data)
+    while view:
+        sent = chan.send(view)  # type: ignore[arg-type]  # paramiko takes any buffer (Message.add_string)
+        if sent == 0:  # the channel reached EOF: nothing more can be sent (paramiko's sendall would spin here)
+            raise EOFError("the channel closed while the script was being sent")
+        view = view[sent:]
 
 
 class _Lines:
@@ -291,7 +303,7 @@ class SSHTransport:
     _lease: tuple[Any, ...] | None = None  # (lock channel, token) while a lease is held
     _applying = False            # an apply script is on its way or running: renewals say so ("U")
 
-    def run(self, script: str, timeout: float | None = None) -> Result:
+    def run(self, script: str | Script, timeout: float | None = None) -> Result:
         """:meth:`_exec`; under a lease, the node is told first that an apply script is coming (``U`` on the
         lock channel, sent before the script's bytes on the same connection), so that however long the
         upload queues on a slow link, the lease cannot lapse behind it."""
@@ -306,11 +318,13 @@ class SSHTransport:
         finally:
             self._applying = False
 
-    def _exec(self, script: str, timeout: float | None = None) -> Result:
-        """Send ``script`` whole to ``sh -s`` on a fresh channel of the open connection.
+    def _exec(self, script: str | Script, timeout: float | None = None) -> Result:
+        """Send ``script`` to ``sh -s`` on a fresh channel of the open connection.
 
         (Fabric's ``run(in_stream=…)`` feeds stdin a byte at a time with a sleep
-        between bytes: seconds for a few KB. One ``sendall`` is the fast path.)
+        between bytes: seconds for a few KB. Sending the bytes ourselves is the fast path:
+        each piece through a memoryview, so paramiko's packets are cut from it without
+        copying what is left at each packet.)
         Every wait is bounded by ``timeout``: on time-out the result has exit 124 and
         what the script printed so far. A broken connection raises TransportError
         whose ``partial`` holds what had arrived.
@@ -324,7 +338,8 @@ class SSHTransport:
                 chan = self.conn.client.get_transport().open_session(timeout=timeout)
                 chan.settimeout(timeout)
                 chan.exec_command(command)
-                chan.sendall(script.encode())
+                for chunk in (script.chunks() if isinstance(script, Script) else [script.encode()]):
+                    _send_all(chan, chunk)
                 chan.shutdown_write()
                 self._drain(chan, timeout, out, err)
                 rc = chan.recv_exit_status()
