@@ -485,6 +485,9 @@ def _lab_up(args: argparse.Namespace) -> int:
     print(f"  next: provision apply {out}")
     print(f"  look around: provision ssh {out} node1   (or: ip netns exec {args.name}-node1 ip -br addr)")
     print(f"  tear down: provision lab down --name {args.name}")
+    warning = namespace.arp_warning(args.nodes, len(pods) + len(cni_pods))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

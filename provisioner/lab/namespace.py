@@ -87,7 +87,7 @@ def plan_addresses(subnet: str, count: int) -> tuple[ipaddress.IPv4Interface, li
     return ipaddress.IPv4Interface(f"{net.network_address + 1}/{net.prefixlen}"), [net.network_address + 10 + i for i in range(1, count + 1)]
 
 
-MAX_NODES = 60  # node IPs .11 upwards of the lab's /24; interface names stay within 15 characters
+MAX_NODES = 240  # node IPs .11 to .250 of the lab's /24; interface names ("lab-node240") stay within 15 characters
 
 
 def subnet_taken(net: ipaddress.IPv4Network) -> str | None:
@@ -150,7 +150,7 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
             _wait_port(str(ip), 22, 15)
         for node in node_names(count):
             _wait_settled(f"{name}-{node}", 10)
-        _static_neighbours(name, node_names(count), ips)
+        _static_neighbours(name, node_names(count), ips, bridge, bridge_if.ip)
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
         data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type)
@@ -309,25 +309,60 @@ def _wait_port(host: str, port: int, seconds: float) -> None:
             time.sleep(0.1)
 
 
-def _static_neighbours(lab: str, nodes: list[str], ips: list[ipaddress.IPv4Address]) -> None:
-    """Each node knows every other node's MAC on the lab network (permanent ARP entries).
+def _static_neighbours(lab: str, nodes: list[str], ips: list[ipaddress.IPv4Address], bridge: str,
+                       bridge_ip: ipaddress.IPv4Address) -> None:
+    """Each node knows every other node's MAC and the lab bridge's, and the lab bridge knows every node's
+    (permanent ARP entries).
 
     The kernel keeps ONE ARP table for all network namespaces of the machine, and
     stops adding entries (and drops packets: "neighbor table overflow") past
     net.ipv4.neigh.default.gc_thresh3, 1024 by default, a setting of the machine
-    itself. A 50-node lab learning its peers by ARP needs about 2,500 entries;
-    permanent ones are not counted, so big labs fit without touching the machine.
+    itself. A 50-node lab learning its peers by ARP needs about 2,500 entries, a
+    200-node lab 400 more for SSH alone; permanent ones are not counted, so only the
+    pods' own entries are left (see :func:`arp_need`).
     """
     macs = {}
     for node in nodes:
         link = json.loads(_run("ip", "-n", f"{lab}-{node}", "-json", "link", "show", "eth0").stdout)[0]
         macs[node] = link["address"]
+    bridge_mac = json.loads(_run("ip", "-json", "link", "show", bridge).stdout)[0]["address"]
     for node in nodes:
         batch = "".join(f"neigh replace {ip} lladdr {macs[peer]} dev eth0 nud permanent\n"
                         for peer, ip in zip(nodes, ips) if peer != node)
-        if batch:
-            subprocess.run(["ip", "-n", f"{lab}-{node}", "-batch", "-"], input=batch, text=True, check=True,
-                           capture_output=True)
+        batch += f"neigh replace {bridge_ip} lladdr {bridge_mac} dev eth0 nud permanent\n"
+        subprocess.run(["ip", "-n", f"{lab}-{node}", "-batch", "-"], input=batch, text=True, check=True,
+                       capture_output=True)
+    # this machine's side, on the lab's own bridge only (it goes with the bridge at lab down)
+    subprocess.run(["ip", "-batch", "-"], input="".join(f"neigh replace {ip} lladdr {macs[node]} dev {bridge} nud permanent\n"
+                                                        for node, ip in zip(nodes, ips)),
+                   text=True, check=True, capture_output=True)
+
+
+GC_THRESH3 = Path("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
+
+
+def arp_need(nodes: int, pods: int) -> int:
+    """The ARP entries a lab's pods need at once (all nodes share this machine's one table): on each node,
+    each pod's entry for its gateway and for the node's other pods, and the bridge's entry for each pod."""
+    return nodes * pods * (pods + 1)
+
+
+def arp_warning(nodes: int, pods: int) -> str | None:
+    """Advice when the lab's pods would overflow this machine's ARP table, else None."""
+    try:
+        limit = int(GC_THRESH3.read_text())
+    except (OSError, ValueError):
+        return None
+    need, room = arp_need(nodes, pods), int(limit * 0.8)  # room for this machine's own entries and other labs
+    if need <= room:
+        return None
+    fit = room // arp_need(1, pods)
+    return (f"{nodes} nodes with {pods} pod(s) each need about {need} ARP entries at once, and this machine's one "
+            f"ARP table for all namespaces holds {limit} (net.ipv4.neigh.default.gc_thresh3, a setting of the "
+            f"machine, not of the lab): pings between pods will be dropped (\"neighbor table overflow\" in dmesg). "
+            f"Use fewer pods (--pods web), at most {fit} nodes, or raise it yourself "
+            f"(sysctl -w net.ipv4.neigh.default.gc_thresh3={max(2 * need, limit)} "
+            f"net.ipv4.neigh.default.gc_thresh2={max(need, limit // 2)})")
 
 
 def _wait_settled(netns: str, seconds: float) -> None:

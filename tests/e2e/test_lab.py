@@ -27,3 +27,23 @@ def test_a_lab_of_that_name_is_bad_input_and_an_edited_inventory_is_kept(make_la
     down = lab_cli("down", "--name", lab.name)
     assert down.returncode == 0 and "kept" in down.stdout and lab.inventory.exists(), down.stdout
     assert lab.inventory.read_text().endswith("# my notes\n")
+
+
+def test_the_lab_knows_its_neighbours_so_a_big_lab_leaves_the_machines_arp_table_to_the_pods(make_lab):
+    """Nodes know each other and the lab bridge, and the lab bridge knows the nodes, by permanent entries: the
+    kernel's one ARP table for all namespaces (gc_thresh3) is left to the pods. --nodes past 240 is refused."""
+    import json
+    import subprocess
+
+    lab = make_lab(3, pods=())
+    ips = [n["address"] for n in lab.data()["nodes"]]
+    host = json.loads(subprocess.run(["ip", "-json", "neigh", "show", "dev", f"{lab.name}-br"], capture_output=True,
+                                     text=True, check=True).stdout)
+    assert sorted(e["dst"] for e in host if "PERMANENT" in e.get("state", [])) == sorted(ips)
+    bridge_ip = lab.data()["cluster"]["node_cidr"].rsplit(".", 1)[0] + ".1"
+    inside = json.loads(lab.node_sh("node2", "ip -json neigh show dev eth0"))
+    assert sorted(e["dst"] for e in inside if "PERMANENT" in e.get("state", [])) == sorted([ips[0], ips[2], bridge_ip])
+    big = lab_cli("up", "--nodes", "241", "--name", "zz" + lab.name[1:], "--subnet", "10.213.253.0/24",
+                  "--out", str(lab.inventory.parent / "big.yaml"))
+    assert big.returncode != 0 and "--nodes must be between 1 and 240" in big.stderr, big.stderr
+

@@ -187,3 +187,20 @@ def test_no_color(monkeypatch):
     assert "\x1b[" in Reporter("apply", stream=Tty()).paint("changed")
     monkeypatch.setenv("NO_COLOR", "1")
     assert Reporter("apply", stream=Tty()).paint("changed") == "changed"
+
+
+def test_a_lab_whose_pods_would_overflow_the_machines_arp_table_is_warned_about(tmp_path, monkeypatch):
+    from provisioner.lab import namespace
+
+    thresh = tmp_path / "gc_thresh3"
+    thresh.write_text("1024\n")
+    monkeypatch.setattr(namespace, "GC_THRESH3", thresh)
+    assert namespace.arp_need(200, 2) == 1200 and namespace.arp_need(200, 1) == 400
+    assert namespace.arp_warning(200, 1) is None and namespace.arp_warning(50, 2) is None
+    warning = namespace.arp_warning(200, 2)
+    assert warning and "1200 ARP entries" in warning and "gc_thresh3" in warning and "--pods web" in warning
+    assert "at most 136 nodes" in warning  # 136 * 6 = 816 <= 80% of 1024
+    thresh.write_text("4096\n")
+    assert namespace.arp_warning(200, 2) is None
+    thresh.unlink()  # not readable: no advice rather than a wrong one
+    assert namespace.arp_warning(200, 2) is None
