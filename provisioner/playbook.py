@@ -45,7 +45,7 @@ from .inventory import Inventory
 from . import patterns
 from .modules import MODULES
 from .modules.base import ABS
-from .template_vars import template_vars
+from .template_vars import shared_vars, template_vars
 from .yaml_lines import Document, PathT, format_path, load_file, schema_problems
 
 DEFAULT = "playbooks/site.yaml"
@@ -461,11 +461,13 @@ def bind(book: Playbook, inv: Inventory, hosts: list[str] | None = None,
     problems: list[Problem] = []
     broken: set[tuple[str, PathT]] = set()  # a task that failed on one node is not tried (slowly) on every other
     plays, partial = select_tasks(book, selection)
+    shared = shared_vars(inv)
+    contexts: dict[str, dict[str, Any]] = {}  # each host's template variables, made once for all its plays
     for play, tasks in plays:
         for host in select_hosts(play, inv, play.doc):
             if host not in out:
                 continue
-            ctx = template_vars(inv, inv.node(host))
+            ctx = contexts.get(host) or contexts.setdefault(host, template_vars(inv, inv.node(host), shared))
             for task in tasks:
                 if (play.doc.file, task.path) in broken:
                     continue

@@ -14,21 +14,33 @@ from .inventory.model import CNI, Cluster, Inventory, Node
 from .routing import pod_routes
 
 
-def template_vars(inv: Inventory, node: Node) -> dict[str, Any]:
+def template_vars(inv: Inventory, node: Node, shared: dict[str, Any] | None = None) -> dict[str, Any]:
     """``node``, ``cluster``, ``peers`` (every other node), ``nodes``, ``groups``, ``pod_routes``, ``cni``,
-    ``cni_conflist``, ``kubernetes``, ``dns``."""
+    ``cni_conflist``, ``kubernetes``, ``dns``.
+
+    ``shared`` (from :func:`shared_vars`, once per inventory) holds what every node sees alike: the nodes
+    and the groups. Made once instead of once per node, binding stays linear in the fleet (200 nodes each
+    listing 200 nodes was most of a 200-node bind). Templates cannot change it (the sandbox is immutable)
+    and modules copy what they fill in.
+    """
+    shared = shared if shared is not None else shared_vars(inv)
     return {
         "node": node_vars(node),
         "cluster": cluster_vars(inv.cluster),
-        "peers": [node_vars(n) for n in inv.nodes if n.name != node.name],
-        "nodes": [node_vars(n) for n in inv.nodes],
-        "groups": inv.groups(),
+        "peers": [v for v in shared["nodes"] if v["name"] != node.name],
+        "nodes": shared["nodes"],
+        "groups": shared["groups"],
         "pod_routes": pod_routes(inv, node),
         "cni": cni_vars(inv.cni),
         "cni_conflist": cni_conflist(inv, node),
         "kubernetes": inv.kubernetes,
         "dns": inv.dns,
     }
+
+
+def shared_vars(inv: Inventory) -> dict[str, Any]:
+    """What every node's templates see alike: ``nodes`` and ``groups``."""
+    return {"nodes": [node_vars(n) for n in inv.nodes], "groups": inv.groups()}
 
 
 def cni_conflist(inv: Inventory, node: Node) -> dict[str, Any]:

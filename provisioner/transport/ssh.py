@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -109,6 +110,34 @@ def load_known_hosts(keys: paramiko.HostKeys, path: Path) -> KnownHosts:
     return found
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed(path: str, stamp: tuple[int, int] | None) -> tuple[paramiko.HostKeys, KnownHosts]:
+    """known_hosts parsed once per version of the file (``stamp``: its mtime and size), for every connection."""
+    keys = paramiko.HostKeys()
+    return keys, load_known_hosts(keys, Path(path))
+
+
+def trusted_keys(keys: paramiko.HostKeys, path: Path, names: list[str]) -> KnownHosts:
+    """Add to ``keys`` what ``path`` says for ``names`` (as paramiko looks them up: ``addr``, ``[addr]:port``;
+    hashed entries too), and return its markers. The file is parsed once, not once per connection: each of N
+    connections parsing N lines was quadratic in the fleet (CPU, and memory while they were open)."""
+    try:
+        st = path.stat()
+        stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    shared, found = _parsed(str(path), stamp)
+    for name in names:
+        for keytype, key in (shared.lookup(name) or {}).items():
+            keys.add(name, keytype, key)
+    return found
+
+
+def _key_name(address: str, port: int) -> str:
+    """The name paramiko looks a host's key up by."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
 def _send_all(chan: paramiko.Channel, data: bytes | memoryview) -> None:
     """``chan.sendall`` without its copies: paramiko's sendall slices ``data[sent:]`` after every packet, which
     for a script of megabytes copies the rest again each time (quadratic); a memoryview slices for free."""
@@ -191,14 +220,14 @@ class SSHTransport:
             kwargs["key_filename"] = [str(identity)]
         self.conn = self._connection(node.address, user, node.port, kwargs)
         known = s.known_hosts or Path("~/.ssh/known_hosts").expanduser()
-        self._trust = load_known_hosts(self.conn.client.get_host_keys(), known)
+        self._trust = trusted_keys(self.conn.client.get_host_keys(), known, [_key_name(node.address, node.port)])
         self._policy(self.conn.client, known)
         self._known = known
         self.jump = node.jump
         self._jump_conn: Connection | None = None
         if self.jump is not None:  # the bastion: the same key and the same host-key policy as the nodes
             self._jump_conn = self._connection(self.jump.address, self.jump.user, self.jump.port, dict(kwargs))
-            load_known_hosts(self._jump_conn.client.get_host_keys(), known)
+            trusted_keys(self._jump_conn.client.get_host_keys(), known, [_key_name(self.jump.address, self.jump.port)])
             self._policy(self._jump_conn.client, known)
         self.via = f" through jump host {self.jump}" if self.jump else ""
 
