@@ -81,9 +81,9 @@ def provision(*args: str) -> dict:
     return r
 
 
-def fresh_lab(nodes: int, tmp: Path, routing: str) -> Path:
+def fresh_lab(nodes: int, tmp: Path, routing: str, pods: tuple[str, ...] = ("web", "api")) -> Path:
     namespace.down(LAB)
-    inv = namespace.up(nodes, tmp / "bench.yaml", SUBNET, LAB, ("web", "api"))  # hand-made pods: the peers make them too
+    inv = namespace.up(nodes, tmp / "bench.yaml", SUBNET, LAB, pods)  # hand-made pods: the peers make them too
     if routing == "router":
         import yaml
 
@@ -180,7 +180,12 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true", help="also ansible-core and pyinfra (installed into ~/.cache/provisioner-bench/peers-venv)")
     ap.add_argument("--routing", choices=["peers", "router"], default="peers")
     ap.add_argument("--json", type=Path, help="write the results here too")
+    ap.add_argument("--pods", default="web,api", help="hand-made pods per node (200 nodes: one, see README's lab section)")
     args = ap.parse_args()
+    pods = tuple(p for p in args.pods.split(",") if p)
+    warning = namespace.arp_warning(args.nodes, len(pods))
+    if warning:
+        raise SystemExit(f"bench: {warning}")
     sys.path.insert(0, str(HERE))
     venv = peers_venv() if args.peers else None
     runs: dict[str, list[dict]] = {}
@@ -194,7 +199,7 @@ def main() -> None:
         try:
             for round_ in range(args.rounds):
                 print(f"round {round_ + 1}/{args.rounds}", flush=True)
-                inv = fresh_lab(args.nodes, tmp, args.routing)
+                inv = fresh_lab(args.nodes, tmp, args.routing, pods)
                 add("provision apply (fresh)", provision("apply", str(inv), "--forks", "50"))
                 add("provision verify", provision("verify", str(inv)))
                 add("provision apply (no-op)", provision("apply", str(inv), "--forks", "50"))
@@ -202,14 +207,14 @@ def main() -> None:
                 _, gather = rendered(inv)
                 add("OpenSSH facts floor", openssh(inv, gather, tmp))
 
-                inv = fresh_lab(args.nodes, tmp, args.routing)
+                inv = fresh_lab(args.nodes, tmp, args.routing, pods)
                 apply_scripts, _ = rendered(inv)
                 add("OpenSSH all-steps floor", openssh(inv, apply_scripts, tmp))
                 provision("verify", str(inv))  # the floor really did the work
 
                 if venv is not None:
                     for tool in ("ansible", "pyinfra"):
-                        inv = fresh_lab(args.nodes, tmp, args.routing)
+                        inv = fresh_lab(args.nodes, tmp, args.routing, pods)
                         add(f"{tool} (fresh)", peer_run(tool, inv, tmp, venv))
                         provision("verify", str(inv))
                         add(f"{tool} (no-op)", peer_run(tool, inv, tmp, venv))
