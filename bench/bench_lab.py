@@ -9,6 +9,9 @@ Each round brings up fresh labs of N nodes and times, interleaved:
 - the **OpenSSH all-steps floor**: on another fresh lab, the very script apply
   renders for each node (same steps, same bytes) sent with plain ``ssh`` (one exec
   per node, all nodes at once), then ``verify``;
+- the **OpenSSH hand-written floor**: on another fresh lab, the same steps written by
+  hand as one shell script per node (no lock, markers or records: :func:`handwritten`),
+  sent the same way, then ``verify``;
 - the **OpenSSH facts floor**: the gather script a no-op needs, one ``ssh`` exec per
   node, all at once;
 - with ``--peers``: ansible-core and pyinfra doing the same steps
@@ -122,6 +125,38 @@ def rendered(inv_path: Path) -> tuple[dict[str, str], dict[str, str]]:
     return {h: a for h, a, _ in got}, {h: f for h, _, f in got}
 
 
+def handwritten(inv_path: Path) -> dict[str, str]:
+    """Per node: the same steps written by hand as one shell script, with none of provision's bookkeeping (no lock,
+    markers, records or checks): the peers' shell snippets (``peers/__init__.py``), then every file provision
+    writes, binaries gzip+base64 in a here-document (the cheapest way to carry them in one exec)."""
+    import base64
+    import gzip
+    import shlex
+    from concurrent.futures import ThreadPoolExecutor
+
+    from peers import _files, _snippets
+    from provisioner import engine
+    from provisioner.inventory import load_inventory
+
+    inv = load_inventory(inv_path)
+    tasks = engine.bind(inv, "apply", None)
+    packed: dict[bytes, str] = {}
+
+    def one(node) -> tuple[str, str]:
+        lines = list(_snippets(inv, node).values())  # no set -e: as the peers run them (modprobe may fail in a lab)
+        for path, content, mode in _files(inv, node.name, tasks[node.name]):
+            if content not in packed:
+                packed[content] = base64.encodebytes(gzip.compress(content, 6, mtime=0)).decode()
+            p = shlex.quote(path)
+            lines.append(f"mkdir -p {shlex.quote(os.path.dirname(path))}\n"
+                         f"base64 -d <<'HANDWRITTEN_EOF' | gzip -dc > {p}\n{packed[content]}HANDWRITTEN_EOF\n"
+                         f"chmod {mode} {p}")
+        return node.name, "\n".join(lines) + "\n"
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return dict(pool.map(one, inv.nodes))
+
+
 def openssh(inv_path: Path, scripts: dict[str, str], tmp: Path) -> dict:
     """Each node's script through plain OpenSSH (``ssh -F cfg node sh -s``), all nodes at once; wall seconds."""
     from provisioner.inventory import load_inventory
@@ -212,6 +247,10 @@ def main() -> None:
                 add("OpenSSH all-steps floor", openssh(inv, apply_scripts, tmp))
                 provision("verify", str(inv))  # the floor really did the work
 
+                inv = fresh_lab(args.nodes, tmp, args.routing, pods)
+                add("OpenSSH hand-written floor", openssh(inv, handwritten(inv), tmp))
+                provision("verify", str(inv))
+
                 if venv is not None:
                     for tool in ("ansible", "pyinfra"):
                         inv = fresh_lab(args.nodes, tmp, args.routing, pods)
@@ -234,6 +273,9 @@ def report(args, runs: dict[str, list[dict]]) -> None:
                      "vs_floor": round(r["wall"] / floor["wall"], 2) if floor and "floor" not in label else None,
                      "cpu_s": None if r.get("cpu") is None else round(r["cpu"], 2),
                      "peak_rss_mib": None if r.get("rss_mib") is None else round(r["rss_mib"])})
+    hand, ours_fresh = best.get("OpenSSH hand-written floor"), best.get("provision apply (fresh)")
+    if hand and ours_fresh:
+        rows.append({"run": "provision apply (fresh) / hand-written floor", "ratio": round(ours_fresh["wall"] / hand["wall"], 2)})
     for kind in ("fresh", "no-op"):
         ours = best.get(f"provision apply ({kind})")
         for tool in ("ansible", "pyinfra"):
@@ -244,7 +286,7 @@ def report(args, runs: dict[str, list[dict]]) -> None:
     print(f"{'run':<30} {'wall':>8} {'per node':>9} {'vs floor':>9} {'CPU':>7} {'RSS':>7}")
     for row in rows:
         if "ratio" in row:
-            print(f"{row['run']:<30} {row['ratio']:>7}x")
+            print(f"{row['run']:<46} {row['ratio']:>7}x")
             continue
         print(f"{row['run']:<30} {row['wall_s']:>7.2f}s {row['per_node_s']:>8.3f}s "
               f"{'' if row['vs_floor'] is None else str(row['vs_floor']) + 'x':>9} "
