@@ -49,21 +49,10 @@ def _compress(data: bytes) -> bytes:
     return base64.encodebytes(gzip.compress(data, compresslevel=6, mtime=0))
 
 
-def prefetch(value: object) -> None:
-    """Start compressing every Artifact found in ``value`` (bound task arguments) before an apply connects:
-    the work then overlaps with connecting to the nodes and reading their facts."""
-    if isinstance(value, Artifact):
-        start_compressing(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            prefetch(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            prefetch(v)
-
-
 def start_compressing(artifact: Artifact) -> None:
-    """Begin compressing the artifact's bytes in the background, once per run."""
+    """Begin compressing the artifact's bytes in the background, once per run: as soon as the first host's plan
+    needs it (the other hosts are still reading their facts), never for a run that uploads nothing (a no-op
+    apply once compressed every plugin for nothing)."""
     with _COMPRESSING:
         if artifact.sha256 not in _COMPRESSED:
             _COMPRESSED[artifact.sha256] = _POOL.submit(_compress, artifact.data)

@@ -21,7 +21,6 @@ from .. import patterns
 from ..errors import HostError, InputError, printable
 from ..facts import value
 from ..inventory import Inventory
-from ..uploads import prefetch
 from . import retry_record
 from .runner import Emit, HostResult, Options, run_all
 
@@ -259,8 +258,6 @@ def _run_tasks(inv: Inventory, mode: str, tasks: Bound, opts: Options, emit: Emi
     dry = mode == "plan" or opts.check
     if not dry:
         retry_record.start(inv.path, mode, list(tasks))
-    if mode == "apply":
-        prefetch([t.args for host in tasks.values() for t in host])
 
     def recorded(kind: str, obj: Any) -> None:
         emit(kind, obj)

@@ -26,6 +26,7 @@ from ..facts.system import Commands
 from ..modules import MODULES, ModuleError, Outcome
 from ..playbook import BoundTask
 from ..transport import Held, Result, Transport
+from ..uploads import start_compressing
 
 STDERR_LINES = 8
 
@@ -137,6 +138,8 @@ def run_host(transport: Transport, tasks: list[BoundTask], mode: str, emit: Emit
             check_commands(transport.host, order, values)
             outcomes = _plan(transport.host, order, values, mode, result, emit, dry)
             if not dry and outcomes is not None:
+                for s in (s for o in outcomes.values() for s in o.steps if isinstance(s, steps.Upload)):
+                    start_compressing(s.artifact)
                 _apply(transport, order, outcomes, result, emit, clock(), held.token)
     except TransportError as exc:
         result.unreachable, result.error = True, str(exc)
