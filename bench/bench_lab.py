@@ -96,6 +96,24 @@ def fresh_lab(nodes: int, tmp: Path, routing: str, pods: tuple[str, ...] = ("web
     return inv
 
 
+def verify_names_a_missing_route(inv_path: Path) -> dict:
+    """Delete node2's route to the last node's pods; verify must fail and name it; the route is put back."""
+    import yaml
+
+    nodes = yaml.safe_load(inv_path.read_text())["nodes"]
+    last = len(nodes)
+    dst, via = f"10.244.{last}.0/24", nodes[-1]["address"]
+    enter = ["nsenter", "-t", str(namespace.node_pid(LAB, "node2")), "-n", "--", "ip", "route"]
+    subprocess.run(enter + ["del", dst], check=True)
+    try:
+        r = measure(CLI + ["verify", str(inv_path)])
+    finally:
+        subprocess.run(enter + ["add", dst, "via", via, "proto", "147"], check=True)
+    if r["rc"] != 1 or f"node2: no route to {dst} via {via}" not in r["out"]:
+        raise SystemExit(f"verify did not name the missing route {dst} on node2 (exit {r['rc']}):\n{r['out']}")
+    return r
+
+
 def rendered(inv_path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """Per node: the apply script provision would send to this (fresh) lab, and the no-op gather script."""
     from provisioner import engine
@@ -237,6 +255,8 @@ def main() -> None:
                 inv = fresh_lab(args.nodes, tmp, args.routing, pods)
                 add("provision apply (fresh)", provision("apply", str(inv), "--forks", "50"))
                 add("provision verify", provision("verify", str(inv)))
+                if round_ == 0 and args.routing == "peers":  # verify still names one missing route
+                    add("provision verify (a route gone)", verify_names_a_missing_route(inv))
                 add("provision apply (no-op)", provision("apply", str(inv), "--forks", "50"))
                 add("provision plan (no-op)", provision("plan", str(inv), "--forks", "50"))
                 _, gather = rendered(inv)

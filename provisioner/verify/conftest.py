@@ -39,11 +39,13 @@ from provisioner.inventory import Inventory, Node, load_inventory
 from provisioner.shell import quote, sh
 
 SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")
-PORT = 39000
+# a port of its own for each run: a listener of an earlier run that heard nothing (its peer was cut off) may
+# still hold the last one for a while, and a quick second verify would then fail for that alone
+PORT = 39000 + secrets.randbelow(1000)
 NONAT_DIR = "/tmp/.provision-verify-nonat."  # mktemp -d adds a random suffix
 LISTEN = ("import socket,sys;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
-          "s.bind((sys.argv[1],int(sys.argv[2])));s.listen(1);s.settimeout(90);c,a=s.accept();print(a[0],flush=True)")
-CONNECT = ("import socket,sys,time\nend=time.time()+60\nwhile True:\n try:\n  socket.create_connection((sys.argv[1],"
+          "s.bind((sys.argv[1],int(sys.argv[2])));s.listen(1);s.settimeout(40);c,a=s.accept();print(a[0],flush=True)")
+CONNECT = ("import socket,sys,time\nend=time.time()+20\nwhile True:\n try:\n  socket.create_connection((sys.argv[1],"
            "int(sys.argv[2])),3).close();break\n except OSError:\n  if time.time()>end:raise\n  time.sleep(0.2)")
 AT_ONCE = 24  # pings in flight per node: a node pinging hundreds of pods at once drops answers on a busy machine
 
@@ -226,6 +228,7 @@ def survey(inventory: Inventory) -> dict[str, dict[str, Any]]:
         s["silent"], s["connect_failed"] = probed[n.name]
         s["nat"] = nat_pairs.get(n.name, {})
         s["heard"] = heard[n.name]
+        s["port"] = PORT
     return seen
 
 

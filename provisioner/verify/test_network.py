@@ -74,7 +74,7 @@ def test_no_nat_across_nodes(node: Node, survey: Survey) -> None:
     if "connect" not in nat:
         pytest.skip("needs pods on at least two nodes with python3 (the TCP check runs python3 on the nodes)")
     (src_pod, src_ip), (dst_pod, dst_ip), peer = nat["from"], nat["connect"], nat["peer"]
-    assert not survey[node.name]["connect_failed"], f"{src_pod}@{node.name} could not connect to {dst_ip}:{39000}"
+    assert not survey[node.name]["connect_failed"], f"{src_pod}@{node.name} could not connect to {dst_ip}:{survey[node.name]['port']}"
     seen = survey[peer]["heard"]
     assert seen == src_ip, (f"{dst_pod}@{peer} saw the connection from {seen or 'nothing'}, not from {src_ip}: "
                             "NAT on the path")
