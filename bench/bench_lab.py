@@ -67,7 +67,7 @@ def measure(argv: list[str], env: dict | None = None) -> dict:
             p.returncode = os.waitstatus_to_exitcode(status)
             out.seek(0)
             err.seek(0)
-            result = {"wall": wall, "rc": p.returncode, "out": out.read().decode(errors="replace")[-3000:],
+            result = {"wall": wall, "rc": p.returncode, "out": out.read().decode(errors="replace"),  # whole: checks read it
                       "err": err.read().decode(errors="replace")[-3000:]}
         if TIME and usage_file.exists() and len(usage_file.read_text().split()) == 3:
             user, system, rss_kib = usage_file.read_text().split()

@@ -87,6 +87,9 @@ def plan_addresses(subnet: str, count: int) -> tuple[ipaddress.IPv4Interface, li
     return ipaddress.IPv4Interface(f"{net.network_address + 1}/{net.prefixlen}"), [net.network_address + 10 + i for i in range(1, count + 1)]
 
 
+# how long a node's sshd may take to answer, and its addresses to settle: seconds on an idle machine, but a
+# machine running a suite beside a 200-node lab (load average in the hundreds) took more than 15 s
+START_SECONDS = 90
 MAX_NODES = 240  # node IPs .11 to .250 of the lab's /24; interface names ("lab-node240") stay within 15 characters
 
 
@@ -147,9 +150,9 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
                         for node, ip in zip(node_names(count), ips))
         (state / "known_hosts").write_text(known)
         for ip in ips:
-            _wait_port(str(ip), 22, 15)
+            _wait_port(str(ip), 22, START_SECONDS)
         for node in node_names(count):
-            _wait_settled(f"{name}-{node}", 10)
+            _wait_settled(f"{name}-{node}", START_SECONDS)
         _static_neighbours(name, node_names(count), ips, bridge, bridge_if.ip)
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -294,7 +297,7 @@ def stop_node(lab: str, node: str) -> None:
 def start_node(lab: str, node: str, address: str) -> None:
     """Bring a stopped node back: fresh namespaces and sshd on the same address."""
     _launch(lab, ROOT / lab, node)
-    _wait_port(address, 22, 15)
+    _wait_port(address, 22, START_SECONDS)
 
 
 def _wait_port(host: str, port: int, seconds: float) -> None:
