@@ -19,15 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import patterns
 from ..errors import HostError, InputError, printable
-from ..facts import value
-from ..inventory import Inventory
-from . import retry_record
-from .runner import Emit, HostResult, Options, run_all
-
-from ..facts import Fact, Facts
-from ..inventory import Node
+from ..facts import Fact, Facts, value
+from ..inventory import Inventory, Node
 from ..playbook import BoundTask
 from ..transport import Transport
+from . import retry_record
+from .runner import Emit, HostResult, Options, run_all
 
 if TYPE_CHECKING:
     from ..playbook import Selection
