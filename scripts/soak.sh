@@ -8,11 +8,12 @@ n=${1:-5}
 repo=${2:-$(cd "$(dirname "$0")/.." && pwd)}
 out=/tmp/provisioner-soak
 mkdir -p "$out"
-rm -rf "$out/ci" && git clone -q "$repo" "$out/ci" || exit 2
-echo "commit $(git -C "$out/ci" rev-parse --short HEAD), $n run(s), started $(date +%T)" > "$out/log"
+rev=$(git -C "$repo" rev-parse HEAD) || exit 2
+echo "commit ${rev:0:7}, $n run(s), started $(date +%T)" > "$out/log"
 python3 "$(dirname "$0")/load.py" & load=$!
 trap 'kill $load 2>/dev/null' EXIT
 for i in $(seq 1 "$n"); do
+  rm -rf "$out/ci" && git clone -q "$repo" "$out/ci" && git -C "$out/ci" checkout -q "$rev" || exit 2
   start=$(date +%s)
   (cd "$out/ci" && CI=true bash .ci/run) > "$out/run$i.out" 2>&1
   rc=$?
