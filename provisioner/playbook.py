@@ -23,6 +23,7 @@ import dataclasses
 import contextlib
 import fnmatch
 import functools
+import json
 import re
 import signal
 import tarfile
@@ -509,9 +510,53 @@ def _with_paths(tasks: list[BoundTask], partial: bool = False) -> list[BoundTask
 
 
 @functools.lru_cache(maxsize=None)
+def _item_arrays(module: str) -> dict[str, dict[str, Any]]:
+    """The module's top-level arguments that are arrays of one item schema (``routes``, ``pods``): key → item
+    schema (one with a ``$ref`` stays with the whole, which holds the ``$defs``)."""
+    args_schema = MODULES[module].args
+    return {key: sub["items"] for key, sub in args_schema.get("properties", {}).items()
+            if isinstance(sub, dict) and sub.get("type") == "array" and isinstance(sub.get("items"), dict)
+            and "$ref" not in json.dumps(sub["items"])}
+
+
+@functools.lru_cache(maxsize=None)
 def _validator(module: str) -> jsonschema.Draft202012Validator:
-    """One checker per module and run (building it costs more than using it, and every node binds every task)."""
-    return jsonschema.Draft202012Validator(MODULES[module].args)
+    """One checker per module and run (building it costs more than using it, and every node binds every task),
+    for the arguments with the items of :func:`_item_arrays` checked item by item in :func:`_arg_problems`."""
+    args_schema = MODULES[module].args
+    arrays = _item_arrays(module)
+    props = {key: ({k: v for k, v in sub.items() if k != "items"} if key in arrays else sub)
+             for key, sub in args_schema.get("properties", {}).items()}
+    return jsonschema.Draft202012Validator({**args_schema, "properties": props} if arrays else args_schema)
+
+
+_ITEM_PROBLEMS: dict[tuple[str, str, str], list[tuple[tuple[str | int, ...], str]]] = {}
+
+
+def _arg_problems(module: str, args: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every (path in ``args``, message) the module's argument schema finds, as jsonschema would report them.
+
+    Each distinct item of an array argument is checked once per run (keyed by its ``repr``, which tells
+    ``1`` from ``True`` and ``{1: …}`` from ``{"1": …}``): a mesh of N nodes has N-1 routes on every node
+    but only N distinct ones, and checking each node's list whole was N² work, the largest part of binding
+    200 nodes."""
+    found = [(tuple(e.absolute_path), e.message) for e in _validator(module).iter_errors(args)]
+    for key in _item_arrays(module):
+        items = args.get(key)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            memo = (module, key, repr(item))
+            if memo not in _ITEM_PROBLEMS:
+                if len(_ITEM_PROBLEMS) > 20000:
+                    _ITEM_PROBLEMS.clear()
+                _ITEM_PROBLEMS[memo] = [(tuple(e.absolute_path), e.message)
+                                        for e in _item_validator(module, key).iter_errors(item)]
+            found += [((key, i) + path, message) for path, message in _ITEM_PROBLEMS[memo]]
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _item_validator(module: str, key: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(_item_arrays(module)[key])
 
 
 def _may_upload_from(path: Path, ctx: dict[str, Any], doc: Document) -> bool:
@@ -528,10 +573,8 @@ def _bind_task(doc: Document, play: Play, task: Task, ctx: dict[str, Any]) -> Bo
         return None
     args = _render(task.args, ctx, doc, task.path + (task.module,))
     module = MODULES[task.module]
-    validator = _validator(task.module)
-    problems = [doc.problem(task.path + (task.module,) + tuple(e.absolute_path),
-                            f"{task.module}: {e.message} (node {ctx['node']['name']})")
-                for e in validator.iter_errors(args)]
+    problems = [doc.problem(task.path + (task.module,) + path, f"{task.module}: {message} (node {ctx['node']['name']})")
+                for path, message in _arg_problems(task.module, args)]
     if problems:
         raise PlaybookError(problems)
     for key in module.local_sources:  # files on this machine that will be uploaded: only from where they may come

@@ -68,8 +68,25 @@ def with_defaults(part: dict[str, Any], value: Any, root: dict[str, Any] | None 
                 out[key] = with_defaults(sub, out[key], root)
         return out
     if isinstance(value, list) and isinstance(part.get("items"), dict):
+        if not _fills(part["items"], root):  # a mesh's N-1 routes on every node: nothing in them to fill
+            return list(value)
         return [with_defaults(part["items"], v, root) for v in value]
     return value
+
+
+def _fills(part: dict[str, Any], root: dict[str, Any], depth: int = 0) -> bool:
+    """Whether :func:`with_defaults` could add anything to a value of schema ``part`` (a default, or an object
+    it would create); a schema nested deeper than any of ours is assumed to."""
+    if depth > 16:
+        return True
+    part = _deref(part, root)
+    for branch in [part] + [_deref(b, root) for b in part.get("oneOf", [])]:
+        for sub in map(lambda s: _deref(s, root), branch.get("properties", {}).values()):
+            if "default" in sub or (sub.get("type") == "object" and "properties" in sub) or _fills(sub, root, depth + 1):
+                return True
+        if isinstance(branch.get("items"), dict) and _fills(branch["items"], root, depth + 1):
+            return True
+    return False
 
 
 def _deref(part: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import jsonschema
+
+from provisioner import playbook
 from provisioner.cli import main
+from provisioner.modules import MODULES
 
 from .test_hostile import FULL
 
@@ -183,3 +187,26 @@ def test_fuzzed_yaml_ansible_inventories_get_clean_errors(tmp_path_factory, doc)
             rc = main(["inventory", "from-ansible", str(tmp / "hosts.yml"), "--pod-cidr", "10.244.0.0/16",
                        "--service-cidr", "10.96.0.0/12"])
         assert rc in (0, 2) and "Traceback" not in err.getvalue(), err.getvalue()
+
+
+ARRAY_MODULES = sorted((m, key) for m in MODULES for key in playbook._item_arrays(m))
+
+
+def test_some_modules_have_item_arrays():
+    assert {("routes", "routes"), ("pod_network_boot", "routes")} <= set(ARRAY_MODULES)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(which=st.sampled_from(ARRAY_MODULES), items=st.lists(st.one_of(VALUES, st.fixed_dictionaries(
+    {"dst": st.sampled_from(["10.244.2.0/24", "10.244.2.0/33", "x"]), "via": st.sampled_from(["192.168.1.2", 7, True])},
+    optional={"extra": VALUES})), max_size=5), rest=st.dictionaries(TEXTS, VALUES, max_size=3))
+def test_item_memo_finds_what_jsonschema_finds(which, items, rest):
+    """Arrays are checked item by item with a memo (binding 200 nodes); the problems are exactly jsonschema's,
+    for an item seen for the first time and for one seen before."""
+    module, key = which
+    args = {**rest, key: items + items[:2]}
+    plain = jsonschema.Draft202012Validator(MODULES[module].args)
+    want = sorted((tuple(map(str, e.absolute_path)), e.message) for e in plain.iter_errors(args))
+    for _ in range(2):
+        got = sorted((tuple(map(str, path)), message) for path, message in playbook._arg_problems(module, args))
+        assert got == want

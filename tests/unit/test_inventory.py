@@ -247,3 +247,19 @@ def test_jump_hosts_as_proxyjump_writes_them(write):
     one(write, BASE.replace("    pods: [web]\n", "    pods: [web]\n    jump: h:70000\n", 1), r"nodes\[1\]\.jump: port 70000", line=13)
     one(write, BASE.replace("    pods: [web]\n", "    pods: [web]\n    jump: \"[nope]\"\n", 1), r"nodes\[1\]\.jump")
     one(write, BASE.replace("    pods: [web]\n", "    pods: [web]\n    jump: \"a b@h\"\n", 1), r"nodes\[1\]\.jump")
+
+
+def test_defaults_fill_array_items_only_where_the_item_schema_has_something_to_fill():
+    from provisioner.inventory.load import with_defaults
+    root = {"$defs": {"port": {"type": "object", "properties": {"p": {"default": 80}}}},
+            "properties": {
+                "plain": {"type": "array", "items": {"type": "object", "properties": {"dst": {"type": "string"}}}},
+                "direct": {"type": "array", "items": {"type": "object", "properties": {"d": {"default": 1}}}},
+                "nested": {"type": "array", "items": {"type": "array", "items": {"properties": {"n": {"default": 2}}}}},
+                "ref": {"type": "array", "items": {"$ref": "#/$defs/port"}},
+                "branch": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "object", "properties": {
+                    "o": {"type": "object", "properties": {"x": {"type": "string"}}}}}]}}}}
+    value = {"plain": [{"dst": "a"}], "direct": [{}], "nested": [[{}]], "ref": [{}], "branch": ["s", {}]}
+    assert with_defaults(root, value) == {"plain": [{"dst": "a"}], "direct": [{"d": 1}], "nested": [[{"n": 2}]],
+                                          "ref": [{"p": 80}], "branch": ["s", {"o": {}}]}
+    assert with_defaults(root, value)["plain"] is not value["plain"]  # a copy, as before: binding never shares lists
