@@ -1,4 +1,4 @@
-"""Pure IPv4 address maths: pod subnets per node, gateways, overlaps, ipcalc.
+"""Pure address maths for IPv4 and IPv6: pod subnets per node, gateways, overlaps, ipcalc.
 
 Everything here takes and returns :mod:`ipaddress` objects; nothing touches a host.
 
@@ -11,16 +11,25 @@ Everything here takes and returns :mod:`ipaddress` objects; nothing touches a ho
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-Net = ipaddress.IPv4Network
-Addr = ipaddress.IPv4Address
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+Addr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def overlaps(a: Net, b: Net) -> bool:
-    """True when the two ranges share any address, whichever contains the other."""
-    return a.overlaps(b)
+    """True when the two ranges share any address, whichever contains the other (never across families)."""
+    return a.version == b.version and a.overlaps(b)
+
+
+def inside(a: Net, b: Net) -> bool:
+    """``a`` is ``b`` or a part of it (never across families)."""
+    return a.version == b.version and a.subnet_of(b)  # type: ignore[arg-type]
+
+
+def family(version: int) -> str:
+    return f"IPv{version}"
 
 
 def nth(net: Net, n: int) -> Addr:
@@ -31,7 +40,7 @@ def nth(net: Net, n: int) -> Addr:
 
 
 def dns_ip_for(service_cidr: Net) -> Addr:
-    """Cluster DNS by convention: the 10th address of the service range (10.96.0.10)."""
+    """Cluster DNS by convention: the 10th address of the service range (10.96.0.10, fd00:10:96::a)."""
     return nth(service_cidr, 10)
 
 
@@ -55,7 +64,8 @@ def allocate_subnets(pod_cidr: Net, prefix: int, explicit: Sequence[Net | None])
     others. Raises ValueError when the range is too small.
     """
     taken = [s for s in explicit if s is not None]
-    candidates = (s for i, s in enumerate(pod_cidr.subnets(new_prefix=prefix)) if i > 0 or pod_cidr.prefixlen == prefix)
+    every: Iterator[Net] = pod_cidr.subnets(new_prefix=prefix)
+    candidates = (s for i, s in enumerate(every) if i > 0 or pod_cidr.prefixlen == prefix)
     out: list[Net] = []
     for want in explicit:
         if want is not None:
@@ -77,11 +87,19 @@ def usable_host(subnet: Net, addr: Addr) -> bool:
 
 
 def ipcalc(spec: str) -> dict[str, str | int | None]:
-    """The numbers Debian's ``ipcalc`` prints for ``ADDRESS/PREFIX`` (IPv4).
+    """The numbers Debian's ``ipcalc`` prints for ``ADDRESS/PREFIX``; for IPv6 its three (Address, Netmask as
+    the prefix length, Prefix) and the first and last address.
 
     >>> ipcalc("10.49.70.3/24")["HostMax"]
     '10.49.70.254'
+    >>> ipcalc("fd00:10:244::5/64")["Prefix"]
+    'fd00:10:244::/64'
     """
+    if ":" in spec:
+        v6 = ipaddress.IPv6Interface(spec)
+        return {"Address": str(v6.ip), "Netmask": v6.network.prefixlen, "Prefix": str(v6.network),
+                "HostMin": str(v6.network.network_address), "HostMax": str(v6.network.broadcast_address),
+                "Hosts/Net": v6.network.num_addresses}
     iface = ipaddress.IPv4Interface(spec)
     net = iface.network
     p = net.prefixlen
@@ -108,11 +126,11 @@ def ipcalc(spec: str) -> dict[str, str | int | None]:
 
 def format_ipcalc(fields: dict[str, Any]) -> str:
     """Human layout close to Debian's ipcalc (without the binary columns)."""
-    order = ["Address", "Netmask", "Wildcard", "=>", "Network", "HostMin", "HostMax", "Broadcast", "Hosts/Net"]
+    order = ["Address", "Netmask", "Wildcard", "Prefix", "=>", "Network", "HostMin", "HostMax", "Broadcast", "Hosts/Net"]
     lines = []
     for key in order:
-        if key == "=>":
+        if key == "=>" and "Prefix" not in fields:  # IPv6 has no second block
             lines.append("=>")
-        elif fields.get(key) is not None:
+        elif key != "=>" and fields.get(key) is not None:
             lines.append(f"{key + ':':<11}{fields[key]}")
     return "\n".join(lines)

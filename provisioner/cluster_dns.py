@@ -21,7 +21,10 @@ def service_fqdn(service: str, namespace: str, domain: str) -> str:
 
 
 def pod_a_record(ip: str, namespace: str, domain: str) -> str:
-    return f"{str(ipaddress.IPv4Address(ip)).replace('.', '-')}.{namespace}.pod.{domain}"
+    """A pod's A (IPv4) or AAAA (IPv6) record name: the address with its dots or colons as dashes, which
+    CoreDNS's kubernetes plugin turns back into the address (``fd00:10:244:1::5`` → ``fd00-10-244-1--5``)."""
+    addr = ipaddress.ip_address(ip)
+    return f"{str(addr).replace('.' if addr.version == 4 else ':', '-')}.{namespace}.pod.{domain}"
 
 
 def nameservers(resolv_conf: str) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
+from .addressing import inside
 from .errors import printable
 from .facts.values import Route
 from .inventory.model import Inventory, Node
@@ -113,8 +114,8 @@ def _foreign(inv: Inventory, node: Node, routes: list[Route]) -> list[dict[str, 
     out = []
     for r in routes:
         net = _network(r.dst) if r.dst and r.dst != "default" else None
-        if (r.via and net is not None and net.subnet_of(inv.cluster.pod_cidr) and r.dst not in expected
-                and net != node.pod_subnet and r.protocol != PROTO):
+        if (r.via and net is not None and any(inside(net, c) for c in inv.cluster.pod_cidrs) and r.dst not in expected
+                and net not in node.pod_subnets and r.protocol != PROTO):
             out.append({"id": f"routes:{node.name}", "what": f"foreign route {r.dst} via {r.via}"})
     return out
 

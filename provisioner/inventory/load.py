@@ -13,9 +13,11 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from .. import addressing as ad
+from ..addressing import Addr, Net
 from ..errors import InputError, InventoryError, Problem
 from ..yaml_lines import Document, load_file, schema_problems
 from ..node_plugin import PLUGIN_NAME
@@ -133,24 +135,156 @@ class _Checker:
     def bad(self, path: tuple[Any, ...], message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
 
-    def net(self, path: tuple[Any, ...], value: str) -> ipaddress.IPv4Network | None:
+    def net(self, path: tuple[Any, ...], value: str) -> Net | None:
         try:
-            return ipaddress.IPv4Network(value)
+            return ipaddress.ip_network(value)
         except ValueError as exc:
             hint = ""
             try:
-                hint = f" (did you mean {ipaddress.IPv4Network(value, strict=False)}?)"
+                hint = f" (did you mean {ipaddress.ip_network(value, strict=False)}?)"
             except ValueError:
                 pass
-            self.bad(path, f"{value} is not a network: {exc}{hint}")
+            self.bad(path, f"{value} is not a network: {str(exc).replace('does not appear to be an IPv4 or IPv6 network', 'is neither IPv4 nor IPv6')}{hint}")
             return None
 
-    def addr(self, path: tuple[Any, ...], value: str) -> ipaddress.IPv4Address | None:
+    def addr(self, path: tuple[Any, ...], value: str) -> Addr | None:
         try:
-            return ipaddress.IPv4Address(value)
-        except ValueError as exc:
-            self.bad(path, f"{value} is not an IPv4 address: {exc}")
+            return ipaddress.ip_address(value)
+        except ValueError:
+            self.bad(path, f"{value} is not an IPv4 or IPv6 address")
             return None
+
+    def nets(self, path: tuple[Any, ...], value: Any) -> dict[int, tuple[Net, tuple[Any, ...]]] | None:
+        """A network given alone or as a list of one per family → {4 or 6: (network, its path)}."""
+        return self.per_family(path, value, self.net, "network")
+
+    def ips(self, path: tuple[Any, ...], value: Any) -> dict[int, tuple[Addr, tuple[Any, ...]]] | None:
+        """An address given alone or as a list of one per family → {4 or 6: (address, its path)}."""
+        return self.per_family(path, value, self.addr, "address")
+
+    def per_family(self, path: tuple[Any, ...], value: Any, parse: Callable[[tuple[Any, ...], str], Any],
+                   what: str) -> dict[int, tuple[Any, tuple[Any, ...]]] | None:
+        """A value given alone or as a list of one per family → {4 or 6: (parsed, its path)}; None when any
+        part is wrong (reported)."""
+        items = value if isinstance(value, list) else [value]
+        out: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+        ok = True
+        for k, item in enumerate(items):
+            where = path + (k,) if isinstance(value, list) else path
+            parsed = parse(where, item)
+            if parsed is None:
+                ok = False
+                continue
+            version = parsed.version
+            if version in out:
+                self.bad(where, f"two {ad.family(version)} {what}s ({out[version][0]} and {parsed}): give one per family")
+                ok = False
+                continue
+            out[version] = (parsed, where)
+        return out if ok else None
+
+    def in_families(self, path: tuple[Any, ...], got: dict[int, Any], families: tuple[int, ...], what: str,
+                    example: str) -> bool:
+        """``got`` has exactly the cluster's families; else a problem saying which one is missing or extra."""
+        missing = [f for f in families if f not in got]
+        extra = [f for f in got if f not in families]
+        for f in extra:
+            self.bad(got[f][1], f"{got[f][0]} is {ad.family(f)}, but the cluster has no {ad.family(f)} pod range "
+                                f"(cluster.pod_cidr gives {self.families_text(families)})")
+        for f in missing:
+            self.bad(path, f"the cluster is {self.families_text(families)}: {what} needs an {ad.family(f)} address "
+                           f"too, e.g. {example}")
+        return not missing and not extra
+
+    @staticmethod
+    def families_text(families: tuple[int, ...]) -> str:
+        return " and ".join(ad.family(f) for f in families) + (" (dual-stack)" if len(families) > 1 else " only")
+
+    # -- cluster -----------------------------------------------------------
+    def cluster(self, c: dict[str, Any]) -> Cluster | None:
+        base = ("cluster",)
+        keys = ("node_cidr", "pod_cidr", "service_cidr")
+        ranges = {k: self.nets(base + (k,), c[k]) for k in keys}
+        pods = ranges["pod_cidr"]
+        families = tuple(pods) if pods else ()
+        for k in ("node_cidr", "service_cidr"):
+            got = ranges[k]
+            if got is not None and families and tuple(got) != families:
+                self.bad(base + (k,), f"cluster.{k} gives {self.families_text(tuple(got))}, cluster.pod_cidr "
+                                      f"{self.families_text(families)}: give the same families in the same order "
+                                      "(the first is the primary)")
+                ranges[k] = None
+        for i, a in enumerate(keys):
+            for b in keys[i + 1:]:
+                ra, rb = ranges[a], ranges[b]
+                if ra is None or rb is None:
+                    continue
+                for f in families:
+                    if ad.overlaps(ra[f][0], rb[f][0]):
+                        self.bad(rb[f][1], f"{rb[f][0]} overlaps cluster.{a} {ra[f][0]}")
+        prefix_of = {4: ("node_prefix", c["node_prefix"]), 6: ("node_prefix6", c["node_prefix6"])}
+        for f in families:
+            key, prefix = prefix_of[f]
+            if pods is not None and prefix < pods[f][0].prefixlen:
+                self.bad(base + (key,), f"/{prefix} is larger than cluster.pod_cidr {pods[f][0]}")
+        svc = ranges["service_cidr"]
+        dns = self.dns_ip(c, svc, families) if svc else None
+        routers: tuple[Addr, ...] = ()
+        routing = c["routing"]
+        nodes = ranges["node_cidr"]
+        if routing == "router":
+            if "router" not in c:
+                self.bad(base + ("routing",), "routing: router needs cluster.router (the router's node-network IP, "
+                                              "one per family)")
+            else:
+                given = self.ips(base + ("router",), c["router"])
+                if given is not None and nodes is not None and self.in_families(
+                        base + ("router",), given, families, "cluster.router", "router: [192.168.56.11, fd00:56::11]"):
+                    for f in families:
+                        ip, where = given[f]
+                        if ip not in nodes[f][0]:
+                            self.bad(where, f"{ip} is outside cluster.node_cidr {nodes[f][0]}")
+                        else:
+                            self.not_a_host(where, ip, nodes[f][0])
+                    routers = tuple(given[f][0] for f in families)
+        if nodes is None or pods is None or svc is None or dns is None:
+            return None
+        return Cluster(
+            name=c["name"], domain=c["domain"],
+            node_cidrs=tuple(nodes[f][0] for f in families), pod_cidrs=tuple(pods[f][0] for f in families),
+            node_prefixes=tuple(prefix_of[f][1] for f in families),
+            service_cidrs=tuple(svc[f][0] for f in families), dns_ip=dns, bridge=c["bridge"],
+            routing=routing, routers=routers,
+        )
+
+    def dns_ip(self, c: dict[str, Any], svc: dict[int, tuple[Net, tuple[Any, ...]]], families: tuple[int, ...]) -> Addr | None:
+        """The cluster DNS address: given (inside the service range of its family), or the 10th address of the
+        primary family's service range."""
+        base = ("cluster",)
+        if "dns_ip" not in c:
+            primary = svc[families[0]][0] if families and families[0] in svc else None
+            if primary is not None and primary.num_addresses > 10:
+                return ad.dns_ip_for(primary)
+            if primary is not None:
+                self.bad(base + ("service_cidr",), f"{primary} is too small for a cluster DNS address")
+            return None
+        dns = self.addr(base + ("dns_ip",), c["dns_ip"])
+        if dns is None:
+            return None
+        if dns.version not in svc:
+            self.bad(base + ("dns_ip",), f"{dns} is {ad.family(dns.version)}, but cluster.service_cidr has no "
+                                         f"{ad.family(dns.version)} range")
+            return None
+        net = svc[dns.version][0]
+        if dns not in net:
+            self.bad(base + ("dns_ip",), f"{dns} is outside cluster.service_cidr {net}")
+        elif dns == net.network_address:
+            self.bad(base + ("dns_ip",), f"{dns} is the network address of {net}")
+        elif net.version == 4 and net.num_addresses > 2 and dns == net.broadcast_address:
+            self.bad(base + ("dns_ip",), f"{dns} is the broadcast address of {net}")
+        elif net.num_addresses > 1 and dns == ad.api_ip_for(net):
+            self.bad(base + ("dns_ip",), f"{dns} is the first address of {net}, taken by the kubernetes API service")
+        return dns  # when wrong, the problem is recorded and the nodes are still checked
 
     def run(self) -> Inventory | None:
         data = self.data
@@ -214,12 +348,15 @@ class _Checker:
                     self.bad(("nodes", i, "pods", j),
                              f"pod {p.name} has {p.ip}, inside the CNI range (from {n.pod_subnet.network_address + offset}); "
                              "give it a lower address or raise cni.range_offset")
-        if c["type"] == "weave":
+        if c["type"] == "weave" and 6 in cluster.families:
+            self.bad(base + ("type",), "weave is IPv4 only (Weave Net has no IPv6): a dual-stack or IPv6 cluster "
+                                       "needs bridge, ptp or this project's own plugin")
+        elif c["type"] == "weave":
             alloc = self.net(base + ("weave_ipalloc_range",), c.get("weave_ipalloc_range", str(cluster.pod_cidr)))
             for other in ("node_cidr", "service_cidr"):
                 if alloc and ad.overlaps(alloc, getattr(cluster, other)):
                     self.bad(base + ("weave_ipalloc_range",), f"IPALLOC_RANGE {alloc} overlaps cluster.{other} {getattr(cluster, other)}")
-            if alloc and not alloc.subnet_of(cluster.pod_cidr):
+            if alloc and not ad.inside(alloc, cluster.pod_cidr):
                 self.bad(base + ("weave_ipalloc_range",), f"IPALLOC_RANGE {alloc} is outside cluster.pod_cidr {cluster.pod_cidr}: "
                                                           "pod addresses would not match the inventory")
         src = self.path(c["source"])
@@ -232,57 +369,6 @@ class _Checker:
             hairpin_mode=c["hairpin_mode"], mtu=c["mtu"], ipam=ipam, range_offset=offset,
             data_dir=c["data_dir"],
             weave_ipalloc_range=c.get("weave_ipalloc_range", str(cluster.pod_cidr)),  # derived default
-        )
-
-    # -- cluster -----------------------------------------------------------
-    def cluster(self, c: dict[str, Any]) -> Cluster | None:
-        base = ("cluster",)
-        ranges = {k: self.net(base + (k,), c[k]) for k in ("node_cidr", "pod_cidr", "service_cidr")}
-        names = list(ranges)
-        for i, a in enumerate(names):
-            for b in names[i + 1:]:
-                ra, rb = ranges[a], ranges[b]
-                if ra is not None and rb is not None and ad.overlaps(ra, rb):
-                    self.bad(base + (b,), f"{ranges[b]} overlaps cluster.{a} {ranges[a]}")
-        pod, svc = ranges["pod_cidr"], ranges["service_cidr"]
-        prefix = c["node_prefix"]
-        if pod and prefix < pod.prefixlen:
-            self.bad(base + ("node_prefix",), f"/{prefix} is larger than cluster.pod_cidr {pod}")
-        dns = None
-        if svc:
-            if "dns_ip" in c:
-                dns = self.addr(base + ("dns_ip",), c["dns_ip"])
-                if dns and dns not in svc:
-                    self.bad(base + ("dns_ip",), f"{dns} is outside cluster.service_cidr {svc}")
-                elif dns and dns == svc.network_address:
-                    self.bad(base + ("dns_ip",), f"{dns} is the network address of {svc}")
-                elif dns and svc.num_addresses > 2 and dns == svc.broadcast_address:
-                    self.bad(base + ("dns_ip",), f"{dns} is the broadcast address of {svc}")
-                elif dns and svc.num_addresses > 1 and dns == ad.api_ip_for(svc):
-                    self.bad(base + ("dns_ip",), f"{dns} is the first address of {svc}, taken by the kubernetes API service")
-            elif svc.num_addresses > 10:
-                dns = ad.dns_ip_for(svc)
-            else:
-                self.bad(base + ("service_cidr",), f"{svc} is too small for a cluster DNS address")
-        router = None
-        routing = c["routing"]
-        if routing == "router":
-            if "router" not in c:
-                self.bad(base + ("routing",), "routing: router needs cluster.router (the router's node-network IP)")
-            else:
-                router = self.addr(base + ("router",), c["router"])
-                if router and ranges["node_cidr"] and router not in ranges["node_cidr"]:
-                    self.bad(base + ("router",), f"{router} is outside cluster.node_cidr {ranges['node_cidr']}")
-                elif router and ranges["node_cidr"]:
-                    self.not_a_host(base + ("router",), router, ranges["node_cidr"])
-        nodes = ranges["node_cidr"]
-        if nodes is None or pod is None or svc is None or dns is None:
-            return None
-        return Cluster(
-            name=c["name"], domain=c["domain"],
-            node_cidr=nodes, pod_cidr=pod, node_prefix=prefix,
-            service_cidr=svc, dns_ip=dns, bridge=c["bridge"],
-            routing=routing, router=router,
         )
 
     # -- ssh ---------------------------------------------------------------
@@ -329,33 +415,6 @@ class _Checker:
         return Jump(user=login or user, address=host, port=int(port_text) if port_text else port)
 
     # -- nodes -------------------------------------------------------------
-    def nodes(self, items: list[dict[str, Any]], cluster: Cluster, ssh: SSHSettings) -> list[Node] | None:
-        port = ssh.port
-        ips, explicit = [], []
-        for i, n in enumerate(items):
-            ips.append(self.node_ip(i, n, cluster))
-            explicit.append(self.node_subnet(i, n, cluster))
-        self.duplicates("name", [n["name"] for n in items])
-        self.duplicates("address", [f"{n['address']}:{n.get('port', port)}" for n in items])
-        self.duplicates("ip", [None if ip is None else str(ip) for ip in ips])
-        try:
-            subnets = ad.allocate_subnets(cluster.pod_cidr, cluster.node_prefix, [e for e in explicit])
-        except ValueError as exc:
-            self.bad(("cluster", "pod_cidr"), str(exc))
-            return None
-        out = []
-        for i, n in enumerate(items):
-            pods = self.pods(i, n["pods"], subnets[i])
-            ip = ips[i]
-            if ip is None:
-                continue
-            out.append(Node(
-                name=n["name"], address=n["address"], port=n.get("port", port), ip=ip,
-                interface=n["interface"], groups=tuple(n["groups"]), pod_subnet=subnets[i], pods=tuple(pods),
-                **self.login(i, n, ssh),
-            ))
-        return out
-
     def login(self, i: int, n: dict[str, Any], ssh: SSHSettings) -> dict[str, Any]:
         """Who the node is reached as, decided once: the node's own user/key or the ssh section's, and
         whether commands go through ``sudo -n`` (asked for, and the user is not root)."""
@@ -373,52 +432,97 @@ class _Checker:
         own = [] if c["type"] == PLUGIN_NAME else [c["type"]]
         return tuple(own + (["host-local"] if c["ipam"] == "host-local" else ["dhcp"]) + ["loopback"])
 
-    def node_ip(self, i: int, n: dict[str, Any], cluster: Cluster) -> ipaddress.IPv4Address | None:
-        path = ("nodes", i, "ip")
-        if "ip" in n:
-            ip = self.addr(path, n["ip"])
-        else:
+    # -- nodes -------------------------------------------------------------
+    def nodes(self, items: list[dict[str, Any]], cluster: Cluster, ssh: SSHSettings) -> list[Node] | None:
+        port = ssh.port
+        families = cluster.families
+        ips = [self.node_ips(i, n, cluster) for i, n in enumerate(items)]
+        explicit = [self.node_subnets(i, n, cluster) for i, n in enumerate(items)]
+        self.duplicates("name", [n["name"] for n in items])
+        self.duplicates("address", [f"{n['address']}:{n.get('port', port)}" for n in items])
+        for k in range(len(families)):
+            self.duplicates("ip", [None if ip is None else str(ip[k]) for ip in ips])
+        subnets: list[list[Net]] = [[] for _ in items]
+        for k, f in enumerate(families):
+            for i in range(len(items)):  # a subnet given twice or overlapping another node's, at its own line
+                for j in range(i):
+                    a, b = explicit[i].get(f), explicit[j].get(f)
+                    if a is not None and b is not None and ad.overlaps(a[0], b[0]):
+                        self.bad(a[1], f"{a[0]} overlaps nodes[{j}].pod_subnet {b[0]}")
             try:
-                ip = ipaddress.IPv4Address(n["address"])
-            except ValueError:
-                self.bad(("nodes", i), f"node {n['name']}: 'ip' is required when address is a host name")
+                got = ad.allocate_subnets(cluster.pod_cidrs[k], cluster.node_prefixes[k],
+                                          [e[f][0] if f in e else None for e in explicit])
+            except ValueError as exc:
+                self.bad(("cluster", "pod_cidr"), str(exc))
                 return None
-        where = path if "ip" in n else ("nodes", i, "address")  # the line the IP came from
-        if ip and ip not in cluster.node_cidr:
-            self.bad(where, f"{ip} is outside cluster.node_cidr {cluster.node_cidr}")
-        elif ip:
-            self.not_a_host(where, ip, cluster.node_cidr)
+            for i, s in enumerate(got):
+                subnets[i].append(s)
+        out = []
+        for i, n in enumerate(items):
+            pods = self.pods(i, n["pods"], tuple(subnets[i]))
+            ip = ips[i]
+            if ip is None:
+                continue
+            out.append(Node(
+                name=n["name"], address=n["address"], port=n.get("port", port), ips=ip,
+                interface=n["interface"], groups=tuple(n["groups"]), pod_subnets=tuple(subnets[i]), pods=tuple(pods),
+                **self.login(i, n, ssh),
+            ))
+        return out
+
+    def node_ips(self, i: int, n: dict[str, Any], cluster: Cluster) -> tuple[Addr, ...] | None:
+        """The node's address of each cluster family: ``ip`` (one, or a list of one per family), else its SSH
+        address when that is an IP of the cluster's only family."""
+        path = ("nodes", i, "ip")
         if n["interface"] == cluster.bridge:
             self.bad(("nodes", i, "interface"), f"{cluster.bridge} is cluster.bridge, the pod bridge apply makes: "
                                                 "the node's own interface needs another name")
-        if ip and str(ip) == "10.0.2.15":
-            self.warnings.append(str(self.doc.problem(where, "10.0.2.15 is the NAT address every VirtualBox VM has: "
-                                                            "the node IP should be its private network address")))
-        return ip
-
-    def node_subnet(self, i: int, n: dict[str, Any], cluster: Cluster) -> ipaddress.IPv4Network | None:
-        if "pod_subnet" not in n:
-            return None
-        path = ("nodes", i, "pod_subnet")
-        sub = self.net(path, n["pod_subnet"])
-        if sub is None:
-            return None
-        if not sub.subnet_of(cluster.pod_cidr):
-            self.bad(path, f"{sub} is outside cluster.pod_cidr {cluster.pod_cidr}")
-        if sub.prefixlen != cluster.node_prefix:
-            self.bad(path, f"{sub} is a /{sub.prefixlen}; cluster.node_prefix says /{cluster.node_prefix}")
-        for j in range(i):
-            other = self.doc.data["nodes"][j].get("pod_subnet")
+        if "ip" in n:
+            given = self.ips(path, n["ip"])
+        else:
             try:
-                if other and ad.overlaps(sub, ipaddress.IPv4Network(other)):
-                    self.bad(path, f"{sub} overlaps nodes[{j}].pod_subnet {other}")
+                given = {ipaddress.ip_address(n["address"]).version: (ipaddress.ip_address(n["address"]),
+                                                                       ("nodes", i, "address"))}
             except ValueError:
-                pass
-        return sub
+                self.bad(("nodes", i), f"node {n['name']}: 'ip' is required when address is a host name")
+                return None
+        example = f"ip: [{n['address'] if 'ip' not in n else '192.168.56.11'}, fd00:56::11]"
+        if given is None or not self.in_families(path if "ip" in n else ("nodes", i, "address"), given,
+                                                 cluster.families, f"node {n['name']}", example):
+            return None
+        for k, f in enumerate(cluster.families):
+            ip, where = given[f]
+            if ip not in cluster.node_cidrs[k]:
+                self.bad(where, f"{ip} is outside cluster.node_cidr {cluster.node_cidrs[k]}")
+            else:
+                self.not_a_host(where, ip, cluster.node_cidrs[k])
+            if str(ip) == "10.0.2.15":
+                self.warnings.append(str(self.doc.problem(where, "10.0.2.15 is the NAT address every VirtualBox VM has: "
+                                                                 "the node IP should be its private network address")))
+        return tuple(given[f][0] for f in cluster.families)
 
-    def not_a_host(self, path: tuple[Any, ...], ip: ipaddress.IPv4Address, net: ipaddress.IPv4Network) -> None:
-        """The network and broadcast addresses of ``net`` are not addresses a host can have."""
-        if net.num_addresses > 2 and ip in (net.network_address, net.broadcast_address):
+    def node_subnets(self, i: int, n: dict[str, Any], cluster: Cluster) -> dict[int, tuple[Net, tuple[Any, ...]]]:
+        """The pod subnets the node's ``pod_subnet`` gives, by family (the others are allocated)."""
+        if "pod_subnet" not in n:
+            return {}
+        given = self.nets(("nodes", i, "pod_subnet"), n["pod_subnet"]) or {}
+        for f, (sub, where) in list(given.items()):
+            if f not in cluster.families:
+                self.bad(where, f"{sub} is {ad.family(f)}, but the cluster has no {ad.family(f)} pod range")
+                del given[f]
+                continue
+            k = cluster.families.index(f)
+            pod, prefix = cluster.pod_cidrs[k], cluster.node_prefixes[k]
+            if not ad.inside(sub, pod):
+                self.bad(where, f"{sub} is outside cluster.pod_cidr {pod}")
+            if sub.prefixlen != prefix:
+                self.bad(where, f"{sub} is a /{sub.prefixlen}; cluster.{'node_prefix' if f == 4 else 'node_prefix6'} "
+                                f"says /{prefix}")
+        return given
+
+    def not_a_host(self, path: tuple[Any, ...], ip: Addr, net: Net) -> None:
+        """The network address of ``net`` (and for IPv4 its broadcast address) is not one a host can have."""
+        if net.num_addresses > 2 and (ip == net.network_address or (net.version == 4 and ip == net.broadcast_address)):
             which = "network" if ip == net.network_address else "broadcast"
             self.bad(path, f"{ip} is the {which} address of {net}, not a host address")
 
@@ -432,36 +536,57 @@ class _Checker:
             else:
                 seen[k] = i
 
-    def pods(self, i: int, items: list[Any], subnet: ipaddress.IPv4Network) -> list[Pod]:
+    def pods(self, i: int, items: list[Any], subnets: tuple[Net, ...]) -> list[Pod]:
+        """The node's pods, each with an address of every family: as given, else the next free host number,
+        the same in each family where it can be (10.244.1.2 and fd00:10:244:1::2)."""
         specs = [with_defaults(POD, {"name": p}) if isinstance(p, str) else p for p in items]
-        fixed = set()
+        by_family: dict[int, Net] = {s.version: s for s in subnets}
+        given: list[dict[int, Addr]] = []
+        taken: set[int] = set()  # host numbers held by a given address, in any family
+        fixed: set[Addr] = set()
         for j, p in enumerate(specs):
+            mine: dict[int, Addr] = {}
             if "ip" in p:
-                ip = self.addr(("nodes", i, "pods", j, "ip"), p["ip"])
-                if ip and not ad.usable_host(subnet, ip):
-                    self.bad(("nodes", i, "pods", j, "ip"),
-                             f"{ip} is not a pod address of {subnet} (network, broadcast and gateway {ad.gateway_for(subnet)} are taken)")
-                elif ip in fixed:
-                    self.bad(("nodes", i, "pods", j, "ip"), f"duplicate pod ip {ip}")
-                fixed.add(ip)
+                path = ("nodes", i, "pods", j, "ip")
+                for ip, where in (self.ips(path, p["ip"]) or {}).values():
+                    subnet = by_family.get(ip.version)
+                    if subnet is None:
+                        self.bad(where, f"{ip} is {ad.family(ip.version)}, but the cluster has no "
+                                        f"{ad.family(ip.version)} pod range")
+                    elif not ad.usable_host(subnet, ip):
+                        self.bad(where, f"{ip} is not a pod address of {subnet} (network, broadcast and gateway "
+                                        f"{ad.gateway_for(subnet)} are taken)")
+                    elif ip in fixed:
+                        self.bad(where, f"duplicate pod ip {ip}")
+                    else:
+                        mine[ip.version] = ip
+                        fixed.add(ip)
+                        taken.add(int(ip) - int(subnet.network_address))
+            given.append(mine)
         names: dict[str, int] = {}
         out, next_host = [], 2
+        limit = min(s.num_addresses - 1 for s in subnets)
         for j, p in enumerate(specs):
             if p["name"] in names:
                 self.bad(("nodes", i, "pods", j, "name"), f"duplicate pod name {p['name']} (also pods[{names[p['name']]}])")
             names[p["name"]] = j
-            if "ip" in p:
-                try:
-                    ip = ipaddress.IPv4Address(p["ip"])
-                except ValueError:
-                    continue  # reported above
-            else:
-                while next_host < subnet.num_addresses - 1 and ad.nth(subnet, next_host) in fixed:
-                    next_host += 1
-                if next_host >= subnet.num_addresses - 1:
-                    self.bad(("nodes", i, "pods", j), f"{subnet} has no address left for pod {p['name']}")
-                    continue
-                ip = ad.nth(subnet, next_host)
-                next_host += 1
-            out.append(Pod(p["name"], ip, p["via"]))
+            if "ip" in p and len(given[j]) != len(p["ip"] if isinstance(p["ip"], list) else [p["ip"]]):
+                continue  # reported above
+            addrs = dict(given[j])
+            missing = [s for s in subnets if s.version not in addrs]
+            if missing:
+                same = [int(a) - int(by_family[f].network_address) for f, a in addrs.items()]
+                if same and all(same[0] < s.num_addresses - 1 and ad.nth(s, same[0]) not in fixed for s in missing):
+                    number = same[0]  # its given address's host number, in the other family too
+                else:
+                    while next_host < limit and next_host in taken:
+                        next_host += 1
+                    if next_host >= limit:
+                        self.bad(("nodes", i, "pods", j), f"{subnets[0]} has no address left for pod {p['name']}")
+                        continue
+                    number, next_host = next_host, next_host + 1
+                taken.add(number)
+                for s in missing:
+                    addrs[s.version] = ad.nth(s, number)
+            out.append(Pod(p["name"], tuple(addrs[s.version] for s in subnets), p["via"]))
         return out

@@ -8,24 +8,25 @@ stored here. What templates see is :mod:`provisioner.template_vars`.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..addressing import gateway_for
-
-Net = ipaddress.IPv4Network
-Addr = ipaddress.IPv4Address
+from ..addressing import Addr, Net, gateway_for
 
 
 @dataclass(frozen=True)
 class Pod:
-    """A lab pod: a network namespace wired to the node's bridge."""
+    """A lab pod: a network namespace wired to the node's bridge, with an address of each cluster family."""
 
     name: str
-    ip: Addr
+    ips: tuple[Addr, ...]  # one per family, in the cluster's order (the primary first)
     via: str  # "manual": veth by hand; "cni": the installed CNI plugin
+
+    @property
+    def ip(self) -> Addr:
+        """The address of the primary family."""
+        return self.ips[0]
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ class Node:
     name: str
     address: str
     port: int
-    ip: Addr
+    ips: tuple[Addr, ...]          # the node's address of each family, in the cluster's order
     interface: str
     groups: tuple[str, ...]
-    pod_subnet: Net
+    pod_subnets: tuple[Net, ...]   # its pod subnet of each family, in the cluster's order
     pods: tuple[Pod, ...]
     user: str                   # the node's own user, else ssh.user
     identity_file: Path | None  # the node's own key (each Vagrant VM has one), else ssh.identity_file
@@ -57,8 +58,22 @@ class Node:
     jump: Jump | None = None    # the node's own jump host, else ssh.jump (``jump: none``: reached directly)
 
     @property
+    def ip(self) -> Addr:
+        """The node's address of the primary family."""
+        return self.ips[0]
+
+    @property
+    def pod_subnet(self) -> Net:
+        """The node's pod subnet of the primary family."""
+        return self.pod_subnets[0]
+
+    @property
     def pod_gateway(self) -> Addr:
         return gateway_for(self.pod_subnet)
+
+    @property
+    def pod_gateways(self) -> tuple[Addr, ...]:
+        return tuple(gateway_for(s) for s in self.pod_subnets)
 
 
 @dataclass(frozen=True)
@@ -75,16 +90,44 @@ class SSHSettings:
 
 @dataclass(frozen=True)
 class Cluster:
+    """The cluster's ranges, one per address family (IPv4, IPv6 or both), in the same order everywhere: the
+    first is the primary family (as in Kubernetes' ``--cluster-cidr=10.244.0.0/16,fd00:10:244::/56``)."""
+
     name: str
     domain: str
-    node_cidr: Net
-    pod_cidr: Net
-    node_prefix: int
-    service_cidr: Net
+    node_cidrs: tuple[Net, ...]
+    pod_cidrs: tuple[Net, ...]
+    node_prefixes: tuple[int, ...]  # the size of a node's pod subnet, per family
+    service_cidrs: tuple[Net, ...]
     dns_ip: Addr
     bridge: str
     routing: str
-    router: Addr | None
+    routers: tuple[Addr, ...]  # routing: router, one per family; else empty
+
+    @property
+    def families(self) -> tuple[int, ...]:
+        """``(4,)``, ``(6,)``, ``(4, 6)`` or ``(6, 4)``."""
+        return tuple(n.version for n in self.pod_cidrs)
+
+    @property
+    def node_cidr(self) -> Net:
+        return self.node_cidrs[0]
+
+    @property
+    def pod_cidr(self) -> Net:
+        return self.pod_cidrs[0]
+
+    @property
+    def service_cidr(self) -> Net:
+        return self.service_cidrs[0]
+
+    @property
+    def node_prefix(self) -> int:
+        return self.node_prefixes[0]
+
+    @property
+    def router(self) -> Addr | None:
+        return self.routers[0] if self.routers else None
 
 
 @dataclass(frozen=True)

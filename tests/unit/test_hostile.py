@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 
 FULL = {  # every key of the schema, with a valid value
     "cluster": {"name": "demo", "domain": "cluster.local", "node_cidr": "192.168.56.0/24", "pod_cidr": "10.244.0.0/16",
-                "node_prefix": 24, "service_cidr": "10.96.0.0/12", "dns_ip": "10.96.0.10", "bridge": "v-net-0",
+                "node_prefix": 24, "node_prefix6": 64, "service_cidr": "10.96.0.0/12", "dns_ip": "10.96.0.10", "bridge": "v-net-0",
                 "routing": "peers", "router": "192.168.56.11"},
     "ssh": {"user": "root", "port": 22, "identity_file": "keys/id", "known_hosts": "known_hosts",
             "host_key_policy": "strict", "sudo": False, "connect_timeout": 5, "jump": "ops@192.168.56.10:2222"},

@@ -1,0 +1,132 @@
+"""Dual-stack and IPv6-only inventories: ranges, node addresses, pod subnets and pods per family, every problem
+at its file:line."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from provisioner import addressing as ad
+from provisioner import cluster_dns
+from provisioner.inventory import load_inventory
+
+from .test_inventory import errors, one
+
+DUAL = """\
+cluster:
+  node_cidr: [192.168.56.0/24, "fd00:56::/64"]
+  pod_cidr: [10.244.0.0/16, "fd00:10:244::/56"]
+  service_cidr: [10.96.0.0/12, "fd00:10:96::/112"]
+nodes:
+  - name: node1
+    address: 192.168.56.11
+    ip: [192.168.56.11, "fd00:56::11"]
+    pods: [web, {name: api, ip: 10.244.1.7}, {name: db, ip: "fd00:10:244:1::9"}]
+  - name: node2
+    address: 192.168.56.12
+    ip: ["fd00:56::12", 192.168.56.12]
+    pod_subnet: ["fd00:10:244:7::/64"]
+    pods: [web]
+"""
+
+V6 = """\
+cluster:
+  node_cidr: "fd00:56::/64"
+  pod_cidr: "fd00:10:244::/56"
+  service_cidr: "fd00:10:96::/112"
+nodes:
+  - name: node1
+    address: "fd00:56::11"
+    pods: [web]
+  - name: node2
+    address: "fd00:56::12"
+"""
+
+
+def test_a_dual_stack_inventory_has_every_range_address_and_subnet_per_family(write):
+    inv = load_inventory(write(DUAL))
+    c = inv.cluster
+    assert c.families == (4, 6) and c.node_prefixes == (24, 64)
+    assert [str(n) for n in c.service_cidrs] == ["10.96.0.0/12", "fd00:10:96::/112"]
+    assert str(c.dns_ip) == "10.96.0.10"  # the primary family's
+    n1, n2 = inv.nodes
+    assert [str(a) for a in n1.ips] == ["192.168.56.11", "fd00:56::11"]
+    assert [str(a) for a in n2.ips] == ["192.168.56.12", "fd00:56::12"]  # put in the cluster's order
+    assert [str(s) for s in n1.pod_subnets] == ["10.244.1.0/24", "fd00:10:244:1::/64"]
+    assert [str(s) for s in n2.pod_subnets] == ["10.244.2.0/24", "fd00:10:244:7::/64"]  # IPv6 given, IPv4 allocated
+    assert [str(g) for g in n1.pod_gateways] == ["10.244.1.1", "fd00:10:244:1::1"]
+    pods = {p.name: [str(a) for a in p.ips] for p in n1.pods}
+    # the same host number in both families, unless one is given; a given number is never handed out again
+    assert pods == {"web": ["10.244.1.2", "fd00:10:244:1::2"], "api": ["10.244.1.7", "fd00:10:244:1::7"],
+                    "db": ["10.244.1.9", "fd00:10:244:1::9"]}
+    assert n1.ip == n1.ips[0] and n1.pod_subnet == n1.pod_subnets[0] and c.pod_cidr == c.pod_cidrs[0]
+
+
+def test_an_ipv6_only_inventory(write):
+    inv = load_inventory(write(V6))
+    assert inv.cluster.families == (6,)
+    assert str(inv.cluster.dns_ip) == "fd00:10:96::a"
+    assert [str(n.pod_subnet) for n in inv.nodes] == ["fd00:10:244:1::/64", "fd00:10:244:2::/64"]
+    assert [str(p.ip) for p in inv.nodes[0].pods] == ["fd00:10:244:1::2"]
+    assert str(inv.nodes[0].ip) == "fd00:56::11"
+
+
+@pytest.mark.parametrize("change, pattern, line", [
+    (("  service_cidr: [10.96.0.0/12, \"fd00:10:96::/112\"]", "  service_cidr: 10.96.0.0/12"),
+     r"cluster\.service_cidr gives IPv4 only, cluster\.pod_cidr IPv4 and IPv6 \(dual-stack\)", 4),
+    (("  service_cidr: [10.96.0.0/12, \"fd00:10:96::/112\"]", "  service_cidr: [\"fd00:10:96::/112\", 10.96.0.0/12]"),
+     r"same families in the same order", 4),
+    (("    ip: [192.168.56.11, \"fd00:56::11\"]", "    ip: 192.168.56.11"),
+     r"nodes\[0\]\.ip: the cluster is IPv4 and IPv6 \(dual-stack\): node node1 needs an IPv6 address too", 8),
+    (("    ip: [192.168.56.11, \"fd00:56::11\"]\n", ""),
+     r"nodes\[0\]\.address: .*needs an IPv6 address too, e\.g\. ip: \[192\.168\.56\.11, fd00:56::11\]", 7),
+    (("    ip: [192.168.56.11, \"fd00:56::11\"]", "    ip: [192.168.56.11, 192.168.56.13]"),
+     r"nodes\[0\]\.ip\[1\]: two IPv4 addresss? \(192\.168\.56\.11 and 192\.168\.56\.13\)", 8),
+    (("\"fd00:56::11\"]", "\"fd00:57::11\"]"), r"nodes\[0\]\.ip\[1\]: fd00:57::11 is outside cluster\.node_cidr fd00:56::/64", 8),
+    (("\"fd00:56::11\"]", "\"fd00:56::\"]"), r"fd00:56:: is the network address of fd00:56::/64", 8),
+    (("\"fd00:10:96::/112\"]", "\"fd00:56::/112\"]"), r"cluster\.service_cidr\[1\]: fd00:56::/112 overlaps cluster\.node_cidr fd00:56::/64", 4),
+    (("cluster:\n", "cluster:\n  node_prefix6: 48\n"), r"cluster\.node_prefix6: /48 is larger than cluster\.pod_cidr fd00:10:244::/56", 2),
+    (("[\"fd00:10:244:7::/64\"]", "[\"fd00:10:244:7::/80\"]"), r"nodes\[1\]\.pod_subnet\[0\]: .*cluster\.node_prefix6 says /64", 13),
+    (("    pods: [web, {", "    pod_subnet: [\"fd00:10:244:7::/64\"]\n    pods: [web, {"),
+     r"nodes\[1\]\.pod_subnet\[0\]: fd00:10:244:7::/64 overlaps nodes\[0\]\.pod_subnet fd00:10:244:7::/64", 14),
+    (("{name: db, ip: \"fd00:10:244:1::9\"}", "{name: db, ip: \"fd00:10:244:2::9\"}"),
+     r"nodes\[0\]\.pods\[2\]\.ip: fd00:10:244:2::9 is not a pod address of fd00:10:244:1::/64", 9),
+    (("{name: api, ip: 10.244.1.7}", "{name: api, ip: \"fd00:10:244:1::9\"}"), r"nodes\[0\]\.pods\[2\]\.ip: duplicate pod ip fd00:10:244:1::9", 9),
+    (("cluster:\n", "cluster:\n  dns_ip: \"fd00:10:97::a\"\n"), r"cluster\.dns_ip: fd00:10:97::a is outside cluster\.service_cidr fd00:10:96::/112", 2),
+    (("cluster:\n", "cluster:\n  dns_ip: \"fd00:10:96::1\"\n"), r"first address of fd00:10:96::/112, taken by the kubernetes API service", 2),
+    (("cluster:\n", "cluster:\n  routing: router\n  router: 192.168.56.11\n"),
+     r"cluster\.router: the cluster is IPv4 and IPv6 \(dual-stack\): cluster\.router needs an IPv6 address too", 3),
+    (("nodes:\n", "cni:\n  type: weave\nnodes:\n"), r"cni\.type: weave is IPv4 only", 6),
+    (("  pod_cidr: [10.244.0.0/16, \"fd00:10:244::/56\"]", "  pod_cidr: [10.244.0.0/16, \"fd00:10:244::1/56\"]"),
+     r"cluster\.pod_cidr\[1\]: fd00:10:244::1/56 is not a network: .*did you mean fd00:10:244::/56", 3),
+    (("  pod_cidr: [10.244.0.0/16, \"fd00:10:244::/56\"]", "  pod_cidr: [10.244.0.0/16, \"fd00:10:244::/56\", 10.245.0.0/16]"),
+     r"cluster\.pod_cidr: .*(too long|is not)", 3),
+])
+def test_dual_stack_problems_are_named_at_their_line(write, change, pattern, line):
+    old, new = change
+    assert old in DUAL
+    one(write, DUAL.replace(old, new, 1), pattern, line=line)
+
+
+def test_ipv6_values_in_an_ipv4_cluster_are_refused(write):
+    from ..conftest import BASE
+    text = BASE.replace("    pods: [web]\n", "    pods: [{name: web, ip: \"fd00::5\"}]\n", 1)
+    one(write, text, r"nodes\[1\]\.pods\[0\]\.ip: fd00::5 is IPv6, but the cluster has no IPv6 pod range", line=12)
+    text = BASE.replace("    address: 192.168.56.12\n", "    address: 192.168.56.12\n    ip: [192.168.56.12, \"fd00::12\"]\n", 1)
+    one(write, text, r"nodes\[1\]\.ip\[1\]: fd00::12 is IPv6, but the cluster has no IPv6 pod range", line=12)
+
+
+def test_all_problems_at_once(write):
+    bad = DUAL.replace("\"fd00:56::11\"]", "\"fd00:57::11\"]").replace("[\"fd00:10:244:7::/64\"]", "[\"fd00:10:244:7::/80\"]")
+    assert len(errors(write, bad)) >= 2
+
+
+def test_ipcalc_and_dns_names_take_ipv6():
+    f = ad.ipcalc("fd00:10:244::5/64")
+    assert f["Prefix"] == "fd00:10:244::/64" and f["Netmask"] == 64 and f["HostMax"] == "fd00:10:244:0:ffff:ffff:ffff:ffff"
+    assert "=>" not in ad.format_ipcalc(f) and "Prefix:    fd00:10:244::/64" in ad.format_ipcalc(f)
+    assert cluster_dns.pod_a_record("fd00:10:244:1::5", "default", "cluster.local") == "fd00-10-244-1--5.default.pod.cluster.local"
+    assert cluster_dns.pod_a_record("10.244.1.5", "default", "cluster.local") == "10-244-1-5.default.pod.cluster.local"
+    assert str(ad.dns_ip_for(ipaddress.ip_network("fd00:10:96::/112"))) == "fd00:10:96::a"
+    assert not ad.overlaps(ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
