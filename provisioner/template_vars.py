@@ -78,7 +78,11 @@ def node_vars(n: Node) -> dict[str, Any]:
         "name": n.name, "address": n.address, "ip": str(n.ip), "interface": n.interface,
         "groups": list(n.groups), "pod_subnet": str(n.pod_subnet),
         "pod_prefix": n.pod_subnet.prefixlen, "pod_gateway": str(n.pod_gateway),
-        "pods": [{"name": p.name, "ip": str(p.ip), "via": p.via} for p in n.pods],
+        "pods": [{"name": p.name, "ip": str(p.ip), "ips": [str(a) for a in p.ips], "via": p.via} for p in n.pods],
+        # one per family, in the cluster's order (the primary first); the singular names are the primary's
+        "ips": [str(a) for a in n.ips], "pod_subnets": [str(s) for s in n.pod_subnets],
+        "pod_gateways": [str(g) for g in n.pod_gateways], "pod_prefixes": [s.prefixlen for s in n.pod_subnets],
+        "bridge_addresses": [f"{g}/{s.prefixlen}" for g, s in zip(n.pod_gateways, n.pod_subnets)],
     }
 
 
@@ -88,4 +92,7 @@ def cluster_vars(c: Cluster) -> dict[str, Any]:
         "pod_cidr": str(c.pod_cidr), "node_prefix": c.node_prefix,
         "service_cidr": str(c.service_cidr), "dns_ip": str(c.dns_ip), "bridge": c.bridge,
         "routing": c.routing, "router": None if c.router is None else str(c.router),
+        "families": list(c.families), "ipv4": 4 in c.families, "ipv6": 6 in c.families,
+        "node_cidrs": [str(n) for n in c.node_cidrs], "pod_cidrs": [str(n) for n in c.pod_cidrs],
+        "service_cidrs": [str(n) for n in c.service_cidrs], "routers": [str(r) for r in c.routers],
     }

@@ -86,7 +86,8 @@ def parse_links(text: str, rc: int) -> dict[str, Link] | None:
 
 
 def parse_addrs(text: str, rc: int) -> dict[str, list[str]] | None:
-    """``ip -json addr show`` → ``{ifname: ["10.244.1.1/24", ...]}`` (IPv4 only)."""
+    """``ip -json addr show`` → ``{ifname: ["10.244.1.1/24", "fd00:10:244:1::1/64", ...]}``: IPv4, and IPv6
+    of global scope (the link-local ``fe80::`` address every IPv6 link gets is nobody's to manage)."""
     data = _json(text, rc)
     if data is None:
         return None
@@ -97,7 +98,7 @@ def parse_addrs(text: str, rc: int) -> dict[str, list[str]] | None:
             raise ValueError("addr_info of the wrong type")
         out[_str(a.get("ifname"), "ifname")] = [
             f"{_address(i.get('local'), 'local')}/{_int(i.get('prefixlen'), 'prefixlen', optional=False)}"
-            for i in infos if i.get("family") == "inet"]
+            for i in infos if i.get("family") == "inet" or (i.get("family") == "inet6" and i.get("scope") == "global")]
     return out
 
 
@@ -148,7 +149,7 @@ class Links(_IPFact[dict[str, Link] | None]):
 
 @dataclass(frozen=True)
 class Addrs(_IPFact[dict[str, list[str]] | None]):
-    """``{ifname: ["10.244.1.1/24", …]}`` (IPv4)."""
+    """``{ifname: ["10.244.1.1/24", "fd00:10:244:1::1/64", …]}`` (IPv4, and IPv6 of global scope)."""
 
     ARGS = "-d addr show"
 
@@ -164,6 +165,18 @@ class Routes(_IPFact[list[Route] | None]):
 
     def process(self, stdout: str, rc: int) -> list[Route] | None:
         return parse_routes(stdout, rc)
+
+
+@dataclass(frozen=True)
+class Routes6(_IPFact[list[Route] | None]):
+    """The main table's IPv6 routes (``default`` is ``::/0``); None where the kernel has no IPv6."""
+
+    ARGS = "-6 route show table main"
+
+    def process(self, stdout: str, rc: int) -> list[Route] | None:
+        routes = parse_routes(stdout, rc)
+        return None if routes is None else [r if r.dst != "default" else Route("::/0", r.via, r.dev, r.protocol)
+                                            for r in routes]
 
 
 @dataclass(frozen=True)

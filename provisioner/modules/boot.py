@@ -24,8 +24,9 @@ from ..facts import Fact, Facts
 from ..facts.files import Exists
 from ..shell import command
 from ..steps import Cmd
-from .base import ABS, CIDR, IFNAME, IPV4, PODNAME, Module, Outcome, file_facts, ours, plan_files, restore_steps, schema
-from .pods import POD_IF, host_veth
+from .base import ABS, IFNAME, IP, NET, Module, Outcome, file_facts, ours, plan_files, restore_steps, schema
+from .bridge import BridgeModule, bridge_addresses
+from .pods import POD_IF, PodsModule, gateways, host_veth, pod_addresses
 from .routes import PROTO
 
 UNIT_NAME = {"type": "string", "pattern": r"\A[A-Za-z0-9@._-]{1,200}\.service\Z"}
@@ -42,10 +43,11 @@ def boot_script(a: dict[str, Any]) -> str:
              "# by " + a["unit"] + "; changes here are overwritten by the next apply",
              "set -eu",
              f"# the routes go through {a['node_ip']} on {a['interface']}: wait up to 60 s for it",
-             f"i=0; until ip -o -4 addr show dev {q(a['interface'])} 2>/dev/null | grep -qF {q(' ' + a['node_ip'] + '/')}; do",
+             f"i=0; until ip -o {'-6' if ':' in a['node_ip'] else '-4'} addr show dev {q(a['interface'])} 2>/dev/null"
+             f" | grep -qF {q(' ' + a['node_ip'] + '/')}; do",
              '  i=$((i+1)); [ "$i" -ge 60 ] && break; sleep 1', "done",
-             f"ip link show {q(br)} >/dev/null 2>&1 || ip link add {q(br)} type bridge",
-             f"ip addr replace {q(a['address'])} dev {q(br)}"]
+             f"ip link show {q(br)} >/dev/null 2>&1 || ip link add {q(br)} type bridge"]
+    lines += [f"ip addr replace {q(address)} dev {q(br)}{_nodad(address)}" for address in bridge_addresses(a["address"])]
     if a.get("mtu"):
         lines.append(f"ip link set {q(br)} mtu {int(a['mtu'])}")
     lines.append(f"ip link set {q(br)} up")
@@ -56,14 +58,20 @@ def boot_script(a: dict[str, Any]) -> str:
                   f"[ -e {q('/run/netns/' + name)} ] || ip netns add {q(name)}",
                   f"ip link show {q(veth)} >/dev/null 2>&1 || ip link add {q(veth)}{mtu} type veth peer name {POD_IF}{mtu} "
                   f"netns {q(name)}",
-                  f"ip link set {q(veth)} master {q(br)} up",
-                  f"ip -n {q(name)} addr replace {q(pod['ip'] + '/' + str(a['prefix']))} dev {POD_IF}",
-                  f"ip -n {q(name)} link set {POD_IF} up",
-                  f"ip -n {q(name)} link set lo up",
-                  f"ip -n {q(name)} route replace default via {q(a['gateway'])}"]
+                  f"ip link set {q(veth)} master {q(br)} up"]
+        lines += [f"ip -n {q(name)} addr replace {q(address)} dev {POD_IF}{_nodad(address)}"
+                  for address in pod_addresses(pod, a)]
+        lines += [f"ip -n {q(name)} link set {POD_IF} up",
+                  f"ip -n {q(name)} link set lo up"]
+        lines += [f"ip -n {q(name)} route replace default via {q(gateway)}" for gateway in gateways(a)]
     for r in a["routes"]:
         lines.append(f"ip route replace {q(r['dst'])} via {q(r['via'])} proto {PROTO}")
     return "\n".join(lines) + "\n"
+
+
+def _nodad(address: str) -> str:
+    """An IPv6 address is usable at once, without duplicate address detection (as apply adds it)."""
+    return " nodad" if ":" in address else ""
 
 
 def boot_unit(a: dict[str, Any]) -> str:
@@ -87,14 +95,13 @@ class PodNetworkBootModule(Module):
 
     name = "pod_network_boot"
     args = schema({
-        "bridge": IFNAME, "address": CIDR, "gateway": IPV4, "prefix": {"type": "integer", "minimum": 1, "maximum": 32},
+        "bridge": IFNAME, "address": BridgeModule.args["properties"]["address"],
+        "gateway": PodsModule.args["properties"]["gateway"], "prefix": PodsModule.args["properties"]["prefix"],
         "mtu": {"anyOf": [{"type": "integer", "minimum": 68}, {"type": "null"}], "default": None},
-        "interface": IFNAME, "node_ip": IPV4,
-        "pods": {"type": "array", "items": {"type": "object", "required": ["name", "ip"],
-                                            "properties": {"name": PODNAME, "ip": IPV4,
-                                                           "via": {"enum": ["manual", "cni"], "default": "manual"}}}},
+        "interface": IFNAME, "node_ip": IP,
+        "pods": PodsModule.args["properties"]["pods"],
         "routes": {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["dst", "via"],
-                                              "properties": {"dst": CIDR, "via": IPV4}}},
+                                              "properties": {"dst": NET, "via": IP}}},
         "script": {**ABS, "default": "/etc/provisioner/pod-network.sh"},
         "unit": {**UNIT_NAME, "default": "provisioner-pod-network.service"},
         "unit_dir": {**ABS, "default": "/etc/systemd/system"},

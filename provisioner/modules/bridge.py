@@ -7,19 +7,27 @@ The manual steps it replaces::
     ip link set v-net-0 up
     ip link set v-net-0 mtu 1500      # cni.mtu
 
-A wrong IPv4 address on the bridge is removed (the CNI bridge plugin would
-refuse a bridge whose address differs from its gateway).
+and on a dual-stack or IPv6 cluster the IPv6 gateway too, without duplicate
+address detection (a new address waits about 2 s for it, and routes through it
+fail meanwhile)::
+
+    ip addr add fd00:10:244:1::1/64 dev v-net-0 nodad
+
+A wrong address of a family the bridge is given is removed (the CNI bridge
+plugin would refuse a bridge whose address differs from its gateway); addresses
+of the other family are not this task's.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from ..facts import Fact, Facts, value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs
 from ..steps import Cmd
-from .base import CIDR, IFNAME, Module, ModuleError, Outcome, Part, created_by_apply, schema
+from .base import NET, IFNAME, Module, ModuleError, Outcome, Part, created_by_apply, schema
 
 
 def _old_mtu(name: str, facts: Facts) -> int | None:
@@ -34,15 +42,18 @@ def _old_mtu(name: str, facts: Facts) -> int | None:
 class BridgeModule(Module):
     name = "bridge"
     needs_commands = ("ip",)
-    args = schema({"name": IFNAME, "address": CIDR, "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
+    args = schema({"name": IFNAME, "address": {"anyOf": [NET, {"type": "array", "items": NET, "minItems": 1, "maxItems": 2}]},
+                   "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
 
     def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         return [Links(), Addrs(), Created()]
 
     def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
-        name, address = args["name"], args["address"]
+        name, wanted = args["name"], bridge_addresses(args["address"])
+        address = ", ".join(wanted)
+        families = {_family(a) for a in wanted}
         link = (value(facts, Links()) or {}).get(name)
-        have = (facts[Addrs()] or {}).get(name, [])
+        have = [a for a in (facts[Addrs()] or {}).get(name, []) if _family(a) in families]
         steps = []
         parts = []
         if link is None:
@@ -50,15 +61,17 @@ class BridgeModule(Module):
             parts.append(Part("bridge", name, f"bridge {name} missing"))
         elif link.kind != "bridge":
             raise ModuleError(f"{name} exists but is a {link.kind or 'plain'} link, not a bridge; remove it or pick another cluster.bridge")
-        elif have != [address]:
+        elif sorted(have) != sorted(wanted):
             parts.append(Part("bridge", name, f"bridge {name} has {', '.join(have) or 'no address'}, not {address}"))
         for other in have:
-            if other != address:
+            if other not in wanted:
                 steps.append(Cmd(("ip", "addr", "del", other, "dev", name)))
-        if address not in have:
-            # on a bridge of someone else's, reset takes away only this address
-            mine = link is None or created_by_apply("link", name, facts)
-            steps.append(Cmd(("ip", "addr", "add", address, "dev", name), creates=None if mine else ("addr", f"{name} {address}")))
+        for a in wanted:
+            if a not in have:
+                # on a bridge of someone else's, reset takes away only this address
+                mine = link is None or created_by_apply("link", name, facts)
+                steps.append(Cmd(("ip", "addr", "add", a, "dev", name) + (("nodad",) if _family(a) == 6 else ()),
+                                 creates=None if mine else ("addr", f"{name} {a}")))
         if "mtu" in args and link is not None and link.mtu != args["mtu"]:
             parts.append(Part("bridge", name, f"bridge {name} has MTU {link.mtu}, not {args['mtu']}"))
         if "mtu" in args and (link is None or link.mtu != args["mtu"]):
@@ -94,3 +107,18 @@ class BridgeModule(Module):
             what = added + ([f"the MTU change (back to {old})"] if undo_mtu else [])
             return Outcome(steps, f"bridge {name} existed before apply: remove only {', '.join(what)}")
         return Outcome(reason=f"bridge {name} existed before apply (not recorded as made by provisioner): left in place")
+
+
+def bridge_addresses(given: str | list[str]) -> list[str]:
+    """The bridge's addresses as ``ip addr`` shows them (``fd00:10:244:1::1/64``, compressed), one per family."""
+    try:
+        out = [str(ipaddress.ip_interface(a)) for a in (given if isinstance(given, list) else [given])]
+    except ValueError as exc:
+        raise ModuleError(f"bridge address: {exc}") from None
+    if len({_family(a) for a in out}) != len(out):
+        raise ModuleError(f"bridge address: one per family, not {', '.join(out)}")
+    return out
+
+
+def _family(address: str) -> int:
+    return ipaddress.ip_interface(address).version

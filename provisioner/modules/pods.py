@@ -9,18 +9,25 @@ The manual steps for pod ``web`` with 10.244.1.2 on bridge v-net-0::
     ip -n web link set eth0 up ; ip -n web link set lo up
     ip -n web route replace default via 10.244.1.1
 
+and on a dual-stack or IPv6 cluster, the pod's IPv6 address (without duplicate
+address detection, which would hold it back for about 2 s) and its default route::
+
+    ip -n web addr add fd00:10:244:1::2/64 dev eth0 nodad
+    ip -n web route replace default via fd00:10:244:1::1
+
 Each part is checked on its own, so a half-made pod is repaired, not duplicated.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from ..facts import Fact, Facts, value
 from ..facts.files import Created
-from ..facts.net import Links, Addrs, Routes, Netns
+from ..facts.net import Links, Addrs, Routes, Routes6, Netns
 from ..steps import Cmd
-from .base import IFNAME, IPV4, PODNAME, Module, ModuleError, Outcome, Part, created_by_apply, schema
+from .base import IFNAME, IP, PODNAME, Module, ModuleError, Outcome, Part, created_by_apply, schema
 
 POD_IF = "eth0"
 
@@ -33,14 +40,16 @@ def host_veth(pod: str) -> str:
 class PodsModule(Module):
     name = "pods"
     needs_commands = ("ip",)
+    _PREFIX = {"type": "integer", "minimum": 1, "maximum": 128}
     args = schema({
         "bridge": IFNAME,
-        "gateway": IPV4,
-        "prefix": {"type": "integer", "minimum": 1, "maximum": 32},
+        "gateway": {"anyOf": [IP, {"type": "array", "items": IP, "minItems": 1, "maxItems": 2}]},  # one per family
+        "prefix": {"anyOf": [_PREFIX, {"type": "array", "items": _PREFIX, "minItems": 1, "maxItems": 2}]},  # as gateway
         "mtu": {"type": "integer", "minimum": 68, "maximum": 65535},
         "pods": {"type": "array", "items": {
             "type": "object", "required": ["name", "ip"],
-            "properties": {"name": PODNAME, "ip": IPV4, "via": {"enum": ["manual", "cni"], "default": "manual"}}}},
+            "properties": {"name": PODNAME, "ip": IP, "ips": {"type": "array", "items": IP, "minItems": 1, "maxItems": 2},
+                           "via": {"enum": ["manual", "cni"], "default": "manual"}}}},
     }, ["bridge", "gateway", "prefix", "pods"])
 
     def _pods(self, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -48,8 +57,10 @@ class PodsModule(Module):
 
     def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
         out: list[Fact[Any]] = [Netns(), Links(), Created()]
+        families = families_of(args)
         for p in self._pods(args):
-            out += [Links(p["name"]), Addrs(p["name"]), Routes(p["name"])]
+            out += [Links(p["name"]), Addrs(p["name"])]
+            out += ([Routes(p["name"])] if 4 in families else []) + ([Routes6(p["name"])] if 6 in families else [])
         return out
 
     def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
@@ -64,7 +75,8 @@ class PodsModule(Module):
                 (made if pod["name"] not in (facts[Netns()] or []) else fixed).append(pod["name"])
                 parts.append(Part("pod", pod["name"], self._what(pod, args, facts, pod_steps)))
         if not steps:
-            names = ", ".join(f"{p['name']} ({p['ip']})" for p in self._pods(args)) or "none"
+            names = ", ".join(f"{p['name']} ({', '.join(a.split('/')[0] for a in pod_addresses(p, args))})"
+                              for p in self._pods(args)) or "none"
             return Outcome(reason=f"pods already wired to {args['bridge']}: {names}")
         text = "; ".join(x for x in (f"create {', '.join(made)}" if made else "",
                                       f"repair {', '.join(fixed)}" if fixed else "") if x)
@@ -76,14 +88,16 @@ class PodsModule(Module):
         name = pod["name"]
         if name not in (facts[Netns()] or []):
             return f"pod {name} missing"
-        have = (facts.get(Addrs(name)) or {}).get(POD_IF, [])
-        if have != [f"{pod['ip']}/{args['prefix']}"]:
-            return f"pod {name} has {', '.join(a.split('/')[0] for a in have) or 'no IP'}, not {pod['ip']}"
+        want = pod_addresses(pod, args)
+        have = [a for a in (facts.get(Addrs(name)) or {}).get(POD_IF, []) if _family(a) in families_of(args)]
+        if sorted(have) != sorted(want):
+            return (f"pod {name} has {', '.join(a.split('/')[0] for a in have) or 'no IP'}, "
+                    f"not {', '.join(a.split('/')[0] for a in want)}")
         return f"pod {name}: " + "; ".join(s.show() for s in steps[:2]) + (f" (+{len(steps) - 2})" if len(steps) > 2 else "")
 
     def _pod(self, pod: dict[str, Any], args: dict[str, Any], facts: Facts) -> list[Cmd]:
         name, bridge = pod["name"], args["bridge"]
-        veth, address = host_veth(name), f"{pod['ip']}/{args['prefix']}"
+        veth, wanted = host_veth(name), pod_addresses(pod, args)
         in_pod = ("ip", "-n", name)
         exists = name in (facts[Netns()] or [])
         host = (value(facts, Links()) or {}).get(veth)
@@ -112,18 +126,21 @@ class PodsModule(Module):
             steps.append(Cmd(in_pod + ("link", "set", POD_IF, "mtu", str(args["mtu"]))))
         if host is None or not host.up:
             steps.append(Cmd(("ip", "link", "set", veth, "up")))
-        have = (facts.get(Addrs(name)) or {}).get(POD_IF, []) if exists else []
-        steps += [Cmd(in_pod + ("addr", "del", a, "dev", POD_IF)) for a in have if a != address]
-        if address not in have:
-            steps.append(Cmd(in_pod + ("addr", "add", address, "dev", POD_IF)))
+        families = families_of(args)
+        have = [a for a in (facts.get(Addrs(name)) or {}).get(POD_IF, []) if _family(a) in families] if exists else []
+        steps += [Cmd(in_pod + ("addr", "del", a, "dev", POD_IF)) for a in have if a not in wanted]
+        for address in wanted:
+            if address not in have:
+                steps.append(Cmd(in_pod + ("addr", "add", address, "dev", POD_IF) + (("nodad",) if _family(address) == 6 else ())))
         for ifname in (POD_IF, "lo"):
             link = pod_links.get(ifname)
             if link is None or not link.up:
                 steps.append(Cmd(in_pod + ("link", "set", ifname, "up")))
-        in_routes = facts.get(Routes(name)) if exists else None
-        routes = in_routes or []
-        if not any(r.dst == "default" and r.via == args["gateway"] for r in routes):
-            steps.append(Cmd(in_pod + ("route", "replace", "default", "via", args["gateway"])))
+        for gateway in gateways(args):
+            fact = Routes(name) if _family(gateway) == 4 else Routes6(name)
+            routes = (facts.get(fact) if exists and fact in facts else None) or []
+            if not any(r.dst in ("default", "::/0") and r.via == gateway for r in routes):
+                steps.append(Cmd(in_pod + ("route", "replace", "default", "via", gateway)))
         return steps
 
     def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
@@ -140,3 +157,38 @@ class PodsModule(Module):
                 kept.append(name)
         note = f"; {', '.join(kept)} existed before apply: left in place" if kept else ""
         return Outcome(steps, (f"remove {len(steps)} pod namespace(s)/veth(s)" if steps else "no lab pods left") + note)
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _family(address: str) -> int:
+    return ipaddress.ip_interface(address).version
+
+
+def gateways(args: dict[str, Any]) -> list[str]:
+    """The bridge's gateway of each family, as ``ip route`` shows them (compressed)."""
+    try:
+        return [str(ipaddress.ip_address(g)) for g in _listed(args["gateway"])]
+    except ValueError as exc:
+        raise ModuleError(f"pods: gateway: {exc}") from None
+
+
+def families_of(args: dict[str, Any]) -> list[int]:
+    return [_family(g) for g in gateways(args)]
+
+
+def pod_addresses(pod: dict[str, Any], args: dict[str, Any]) -> list[str]:
+    """The pod's ``eth0`` addresses, one per family, with the prefix of the family's subnet."""
+    prefixes = dict(zip(families_of(args), _listed(args["prefix"])))
+    if len(prefixes) != len(_listed(args["prefix"])) or len(prefixes) != len(_listed(args["gateway"])):
+        raise ModuleError("pods: gateway and prefix give one value per family, in the same order")
+    try:
+        ips = [ipaddress.ip_address(a) for a in pod.get("ips") or [pod["ip"]]]
+    except ValueError as exc:
+        raise ModuleError(f"pods: pod {pod['name']}: {exc}") from None
+    if sorted(a.version for a in ips) != sorted(prefixes):
+        raise ModuleError(f"pods: pod {pod['name']} has {', '.join(map(str, ips))}: one address of each family the "
+                          f"gateways have ({', '.join(gateways(args))})")
+    return [str(ipaddress.ip_interface(f"{a}/{prefixes[a.version]}")) for a in ips]

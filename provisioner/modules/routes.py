@@ -6,6 +6,9 @@ did not make is never touched (a foreign route to the same destination is an
 error, not an overwrite).
 
     ip route replace 10.244.2.0/24 via 192.168.56.12 proto 147
+    ip route replace fd00:10:244:2::/64 via fd00:56::12 proto 147     # dual-stack: each family via its own
+
+IPv6 routes are read from ``ip -6 route`` (its own table); reset removes ours of both families.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import ipaddress
 from typing import Any
 
 from ..facts import Fact, Facts, value
-from ..facts.net import Routes
+from ..facts.net import Routes, Routes6
+from ..facts.values import Route
 from ..steps import Cmd
-from .base import CIDR, IPV4, Module, ModuleError, Outcome, Part, schema
+from .base import IP, NET, Module, ModuleError, Outcome, Part, schema
 
 PROTO = "147"
 
@@ -27,17 +31,23 @@ class RoutesModule(Module):
     args = schema({
         "routes": {"type": "array", "items": {
             "type": "object", "additionalProperties": False, "required": ["dst", "via"],
-            "properties": {"dst": CIDR, "via": IPV4}}},
+            "properties": {"dst": NET, "via": IP}}},
         "proto": {"type": "integer", "minimum": 5, "maximum": 254, "default": int(PROTO)},
     }, ["routes"])
 
     def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
-        return [Routes()]
+        return [Routes()] + ([Routes6()] if any(":" in r["dst"] for r in args["routes"]) else [])
+
+    def reverse_facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
+        return [Routes(), Routes6()]  # ours of both families, whatever the inventory says now
 
     def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         proto = str(args["proto"])
-        want = {_net(r["dst"]): r["via"] for r in args["routes"]}
-        current = value(facts, Routes()) or []
+        try:
+            want = {_net(r["dst"]): str(ipaddress.ip_address(r["via"])) for r in args["routes"]}
+        except ValueError as exc:
+            raise ModuleError(f"routes: {exc}") from None
+        current = (value(facts, Routes()) or []) + _v6(facts)
         ours = {_net(r.dst): r for r in current if r.protocol == proto}
         steps, notes, parts = [], [], []
         for r in current:
@@ -64,8 +74,14 @@ class RoutesModule(Module):
     def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         proto = str(args["proto"])
         steps = [Cmd(("ip", "route", "del", _net(r.dst), "proto", proto))
-                 for r in value(facts, Routes()) or [] if r.protocol == proto]
+                 for r in (value(facts, Routes()) or []) + _v6(facts) if r.protocol == proto]
         return Outcome(steps, f"remove {len(steps)} provisioner route(s)" if steps else "no provisioner routes left")
+
+
+def _v6(facts: Facts) -> list[Route]:
+    """The IPv6 routes, when they were asked for and the node has IPv6."""
+    six = facts.get(Routes6()) if Routes6() in facts else None
+    return six or []
 
 
 def _net(dst: str | None) -> str:

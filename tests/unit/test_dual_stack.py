@@ -130,3 +130,126 @@ def test_ipcalc_and_dns_names_take_ipv6():
     assert cluster_dns.pod_a_record("10.244.1.5", "default", "cluster.local") == "10-244-1-5.default.pod.cluster.local"
     assert str(ad.dns_ip_for(ipaddress.ip_network("fd00:10:96::/112"))) == "fd00:10:96::a"
     assert not ad.overlaps(ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
+
+
+# -- node steps per family ------------------------------------------------------
+
+def test_bridge_holds_a_gateway_of_each_family_without_dad_and_leaves_other_families_alone():
+    from provisioner.facts.net import Addrs, Links
+    from provisioner.facts.values import Link
+    from provisioner.modules import MODULES
+
+    def bridge(up=True):
+        return Link(kind="bridge", master=None, up=up, mtu=1500, mac=None, index=5, peer=None)
+
+    args = {"name": "v-net-0", "address": ["10.244.1.1/24", "fd00:10:244:1:0::1/64"]}
+    fresh = MODULES["bridge"].plan(args, {Links(): {}, Addrs(): {}})
+    assert [s.argv for s in fresh.steps if hasattr(s, "argv") and "addr" in s.argv] == [
+        ("ip", "addr", "add", "10.244.1.1/24", "dev", "v-net-0"),
+        ("ip", "addr", "add", "fd00:10:244:1::1/64", "dev", "v-net-0", "nodad")]
+    done = MODULES["bridge"].plan(args, {Links(): {"v-net-0": bridge()},
+                                         Addrs(): {"v-net-0": ["fd00:10:244:1::1/64", "10.244.1.1/24"]}})
+    assert not done.changed
+    # IPv4 only: a global IPv6 address someone gave the bridge is not this task's
+    v4 = MODULES["bridge"].plan({"name": "v-net-0", "address": "10.244.1.1/24"},
+                                {Links(): {"v-net-0": bridge()}, Addrs(): {"v-net-0": ["10.244.1.1/24", "2001:db8::1/64"]}})
+    assert not v4.changed
+    wrong = MODULES["bridge"].plan(args, {Links(): {"v-net-0": bridge()},
+                                          Addrs(): {"v-net-0": ["10.244.1.1/24", "fd00:10:244:9::1/64"]}})
+    assert [s.argv for s in wrong.steps] == [("ip", "addr", "del", "fd00:10:244:9::1/64", "dev", "v-net-0"),
+                                             ("ip", "addr", "add", "fd00:10:244:1::1/64", "dev", "v-net-0", "nodad")]
+
+
+def test_addrs_fact_reads_global_ipv6_but_not_link_local():
+    from provisioner.facts.net import parse_addrs
+    text = ('[{"ifname": "v-net-0", "addr_info": [{"family": "inet", "local": "10.244.1.1", "prefixlen": 24},'
+            '{"family": "inet6", "local": "fd00:10:244:1::1", "prefixlen": 64, "scope": "global"},'
+            '{"family": "inet6", "local": "fe80::1", "prefixlen": 64, "scope": "link"}]}]')
+    assert parse_addrs(text, 0) == {"v-net-0": ["10.244.1.1/24", "fd00:10:244:1::1/64"]}
+
+
+def test_routes6_fact_spells_the_default_route_as_a_network():
+    from provisioner.facts.net import Routes6
+    text = '[{"dst": "default", "gateway": "fd00:56::1", "dev": "eth0", "protocol": "static"}, {"dst": "fd00:10:244:2::/64", "gateway": "fd00:56::12", "dev": "eth0", "protocol": 147}]'
+    got = Routes6().process(text, 0)
+    assert [(r.dst, r.via, r.protocol) for r in got] == [("::/0", "fd00:56::1", "static"), ("fd00:10:244:2::/64", "fd00:56::12", "147")]
+    assert Routes6().process("", 1) is None  # a kernel without IPv6
+    assert Routes6().command() == "ip -json -6 route show table main"
+
+
+def test_routes_of_each_family_and_reset_removes_ours_of_both():
+    from provisioner.facts.net import Routes, Routes6
+    from provisioner.facts.values import Route
+    from provisioner.modules import MODULES
+
+    m = MODULES["routes"]
+    args = {"routes": [{"dst": "10.244.2.0/24", "via": "192.168.56.12"},
+                       {"dst": "fd00:10:244:2::/64", "via": "fd00:56:0::12"}], "proto": 147}
+    assert m.facts(args) == [Routes(), Routes6()]
+    assert m.facts({"routes": args["routes"][:1], "proto": 147}) == [Routes()]  # IPv4 only: no ip -6
+    fresh = m.plan(args, {Routes(): [], Routes6(): [Route("fe80::/64", None, "eth0", "kernel")]})
+    assert [s.argv for s in fresh.steps] == [
+        ("ip", "route", "replace", "10.244.2.0/24", "via", "192.168.56.12", "proto", "147"),
+        ("ip", "route", "replace", "fd00:10:244:2::/64", "via", "fd00:56::12", "proto", "147")]
+    made = {Routes(): [Route("10.244.2.0/24", "192.168.56.12", "eth0", "147")],
+            Routes6(): [Route("fd00:10:244:2::/64", "fd00:56::12", "eth0", "147"), Route("::/0", "fd00:56::1", "eth0", "static")]}
+    assert not m.plan(args, made).changed
+    assert m.reverse_facts({"routes": [], "proto": 147}) == [Routes(), Routes6()]
+    assert [s.argv for s in m.reverse({"routes": [], "proto": 147}, made).steps] == [
+        ("ip", "route", "del", "10.244.2.0/24", "proto", "147"), ("ip", "route", "del", "fd00:10:244:2::/64", "proto", "147")]
+    foreign = {**made, Routes6(): [Route("fd00:10:244:2::/64", "fd00:56::99", "eth0", "static")]}
+    with pytest.raises(Exception, match="fd00:10:244:2::/64 exists .* not made by provisioner"):
+        m.plan(args, foreign)
+    # a node whose kernel has no IPv6 (the fact is None) resets its IPv4 routes all the same
+    assert len(m.reverse({"routes": [], "proto": 147}, {**made, Routes6(): None}).steps) == 1
+
+
+def test_a_lab_pod_gets_an_address_and_a_default_route_of_each_family():
+    from provisioner.facts.files import Created
+    from provisioner.facts.net import Addrs, Links, Netns, Routes, Routes6
+    from provisioner.facts.values import Link, Route
+    from provisioner.modules import MODULES
+
+    m = MODULES["pods"]
+    args = {"bridge": "v-net-0", "gateway": ["10.244.1.1", "fd00:10:244:1::1"], "prefix": [24, 64],
+            "pods": [{"name": "web", "ip": "10.244.1.2", "ips": ["10.244.1.2", "fd00:10:244:1::2"], "via": "manual"}]}
+    assert Routes6("web") in m.facts(args) and Routes("web") in m.facts(args)
+    fresh = [s.argv for s in m.plan(args, {Netns(): [], Links(): {"v-net-0": Link("bridge", None, True, 1500, None, 5, None)},
+                                            Created(): set()}).steps]
+    assert ("ip", "-n", "web", "addr", "add", "10.244.1.2/24", "dev", "eth0") in fresh
+    assert ("ip", "-n", "web", "addr", "add", "fd00:10:244:1::2/64", "dev", "eth0", "nodad") in fresh
+    assert ("ip", "-n", "web", "route", "replace", "default", "via", "10.244.1.1") in fresh
+    assert ("ip", "-n", "web", "route", "replace", "default", "via", "fd00:10:244:1::1") in fresh
+    up = Link("veth", None, True, 1500, None, 7, None)
+    done = {Netns(): ["web"], Links(): {"v-net-0": Link("bridge", None, True, 1500, None, 5, None),
+                                        "veth-web": Link("veth", "v-net-0", True, 1500, None, 8, None)},
+            Links("web"): {"eth0": up, "lo": up}, Addrs("web"): {"eth0": ["10.244.1.2/24", "fd00:10:244:1::2/64"]},
+            Routes("web"): [Route("default", "10.244.1.1", "eth0", "boot")],
+            Routes6("web"): [Route("::/0", "fd00:10:244:1::1", "eth0", "boot")], Created(): set()}
+    assert not m.plan(args, done).changed, [s.show() for s in m.plan(args, done).steps]
+    moved = {**done, Addrs("web"): {"eth0": ["10.244.1.2/24", "fd00:10:244:1::9/64"]}}
+    o = m.plan(args, moved)
+    assert [s.argv for s in o.steps] == [("ip", "-n", "web", "addr", "del", "fd00:10:244:1::9/64", "dev", "eth0"),
+                                         ("ip", "-n", "web", "addr", "add", "fd00:10:244:1::2/64", "dev", "eth0", "nodad")]
+    assert o.parts[0].what == "pod web has 10.244.1.2, fd00:10:244:1::9, not 10.244.1.2, fd00:10:244:1::2"
+    with pytest.raises(Exception, match="one address of each family"):
+        m.plan({**args, "pods": [{"name": "web", "ip": "10.244.1.2", "via": "manual"}]}, done)
+
+
+def test_a_dual_stack_node_binds_both_families_into_every_network_step(write):
+    from provisioner.playbook import bind, load_playbook, resolve_path
+
+    inv = load_inventory(write(DUAL))
+    tasks = {t.name: t for t in bind(load_playbook(resolve_path(None)), inv)["node1"]}
+    names = set(tasks)
+    assert {"Kernel forwards and filters pod traffic", "Kernel forwards and filters IPv6 pod traffic (dual-stack and IPv6 clusters)"} <= names
+    assert tasks["Pod bridge holds the gateway of the node's pod subnet"].args["address"] == ["10.244.1.1/24", "fd00:10:244:1::1/64"]
+    assert tasks["Routes to the other nodes' pod subnets"].args["routes"] == [
+        {"dst": "10.244.2.0/24", "via": "192.168.56.12"}, {"dst": "fd00:10:244:7::/64", "via": "fd00:56::12"}]
+    boot = tasks["The pod network comes back after a reboot (a systemd unit replays the steps above at boot)"]
+    from provisioner.modules.boot import boot_script
+    script = boot_script(boot.args)
+    for line in ("ip addr replace fd00:10:244:1::1/64 dev v-net-0 nodad", "ip addr replace 10.244.1.1/24 dev v-net-0",
+                 "ip -n web addr replace fd00:10:244:1::2/64 dev eth0 nodad", "ip -n web route replace default via fd00:10:244:1::1",
+                 "ip route replace fd00:10:244:7::/64 via fd00:56::12 proto 147"):
+        assert line in script.splitlines(), line

@@ -14,12 +14,12 @@ def test_site_playbook_binds_every_node(base_inventory):
     hosts = bind(load_playbook(resolve_path(None)), base_inventory)
     assert set(hosts) == {"node1", "node2", "node3"}
     t = {b.module: b for b in hosts["node2"]}
-    assert t["bridge"].args == {"name": "v-net-0", "address": "10.244.2.1/24", "mtu": 1500}  # cni.mtu
+    assert t["bridge"].args == {"name": "v-net-0", "address": ["10.244.2.1/24"], "mtu": 1500}  # cni.mtu
     assert t["routes"].args["routes"] == [{"dst": "10.244.1.0/24", "via": "192.168.56.11"},
                                           {"dst": "10.244.3.0/24", "via": "192.168.56.13"}]
-    assert t["pods"].args["prefix"] == 24  # a whole-value template keeps its type
+    assert t["pods"].args["prefix"] == [24]  # a whole-value template keeps its type (a list: one per family)
     assert "pods" not in {b.module for b in hosts["node3"]}  # when: node3 has no pods
-    assert t["bridge"].where.endswith("pod-network.yaml:12")
+    assert t["bridge"].where.endswith("pod-network.yaml:20")
 
 
 def test_undefined_variable_is_an_error_with_line(write, base_inventory):
