@@ -47,15 +47,18 @@ def cni_conflist(inv: Inventory, node: Node) -> dict[str, Any]:
     """The node's CNI network config (a conflist, CNI 1.0.0): same bridge and gateway as the hand-made one.
 
     host-local hands out addresses from ``range_offset`` up, so hand-made lab
-    pods (.2, .3, …) and CNI pods never collide.
+    pods (.2, .3, …) and CNI pods never collide; on a dual-stack node it has a range
+    set of each family, so every pod gets an address of each.
     """
-    c, sub = inv.cni, node.pod_subnet
+    c = inv.cni
     if c.ipam == "host-local":
+        # one range set per family (host-local then gives each pod an address of each), the primary first
         ipam: dict[str, Any] = {
             "type": "host-local",
             "ranges": [[{"subnet": str(sub), "rangeStart": str(sub.network_address + c.range_offset),
-                         "rangeEnd": str(sub.broadcast_address - 1), "gateway": str(node.pod_gateway)}]],
-            "routes": [{"dst": "0.0.0.0/0"}],
+                         "rangeEnd": str(sub.broadcast_address - 1), "gateway": str(gw)}]
+                       for sub, gw in zip(node.pod_subnets, node.pod_gateways)],
+            "routes": [{"dst": "0.0.0.0/0" if sub.version == 4 else "::/0"} for sub in node.pod_subnets],
             "dataDir": c.data_dir,
         }
     else:
@@ -95,4 +98,5 @@ def cluster_vars(c: Cluster) -> dict[str, Any]:
         "families": list(c.families), "ipv4": 4 in c.families, "ipv6": 6 in c.families,
         "node_cidrs": [str(n) for n in c.node_cidrs], "pod_cidrs": [str(n) for n in c.pod_cidrs],
         "service_cidrs": [str(n) for n in c.service_cidrs], "routers": [str(r) for r in c.routers],
+        "node_prefixes": list(c.node_prefixes),
     }

@@ -18,7 +18,7 @@ from ..facts.files import Exists, File
 from ..shell import command, quote
 from ..steps import Cmd, Step, WriteFile
 from ..formats import NL_MARK, drop_block, set_block
-from .base import (ABS, DOMAIN, COREDNS, IPV4, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome,
+from .base import (ABS, DOMAIN, COREDNS, IP, RESOLV_OPTION, SEARCH, FilesModule, Module, ModuleError, Outcome,
                    backup_of, created_by_apply, file_facts, file_steps, restore_steps, schema, text_of, write_steps)
 
 RESOLVED = "/run/systemd/resolve/resolv.conf"
@@ -60,9 +60,9 @@ class ResolvConfModule(Module):
 
     name = "resolv_conf"
     args = schema({
-        "path": ABS, "nameserver": IPV4, "search": {"type": "array", "items": SEARCH},
+        "path": ABS, "nameserver": IP, "search": {"type": "array", "items": SEARCH},
         "options": {"type": "array", "items": RESOLV_OPTION}, "upstream_file": ABS,
-        "upstream": {"type": "array", "items": IPV4},
+        "upstream": {"type": "array", "items": IP},
         "dhcp_hook": {**ABS, "default": DHCP_HOOKS + "/provisioner-resolv-conf"},
     }, ["path", "nameserver", "search", "options", "upstream_file"])
 
@@ -134,7 +134,7 @@ class ResolvConfModule(Module):
 class CoreDNSModule(FilesModule):
     name = "coredns"
     args = schema({
-        "corefile": ABS, "manifest": ABS, "domain": DOMAIN, "dns_ip": IPV4,
+        "corefile": ABS, "manifest": ABS, "domain": DOMAIN, "dns_ip": IP,
         "upstream_file": ABS, "pods": COREDNS["pods"], "ttl": COREDNS["ttl"], "cache": COREDNS["cache"],
         "image": COREDNS["image"],
     }, ["corefile", "manifest", "domain", "dns_ip", "upstream_file"])

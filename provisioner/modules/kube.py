@@ -5,6 +5,9 @@ The facts people get wrong are encoded here:
   from 1.24 the CNI dirs are the container runtime's (containerd config).
 - kube-proxy takes the POD range (``clusterCIDR``); the SERVICE range belongs to
   kube-apiserver and kube-controller-manager (``--service-cluster-ip-range``).
+- dual-stack: every range and the node IP are one per family, comma-separated, the primary
+  first (``--node-ip=192.168.56.11,fd00:56::11``, ``clusterCIDR: 10.244.0.0/16,fd00:10:244::/56``);
+  kube-controller-manager then takes ``--node-cidr-mask-size-ipv4``/``-ipv6`` instead of one size.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from ..facts import Fact, Facts, value
 from ..facts.files import Exists, File
 from ..facts.system import KernelModule, SystemdUnit
 from ..steps import Cmd, Step
-from .base import (ABS, CIDR, DOMAIN, IPV4, KUBELET_ARGS, VERSION, FilesModule, Module, ModuleError, Outcome, backup_of,
+from .base import (ABS, DOMAIN, IP, NET, KUBELET_ARGS, VERSION, FilesModule, Module, ModuleError, Outcome, backup_of,
                    file_facts, plan_files, remove_files, schema, text_of, write_steps)
 from ..formats import MergeError, env_value, env_var, load_mapping, set_env_var, set_yaml_keys, to_yaml, unit_value
 
@@ -26,10 +29,20 @@ HEADER = "# managed by provisioner: changes here are overwritten by `provision a
 KUBELET_KIND = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration"}
 
 
+def csv(value: str | int | list[Any]) -> str:
+    """One value per family, as Kubernetes takes them: comma-separated, the primary first."""
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def per_family(schema_: dict[str, Any]) -> dict[str, Any]:
+    """``schema_``, or a list of one per family."""
+    return {"anyOf": [schema_, {"type": "array", "items": schema_, "minItems": 1, "maxItems": 2}]}
+
+
 def kubelet_settings(a: dict[str, Any]) -> dict[str, Any]:
     """The keys of kubelet's config.yaml that are ours; every other key in the file is the user's."""
     return {"clusterDomain": a["cluster_domain"], "clusterDNS": [a["cluster_dns"]], "resolvConf": a["resolv_conf"],
-            "podCIDR": a["pod_cidr"]}
+            "podCIDR": csv(a["pod_cidr"])}
 
 
 def kubelet_config(a: dict[str, Any], current: str | None = None) -> str:
@@ -44,7 +57,7 @@ def kubelet_config(a: dict[str, Any], current: str | None = None) -> str:
 
 
 def kubelet_args(a: dict[str, Any]) -> list[str]:
-    args = [f"--config={a['config_file']}", f"--node-ip={a['node_ip']}"]
+    args = [f"--config={a['config_file']}", f"--node-ip={csv(a['node_ip'])}"]
     if a["cni_flags"]:
         args += ["--network-plugin=cni", f"--cni-conf-dir={a['cni_conf_dir']}", f"--cni-bin-dir={a['cni_bin_dir']}"]
     return args + list(a["extra_args"])
@@ -71,13 +84,18 @@ def kube_proxy_config(a: dict[str, Any]) -> str:
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
         "mode": a["mode"],
-        "clusterCIDR": a["cluster_cidr"],
+        "clusterCIDR": csv(a["cluster_cidr"]),
         "clientConnection": {"kubeconfig": a["kubeconfig"]},
     })
 
 
 def control_plane_env(a: dict[str, Any]) -> str:
-    svc, pod = a["service_cidr"], a["pod_cidr"]
+    svc, pod, sizes = csv(a["service_cidr"]), csv(a["pod_cidr"]), a["node_prefix"]
+    if isinstance(sizes, list) and len(sizes) == 2:  # dual-stack: one mask size per family, by name
+        by_family = dict(zip((":" in p for p in a["pod_cidr"]), sizes))
+        mask = f"--node-cidr-mask-size-ipv4={by_family[False]} --node-cidr-mask-size-ipv6={by_family[True]}"
+    else:
+        mask = f"--node-cidr-mask-size={csv(sizes)}"
     return HEADER + (
         "# kube-apiserver: the service range (ClusterIPs; the DNS service is "
         f"{a['dns_ip']})\n"
@@ -85,7 +103,7 @@ def control_plane_env(a: dict[str, Any]) -> str:
         "# kube-controller-manager: same service range, the pod range, and no automatic node CIDRs:\n"
         "# each node's pod subnet comes from the inventory (kubelet podCIDR), so they always agree.\n"
         "KUBE_CONTROLLER_MANAGER_ARGS=" + env_value(f"--service-cluster-ip-range={svc} --cluster-cidr={pod} "
-                                                    f"--allocate-node-cidrs=false --node-cidr-mask-size={a['node_prefix']}")
+                                                    f"--allocate-node-cidrs=false {mask}")
         + "\n"
     )
 
@@ -100,8 +118,8 @@ class KubeletModule(Module):
     name = "kubelet"
     args = schema({
         "version": VERSION, "cni_flags": {"type": "boolean", "description": "kubelet before 1.24: CNI dirs as flags"},
-        "node_ip": IPV4, "cluster_dns": IPV4,
-        "cluster_domain": DOMAIN, "resolv_conf": ABS, "pod_cidr": CIDR,
+        "node_ip": per_family(IP), "cluster_dns": IP,
+        "cluster_domain": DOMAIN, "resolv_conf": ABS, "pod_cidr": per_family(NET),
         "cni_bin_dir": ABS, "cni_conf_dir": ABS, "config_file": ABS, "env_file": ABS,
         "dropin": {"anyOf": [ABS, {"type": "null"}]}, "extra_args": KUBELET_ARGS,
     }, ["version", "cni_flags", "node_ip", "cluster_dns", "cluster_domain", "resolv_conf", "pod_cidr", "cni_bin_dir",
@@ -142,7 +160,7 @@ class KubeletModule(Module):
 
 class KubeProxyModule(Module):
     name = "kube_proxy"
-    args = schema({"mode": {"enum": ["iptables", "ipvs", "nftables", "userspace"]}, "cluster_cidr": CIDR,
+    args = schema({"mode": {"enum": ["iptables", "ipvs", "nftables", "userspace"]}, "cluster_cidr": per_family(NET),
                    "config_file": ABS, "kubeconfig": ABS}, ["mode", "cluster_cidr", "config_file", "kubeconfig"])
 
     def facts(self, a: dict[str, Any]) -> list[Fact[Any]]:
@@ -158,8 +176,8 @@ class KubeProxyModule(Module):
         fsteps, diff = write_steps(a["config_file"], kube_proxy_config(a).encode(), facts)
         steps += fsteps
         if not steps:
-            return Outcome(reason=f"kube-proxy already in {a['mode']} mode with clusterCIDR {a['cluster_cidr']}")
-        return Outcome(steps, f"kube-proxy: mode {a['mode']}, clusterCIDR {a['cluster_cidr']} (the pod range)", diff)
+            return Outcome(reason=f"kube-proxy already in {a['mode']} mode with clusterCIDR {csv(a['cluster_cidr'])}")
+        return Outcome(steps, f"kube-proxy: mode {a['mode']}, clusterCIDR {csv(a['cluster_cidr'])} (the pod range)", diff)
 
     def reverse(self, a: dict[str, Any], facts: Facts) -> Outcome:
         return remove_files({a["config_file"]: ""}, facts)
@@ -169,8 +187,8 @@ class ControlPlaneFlagsModule(FilesModule):
     """The service range where it belongs: kube-apiserver and kube-controller-manager flags."""
 
     name = "control_plane_flags"
-    args = schema({"path": ABS, "service_cidr": CIDR, "pod_cidr": CIDR,
-                   "node_prefix": {"type": "integer", "minimum": 1, "maximum": 32}, "dns_ip": IPV4},
+    args = schema({"path": ABS, "service_cidr": per_family(NET), "pod_cidr": per_family(NET),
+                   "node_prefix": per_family({"type": "integer", "minimum": 1, "maximum": 128}), "dns_ip": IP},
                   ["path", "service_cidr", "pod_cidr", "node_prefix", "dns_ip"])
 
     def files(self, a: dict[str, Any]) -> dict[str, str]:

@@ -253,3 +253,39 @@ def test_a_dual_stack_node_binds_both_families_into_every_network_step(write):
                  "ip -n web addr replace fd00:10:244:1::2/64 dev eth0 nodad", "ip -n web route replace default via fd00:10:244:1::1",
                  "ip route replace fd00:10:244:7::/64 via fd00:56::12 proto 147"):
         assert line in script.splitlines(), line
+
+
+def test_kubernetes_files_and_the_conflist_carry_both_families(write):
+    from provisioner.modules import kube
+    from provisioner.playbook import bind, load_playbook, resolve_path
+    from provisioner.template_vars import cni_conflist
+
+    inv = load_inventory(write(DUAL.replace("  - name: node1\n", "  - name: node1\n    groups: [control_plane]\n")))
+    tasks = {t.module: t for t in bind(load_playbook(resolve_path(None)), inv)["node1"]}
+    kubelet = tasks["kubelet"].args
+    assert "--node-ip=192.168.56.11,fd00:56::11" in kube.kubelet_args(kubelet)
+    assert kube.kubelet_settings(kubelet)["podCIDR"] == "10.244.1.0/24,fd00:10:244:1::/64"
+    assert "clusterCIDR: 10.244.0.0/16,fd00:10:244::/56" in kube.kube_proxy_config(tasks["kube_proxy"].args)
+    env = kube.control_plane_env(tasks["control_plane_flags"].args)
+    assert "--service-cluster-ip-range=10.96.0.0/12,fd00:10:96::/112 --cluster-cidr=10.244.0.0/16,fd00:10:244::/56" in env
+    assert "--node-cidr-mask-size-ipv4=24 --node-cidr-mask-size-ipv6=64" in env and "--node-cidr-mask-size=" not in env
+    ipam = cni_conflist(inv, inv.nodes[0])["plugins"][0]["ipam"]
+    assert ipam["ranges"] == [
+        [{"subnet": "10.244.1.0/24", "rangeStart": "10.244.1.10", "rangeEnd": "10.244.1.254", "gateway": "10.244.1.1"}],
+        [{"subnet": "fd00:10:244:1::/64", "rangeStart": "fd00:10:244:1::a", "rangeEnd": "fd00:10:244:1:ffff:ffff:ffff:fffe",
+          "gateway": "fd00:10:244:1::1"}]]
+    assert ipam["routes"] == [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]
+
+
+def test_an_ipv6_only_node_binds_every_task(write):
+    from provisioner.modules import kube
+    from provisioner.playbook import bind, load_playbook, resolve_path
+
+    inv = load_inventory(write(V6.replace("  - name: node1\n", "  - name: node1\n    groups: [control_plane]\n")))
+    tasks = {t.name: t for t in bind(load_playbook(resolve_path(None)), inv)["node1"]}
+    assert "Kernel forwards and filters pod traffic" not in tasks  # no IPv4 to forward
+    assert "Kernel forwards and filters IPv6 pod traffic (dual-stack and IPv6 clusters)" in tasks
+    by_module = {t.module: t for t in tasks.values()}
+    assert "--node-ip=fd00:56::11" in kube.kubelet_args(by_module["kubelet"].args)
+    assert by_module["resolv_conf"].args["nameserver"] == "fd00:10:96::a"
+    assert "--node-cidr-mask-size=64" in kube.control_plane_env(by_module["control_plane_flags"].args)
