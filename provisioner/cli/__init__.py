@@ -250,6 +250,9 @@ def _labs(sub: Any) -> None:
     up.add_argument("--nodes", type=int, default=3)
     up.add_argument("--out", default="lab-inventory.yaml", help="inventory file to write (default lab-inventory.yaml)")
     up.add_argument("--subnet", default="10.213.0.0/24", help="the lab's node network (default 10.213.0.0/24)")
+    up.add_argument("--ip-family", choices=["ipv4", "dual", "ipv6"], default="ipv4",
+                    help="ipv4 (default); dual: nodes and cluster dual-stack, an IPv6 ULA node network beside the IPv4 "
+                         "one; ipv6: IPv6 only")
     up.add_argument("--name", default="plab", help="lab name, prefix of its namespaces and links (default plab)")
     up.add_argument("--pods", default="web,api", help="lab pods per node, wired by hand (default web,api)")
     up.add_argument("--cni-pods", default="", help="lab pods per node attached through the CNI plugin (e.g. db)")
@@ -479,8 +482,10 @@ def _lab_up(args: argparse.Namespace) -> int:
 
     pods = tuple(p for p in args.pods.split(",") if p)
     cni_pods = tuple(p for p in args.cni_pods.split(",") if p)
-    out = namespace.up(args.nodes, Path(args.out), args.subnet, args.name, pods, cni_pods, args.cni_type, args.used)
-    print(f"lab {args.name} is up: {args.nodes} node(s){', seeing this machine’s config files' if args.used else ''}; "
+    out = namespace.up(args.nodes, Path(args.out), args.subnet, args.name, pods, cni_pods, args.cni_type, args.used,
+                       args.ip_family)
+    family = {"dual": ", dual-stack", "ipv6": ", IPv6 only"}.get(args.ip_family, "")
+    print(f"lab {args.name} is up: {args.nodes} node(s){family}{', seeing this machine’s config files' if args.used else ''}; "
           f"inventory written to {out}")
     print(f"  next: provision apply {out}")
     print(f"  look around: provision ssh {out} node1   (or: ip netns exec {args.name}-node1 ip -br addr)")

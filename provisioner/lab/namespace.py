@@ -38,11 +38,14 @@ NAME_RE = re.compile(r"\A[a-z][a-z0-9]{0,5}\Z")
 MARKER = "# written by `provision lab up`"
 NEEDS = {"ip": "iproute2", "unshare": "util-linux", "sshd": "openssh-server", "ssh-keygen": "openssh-client"}
 POD_CIDR, SERVICE_CIDR = "10.244.0.0/16", "10.96.0.0/12"
+POD_CIDR6, SERVICE_CIDR6 = "fd00:10:244::/56", "fd00:10:96::/112"
+FAMILIES = ("ipv4", "dual", "ipv6")  # as kind's networking.ipFamily: the node network's and the cluster's
 # Node-level state a fresh machine does not have: hidden from each node (overlay whiteouts), so that
 # a node never sees this machine's own CNI config, containerd, kubelet… (podman's /etc/cni, say).
 HIDDEN = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/containerd", "/var/lib/containerd", "/etc/kubernetes",
           "/var/lib/kubelet", "/var/lib/kube-proxy", "/etc/default/kubelet", "/etc/coredns", "/etc/provisioner",
           "/var/lib/provisioner", "/etc/systemd/system/kubelet.service.d", "/etc/sysctl.d/90-provisioner.conf",
+          "/etc/sysctl.d/90-provisioner-ipv6.conf",
           "/etc/modules-load.d/provisioner.conf", "/var/lib/containers", "/run/containers")
 # With ``used=True`` a node sees this machine's own configuration of these, as a machine with the same
 # packages installed would (Debian's containerd config.toml, podman's conflist, a kubeadm /etc/kubernetes…);
@@ -87,18 +90,28 @@ def plan_addresses(subnet: str, count: int) -> tuple[ipaddress.IPv4Interface, li
     return ipaddress.IPv4Interface(f"{net.network_address + 1}/{net.prefixlen}"), [net.network_address + 10 + i for i in range(1, count + 1)]
 
 
+def plan_addresses6(subnet: str, count: int) -> tuple[ipaddress.IPv6Interface, list[ipaddress.IPv6Address]]:
+    """The lab's IPv6 node network, a ULA /64 named after its IPv4 subnet (10.213.5.0/24 → fd70:ad5:500::/64,
+    so labs on different subnets never share one): the bridge ``::1``, nodes ``::b``, ``::c``, … (the same
+    host numbers as their IPv4 addresses, .11, .12, …)."""
+    v4 = ipaddress.IPv4Network(subnet).network_address.packed
+    net = ipaddress.IPv6Network(f"fd70:{v4[0]:x}{v4[1]:02x}:{v4[2]:x}{v4[3]:02x}::/64")
+    return (ipaddress.IPv6Interface(f"{net.network_address + 1}/64"),
+            [net.network_address + 10 + i for i in range(1, count + 1)])
+
+
 # how long a node's sshd may take to answer, and its addresses to settle: seconds on an idle machine, but a
 # machine running a suite beside a 200-node lab (load average in the hundreds) took more than 15 s
 START_SECONDS = 90
 MAX_NODES = 240  # node IPs .11 to .250 of the lab's /24; interface names ("lab-node240") stay within 15 characters
 
 
-def subnet_taken(net: ipaddress.IPv4Network) -> str | None:
+def subnet_taken(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
     """The host route that overlaps ``net`` (``"10.213.5.0/24 dev t1a2b-br"``), or None if none does.
 
     Only the main table's destinations count: a default route overlaps everything and says nothing.
     """
-    p = subprocess.run(["ip", "-json", "-4", "route", "show"], capture_output=True, text=True)
+    p = subprocess.run(["ip", "-json", f"-{net.version}", "route", "show"], capture_output=True, text=True)
     try:
         routes = json.loads(p.stdout or "[]")
     except ValueError:
@@ -108,20 +121,24 @@ def subnet_taken(net: ipaddress.IPv4Network) -> str | None:
         if not isinstance(dst, str) or dst == "default":
             continue
         try:
-            other = ipaddress.IPv4Network(dst, strict=False)
+            other = ipaddress.ip_network(dst, strict=False)
         except ValueError:
             continue
-        if other.overlaps(net):
+        if other.version == net.version and other.overlaps(net):
             return f"{dst} dev {route.get('dev', '?')}"
     return None
 
 
 def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab", pods: tuple[str, ...] = ("web", "api"),
-       cni_pods: tuple[str, ...] = (), cni_type: str | None = None, used: bool = False) -> Path:
+       cni_pods: tuple[str, ...] = (), cni_type: str | None = None, used: bool = False, family: str = "ipv4") -> Path:
     """Build the lab and write its inventory to ``out``; on any failure, remove what was made.
 
     ``used``: nodes see this machine's own config files (:data:`USED_VISIBLE`), not a fresh machine's.
+    ``family``: ``ipv4``; ``dual`` (the nodes have an address of each family, the cluster is dual-stack);
+    ``ipv6`` (the nodes have only their IPv6 address and are reached on it; the cluster is IPv6 only).
     """
+    if family not in FAMILIES:
+        raise LabError(f"--ip-family {family}: one of {', '.join(FAMILIES)}")
     hidden = tuple(p for p in HIDDEN if not used or p not in USED_VISIBLE)
     preflight(name)
     if not 1 <= count <= MAX_NODES:
@@ -132,7 +149,8 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
                          f"with --name NAME --subnet CIDR (e.g. --name lab2 --subnet 10.213.2.0/24), or remove it "
                          f"with `provision lab down --name {name}`")
     bridge_if, ips = plan_addresses(subnet, count)
-    taken = subnet_taken(bridge_if.network)
+    bridge6, ips6 = plan_addresses6(subnet, count) if family != "ipv4" else (None, [])
+    taken = subnet_taken(bridge_if.network) or (subnet_taken(bridge6.network) if bridge6 else None)
     if taken:
         raise InputError(f"--subnet {subnet} is already routed on this machine ({taken}): give the lab a free one "
                          f"with --subnet CIDR (another lab, or this machine's own network, uses it)")
@@ -141,25 +159,33 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
         _keys(state, node_names(count))
         bridge = f"{name}-br"
         _run("ip", "link", "add", bridge, "type", "bridge")
-        _run("ip", "addr", "add", str(bridge_if), "dev", bridge)
+        if family != "ipv6":
+            _run("ip", "addr", "add", str(bridge_if), "dev", bridge)
+        if bridge6 is not None:  # no duplicate address detection: the lab's addresses are usable at once
+            _run("ip", "addr", "add", str(bridge6), "dev", bridge, "nodad")
         _run("ip", "link", "set", bridge, "up")
-        for node, ip in zip(node_names(count), ips):
-            _start_node(name, state, node, ip, bridge_if.network.prefixlen, bridge, hidden)
-        known = "".join(f"{ip} {(state / node / 'ssh_host_ed25519_key.pub').read_text().split(' ')[0]} "
+        v4: list[ipaddress.IPv4Address | None] = list(ips) if family != "ipv6" else [None] * count
+        v6: list[ipaddress.IPv6Address | None] = list(ips6) if ips6 else [None] * count
+        for node, ip, ip6 in zip(node_names(count), v4, v6):
+            _start_node(name, state, node, ip, bridge_if.network.prefixlen, bridge, hidden, ip6)
+        reach: list[ipaddress.IPv4Address | ipaddress.IPv6Address | None] = \
+            list(v4) if family != "ipv6" else list(v6)  # the address each node is reached on (its inventory address)
+        known = "".join(f"{where} {(state / node / 'ssh_host_ed25519_key.pub').read_text().split(' ')[0]} "
                         f"{(state / node / 'ssh_host_ed25519_key.pub').read_text().split(' ')[1]}\n"
-                        for node, ip in zip(node_names(count), ips))
+                        for node, where in zip(node_names(count), reach))
         (state / "known_hosts").write_text(known)
-        for ip in ips:
-            _wait_port(str(ip), 22, START_SECONDS)
+        for where in reach:
+            _wait_port(str(where), 22, START_SECONDS)
         for node in node_names(count):
             _wait_settled(f"{name}-{node}", START_SECONDS)
-        _static_neighbours(name, node_names(count), ips, bridge, bridge_if.ip)
+        if family != "ipv6":
+            _static_neighbours(name, node_names(count), ips, bridge, bridge_if.ip)
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
-        data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type)
+        data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type, family, ips6)
         write_local(out, MARKER + "\n" + yaml.safe_dump(data, sort_keys=False))
         (state / "state.json").write_text(json.dumps({"name": name, "nodes": count, "subnet": subnet, "inventory": str(out),
-                                                          "used": used, "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}))
+                                                          "used": used, "family": family, "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}))
     except BaseException:
         down(name)
         raise
@@ -167,17 +193,31 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
 
 
 def inventory(name: str, state: Path, subnet: str, ips: list[ipaddress.IPv4Address], pods: tuple[str, ...] = ("web", "api"),
-              cni_pods: tuple[str, ...] = (), cni_type: str | None = None) -> dict[str, Any]:
+              cni_pods: tuple[str, ...] = (), cni_type: str | None = None, family: str = "ipv4",
+              ips6: list[ipaddress.IPv6Address] | None = None) -> dict[str, Any]:
     names = node_names(len(ips))
+    node_net = str(ipaddress.IPv4Network(subnet))
+    node_net6 = str(plan_addresses6(subnet, len(ips))[0].network)
+    ranges: dict[str, Any] = {"node_cidr": node_net, "pod_cidr": POD_CIDR, "service_cidr": SERVICE_CIDR}
+    if family == "dual":
+        ranges = {"node_cidr": [node_net, node_net6], "pod_cidr": [POD_CIDR, POD_CIDR6],
+                  "service_cidr": [SERVICE_CIDR, SERVICE_CIDR6]}
+    elif family == "ipv6":
+        ranges = {"node_cidr": node_net6, "pod_cidr": POD_CIDR6, "service_cidr": SERVICE_CIDR6}
+
+    def addresses(i: int) -> dict[str, Any]:
+        if family == "dual":
+            return {"address": str(ips[i]), "ip": [str(ips[i]), str((ips6 or [])[i])]}
+        return {"address": str((ips6 or [])[i] if family == "ipv6" else ips[i])}
+
     data = {
-        "cluster": {"name": name, "domain": "cluster.local", "node_cidr": str(ipaddress.IPv4Network(subnet)),
-                    "pod_cidr": POD_CIDR, "node_prefix": 24, "service_cidr": SERVICE_CIDR, "bridge": "v-net-0"},
+        "cluster": {"name": name, "domain": "cluster.local", **ranges, "node_prefix": 24, "bridge": "v-net-0"},
         "ssh": {"user": "root", "identity_file": str(state / "id_ed25519"),
                 "known_hosts": str(state / "known_hosts"), "host_key_policy": "strict", "connect_timeout": 10},
-        "nodes": [{"name": n, "address": str(ip), "interface": "eth0",
+        "nodes": [{"name": n, **addresses(i), "interface": "eth0",
                    "groups": ["control_plane"] if i == 0 else ["workers"],
                    "pods": list(pods) + [{"name": p, "via": "cni"} for p in cni_pods]}
-                  for i, (n, ip) in enumerate(zip(names, ips))],
+                  for i, n in enumerate(names)],
     }
     if cni_type:
         data["cni"] = {"type": cni_type}
@@ -192,7 +232,8 @@ def _keys(state: Path, nodes: list[str]) -> None:
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", node, "-f", str(state / node / "ssh_host_ed25519_key"))
 
 
-def _start_node(lab: str, state: Path, node: str, ip: ipaddress.IPv4Address, prefix: int, bridge: str, hidden: tuple[str, ...] = HIDDEN) -> None:
+def _start_node(lab: str, state: Path, node: str, ip: ipaddress.IPv4Address | None, prefix: int, bridge: str,
+                hidden: tuple[str, ...] = HIDDEN, ip6: ipaddress.IPv6Address | None = None) -> None:
     ns = f"{lab}-{node}"
     d = state / node
     _run("ip", "netns", "add", ns)
@@ -201,11 +242,14 @@ def _start_node(lab: str, state: Path, node: str, ip: ipaddress.IPv4Address, pre
          "/proc/sys/net/ipv6/conf/all/accept_dad; do [ ! -e $f ] || echo 0 > $f; done")
     _run("ip", "link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
     _run("ip", "link", "set", ns, "master", bridge, "up")
-    _run("ip", "-n", ns, "addr", "add", f"{ip}/{prefix}", "dev", "eth0")
+    if ip is not None:
+        _run("ip", "-n", ns, "addr", "add", f"{ip}/{prefix}", "dev", "eth0")
+    if ip6 is not None:
+        _run("ip", "-n", ns, "addr", "add", f"{ip6}/64", "dev", "eth0", "nodad")
     _run("ip", "-n", ns, "link", "set", "eth0", "up")
+    listen = "".join(f"ListenAddress {a}\n" for a in (ip, ip6) if a is not None)
     _run("ip", "-n", ns, "link", "set", "lo", "up")
-    (d / "sshd_config").write_text(textwrap.dedent(f"""\
-        ListenAddress {ip}
+    (d / "sshd_config").write_text(listen + textwrap.dedent(f"""\
         HostKey {d}/ssh_host_ed25519_key
         AuthorizedKeysFile {state}/authorized_keys
         PermitRootLogin prohibit-password

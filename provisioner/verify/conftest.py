@@ -33,17 +33,18 @@ import testinfra
 
 from provisioner import facts
 from provisioner.facts.files import Binary, File, Sysctl
-from provisioner.facts.net import Addrs, Routes
+from provisioner.facts.net import Addrs, Routes, Routes6
 from provisioner.facts import Fact
 from provisioner.inventory import Inventory, Node, load_inventory
 from provisioner.shell import quote, sh
 
 SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")
+SYSCTLS6 = ("net.ipv6.conf.all.forwarding", "net.bridge.bridge-nf-call-ip6tables")
 # a port of its own for each run: a listener of an earlier run that heard nothing (its peer was cut off) may
 # still hold the last one for a while, and a quick second verify would then fail for that alone
 PORT = 39000 + secrets.randbelow(1000)
 NONAT_DIR = "/tmp/.provision-verify-nonat."  # mktemp -d adds a random suffix
-LISTEN = ("import socket,sys;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+LISTEN = ("import socket,sys;s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET);s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
           "s.bind((sys.argv[1],int(sys.argv[2])));s.listen(1);s.settimeout(40);c,a=s.accept();print(a[0],flush=True)")
 CONNECT = ("import socket,sys,time\nend=time.time()+20\nwhile True:\n try:\n  socket.create_connection((sys.argv[1],"
            "int(sys.argv[2])),3).close();break\n except OSError:\n  if time.time()>end:raise\n  time.sleep(0.2)")
@@ -70,9 +71,18 @@ def inventory() -> Inventory:
     return _inventory()
 
 
+def sysctls(inv: Inventory) -> tuple[str, ...]:
+    """The kernel settings apply makes for the cluster's families."""
+    return (SYSCTLS if 4 in inv.cluster.families else ()) + (SYSCTLS6 if 6 in inv.cluster.families else ())
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "node_name" in metafunc.fixturenames:
         metafunc.parametrize("node_name", [n.name for n in _inventory().nodes])
+    if "family" in metafunc.fixturenames:  # checks made once per address family of the cluster
+        metafunc.parametrize("family", _inventory().cluster.families, ids=lambda f: f"IPv{f}")
+    if "sysctl_key" in metafunc.fixturenames:
+        metafunc.parametrize("sysctl_key", sysctls(_inventory()))
 
 
 _hosts: dict[str, Any] = {}
@@ -95,8 +105,9 @@ def node(inventory: Inventory, node_name: str) -> Node:
 def look_facts(inv: Inventory, node: Node) -> dict[str, Fact[Any]]:
     c = inv.cni
     plugins = list(c.plugins) + (["provisioner-bridge"] if c.own_plugin else [])
-    return {"bridge": Addrs(), "routes": Routes(), "conf": File(f"{c.conf_dir}/{c.config_name}"),
-            **{f"sysctl {k}": Sysctl(k) for k in SYSCTLS},
+    return {"bridge": Addrs(), "routes": Routes(), **({"routes6": Routes6()} if 6 in inv.cluster.families else {}),
+            "conf": File(f"{c.conf_dir}/{c.config_name}"),
+            **{f"sysctl {k}": Sysctl(k) for k in sysctls(inv)},
             **{f"plugin {p}": Binary(f"{c.bin_dir}/{p}") for p in plugins},
             **{f"pod {p.name}": Addrs(p.name) for p in node.pods}}
 
@@ -108,12 +119,14 @@ def look(inv: Inventory, node: Node) -> dict[str, Any]:
     r = host_of(node.name).run(facts.script(wanted.values(), nonce))
     values = facts.parse_all(wanted.values(), facts.split(r.stdout, wanted.values(), nonce))
     out = {name: values[f] for name, f in wanted.items()}
-    out["pods"] = {p.name: _pod_ip(out[f"pod {p.name}"]) for p in node.pods}
+    # {family: {pod: its address of the family, or None}}; "pods" is the primary family's
+    out["pods_by_family"] = {f: {p.name: _pod_ip(out[f"pod {p.name}"], f) for p in node.pods} for f in inv.cluster.families}
+    out["pods"] = out["pods_by_family"][inv.cluster.families[0]]
     return out
 
 
-def _pod_ip(addrs: dict[str, Any] | None) -> str | None:
-    found = (addrs or {}).get("eth0") or []
+def _pod_ip(addrs: dict[str, Any] | None, family: int = 4) -> str | None:
+    found = [a for a in (addrs or {}).get("eth0") or [] if (":" in a) == (family == 6)]
     return found[0].split("/")[0] if found else None
 
 
@@ -141,24 +154,27 @@ def ping_pairs(node: str, pods: dict[str, dict[str, str | None]], full: bool = F
     return out
 
 
-def probe_script(node: Node, pairs: list[tuple[str, str]], nat: dict[str, Any]) -> str:
-    """Exec 2: the ``(pod, ip)`` pings (in parallel) and, for the no-NAT check, the first pod listens while
-    connecting to the next node's first pod. Prints ``silent SRC IP`` for each ping that got no answer."""
+def probe_script(node: Node, pairs: list[tuple[str, str]], nats: dict[int, dict[str, Any]]) -> str:
+    """Exec 2: the ``(pod, ip)`` pings (in parallel) and, for the no-NAT check of each family, the first pod
+    listens while connecting to the next node's first pod. Prints ``silent SRC IP`` for each ping that got no
+    answer and ``connect-failed FAMILY`` for a connection that could not be made."""
     q = quote
     lines = []
-    if nat.get("listen"):
-        pod, ip = nat["listen"]
-        # what the listener hears goes to a file in a fresh private directory (mktemp -d: never a name planted
+    listen = {f: nat["listen"] for f, nat in nats.items() if nat.get("listen")}
+    if listen:
+        # what the listeners hear goes to files in a fresh private directory (mktemp -d: never a name planted
         # in /tmp); its name is printed for exec 3. In a subshell: not a job of this shell, so the pings' `wait`
         # does not wait for its connection
         lines.append(f"d=$(mktemp -d {NONAT_DIR}XXXXXXXX) && echo nonat \"$d\"")
+    for f, (pod, ip) in listen.items():
         lines.append(f"( setsid ip netns exec {q(pod)} python3 -c {q(LISTEN)} {q(ip)} {PORT} "
-                     '> "$d/heard" 2>&1 < /dev/null & )')
+                     f'> "$d/heard{f}" 2>&1 < /dev/null & )')
     lines += pings(pairs, 2)
-    if nat.get("connect"):
-        pod, ip = nat["connect"]
-        lines.append(f"ip netns exec {q(pod)} python3 -c {q(CONNECT)} {q(ip)} {PORT} >/dev/null 2>&1 "
-                     "|| echo connect-failed")
+    for f, nat in nats.items():
+        if nat.get("connect"):
+            pod, ip = nat["connect"]
+            lines.append(f"ip netns exec {q(pod)} python3 -c {q(CONNECT)} {q(ip)} {PORT} >/dev/null 2>&1 "
+                         f"|| echo connect-failed {f}")
     lines.append("wait")
     return "\n".join(lines) + "\n"
 
@@ -189,26 +205,32 @@ def _silent(stdout: str) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="session")
 def survey(inventory: Inventory) -> dict[str, dict[str, Any]]:
-    """``{node: {bridge, routes, conf, sysctl …, plugin …, pods: {pod: ip}, silent: [(src, ip)], nat: …}}``."""
+    """``{node: {bridge, routes, conf, sysctl …, plugin …, pods: {pod: ip}, pods_by_family, silent: [(src, ip)],
+    nat: {family: …}, heard: {family: …}, connect_failed: {family, …}}}``."""
     nodes = list(inventory.nodes)
+    families = inventory.cluster.families
     with ThreadPoolExecutor(max_workers=max(1, min(64, len(nodes)))) as pool:  # all probes at once: listeners wait for connectors
         seen = dict(zip([n.name for n in nodes], pool.map(lambda n: look(inventory, n), nodes)))
-        pods = {n: s["pods"] for n, s in seen.items()}
         python = dict(zip([n.name for n in nodes], pool.map(
             lambda n: host_of(n.name).run("command -v python3").rc == 0, nodes)))
-        nat_pairs = _nat_pairs(nodes, seen, python)
+        nat_pairs = {f: _nat_pairs(nodes, seen, python, f) for f in families}
 
         heard_in: dict[str, str] = {}
 
-        def probe(n: Node) -> tuple[list[tuple[str, str]], bool]:
-            nat = {"listen": nat_pairs.get(n.name, {}).get("listen"), "connect": nat_pairs.get(n.name, {}).get("connect")}
-            r = host_of(n.name).run(probe_script(n, ping_pairs(n.name, pods, _plan().get("full", False)), nat))
+        def probe(n: Node) -> tuple[list[tuple[str, str]], set[int]]:
+            nats = {f: {"listen": nat_pairs[f].get(n.name, {}).get("listen"),
+                        "connect": nat_pairs[f].get(n.name, {}).get("connect")} for f in families}
+            pairs = [pair for f in families for pair in ping_pairs(
+                n.name, {m: s["pods_by_family"][f] for m, s in seen.items()}, _plan().get("full", False))]
+            r = host_of(n.name).run(probe_script(n, pairs, nats))
             where = [ln.split(" ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith(f"nonat {NONAT_DIR}")]
             if where:
                 heard_in[n.name] = where[0]
-            return _silent(r.stdout), "connect-failed" in r.stdout
+            failed = {int(w[1]) for w in (ln.split() for ln in r.stdout.splitlines())
+                      if len(w) == 2 and w[0] == "connect-failed" and w[1] in ("4", "6")}
+            return _silent(r.stdout), failed
 
-        def again(n: Node) -> tuple[list[tuple[str, str]], bool]:
+        def again(n: Node) -> tuple[list[tuple[str, str]], set[int]]:
             """Exec 2b, only where a ping went unanswered: ask once more, slowly (a lost answer on a busy machine
             is not a broken network; a broken one stays silent)."""
             silent, failed = probed[n.name]
@@ -219,29 +241,41 @@ def survey(inventory: Inventory) -> dict[str, dict[str, Any]]:
 
         probed = dict(zip([n.name for n in nodes], pool.map(probe, nodes)))
         probed = dict(zip([n.name for n in nodes], pool.map(again, nodes)))
-        heard = dict(zip([n.name for n in nodes], pool.map(  # the listener writes once it has accepted: up to 5 s
-            lambda n: host_of(n.name).run(sh("i=0; while [ ! -s {d}/heard ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); "
-                                             "done; cat {d}/heard 2>/dev/null; rm -rf {d}", d=heard_in[n.name])).stdout.strip()
-            if n.name in heard_in else "", nodes)))
+        heard = dict(zip([n.name for n in nodes], pool.map(lambda n: _heard(n.name, heard_in.get(n.name), families), nodes)))
     for n in nodes:
         s = seen[n.name]
         s["silent"], s["connect_failed"] = probed[n.name]
-        s["nat"] = nat_pairs.get(n.name, {})
+        s["nat"] = {f: nat_pairs[f].get(n.name, {}) for f in families}
         s["heard"] = heard[n.name]
         s["port"] = PORT
     return seen
 
 
-def _nat_pairs(nodes: list[Node], seen: dict[str, dict[str, Any]], python: dict[str, bool]) -> dict[str, dict[str, Any]]:
-    """Each node with a pod and python3 connects from its first pod to the next such node's first pod."""
-    able = [n.name for n in nodes if python[n.name] and any(seen[n.name]["pods"].values())]
+def _heard(node: str, where: str | None, families: tuple[int, ...]) -> dict[int, str]:
+    """Exec 3: the source address each listener of ``node`` saw, by family (a listener writes once it has
+    accepted: up to 5 s)."""
+    if where is None:
+        return {}
+    script = "".join(sh("i=0; while [ ! -s {f} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
+                        "echo heard {n} $(cat {f} 2>/dev/null)\n", f=f"{where}/heard{f}", n=str(f)) for f in families)
+    out = host_of(node).run(script + sh("rm -rf {d}\n", d=where)).stdout
+    return {int(w[1]): (w[2] if len(w) > 2 else "") for w in (ln.split() for ln in out.splitlines())
+            if len(w) >= 2 and w[0] == "heard" and w[1] in ("4", "6")}
+
+
+def _nat_pairs(nodes: list[Node], seen: dict[str, dict[str, Any]], python: dict[str, bool],
+               family: int) -> dict[str, dict[str, Any]]:
+    """Each node with a pod and python3 connects from its first pod to the next such node's first pod, over
+    their addresses of ``family``."""
+    pods = {name: s["pods_by_family"][family] for name, s in seen.items()}
+    able = [n.name for n in nodes if python[n.name] and any(pods[n.name].values())]
     out: dict[str, dict[str, Any]] = {}
     if len(able) < 2:
         return out
     for i, name in enumerate(able):
         peer = able[(i + 1) % len(able)]
-        src = next((p, ip) for p, ip in seen[name]["pods"].items() if ip)
-        dst = next((p, ip) for p, ip in seen[peer]["pods"].items() if ip)
+        src = next((p, ip) for p, ip in pods[name].items() if ip)
+        dst = next((p, ip) for p, ip in pods[peer].items() if ip)
         out.setdefault(name, {})["connect"] = dst
         out[name]["peer"], out[name]["from"] = peer, src
         out.setdefault(peer, {})["listen"] = dst
