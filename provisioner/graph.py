@@ -38,21 +38,22 @@ def plan_graph(inv: Inventory, hosts: list[str] | None = None) -> dict[str, Any]
     chosen = [n for n in inv.nodes if hosts is None or n.name in hosts]
     names = {n.name for n in chosen}
     nodes: list[dict[str, Any]] = [
-        {"id": "net", "kind": "network", "label": f"node network\n{c.node_cidr}"},
-        {"id": "svc", "kind": "services", "label": f"services {c.service_cidr}\ncluster DNS {c.dns_ip}\n"
-                                                   f"pods {c.pod_cidr}"},
+        {"id": "net", "kind": "network", "label": "node network\n" + "\n".join(map(str, c.node_cidrs))},
+        {"id": "svc", "kind": "services", "label": f"services {', '.join(map(str, c.service_cidrs))}\ncluster DNS {c.dns_ip}\n"
+                                                   f"pods {', '.join(map(str, c.pod_cidrs))}"},
     ]
     edges: list[dict[str, Any]] = []
     for n in chosen:
         router = c.routing == "router" and n.ip == c.router
         nodes.append({"id": f"node:{n.name}", "kind": "router" if router else "node", "node": n.name,
-                      "label": f"{n.name}{' (router)' if router else ''}\n{n.ip} on {n.interface}"})
+                      "label": f"{n.name}{' (router)' if router else ''}\n{', '.join(map(str, n.ips))} on {n.interface}"})
         nodes.append({"id": f"bridge:{n.name}", "kind": "bridge", "node": n.name,
-                      "label": f"{c.bridge}\n{n.pod_gateway}/{n.pod_subnet.prefixlen}\npods {n.pod_subnet}"})
+                      "label": f"{c.bridge}\n" + "\n".join(f"{g}/{s.prefixlen}" for g, s in zip(n.pod_gateways, n.pod_subnets))
+                      + "\npods " + ", ".join(map(str, n.pod_subnets))})
         edges.append({"id": f"uplink:{n.name}", "kind": "uplink", "from": f"node:{n.name}", "to": "net", "label": n.interface})
         edges.append({"id": f"hosts:{n.name}", "kind": "bridge", "from": f"bridge:{n.name}", "to": f"node:{n.name}", "label": ""})
         for p in n.pods:
-            ip = str(p.ip) if p.via == "manual" else f"from {n.pod_subnet} (CNI)"
+            ip = "\n".join(map(str, p.ips)) if p.via == "manual" else f"from {', '.join(map(str, n.pod_subnets))} (CNI)"
             nodes.append({"id": f"pod:{n.name}:{p.name}", "kind": "pod", "node": n.name, "label": f"{p.name}\n{ip}"})
             edges.append({"id": f"veth:{n.name}:{p.name}", "kind": "veth", "from": f"pod:{n.name}:{p.name}",
                           "to": f"bridge:{n.name}", "label": "eth0"})
@@ -70,7 +71,7 @@ def plan_graph(inv: Inventory, hosts: list[str] | None = None) -> dict[str, Any]
 
 
 def _node_by_ip(inv: Inventory, ip: str) -> str | None:
-    return next((n.name for n in inv.nodes if str(n.ip) == ip), None)
+    return next((n.name for n in inv.nodes if ip in map(str, n.ips)), None)
 
 
 def drift(inv: Inventory, node: Node, planned: list[tuple[Any, Outcome | str]] | None,
@@ -120,9 +121,9 @@ def _foreign(inv: Inventory, node: Node, routes: list[Route]) -> list[dict[str, 
     return out
 
 
-def _network(text: str) -> ipaddress.IPv4Network | None:
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
-        return ipaddress.IPv4Network(text if "/" in text else f"{text}/32", strict=False)
+        return ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
 

@@ -201,7 +201,7 @@ def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict[str, Any]
     there (the modules' own plans over the same facts, made by :func:`runner.plan_tasks`)."""
     from .. import graph
     from ..facts import distinct
-    from ..facts.net import Routes
+    from ..facts.net import Routes, Routes6
     from . import runner
 
     g = graph.plan_graph(inv, hosts)
@@ -211,7 +211,8 @@ def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict[str, Any]
               for h, tasks in bind(inv, "plan", request.playbook, hosts, request).items()}
 
     def wanted(node: Node) -> list[Fact[Any]]:
-        return distinct(runner.wanted_facts(orders[node.name], "plan") + [Routes()])
+        return distinct(runner.wanted_facts(orders[node.name], "plan") + [Routes()]
+                        + ([Routes6()] if 6 in inv.cluster.families else []))
 
     def planned(inv: Inventory, node: Node, values: Facts) -> list[dict[str, Any]]:
         order = orders[node.name]
@@ -220,7 +221,8 @@ def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict[str, Any]
         except HostError as exc:  # a command the steps need is missing: nothing can be planned
             return [{"id": f"node:{node.name}", "what": printable(str(exc))}]
         outcomes = runner.plan_tasks(order, values, "plan")
-        return graph.drift(inv, node, [(t, outcomes[i]) for i, t in order], value(values, Routes()))
+        six = values.get(Routes6()) if Routes6() in values else None
+        return graph.drift(inv, node, [(t, outcomes[i]) for i, t in order], (value(values, Routes()) or []) + (six or []))
 
     read = read_nodes(inv, hosts, wanted, request.options)
     return graph.mark(g, {h: _readable(h, lambda why: graph.drift(inv, inv.node(h), None, error=why), planned, inv,

@@ -30,36 +30,67 @@ NAME = re.compile(r"\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 GROUP = re.compile(r"\A[a-z][a-z0-9_-]{0,62}\Z")
 
 
-def _net(text: str, what: str) -> ipaddress.IPv4Network:
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _net(text: str, what: str) -> Net:
     try:
-        return ipaddress.IPv4Network(text, strict=True)
+        return ipaddress.ip_network(text.strip(), strict=True)
     except ValueError as exc:
         raise InputError(f"{what} {text}: {exc}") from None
 
 
-def smallest_network(nets: list[ipaddress.IPv4Network], at_most: int = 32) -> ipaddress.IPv4Network:
-    """The smallest network holding all of ``nets`` (prefix no longer than ``at_most``).
+def _nets(text: str, what: str) -> list[Net]:
+    """``10.244.0.0/16,fd00:10:244::/56`` (Kubernetes' dual-stack spelling) → one network per family."""
+    nets = [_net(part, what) for part in text.split(",") if part.strip()]
+    if not nets or len({n.version for n in nets}) != len(nets) or len(nets) > 2:
+        raise InputError(f"{what} {text}: one range, or one per family separated by a comma")
+    return nets
+
+
+def smallest_network(nets: list[Net], at_most: int = 32) -> Net:
+    """The smallest network holding all of ``nets`` (prefix no longer than ``at_most``), of their one family.
 
     >>> smallest_network([ipaddress.IPv4Network("10.244.1.0/24"), ipaddress.IPv4Network("10.244.3.0/24")])
     IPv4Network('10.244.0.0/22')
     """
     prefix = min(min(n.prefixlen for n in nets), at_most)
     while prefix > 0:
-        candidate = ipaddress.IPv4Network((nets[0].network_address, prefix), strict=False)
-        if all(n.subnet_of(candidate) for n in nets):
+        candidate = ipaddress.ip_network((nets[0].network_address, prefix), strict=False)
+        if all(n.version == candidate.version and n.subnet_of(candidate) for n in nets):  # type: ignore[arg-type]
             return candidate
         prefix -= 1
-    return ipaddress.IPv4Network("0.0.0.0/0")
+    return ipaddress.ip_network("::/0" if nets[0].version == 6 else "0.0.0.0/0")
 
 
-def _cluster(service_cidr: str, pod_cidr: ipaddress.IPv4Network, node_ips: list[ipaddress.IPv4Address],
-             node_cidr: str | None, node_prefix: int | None = None) -> dict[str, Any]:
-    nodes_net = _net(node_cidr, "--node-cidr") if node_cidr else smallest_network(
-        [ipaddress.IPv4Network(ip) for ip in node_ips], at_most=24)
-    cluster: dict[str, Any] = {"node_cidr": str(nodes_net), "pod_cidr": str(pod_cidr),
-                               "service_cidr": str(_net(service_cidr, "--service-cidr"))}
-    if node_prefix is not None and node_prefix != 24:
-        cluster["node_prefix"] = node_prefix
+def _one_or_list(values: list[str]) -> str | list[str]:
+    """A value per family as the inventory writes it: alone when there is one family."""
+    return values[0] if len(values) == 1 else values
+
+
+def _cluster(service_cidr: str, pods: list[Net], node_ips: list[list[Any]], node_cidr: str | None,
+             node_prefixes: dict[int, int | None] | None = None) -> dict[str, Any]:
+    """The cluster section: every range per family, in the pod range's order (the primary first)."""
+    families = [p.version for p in pods]
+    services = {n.version: n for n in _nets(service_cidr, "--service-cidr")}
+    if sorted(services) != sorted(families):
+        raise InputError(f"service range {service_cidr} and pod range {','.join(map(str, pods))}: the same families, "
+                         "one range each")
+    if node_cidr:
+        given = {n.version: n for n in _nets(node_cidr, "--node-cidr")}
+        if sorted(given) != sorted(families):
+            raise InputError(f"--node-cidr {node_cidr}: one range per family of the pod range")
+        node_nets = [given[f] for f in families]
+    else:
+        node_nets = [smallest_network([ipaddress.ip_network(ips[k]) for ips in node_ips], at_most=24 if f == 4 else 64)
+                     for k, f in enumerate(families)]
+    cluster: dict[str, Any] = {"node_cidr": _one_or_list([str(n) for n in node_nets]),
+                               "pod_cidr": _one_or_list([str(p) for p in pods]),
+                               "service_cidr": _one_or_list([str(services[f]) for f in families])}
+    for f, key, default in ((4, "node_prefix", 24), (6, "node_prefix6", 64)):
+        prefix = (node_prefixes or {}).get(f)
+        if f in families and prefix is not None and prefix != default:
+            cluster[key] = prefix
     return cluster
 
 
@@ -98,40 +129,15 @@ def kubeadm_ranges(text: str) -> dict[str, str]:
 
 def from_kubectl(text: str, service_cidr: str | None, pod_cidr: str | None = None, node_cidr: str | None = None,
                  kubeadm: dict[str, str] | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
-    """Inventory data from ``kubectl get nodes``: names, InternalIP, pod CIDRs, control-plane group.
+    """Inventory data from ``kubectl get nodes``: names, InternalIPs, pod CIDRs, control-plane group; each of
+    the cluster's families (its pod range's: ``--pod-cidr=10.244.0.0/16,fd00:10:244::/56`` is dual-stack).
 
     The cluster's ranges come from ``--pod-cidr``/``--service-cidr`` or kubeadm's ClusterConfiguration
-    (``kubeadm``); a node list alone does not know them, and they are never guessed. What cannot be used
-    yet (IPv6 pod CIDRs and addresses) is said in ``warnings``.
+    (``kubeadm``); a node list alone does not know them, and they are never guessed. What the cluster's
+    families do not use (an IPv6 address on the nodes of an IPv4 cluster) is said in ``warnings``.
     """
     kubeadm = kubeadm or {}
     warnings = warnings if warnings is not None else []
-    nodes, subnets, ips = [], {}, []
-    for i, item in enumerate(node_list(text)):
-        meta = item.get("metadata") or {}
-        name = meta.get("name") or f"items[{i}]"
-        if not isinstance(name, str) or not NAME.match(name):
-            raise InputError(f"node {name}: the name is not a DNS label provision can use")
-        addrs = [a.get("address", "") for a in (item.get("status") or {}).get("addresses", []) if a.get("type") == "InternalIP"]
-        v4 = [a for a in addrs if _is_v4(a)]
-        if not v4:
-            raise InputError(f"node {name}: no IPv4 InternalIP" + (f" (only {', '.join(addrs)}: IPv6-only nodes are "
-                                                                     "not supported)" if addrs else ""))
-        spec = item.get("spec") or {}
-        every = [c for c in [spec.get("podCIDR")] + list(spec.get("podCIDRs") or []) if c]
-        cidrs = [c for c in every if _is_v4(c.split("/")[0])]
-        left_out = sorted({c for c in every if c not in cidrs} | {a for a in addrs if a not in v4})
-        if left_out:
-            warnings.append(f"node {name}: {', '.join(left_out)} left out (IPv6: dual-stack is not supported yet)")
-        node: dict[str, Any] = {"name": name, "address": v4[0]}
-        if cidrs:
-            subnets[name] = _net(cidrs[0], f"node {name}: podCIDR")
-            node["pod_subnet"] = str(subnets[name])
-        labels = meta.get("labels") or {}
-        node["groups"] = ["control_plane"] if any(k in labels for k in CONTROL_PLANE_LABELS) else ["workers"]
-        nodes.append(node)
-        ips.append(ipaddress.IPv4Address(v4[0]))
-    _no_overlaps(subnets)
     pod_cidr = pod_cidr or kubeadm.get("podSubnet")
     service_cidr = service_cidr or kubeadm.get("serviceSubnet")
     if not pod_cidr:
@@ -140,33 +146,77 @@ def from_kubectl(text: str, service_cidr: str | None, pod_cidr: str | None = Non
     if not service_cidr:
         raise InputError("the cluster's service range is not in a node list: give --service-cidr (kubeadm's "
                          "serviceSubnet, kube-apiserver's --service-cluster-ip-range) or --kubeadm-config")
-    v4_pods = [c for c in pod_cidr.split(",") if _is_v4(c.split("/")[0])]
-    if not v4_pods:
-        raise InputError(f"pod range {pod_cidr}: no IPv4 range in it (IPv6-only clusters are not supported yet)")
-    if len(v4_pods) < len(pod_cidr.split(",")):
-        warnings.append(f"pod range {pod_cidr}: only {v4_pods[0]} is used (dual-stack is not supported yet)")
-    pods = _net(v4_pods[0], "--pod-cidr")
-    service_cidr = next((c for c in service_cidr.split(",") if _is_v4(c.split("/")[0])), service_cidr)
-    outside = [n for n, s in subnets.items() if not s.subnet_of(pods)]
-    if outside:
-        raise InputError(f"node {outside[0]}: podCIDR {subnets[outside[0]]} is outside the pod range {pods}")
-    prefixes = {s.prefixlen for s in subnets.values()}
-    prefix = prefixes.pop() if len(prefixes) == 1 else None
-    cluster = _cluster(service_cidr, pods, ips, node_cidr, prefix)
+    pods = _nets(pod_cidr, "--pod-cidr")
+    families = [p.version for p in pods]
+    if sorted(n.version for n in _nets(service_cidr, "--service-cidr")) != sorted(families):
+        raise InputError(f"service range {service_cidr} and pod range {pod_cidr}: the same families, one range each")
+    nodes, ips = [], []
+    subnets: dict[int, dict[str, Net]] = {f: {} for f in families}
+    for i, item in enumerate(node_list(text)):
+        meta = item.get("metadata") or {}
+        name = meta.get("name") or f"items[{i}]"
+        if not isinstance(name, str) or not NAME.match(name):
+            raise InputError(f"node {name}: the name is not a DNS label provision can use")
+        addrs = [a.get("address", "") for a in (item.get("status") or {}).get("addresses", []) if a.get("type") == "InternalIP"]
+        by_family = {}
+        for a in addrs:
+            version = _version(a)
+            if version is not None and version not in by_family:
+                by_family[version] = a
+        missing = [f for f in families if f not in by_family]
+        if missing:
+            raise InputError(f"node {name}: no IPv{missing[0]} InternalIP" + (f" (only {', '.join(addrs)})" if addrs else "")
+                             + f"; the pod range {pod_cidr} makes the cluster "
+                             + ("dual-stack" if len(families) > 1 else f"IPv{families[0]}"))
+        spec = item.get("spec") or {}
+        every = list(dict.fromkeys(c for c in [spec.get("podCIDR")] + list(spec.get("podCIDRs") or []) if c))
+        mine: dict[int, Net] = {}
+        for c in every:
+            net = _net(c, f"node {name}: podCIDR")
+            if net.version in families and net.version not in mine:
+                mine[net.version] = net
+        left_out = sorted({c for c in every if _net(c, "podCIDR").version not in families}
+                          | {a for a in addrs if _version(a) not in families})
+        if left_out:
+            warnings.append(f"node {name}: {', '.join(left_out)} left out (the pod range {pod_cidr} has no range "
+                            "of their family)")
+        node: dict[str, Any] = {"name": name, "address": by_family[families[0]]}
+        if len(families) > 1:
+            node["ip"] = [by_family[f] for f in families]
+        if mine:
+            for f, net in mine.items():
+                subnets[f][name] = net
+            node["pod_subnet"] = _one_or_list([str(mine[f]) for f in families if f in mine])
+        labels = meta.get("labels") or {}
+        node["groups"] = ["control_plane"] if any(k in labels for k in CONTROL_PLANE_LABELS) else ["workers"]
+        nodes.append(node)
+        ips.append([ipaddress.ip_address(by_family[f]) for f in families])
+    prefixes: dict[int, int | None] = {}
+    for f, pod in zip(families, pods):
+        _no_overlaps(subnets[f])
+        outside = [n for n, s in subnets[f].items() if not s.subnet_of(pod)]  # type: ignore[arg-type]
+        if outside:
+            raise InputError(f"node {outside[0]}: podCIDR {subnets[f][outside[0]]} is outside the pod range {pod}")
+        sizes = {s.prefixlen for s in subnets[f].values()}
+        prefixes[f] = sizes.pop() if len(sizes) == 1 else None
+    cluster = _cluster(service_cidr, pods, ips, node_cidr, prefixes)
     if kubeadm.get("dnsDomain") and kubeadm["dnsDomain"] != "cluster.local":
         cluster["domain"] = kubeadm["dnsDomain"]
     return {"cluster": cluster, "nodes": nodes}
 
 
-def _is_v4(text: str) -> bool:
+def _version(text: str) -> int | None:
     try:
-        ipaddress.IPv4Address(text)
-        return True
+        return ipaddress.ip_address(text).version
     except ValueError:
-        return False
+        return None
 
 
-def _no_overlaps(subnets: dict[str, ipaddress.IPv4Network]) -> None:
+def _is_v4(text: str) -> bool:
+    return _version(text) == 4
+
+
+def _no_overlaps(subnets: dict[str, Net]) -> None:
     names = list(subnets)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -262,7 +312,8 @@ def from_parsed(parsed: ansible_inventory.Parsed, source: str, pod_cidr: str | N
     prefix = ranges.get("kube_network_node_prefix")
     if prefix is not None and not re.fullmatch(r"[0-9]{1,2}", prefix):
         raise InputError(f"{source}: kube_network_node_prefix {prefix!r} is not a prefix length")
-    out["cluster"] = _cluster(services, _net(pods, "pod range"), ips, node_cidr, int(prefix) if prefix else None)
+    out["cluster"] = _cluster(services, [_net(pods, "pod range")], [[ip] for ip in ips], node_cidr,
+                              {4: int(prefix) if prefix else None})
     if kubespray:
         out["cluster"]["dns_ip"] = str(_net(services, "service range")[3])  # kubespray's skydns_server
     if ranges.get("dns_domain") and ranges["dns_domain"] != "cluster.local":

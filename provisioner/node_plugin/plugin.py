@@ -235,15 +235,19 @@ def ipam(command: str, conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> b
 
 
 def ipam_add(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> dict[str, Any]:
-    """The IPAM plugin's ADD result, checked: it must give an IPv4 address."""
+    """The IPAM plugin's ADD result, checked: an address at least, and at most one of each family (host-local
+    with a range set per family gives a dual-stack pod one of each)."""
     name = conf["ipam"]["type"]
     out = ipam("ADD", conf, raw, e)
     try:
         result = parse_result(json.loads(out), f"IPAM {name} result")
     except (ValueError, RecursionError):
         raise CNIError(DECODE, f"IPAM {name} returned no JSON result") from None
-    if not any(ipaddress.ip_interface(x["address"]).version == 4 for x in result["ips"]):
-        raise CNIError(GENERIC, f"IPAM {name} returned no IPv4 address")
+    versions = [ipaddress.ip_interface(x["address"]).version for x in result["ips"]]
+    if not versions:
+        raise CNIError(GENERIC, f"IPAM {name} returned no address")
+    if len(set(versions)) != len(versions):
+        raise CNIError(GENERIC, f"IPAM {name} returned two addresses of one family: one range set per family")
     return result
 
 
@@ -275,7 +279,7 @@ class lock:
 
 
 # -- ADD ----------------------------------------------------------------------
-def ensure_bridge(name: str, gateway: str | None, mtu: int | None) -> dict[str, Any]:
+def ensure_bridge(name: str, gateways: list[str], mtu: int | None) -> dict[str, Any]:
     links = ip_json("-d", "link", "show", "dev", name)
     if not links:
         p = ip("link", "add", name, "type", "bridge", check=False)
@@ -287,17 +291,20 @@ def ensure_bridge(name: str, gateway: str | None, mtu: int | None) -> dict[str, 
         raise CNIError(GENERIC, f"{name} exists and is not a bridge")
     if mtu:
         ip("link", "set", name, "mtu", str(mtu))
-    if gateway:
-        have = [f"{a['local']}/{a['prefixlen']}" for x in ip_json("addr", "show", "dev", name)
-                for a in x.get("addr_info", []) if a.get("family") == "inet"]
-        if gateway not in have:
-            want = ipaddress.IPv4Interface(gateway)
-            clash = [h for h in have if ipaddress.IPv4Interface(h).network.overlaps(want.network)]
-            if clash:
-                raise CNIError(GENERIC, f"bridge {name} already has {', '.join(clash)}, not the gateway {gateway}")
-            p = ip("addr", "add", gateway, "dev", name, check=False)
-            if p.returncode != 0 and "File exists" not in p.stderr:
-                raise CNIError(GENERIC, f"cannot set {gateway} on {name}", p.stderr.strip())
+    have = [f"{a['local']}/{a['prefixlen']}" for x in (ip_json("addr", "show", "dev", name) if gateways else [])
+            for a in x.get("addr_info", []) if a.get("family") == "inet"
+            or (a.get("family") == "inet6" and a.get("scope") == "global")]
+    for gateway in gateways:
+        want = ipaddress.ip_interface(gateway)
+        if str(want) in have:
+            continue
+        clash = [h for h in have if ipaddress.ip_interface(h).version == want.version
+                 and ipaddress.ip_interface(h).network.overlaps(want.network)]
+        if clash:
+            raise CNIError(GENERIC, f"bridge {name} already has {', '.join(clash)}, not the gateway {gateway}")
+        p = ip("addr", "add", str(want), "dev", name, *(["nodad"] if want.version == 6 else []), check=False)
+        if p.returncode != 0 and "File exists" not in p.stderr:
+            raise CNIError(GENERIC, f"cannot set {gateway} on {name}", p.stderr.strip())
     ip("link", "set", name, "up")
     link: dict[str, Any] = ip_json("link", "show", "dev", name)[0]
     return link
@@ -332,31 +339,39 @@ def cmd_add(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> dict[str, An
 
 def _wire(conf: dict[str, Any], e: dict[str, Any], result: dict[str, Any], bridge: str, ifname: str, netns: str,
           veth: str) -> dict[str, Any]:
-    ipconf = next(x for x in result["ips"] if ipaddress.ip_interface(x["address"]).version == 4)
-    address = ipaddress.IPv4Interface(ipconf["address"])
-    gw = ipconf.get("gateway") or str(address.network.network_address + 1)
+    """The veth pair, the container's address of each family the IPAM gave (IPv6 without DAD), its routes
+    (each via the gateway of its family) and, with ipMasq, a NAT rule per address."""
+    addresses = [ipaddress.ip_interface(x["address"]) for x in result["ips"]]
+    gws = {a.version: x.get("gateway") or str(a.network.network_address + 1) for a, x in zip(addresses, result["ips"])}
     mtu = conf.get("mtu")
-    br = ensure_bridge(bridge, f"{gw}/{address.network.prefixlen}" if conf.get("isGateway") else None, mtu)
+    br = ensure_bridge(bridge, [f"{gws[a.version]}/{a.network.prefixlen}" for a in addresses] if conf.get("isGateway") else [],
+                       mtu)
     extra = ["mtu", str(mtu)] if mtu else []
     ip("link", "add", ifname, *extra, "type", "veth", "peer", "name", veth, *extra, "netns", str(os.getpid()), netns=netns)
     ip("link", "set", veth, "master", bridge)
     if conf.get("hairpinMode"):
         ip("link", "set", veth, "type", "bridge_slave", "hairpin", "on")
     ip("link", "set", veth, "up")
-    ip("addr", "add", str(address), "dev", ifname, netns=netns)
+    for address in addresses:
+        ip("addr", "add", str(address), "dev", ifname, *(["nodad"] if address.version == 6 else []), netns=netns)
     ip("link", "set", ifname, "up", netns=netns)
     routes = result["routes"]
     for r in routes:
-        ip("route", "replace", r["dst"], "via", r.get("gw") or gw, "dev", ifname, netns=netns)
+        version = ipaddress.ip_network(r["dst"]).version
+        via = r.get("gw") or gws.get(version)
+        if via is None:
+            raise CNIError(GENERIC, f"route to {r['dst']}: no IPv{version} address to reach it from")
+        ip("route", "replace", r["dst"], "via", via, "dev", ifname, netns=netns)
     if conf.get("ipMasq"):
-        masq_setup(address, conf["name"], e["CNI_CONTAINERID"], ifname)
+        for address in addresses:
+            masq_setup(address, conf["name"], e["CNI_CONTAINERID"], ifname)
     host = ip_json("link", "show", "dev", veth)[0]
     cont = ip_json("link", "show", "dev", ifname, netns=netns)[0]
     return {
         "interfaces": [{"name": bridge, "mac": br.get("address", "")},
                        {"name": veth, "mac": host.get("address", "")},
                        {"name": ifname, "mac": cont.get("address", ""), "sandbox": netns}],
-        "ips": [{"address": str(address), "gateway": gw, "interface": 2}],
+        "ips": [{"address": str(a), "gateway": gws[a.version], "interface": 2} for a in addresses],
         "routes": routes,
         "dns": result["dns"] or (conf.get("dns") if isinstance(conf.get("dns"), dict) else {}),
     }
@@ -366,29 +381,38 @@ def masq_tag(network: str, container: str, ifname: str) -> str:
     return f"provisioner-bridge {network} {container} {ifname}"[:250]
 
 
-def masq_setup(address: ipaddress.IPv4Interface, network: str, container: str, ifname: str) -> None:
-    rule = ["-t", "nat", "-A", "POSTROUTING", "-s", f"{address.ip}/32", "!", "-d", str(address.network),
-            "-j", "MASQUERADE", "-m", "comment", "--comment", masq_tag(network, container, ifname)]
-    p = subprocess.run(["iptables", "-w", *rule], capture_output=True, text=True)
+TABLES = {4: "iptables", 6: "ip6tables"}
+
+
+def masq_setup(address: ipaddress.IPv4Interface | ipaddress.IPv6Interface, network: str, container: str,
+               ifname: str) -> None:
+    rule = ["-t", "nat", "-A", "POSTROUTING", "-s", f"{address.ip}/{address.max_prefixlen}", "!", "-d",
+            str(address.network), "-j", "MASQUERADE", "-m", "comment", "--comment", masq_tag(network, container, ifname)]
+    p = subprocess.run([TABLES[address.version], "-w", *rule], capture_output=True, text=True)
     if p.returncode != 0:
-        raise CNIError(GENERIC, "cannot add the masquerade rule", p.stderr.strip())
+        raise CNIError(GENERIC, f"cannot add the IPv{address.version} masquerade rule", p.stderr.strip())
 
 
 def masq_rules(network: str, keep: Callable[[str, str], bool] = lambda container, ifname: False) -> list[list[str]]:
-    """Our NAT rules of ``network`` (found by their comment), as ``iptables -D`` arguments, except those kept."""
-    p = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True)
+    """Our NAT rules of ``network`` (found by their comment) in both families' tables, as ``[command, -D
+    arguments…]``, except those kept."""
     out = []
-    for line in p.stdout.splitlines() if p.returncode == 0 else []:
-        m = re.search(r'--comment "?provisioner-bridge (\S+) (\S+) (\S+?)"?(\s|\Z)', line)
-        if m and m.group(1) == network and not keep(m.group(2), m.group(3)) and line.startswith("-A "):
-            out.append(["-t", "nat", "-D", *shlex.split(line[3:])])
+    for table in TABLES.values():
+        try:
+            p = subprocess.run([table, "-w", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True)
+        except FileNotFoundError:  # no ip6tables on the node: it has no IPv6 rules of ours either
+            continue
+        for line in p.stdout.splitlines() if p.returncode == 0 else []:
+            m = re.search(r'--comment "?provisioner-bridge (\S+) (\S+) (\S+?)"?(\s|\Z)', line)
+            if m and m.group(1) == network and not keep(m.group(2), m.group(3)) and line.startswith("-A "):
+                out.append([table, "-w", "-t", "nat", "-D", *shlex.split(line[3:])])
     return out
 
 
 def masq_teardown(network: str, container: str, ifname: str) -> None:
-    """Remove this attachment's NAT rule by its comment: no address needed, so nothing leaks when the netns is gone."""
+    """Remove this attachment's NAT rules by their comment: no address needed, so nothing leaks when the netns is gone."""
     for rule in masq_rules(network, keep=lambda c, i: (c, i) != (container, ifname)):
-        subprocess.run(["iptables", "-w", *rule], capture_output=True)
+        subprocess.run(rule, capture_output=True)
 
 
 # -- DEL ----------------------------------------------------------------------
@@ -425,9 +449,9 @@ def cmd_check(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> None:
         raise CNIError(GENERIC, f"host end {veth} of {ifname} is missing")
     if host[0].get("master") != bridge:
         raise CNIError(GENERIC, f"{veth} is not a port of {bridge}")
-    routes = {r.get("dst") for r in ip_json("route", "show", netns=netns)}
+    routes = {r.get("dst") for r in ip_json("route", "show", netns=netns) + ip_json("-6", "route", "show", netns=netns)}
     for r in prev["routes"]:
-        dst = "default" if r["dst"] == "0.0.0.0/0" else r["dst"]
+        dst = "default" if r["dst"] in ("0.0.0.0/0", "::/0") else r["dst"]
         if dst not in routes:
             raise CNIError(GENERIC, f"route to {r['dst']} is missing in {netns}")
 
@@ -444,7 +468,7 @@ def cmd_gc(conf: dict[str, Any], raw: bytes, e: dict[str, Any]) -> None:
         raise CNIError(INVALID_CONFIG, "cni.dev/valid-attachments must be a list of objects")
     keep = {(str(a.get("containerID")), str(a.get("ifname"))) for a in valid}
     for rule in masq_rules(conf["name"], keep=lambda c, i: (c, i) in keep):
-        subprocess.run(["iptables", "-w", *rule], capture_output=True)
+        subprocess.run(rule, capture_output=True)
     plugin = find_plugin(conf["ipam"]["type"], e["CNI_PATH"])
     if ipam_version(plugin, conf["cniVersion"]) == conf["cniVersion"]:
         ipam("GC", conf, raw, e)

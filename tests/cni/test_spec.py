@@ -14,7 +14,7 @@ from provisioner.node_plugin import PLUGIN_NAME
 
 VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
 IP_0X = {"type": "object", "required": ["version", "address"], "additionalProperties": False,
-         "properties": {"version": {"const": "4"}, "address": {"type": "string"}, "gateway": {"type": "string"},
+         "properties": {"version": {"enum": ["4", "6"]}, "address": {"type": "string"}, "gateway": {"type": "string"},
                         "interface": {"type": "integer", "minimum": 0}}}
 IP_1X = {"type": "object", "required": ["address"], "additionalProperties": False,
          "properties": {"address": {"type": "string"}, "gateway": {"type": "string"},
@@ -80,7 +80,8 @@ def fake_ipam(node, answer: str, rc: int = 0) -> dict:
 
 HOSTILE_IPAM = [('[]', 0), ('{"ips": [{"address": "999.1.1.1/24"}]}', 0), ('{"ips": [{}]}', 0),
                 ('{"ips": [{"address": "10.250.0.5/24"}], "routes": [{}]}', 0), ('{"ips": "x"}', 0),
-                ('{"code": null, "msg": "nope"}', 1), ('not json', 1), ('{"ips": [{"address": "fd00::5/64"}]}', 0)]
+                ('{"code": null, "msg": "nope"}', 1), ('not json', 1), ('{"ips": []}', 0),
+                ('{"ips": [{"address": "fd00::5/64"}, {"address": "fd00::6/64"}]}', 0)]  # two of one family
 
 
 @pytest.mark.parametrize("answer,rc", HOSTILE_IPAM)
@@ -109,8 +110,39 @@ def test_hostile_calls_are_error_json_with_a_code(node, tmp_path):
     assert node.leases() == [] and node.veths() == []
 
 
-def masq_rules(node) -> list[str]:
-    return [r for r in node.run("iptables", "-t", "nat", "-S", "POSTROUTING").stdout.splitlines() if "provisioner-bridge" in r]
+def masq_rules(node, table: str = "iptables") -> list[str]:
+    return [r for r in node.run(table, "-t", "nat", "-S", "POSTROUTING").stdout.splitlines() if "provisioner-bridge" in r]
+
+
+DUAL_IPAM = {"ranges": [[{"subnet": "10.250.0.0/24", "gateway": "10.250.0.1"}],
+                        [{"subnet": "fd00:250::/64", "gateway": "fd00:250::1"}]],
+             "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]}
+
+
+@pytest.mark.parametrize("version", ["0.4.0", "1.0.0", "1.1.0"])
+def test_a_dual_stack_pod_gets_an_address_and_a_default_route_of_each_family(node, version):
+    pod = node.pod()
+    conf = node.config(cniVersion=version, ipMasq=True)
+    conf["ipam"].update(DUAL_IPAM)
+    rc, out = node.call("ADD", conf, pod)
+    assert rc == 0, out
+    jsonschema.validate(out, result_schema(version))
+    got = [ipaddress.ip_interface(x["address"]) for x in out["ips"]]
+    assert [a.version for a in got] == [4, 6] and got[1].ip in ipaddress.IPv6Network("fd00:250::/64")
+    assert [x["gateway"] for x in out["ips"]] == ["10.250.0.1", "fd00:250::1"]
+    if version < "1.0.0":
+        assert [x["version"] for x in out["ips"]] == ["4", "6"]
+    addrs = node.run("ip", "-o", "addr", "show", "dev", "eth0", "scope", "global", pod=pod).stdout
+    assert str(got[0]) in addrs and str(got[1]) in addrs and "tentative" not in addrs  # usable at once (no DAD)
+    assert "default via fd00:250::1" in node.run("ip", "-6", "route", pod=pod).stdout
+    assert "fd00:250::1/64" in node.run("ip", "-o", "addr", "show", "dev", "cnibr0").stdout  # the bridge holds both
+    assert len(masq_rules(node)) == 1 and len(masq_rules(node, "ip6tables")) == 1
+    node.run("ping", "-c1", "-W2", "fd00:250::1", pod=pod)  # the pod reaches its IPv6 gateway
+    rc, err = node.call("CHECK", {**conf, "prevResult": out}, pod)
+    assert rc == 0, err
+    rc, err = node.call("DEL", {**conf, "prevResult": out}, pod)
+    assert rc == 0, err
+    assert node.leases() == [] and node.veths() == [] and masq_rules(node) == [] and masq_rules(node, "ip6tables") == []
 
 
 def test_del_removes_the_nat_rule_even_when_the_namespace_is_gone(node):

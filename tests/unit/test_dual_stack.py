@@ -289,3 +289,15 @@ def test_an_ipv6_only_node_binds_every_task(write):
     assert "--node-ip=fd00:56::11" in kube.kubelet_args(by_module["kubelet"].args)
     assert by_module["resolv_conf"].args["nameserver"] == "fd00:10:96::a"
     assert "--node-cidr-mask-size=64" in kube.control_plane_env(by_module["control_plane_flags"].args)
+
+
+def test_graph_draws_both_families(write):
+    from provisioner import graph
+
+    g = graph.plan_graph(load_inventory(write(DUAL)))
+    labels = {n["id"]: n["label"] for n in g["nodes"]}
+    assert "10.244.1.1/24\nfd00:10:244:1::1/64" in labels["bridge:node1"]
+    assert labels["pod:node1:web"] == "web\n10.244.1.2\nfd00:10:244:1::2"
+    assert "192.168.56.11, fd00:56::11 on eth0" in labels["node:node1"]
+    v6 = [e for e in g["edges"] if e["kind"] == "route" and e["from"] == "node:node1" and ":" in e["dst"]]
+    assert [(e["dst"], e["to"]) for e in v6] == [("fd00:10:244:7::/64", "node:node2")]  # reached over node2's IPv6

@@ -26,8 +26,9 @@ def test_kubeadm_cluster_with_control_plane_label_and_dual_stack_nodes():
     warnings: list[str] = []
     data = kubectl(KUBEADM, warnings=warnings)
     assert data["cluster"] == {"node_cidr": "192.168.56.0/24", "pod_cidr": "10.244.0.0/16", "service_cidr": "10.96.0.0/12"}
-    assert warnings == ["node cp1: fd00:10:244::/64 left out (IPv6: dual-stack is not supported yet)",
-                        "node worker1: fd00:10:244:1::/64, fd00::11 left out (IPv6: dual-stack is not supported yet)"]
+    assert warnings == ["node cp1: fd00:10:244::/64 left out (the pod range 10.244.0.0/16 has no range of their family)",
+                        "node worker1: fd00:10:244:1::/64, fd00::11 left out (the pod range 10.244.0.0/16 has no range "
+                        "of their family)"]
     assert data["nodes"] == [
         {"name": "cp1", "address": "192.168.56.10", "pod_subnet": "10.244.0.0/24", "groups": ["control_plane"]},
         {"name": "worker1", "address": "192.168.56.11", "pod_subnet": "10.244.1.0/24", "groups": ["workers"]},
@@ -56,7 +57,7 @@ def test_nodes_without_pod_cidr_need_pod_cidr_and_get_subnets_allocated(write):
     (lambda d: d["items"][2]["status"].update(addresses=[{"type": "Hostname", "address": "worker2"}]),
      "node worker2: no IPv4 InternalIP"),
     (lambda d: d["items"][2]["status"].update(addresses=[{"type": "InternalIP", "address": "fd00::12"}]),
-     "node worker2: no IPv4 InternalIP .*IPv6-only"),
+     r"node worker2: no IPv4 InternalIP \(only fd00::12\); the pod range 10.244.0.0/16 makes the cluster IPv4"),
     (lambda d: d["items"][2]["spec"].update(podCIDR="10.244.0.0/23"), "node worker2: podCIDR 10.244.0.0/23 overlaps node cp1"),
     (lambda d: d["items"][1]["metadata"].update(name="Worker_1"), "node Worker_1: the name is not a DNS label"),
 ])
@@ -256,14 +257,36 @@ def test_from_kubectl_takes_yaml_a_single_node_and_kubeadms_ranges(tmp_path, cap
     src.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Node", **node}))
     config = tmp_path / "kubeadm-config.yaml"
     cluster_config = yaml.safe_dump({"kind": "ClusterConfiguration", "networking": {
-        "podSubnet": "10.244.0.0/16,fd00:10:244::/56", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "corp.local"}})
+        "podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "corp.local"}})
     config.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "data": {"ClusterConfiguration": cluster_config}}))
     assert cli.main(["inventory", "from-kubectl", str(src), "--kubeadm-config", str(config)]) == 0
     out, err = capsys.readouterr()
     data = yaml.safe_load(out)
     assert data["cluster"]["pod_cidr"] == "10.244.0.0/16" and data["cluster"]["service_cidr"] == "10.96.0.0/12"
     assert data["cluster"]["domain"] == "corp.local" and [n["name"] for n in data["nodes"]] == ["worker2"]
-    assert "only 10.244.0.0/16 is used (dual-stack is not supported yet)" in err
     # without the ranges, it asks for them rather than guessing
     assert cli.main(["inventory", "from-kubectl", str(src)]) == 2
     assert "give --pod-cidr" in capsys.readouterr().err
+
+
+def test_a_dual_stack_cluster_keeps_both_families(write):
+    doc = copy.deepcopy(KUBEADM)
+    doc["items"] = doc["items"][:2]
+    doc["items"][0]["status"]["addresses"].insert(1, {"type": "InternalIP", "address": "fd00::10"})
+    warnings: list[str] = []
+    data = kubectl(doc, pod_cidr="10.244.0.0/16,fd00:10:244::/56", service_cidr="fd00:10:96::/112,10.96.0.0/12",
+                   node_cidr="192.168.56.0/24,fd00::/64", warnings=warnings)
+    assert warnings == []
+    assert data["cluster"] == {"node_cidr": ["192.168.56.0/24", "fd00::/64"], "pod_cidr": ["10.244.0.0/16", "fd00:10:244::/56"],
+                               "service_cidr": ["10.96.0.0/12", "fd00:10:96::/112"]}  # the pod range's order
+    assert data["nodes"][1] == {"name": "worker1", "address": "192.168.56.11", "ip": ["192.168.56.11", "fd00::11"],
+                                "pod_subnet": ["10.244.1.0/24", "fd00:10:244:1::/64"], "groups": ["workers"]}
+    inv = load_inventory(write(yaml.safe_dump(data)))
+    assert inv.cluster.families == (4, 6) and [str(s) for s in inv.nodes[0].pod_subnets] == ["10.244.0.0/24", "fd00:10:244::/64"]
+    ipv6_first = kubectl(doc, pod_cidr="fd00:10:244::/56,10.244.0.0/16", service_cidr="10.96.0.0/12,fd00:10:96::/112")
+    assert ipv6_first["nodes"][0]["address"] == "fd00::10" and ipv6_first["cluster"]["node_cidr"] == ["fd00::/64", "192.168.56.0/24"]
+    doc["items"][0]["status"]["addresses"].pop(1)
+    with pytest.raises(InputError, match=r"node cp1: no IPv6 InternalIP \(only 192.168.56.10\); .* makes the cluster dual-stack"):
+        kubectl(doc, pod_cidr="10.244.0.0/16,fd00:10:244::/56", service_cidr="10.96.0.0/12,fd00:10:96::/112")
+    with pytest.raises(InputError, match="the same families"):
+        kubectl(doc, pod_cidr="10.244.0.0/16,fd00:10:244::/56", service_cidr="10.96.0.0/12")
