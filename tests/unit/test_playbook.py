@@ -19,7 +19,7 @@ def test_site_playbook_binds_every_node(base_inventory):
                                           {"dst": "10.244.3.0/24", "via": "192.168.56.13"}]
     assert t["pods"].args["prefix"] == [24]  # a whole-value template keeps its type (a list: one per family)
     assert "pods" not in {b.module for b in hosts["node3"]}  # when: node3 has no pods
-    assert t["bridge"].where.endswith("pod-network.yaml:20")
+    assert t["bridge"].where.endswith("pod-network.yaml:21")
 
 
 def test_undefined_variable_is_an_error_with_line(write, base_inventory):
