@@ -263,3 +263,41 @@ def test_podman_containers_get_pod_network_from_what_apply_wrote(make_lab, cni_t
     finally:
         for e in engines.values():
             e.close()
+
+
+def leases6(lab, node: str) -> list[str]:
+    out = lab.node_sh(node, f"ls /var/lib/cni/networks/{lab.name} 2>/dev/null || true").split()
+    return [x for x in out if ":" in x]
+
+
+@pytest.mark.parametrize("cni_type", ["bridge", "provisioner-bridge"])
+def test_dual_stack_sandboxes_and_containers_get_an_address_of_each_family(make_lab, cni_type):
+    """On a dual-stack lab, a CRI sandbox (containerd) and a podman container each get an IPv4 and an IPv6
+    address from the node's subnets, reach the other node's pods over IPv6, and give both leases back."""
+    lab = make_lab(2, pods=("web",), cni_type=cni_type, family="dual")
+    for node in ("node1", "node2"):
+        lab.node_sh(node, f"mkdir -p /etc/containerd && cat > /etc/containerd/config.toml <<'EOF'\n{USER_CONFIG}EOF")
+    rc, doc = lab.json("apply")
+    assert rc == 0, doc["recap"]
+    v6 = {"node1": ipaddress.IPv6Network("fd00:10:244:1::/64"), "node2": ipaddress.IPv6Network("fd00:10:244:2::/64")}
+    runtime = Containerd(lab, "node1")
+    engine = Podman(lab, "node2")
+    try:
+        sid, ip1 = runtime.run("box1")
+        extra = [x.ip for x in runtime.cri.status(sid).network.additional_ips]
+        assert ipaddress.IPv4Address(ip1) in ipaddress.IPv4Network("10.244.1.0/24"), ip1
+        assert len(extra) == 1 and ipaddress.IPv6Address(extra[0]) in v6["node1"], extra
+        box2 = engine.run("box2")
+        ip6_2 = lab.node_sh("node2", f"podman inspect box2 --format "
+                                     f"'{{{{(index .NetworkSettings.Networks \"{lab.name}\").GlobalIPv6Address}}}}'").strip()
+        assert ipaddress.IPv4Address(box2) in ipaddress.IPv4Network("10.244.2.0/24") and ipaddress.IPv6Address(ip6_2) in v6["node2"]
+        assert extra[0] in leases6(lab, "node1") and ip6_2 in leases6(lab, "node2")
+        ns1 = netns_of(lab, "node1", ip1)
+        lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 {ip6_2}")               # sandbox -> container, IPv6
+        lab.node_sh("node1", f"ip netns exec {ns1} ping -c1 -W3 fd00:10:244:2::2")      # -> hand-made pod web on node2
+        runtime.remove(sid)
+        engine.remove("box2")
+        assert leases6(lab, "node1") == [] and leases6(lab, "node2") == []
+    finally:
+        runtime.close()
+        engine.close()
