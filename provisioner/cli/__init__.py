@@ -295,7 +295,8 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         print(f"{args.inventory}: ok ({len(inv.nodes)} nodes)")
         for n in inv.nodes:
-            print(f"  {n.name:<12} {str(n.ip):<16} pods {n.pod_subnet} gateway {n.pod_gateway}")
+            print(f"  {n.name:<12} {', '.join(map(str, n.ips)):<16} pods {', '.join(map(str, n.pod_subnets))} "
+                  f"gateway {', '.join(map(str, n.pod_gateways))}")
     return 0
 
 

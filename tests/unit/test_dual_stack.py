@@ -301,3 +301,11 @@ def test_graph_draws_both_families(write):
     assert "192.168.56.11, fd00:56::11 on eth0" in labels["node:node1"]
     v6 = [e for e in g["edges"] if e["kind"] == "route" and e["from"] == "node:node1" and ":" in e["dst"]]
     assert [(e["dst"], e["to"]) for e in v6] == [("fd00:10:244:7::/64", "node:node2")]  # reached over node2's IPv6
+
+
+@pytest.mark.parametrize("name, families", [("dual-stack", (4, 6)), ("ipv6-only", (6,))])
+def test_the_example_inventories_load(name, families):
+    from ..conftest import ROOT
+
+    inv = load_inventory(ROOT / "inventories" / f"{name}.yaml")
+    assert inv.cluster.families == families and len(inv.nodes) == 2
