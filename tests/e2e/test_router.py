@@ -3,6 +3,7 @@ carries a route to every node's pod subnet. Proven on a 3-node lab with node1 as
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 
@@ -12,13 +13,19 @@ def forwarded(lab, node: str) -> int:
     return int(dict(zip(lines[0][1:], lines[1][1:]))["ForwDatagrams"])
 
 
-def test_router_mode_carries_cross_node_traffic_through_the_router(make_lab):
-    lab = make_lab(3)
+@pytest.mark.parametrize("family", ["ipv4", "dual"])
+def test_router_mode_carries_cross_node_traffic_through_the_router(make_lab, family):
+    lab = make_lab(3, family=family)
     data = lab.data()
     router = data["nodes"][0]["address"]
-    data["cluster"].update(routing="router", router=router)
+    data["cluster"].update(routing="router", router=data["nodes"][0].get("ip", router))  # one per family
     lab.inventory.write_text(yaml.safe_dump(data, sort_keys=False))
     lab.provision("apply", check=True)
+    if family == "dual":  # the IPv6 half: one route to the IPv6 pod range via the router's IPv6 address
+        router6 = data["nodes"][0]["ip"][1]
+        six = {n: lab.node_sh(n, "ip -6 route show proto 147") for n in ("node1", "node2", "node3")}
+        assert six["node2"].startswith(f"fd00:10:244::/56 via {router6} ") and six["node2"].count("\n") == 1, six
+        assert six["node1"].count("\n") == 2, six  # the router knows both peers' IPv6 subnets
 
     routes = {n: lab.node_sh(n, "ip route show proto 147") for n in ("node1", "node2", "node3")}
     assert routes["node2"].split("\n")[0].startswith(f"10.244.0.0/16 via {router} ") and routes["node2"].count("\n") == 1
