@@ -119,7 +119,7 @@ DUAL_IPAM = {"ranges": [[{"subnet": "10.250.0.0/24", "gateway": "10.250.0.1"}],
              "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]}
 
 
-@pytest.mark.parametrize("version", ["0.4.0", "1.0.0", "1.1.0"])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_dual_stack_pod_gets_an_address_and_a_default_route_of_each_family(node, version):
     pod = node.pod()
     conf = node.config(cniVersion=version, ipMasq=True)
@@ -138,8 +138,9 @@ def test_a_dual_stack_pod_gets_an_address_and_a_default_route_of_each_family(nod
     assert "fd00:250::1/64" in node.run("ip", "-o", "addr", "show", "dev", "cnibr0").stdout  # the bridge holds both
     assert len(masq_rules(node)) == 1 and len(masq_rules(node, "ip6tables")) == 1
     node.run("ping", "-c1", "-W2", "fd00:250::1", pod=pod)  # the pod reaches its IPv6 gateway
-    rc, err = node.call("CHECK", {**conf, "prevResult": out}, pod)
-    assert rc == 0, err
+    if version >= "0.4.0":  # CHECK came with 0.4.0
+        rc, err = node.call("CHECK", {**conf, "prevResult": out}, pod)
+        assert rc == 0, err
     rc, err = node.call("DEL", {**conf, "prevResult": out}, pod)
     assert rc == 0, err
     assert node.leases() == [] and node.veths() == [] and masq_rules(node) == [] and masq_rules(node, "ip6tables") == []

@@ -309,3 +309,29 @@ def test_the_example_inventories_load(name, families):
 
     inv = load_inventory(ROOT / "inventories" / f"{name}.yaml")
     assert inv.cluster.families == families and len(inv.nodes) == 2
+
+
+PER_FAMILY = [("cluster", "node_cidr"), ("cluster", "pod_cidr"), ("cluster", "service_cidr"), ("nodes", 0, "ip"),
+              ("nodes", 1, "pod_subnet"), ("nodes", 0, "pods", 2, "ip")]
+
+
+@pytest.mark.parametrize("path", PER_FAMILY, ids=lambda p: ".".join(map(str, p)))
+def test_hostile_values_in_a_per_family_list_get_clean_errors(write, path):
+    """Every key that takes one value per family, with a payload as its second item: a problem at file:line,
+    never a traceback, never the payload unescaped in the message."""
+    import yaml as yamllib
+
+    from provisioner.errors import InventoryError
+    from .test_hostile import PAYLOADS
+
+    for payload in PAYLOADS:
+        doc = yamllib.safe_load(DUAL)
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        value = target[path[-1]]
+        target[path[-1]] = [value[0] if isinstance(value, list) else value, payload]
+        with pytest.raises(InventoryError) as exc:
+            load_inventory(write(yamllib.safe_dump(doc)))
+        text = "\n".join(str(p) for p in exc.value.problems)
+        assert "inv.yaml:" in text and "pwned\n" not in text, text
