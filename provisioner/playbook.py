@@ -542,7 +542,7 @@ def _arg_problems(module: str, args: dict[str, Any]) -> list[tuple[tuple[str | i
     200 nodes."""
     found = [(tuple(e.absolute_path), e.message) for e in _validator(module).iter_errors(args)]
     for key in _item_arrays(module):
-        items = args.get(key)
+        items = args.get(key) if isinstance(args, dict) else None  # args that are not a mapping: reported above
         for i, item in enumerate(items if isinstance(items, list) else []):
             memo = (module, key, repr(item))
             if memo not in _ITEM_PROBLEMS:

@@ -210,3 +210,6 @@ def test_item_memo_finds_what_jsonschema_finds(which, items, rest):
     for _ in range(2):
         got = sorted((tuple(map(str, path)), message) for path, message in playbook._arg_problems(module, args))
         assert got == want
+    for not_a_mapping in ("routes", [args], None, 7):  # a task whose arguments are not a mapping at all
+        assert [m for _, m in playbook._arg_problems(module, not_a_mapping)] == [
+            e.message for e in plain.iter_errors(not_a_mapping)]
