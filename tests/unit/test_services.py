@@ -1,0 +1,132 @@
+"""Services by hand: the inventory's services (cluster IPs, ports, endpoints) and the rules kube-proxy's iptables
+mode would make for them, checked by iptables-restore itself where it is installed."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from provisioner import addressing as ad
+from provisioner import service_rules as rules
+from provisioner.inventory import load_inventory
+
+from ..conftest import BASE
+from .test_inventory import one
+
+SERVICES = BASE + """\
+services:
+  - name: web
+    ports: [{name: http, port: 80, target_port: 8080}, {name: dns, port: 53, protocol: UDP}]
+    pods: [web]
+  - name: api
+    namespace: shop
+    cluster_ip: 10.96.0.50
+    ports: [{port: 443}]
+    pods: [node1/api]
+  - name: empty
+    ports: [{port: 80}]
+"""
+
+
+def test_services_get_their_cluster_ip_ports_and_endpoints(write):
+    inv = load_inventory(write(SERVICES))
+    web, api, empty = inv.services
+    assert web.key == "default/web" and api.key == "shop/api"
+    assert str(api.cluster_ip) == "10.96.0.50"
+    assert web.cluster_ip == ad.service_ip(inv.cluster.service_cidr, "default/web", {api.cluster_ip, inv.cluster.dns_ip})
+    assert [(p.name, p.port, p.target_port, p.protocol) for p in web.ports] == [("http", 80, 8080, "TCP"), ("dns", 53, 53, "UDP")]
+    assert [(e.node, e.pod, str(e.ip)) for e in web.endpoints] == [("node1", "web", "10.244.1.2"), ("node2", "web", "10.244.2.2")]
+    assert [(e.node, e.pod) for e in api.endpoints] == [("node1", "api")] and empty.endpoints == ()
+    # the same name gets the same address whatever else the inventory lists
+    alone = load_inventory(write(BASE + "services:\n  - {name: web, ports: [{port: 80}], pods: [web]}\n", "alone.yaml"))
+    assert alone.services[0].cluster_ip == web.cluster_ip
+
+
+@pytest.mark.parametrize("change, pattern", [
+    (("cluster_ip: 10.96.0.50", "cluster_ip: 10.200.0.50"), r"services\[1\]\.cluster_ip: 10.200.0.50 is outside cluster\.service_cidr"),
+    (("cluster_ip: 10.96.0.50", "cluster_ip: 10.96.0.10"), r"10.96.0.10 is the cluster DNS address of 10.96.0.0/12"),
+    (("cluster_ip: 10.96.0.50", "cluster_ip: 10.96.0.1"), r"10.96.0.1 is the kubernetes API service's of"),
+    (("cluster_ip: 10.96.0.50", "cluster_ip: 10.96.0.0"), r"is the network address of"),
+    (("pods: [node1/api]", "pods: [node3/api]"), r"services\[1\]\.pods\[0\]: service shop/api: no lab pod node3/api"),
+    (("pods: [node1/api]", "pods: [db]"), r"no lab pod db on any node"),
+    (("{name: dns, port: 53, protocol: UDP}", "{port: 53, protocol: UDP}"), r"services\[0\]\.ports: .*each needs a name"),
+    (("name: api\n    namespace: shop", "name: web\n    namespace: default"), r"services\[1\]\.name: duplicate service default/web"),
+    (("{name: dns, port: 53, protocol: UDP}", "{name: dns, port: 80}"), r"port 80/TCP twice"),
+    (("ports: [{port: 443}]", "ports: [{port: 0}]"), r"services\[1\]\.ports\[0\]\.port"),
+    (("name: api\n", "name: Api\n"), r"services\[1\]\.name"),
+])
+def test_service_problems_are_named_at_their_line(write, change, pattern):
+    old, new = change
+    assert old in SERVICES
+    one(write, SERVICES.replace(old, new, 1), pattern)
+
+
+def test_a_service_cannot_name_a_pod_whose_address_is_ipams(write):
+    text = BASE.replace("    pods: [web]\n", "    pods: [web, {name: db, via: cni}]\n", 1)
+    one(write, text + "services:\n  - {name: db, ports: [{port: 5432}], pods: [db]}\n", r"node2/db gets its address from IPAM")
+
+
+def test_rules_have_kube_proxys_shape_with_our_own_chains_and_comments(write):
+    inv = load_inventory(write(SERVICES))
+    web = inv.services[0]
+    chains, nat = rules.nat_rules(inv.services)
+    svc = rules.chain("SVC", "default/web:http", "TCP")
+    assert svc.startswith("PROV-SVC-") and len(svc) <= 28 and svc in chains
+    assert f'-A PROV-SERVICES -d {web.cluster_ip}/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j {svc}' in nat
+    spread = [r for r in nat if r.startswith(f"-A {svc} ")]
+    assert "--probability 0.5000000000" in spread[0] and "statistic" not in spread[1]  # two endpoints, even odds
+    assert '-m comment --comment "default/web:http -> 10.244.1.2:8080"' in spread[0]
+    sep = spread[0].split(" -j ")[-1]
+    assert f'-A {sep} -s 10.244.1.2/32 -m comment --comment "default/web:http" -j PROV-MARK-MASQ' in nat  # hairpin
+    assert f'-A {sep} -p tcp -m comment --comment "default/web:http" -m tcp -j DNAT --to-destination 10.244.1.2:8080' in nat
+    assert not any("KUBE-" in r for r in nat) and "--or-mark 0x10000" in " ".join(nat)
+    assert not any("default/empty" in r for r in nat)
+    _, refused = rules.filter_rules(inv.services)
+    assert refused == [f'-A PROV-SERVICES -d {inv.services[2].cluster_ip}/32 -p tcp -m comment --comment '
+                       '"default/empty:80 has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable']
+
+
+def test_three_endpoints_spread_evenly():
+    from provisioner.inventory.model import Endpoint, Service, ServicePort
+
+    eps = tuple(Endpoint(f"node{i}", "web", ipaddress.ip_address(f"10.244.{i}.2")) for i in (1, 2, 3))
+    s = Service("web", "default", ipaddress.ip_address("10.96.0.20"), (ServicePort(None, 80, 80, "TCP"),), eps)
+    probabilities = [r.split("--probability ")[1].split()[0] for r in rules.nat_rules([s])[1] if "--probability" in r]
+    assert probabilities == ["0.3333333333", "0.5000000000"]  # then the last takes what is left
+
+
+def test_restore_text_is_what_iptables_restore_accepts(write):
+    """iptables-restore --test reads the text (in a network namespace of its own: nothing here changes)."""
+    if os.geteuid() != 0 or not shutil.which("iptables-restore") or not shutil.which("ip"):
+        pytest.skip("needs root and iptables")
+    inv = load_inventory(write(SERVICES))
+    text = rules.restore_text(inv.services, stale={"nat": ["PROV-SVC-GONEGONEGONEGONE"]})
+    assert "-X PROV-SVC-GONEGONEGONEGONE" in text
+    ns = "svct" + uuid.uuid4().hex[:6]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        enter = ["ip", "netns", "exec", ns]
+        done = subprocess.run(enter + ["iptables-restore", "--noflush"], input=rules.restore_text(inv.services),
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        subprocess.run(enter + ["iptables", "-t", "nat", "-N", "PROV-SVC-GONEGONEGONEGONE"], check=True)
+        again = subprocess.run(enter + ["iptables-restore", "--noflush"], input=text, capture_output=True, text=True)
+        assert again.returncode == 0, again.stderr  # the same again, and a stale chain of ours emptied and deleted
+        assert "GONE" not in subprocess.run(enter + ["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+        listed = subprocess.run(enter + ["iptables", "-t", "nat", "-L", "-n"], capture_output=True, text=True).stdout
+        assert "default/web:http" in listed and "shop/api:443" in listed
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_only_dns_labels_reach_a_rule():
+    from provisioner.inventory.model import Service, ServicePort
+
+    bad = Service('we"b', "default", ipaddress.ip_address("10.96.0.20"), (ServicePort(None, 80, 80, "TCP"),), ())
+    with pytest.raises(ValueError, match="DNS labels"):
+        rules.filter_rules([bad])
