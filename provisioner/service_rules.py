@@ -51,9 +51,11 @@ def nat_rules(services: Sequence[Service]) -> tuple[list[str], list[str]]:
     """``(chains, rules)`` of the nat table: every chain we own (declared, so ``--noflush`` empties it first)
     and their rules, in kube-proxy's order."""
     chains = [SERVICES, MARK_MASQ, POSTROUTING]
-    rules = [f"-A {MARK_MASQ} -j MARK --or-mark {MASQ_MARK}",
+    # the marks as iptables-save prints them (--or-mark and --xor-mark are read as these), so that the rules on a
+    # node can be compared with these line for line
+    rules = [f"-A {MARK_MASQ} -j MARK --set-xmark {MASQ_MARK}/{MASQ_MARK}",
              f"-A {POSTROUTING} -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN",
-             f"-A {POSTROUTING} -j MARK --xor-mark {MASQ_MARK}",
+             f"-A {POSTROUTING} -j MARK --set-xmark {MASQ_MARK}/0x0",
              f'-A {POSTROUTING} -m comment --comment "provisioner service traffic requiring SNAT" -j MASQUERADE']
     for s in services:
         for p in s.ports:

@@ -84,7 +84,7 @@ def test_rules_have_kube_proxys_shape_with_our_own_chains_and_comments(write):
     sep = spread[0].split(" -j ")[-1]
     assert f'-A {sep} -s 10.244.1.2/32 -m comment --comment "default/web:http" -j PROV-MARK-MASQ' in nat  # hairpin
     assert f'-A {sep} -p tcp -m comment --comment "default/web:http" -m tcp -j DNAT --to-destination 10.244.1.2:8080' in nat
-    assert not any("KUBE-" in r for r in nat) and "--or-mark 0x10000" in " ".join(nat)
+    assert not any("KUBE-" in r for r in nat) and "--set-xmark 0x10000/0x10000" in " ".join(nat)
     assert not any("default/empty" in r for r in nat)
     _, refused = rules.filter_rules(inv.services)
     assert refused == [f'-A PROV-SERVICES -d {inv.services[2].cluster_ip}/32 -p tcp -m comment --comment '
