@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -130,3 +131,69 @@ def test_only_dns_labels_reach_a_rule():
     bad = Service('we"b', "default", ipaddress.ip_address("10.96.0.20"), (ServicePort(None, 80, 80, "TCP"),), ())
     with pytest.raises(ValueError, match="DNS labels"):
         rules.filter_rules([bad])
+
+
+def module_args(inv) -> dict:
+    return {"mode": "iptables", "services": [
+        {"name": s.name, "namespace": s.namespace, "cluster_ip": str(s.cluster_ip),
+         "ports": [{"name": p.name, "port": p.port, "target_port": p.target_port, "protocol": p.protocol} for p in s.ports],
+         "endpoints": [{"node": e.node, "pod": e.pod, "ip": str(e.ip)} for e in s.endpoints]} for s in inv.services]}
+
+
+def test_the_module_applies_once_changes_nothing_after_and_reset_leaves_no_rule(write):
+    """The module's steps run in a network namespace of their own, with the facts read back from it: apply,
+    nothing to do the second time, a deleted rule put back, reset removes every PROV chain and jump."""
+    if os.geteuid() != 0 or not shutil.which("iptables-restore"):
+        pytest.skip("needs root and iptables")
+    from provisioner.facts.system import IptablesRules, SystemdUnit
+    from provisioner.modules import MODULES
+
+    m, args = MODULES["services"], module_args(load_inventory(write(SERVICES)))
+    ns = "svcm" + uuid.uuid4().hex[:6]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    enter = ["ip", "netns", "exec", ns]
+
+    def facts():
+        out = {SystemdUnit("kube-proxy"): False}
+        for table in ("nat", "filter"):
+            f = IptablesRules(table)
+            p = subprocess.run(enter + ["sh", "-c", f.command()], capture_output=True, text=True)
+            out[f] = f.process(p.stdout, p.returncode)
+        return out
+
+    def run(outcome):
+        for step in outcome.steps:
+            p = subprocess.run(enter + ["sh", "-c", step.shell()], capture_output=True, text=True)
+            assert p.returncode == 0, (step.show(), p.stderr)
+
+    try:
+        first = m.plan(args, facts())
+        assert first.changed and len(first.steps) == 1 + 5  # one restore, five jumps
+        run(first)
+        again = m.plan(args, facts())
+        assert not again.changed, [s.show() for s in again.steps]
+        saved = subprocess.run(enter + ["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+        assert "default/web:http cluster IP" in saved and "shop/api:443" in saved
+        victim = next(x for x in saved.splitlines() if x.startswith("-A PROV-SEP-") and "DNAT" in x)
+        subprocess.run(enter + ["iptables", "-t", "nat", "-D", *shlex.split(victim[3:])], check=True)
+        mend = m.plan(args, facts())
+        assert [s.argv[0] for s in mend.steps] == ["iptables-restore"]
+        run(mend)
+        assert not m.plan(args, facts()).changed
+        fewer = {**args, "services": args["services"][:1]}  # a service left out: its chains go
+        run(m.plan(fewer, facts()))
+        assert "shop/api" not in subprocess.run(enter + ["iptables-save"], capture_output=True, text=True).stdout
+        assert not m.plan(fewer, facts()).changed
+        run(m.reverse(fewer, facts()))
+        assert "PROV-" not in subprocess.run(enter + ["iptables-save"], capture_output=True, text=True).stdout
+        assert not m.reverse(fewer, facts()).changed
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_a_node_with_kube_proxy_is_left_to_it(write):
+    from provisioner.facts.system import SystemdUnit
+    from provisioner.modules import MODULES
+
+    o = MODULES["services"].plan(module_args(load_inventory(write(SERVICES))), {SystemdUnit("kube-proxy"): True})
+    assert not o.changed and "kube-proxy is installed on this node" in o.reason
