@@ -221,7 +221,7 @@ def _graph(inv: Inventory, hosts: list[str], request: Request) -> dict[str, Any]
         except HostError as exc:  # a command the steps need is missing: nothing can be planned
             return [{"id": f"node:{node.name}", "what": printable(str(exc))}]
         outcomes = runner.plan_tasks(order, values, "plan")
-        six = values.get(Routes6()) if Routes6() in values else None
+        six = values.get(Routes6())
         return graph.drift(inv, node, [(t, outcomes[i]) for i, t in order], (value(values, Routes()) or []) + (six or []))
 
     read = read_nodes(inv, hosts, wanted, request.options)

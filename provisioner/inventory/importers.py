@@ -171,12 +171,14 @@ def from_kubectl(text: str, service_cidr: str | None, pod_cidr: str | None = Non
         spec = item.get("spec") or {}
         every = list(dict.fromkeys(c for c in [spec.get("podCIDR")] + list(spec.get("podCIDRs") or []) if c))
         mine: dict[int, Net] = {}
+        other: set[str] = {a for a in addrs if _version(a) not in families}  # of a family the cluster has not
         for c in every:
             net = _net(c, f"node {name}: podCIDR")
-            if net.version in families and net.version not in mine:
+            if net.version not in families:
+                other.add(c)
+            elif net.version not in mine:
                 mine[net.version] = net
-        left_out = sorted({c for c in every if _net(c, "podCIDR").version not in families}
-                          | {a for a in addrs if _version(a) not in families})
+        left_out = sorted(other)
         if left_out:
             warnings.append(f"node {name}: {', '.join(left_out)} left out (the pod range {pod_cidr} has no range "
                             "of their family)")

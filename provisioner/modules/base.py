@@ -8,6 +8,7 @@ person can read ("bridge v-net-0 already up with 10.244.1.1/24").
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,21 @@ IPV4 = _DEFS["ipv4"]
 CIDR = _DEFS["cidr"]
 NET = {"anyOf": [_DEFS["cidr"], _DEFS["ipv6cidr"]], "description": _DEFS["net"]["description"]}  # IPv4 or IPv6
 IP = {"anyOf": [_DEFS["ipv4"], _DEFS["ipv6"]], "description": _DEFS["ip"]["description"]}
+
+
+def per_family(item: dict[str, Any]) -> dict[str, Any]:
+    """The schema of an argument given once, or as a list of one per address family (dual-stack)."""
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": 1, "maxItems": 2}]}
+
+
+def listed(value: Any) -> list[Any]:
+    """A per-family argument as a list: one value alone, or the list given."""
+    return value if isinstance(value, list) else [value]
+
+
+def ip_family(text: str) -> int:
+    """4 or 6: the family of an address, with or without its prefix (``fd00::1/64``)."""
+    return ipaddress.ip_interface(text).version
 _PROPS = inventory_schema()["properties"]
 _KUBE, _DNS = _PROPS["kubernetes"]["properties"], _PROPS["dns"]["properties"]
 DOMAIN = _PROPS["cluster"]["properties"]["domain"]

@@ -24,7 +24,7 @@ from ..facts import Fact, Facts
 from ..facts.files import Exists
 from ..shell import command
 from ..steps import Cmd
-from .base import ABS, IFNAME, IP, NET, Module, Outcome, file_facts, ours, plan_files, restore_steps, schema
+from .base import ABS, IFNAME, IP, NET, Module, ip_family, Outcome, file_facts, ours, plan_files, restore_steps, schema
 from .bridge import BridgeModule, bridge_addresses
 from .pods import POD_IF, PodsModule, gateways, host_veth, pod_addresses
 from .routes import PROTO
@@ -71,7 +71,7 @@ def boot_script(a: dict[str, Any]) -> str:
 
 def _nodad(address: str) -> str:
     """An IPv6 address is usable at once, without duplicate address detection (as apply adds it)."""
-    return " nodad" if ":" in address else ""
+    return " nodad" if ip_family(address) == 6 else ""
 
 
 def boot_unit(a: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from ..facts import Fact, Facts, value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs
 from ..steps import Cmd
-from .base import NET, IFNAME, Module, ModuleError, Outcome, Part, created_by_apply, schema
+from .base import NET, IFNAME, Module, ip_family, listed, per_family, ModuleError, Outcome, Part, created_by_apply, schema
 
 
 def _old_mtu(name: str, facts: Facts) -> int | None:
@@ -42,7 +42,7 @@ def _old_mtu(name: str, facts: Facts) -> int | None:
 class BridgeModule(Module):
     name = "bridge"
     needs_commands = ("ip",)
-    args = schema({"name": IFNAME, "address": {"anyOf": [NET, {"type": "array", "items": NET, "minItems": 1, "maxItems": 2}]},
+    args = schema({"name": IFNAME, "address": per_family(NET),
                    "mtu": {"type": "integer", "minimum": 68}}, ["name", "address"])
 
     def facts(self, args: dict[str, Any]) -> list[Fact[Any]]:
@@ -51,9 +51,9 @@ class BridgeModule(Module):
     def plan(self, args: dict[str, Any], facts: Facts) -> Outcome:
         name, wanted = args["name"], bridge_addresses(args["address"])
         address = ", ".join(wanted)
-        families = {_family(a) for a in wanted}
+        families = {ip_family(a) for a in wanted}
         link = (value(facts, Links()) or {}).get(name)
-        have = [a for a in (facts[Addrs()] or {}).get(name, []) if _family(a) in families]
+        have = [a for a in (facts[Addrs()] or {}).get(name, []) if ip_family(a) in families]
         steps = []
         parts = []
         if link is None:
@@ -70,7 +70,7 @@ class BridgeModule(Module):
             if a not in have:
                 # on a bridge of someone else's, reset takes away only this address
                 mine = link is None or created_by_apply("link", name, facts)
-                steps.append(Cmd(("ip", "addr", "add", a, "dev", name) + (("nodad",) if _family(a) == 6 else ()),
+                steps.append(Cmd(("ip", "addr", "add", a, "dev", name) + (("nodad",) if ip_family(a) == 6 else ()),
                                  creates=None if mine else ("addr", f"{name} {a}")))
         if "mtu" in args and link is not None and link.mtu != args["mtu"]:
             parts.append(Part("bridge", name, f"bridge {name} has MTU {link.mtu}, not {args['mtu']}"))
@@ -112,13 +112,9 @@ class BridgeModule(Module):
 def bridge_addresses(given: str | list[str]) -> list[str]:
     """The bridge's addresses as ``ip addr`` shows them (``fd00:10:244:1::1/64``, compressed), one per family."""
     try:
-        out = [str(ipaddress.ip_interface(a)) for a in (given if isinstance(given, list) else [given])]
+        out = [str(ipaddress.ip_interface(a)) for a in listed(given)]
     except ValueError as exc:
         raise ModuleError(f"bridge address: {exc}") from None
-    if len({_family(a) for a in out}) != len(out):
+    if len({ip_family(a) for a in out}) != len(out):
         raise ModuleError(f"bridge address: one per family, not {', '.join(out)}")
     return out
-
-
-def _family(address: str) -> int:
-    return ipaddress.ip_interface(address).version

@@ -19,6 +19,7 @@ from ..facts.files import Exists, File
 from ..facts.system import KernelModule, SystemdUnit
 from ..steps import Cmd, Step
 from .base import (ABS, DOMAIN, IP, NET, KUBELET_ARGS, VERSION, FilesModule, Module, ModuleError, Outcome, backup_of,
+                   ip_family, listed, per_family,
                    file_facts, plan_files, remove_files, schema, text_of, write_steps)
 from ..formats import MergeError, env_value, env_var, load_mapping, set_env_var, set_yaml_keys, to_yaml, unit_value
 
@@ -31,12 +32,7 @@ KUBELET_KIND = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletC
 
 def csv(value: str | int | list[Any]) -> str:
     """One value per family, as Kubernetes takes them: comma-separated, the primary first."""
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-def per_family(schema_: dict[str, Any]) -> dict[str, Any]:
-    """``schema_``, or a list of one per family."""
-    return {"anyOf": [schema_, {"type": "array", "items": schema_, "minItems": 1, "maxItems": 2}]}
+    return ",".join(map(str, listed(value)))
 
 
 def kubelet_settings(a: dict[str, Any]) -> dict[str, Any]:
@@ -92,8 +88,8 @@ def kube_proxy_config(a: dict[str, Any]) -> str:
 def control_plane_env(a: dict[str, Any]) -> str:
     svc, pod, sizes = csv(a["service_cidr"]), csv(a["pod_cidr"]), a["node_prefix"]
     if isinstance(sizes, list) and len(sizes) == 2:  # dual-stack: one mask size per family, by name
-        by_family = dict(zip((":" in p for p in a["pod_cidr"]), sizes))
-        mask = f"--node-cidr-mask-size-ipv4={by_family[False]} --node-cidr-mask-size-ipv6={by_family[True]}"
+        by_family = dict(zip((ip_family(p) for p in a["pod_cidr"]), sizes))
+        mask = f"--node-cidr-mask-size-ipv4={by_family[4]} --node-cidr-mask-size-ipv6={by_family[6]}"
     else:
         mask = f"--node-cidr-mask-size={csv(sizes)}"
     return HEADER + (

@@ -27,7 +27,7 @@ from ..facts import Fact, Facts, value
 from ..facts.files import Created
 from ..facts.net import Links, Addrs, Routes, Routes6, Netns
 from ..steps import Cmd
-from .base import IFNAME, IP, PODNAME, Module, ModuleError, Outcome, Part, created_by_apply, schema
+from .base import IFNAME, IP, PODNAME, Module, ip_family, listed, per_family, ModuleError, Outcome, Part, created_by_apply, schema
 
 POD_IF = "eth0"
 
@@ -40,11 +40,10 @@ def host_veth(pod: str) -> str:
 class PodsModule(Module):
     name = "pods"
     needs_commands = ("ip",)
-    _PREFIX = {"type": "integer", "minimum": 1, "maximum": 128}
     args = schema({
         "bridge": IFNAME,
-        "gateway": {"anyOf": [IP, {"type": "array", "items": IP, "minItems": 1, "maxItems": 2}]},  # one per family
-        "prefix": {"anyOf": [_PREFIX, {"type": "array", "items": _PREFIX, "minItems": 1, "maxItems": 2}]},  # as gateway
+        "gateway": per_family(IP),
+        "prefix": per_family({"type": "integer", "minimum": 1, "maximum": 128}),  # as gateway: one per family
         "mtu": {"type": "integer", "minimum": 68, "maximum": 65535},
         "pods": {"type": "array", "items": {
             "type": "object", "required": ["name", "ip"],
@@ -89,7 +88,7 @@ class PodsModule(Module):
         if name not in (facts[Netns()] or []):
             return f"pod {name} missing"
         want = pod_addresses(pod, args)
-        have = [a for a in (facts.get(Addrs(name)) or {}).get(POD_IF, []) if _family(a) in families_of(args)]
+        have = [a for a in (facts.get(Addrs(name)) or {}).get(POD_IF, []) if ip_family(a) in families_of(args)]
         if sorted(have) != sorted(want):
             return (f"pod {name} has {', '.join(a.split('/')[0] for a in have) or 'no IP'}, "
                     f"not {', '.join(a.split('/')[0] for a in want)}")
@@ -127,18 +126,18 @@ class PodsModule(Module):
         if host is None or not host.up:
             steps.append(Cmd(("ip", "link", "set", veth, "up")))
         families = families_of(args)
-        have = [a for a in (facts.get(Addrs(name)) or {}).get(POD_IF, []) if _family(a) in families] if exists else []
+        have = [a for a in (facts.get(Addrs(name)) or {}).get(POD_IF, []) if ip_family(a) in families] if exists else []
         steps += [Cmd(in_pod + ("addr", "del", a, "dev", POD_IF)) for a in have if a not in wanted]
         for address in wanted:
             if address not in have:
-                steps.append(Cmd(in_pod + ("addr", "add", address, "dev", POD_IF) + (("nodad",) if _family(address) == 6 else ())))
+                steps.append(Cmd(in_pod + ("addr", "add", address, "dev", POD_IF) + (("nodad",) if ip_family(address) == 6 else ())))
         for ifname in (POD_IF, "lo"):
             link = pod_links.get(ifname)
             if link is None or not link.up:
                 steps.append(Cmd(in_pod + ("link", "set", ifname, "up")))
         for gateway in gateways(args):
-            fact = Routes(name) if _family(gateway) == 4 else Routes6(name)
-            routes = (facts.get(fact) if exists and fact in facts else None) or []
+            fact = Routes(name) if ip_family(gateway) == 4 else Routes6(name)
+            routes = (facts.get(fact) if exists else None) or []
             if not any(r.dst in ("default", "::/0") and r.via == gateway for r in routes):
                 steps.append(Cmd(in_pod + ("route", "replace", "default", "via", gateway)))
         return steps
@@ -159,30 +158,22 @@ class PodsModule(Module):
         return Outcome(steps, (f"remove {len(steps)} pod namespace(s)/veth(s)" if steps else "no lab pods left") + note)
 
 
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _family(address: str) -> int:
-    return ipaddress.ip_interface(address).version
-
-
 def gateways(args: dict[str, Any]) -> list[str]:
     """The bridge's gateway of each family, as ``ip route`` shows them (compressed)."""
     try:
-        return [str(ipaddress.ip_address(g)) for g in _listed(args["gateway"])]
+        return [str(ipaddress.ip_address(g)) for g in listed(args["gateway"])]
     except ValueError as exc:
         raise ModuleError(f"pods: gateway: {exc}") from None
 
 
 def families_of(args: dict[str, Any]) -> list[int]:
-    return [_family(g) for g in gateways(args)]
+    return [ip_family(g) for g in gateways(args)]
 
 
 def pod_addresses(pod: dict[str, Any], args: dict[str, Any]) -> list[str]:
     """The pod's ``eth0`` addresses, one per family, with the prefix of the family's subnet."""
-    prefixes = dict(zip(families_of(args), _listed(args["prefix"])))
-    if len(prefixes) != len(_listed(args["prefix"])) or len(prefixes) != len(_listed(args["gateway"])):
+    prefixes = dict(zip(families_of(args), listed(args["prefix"])))
+    if len(prefixes) != len(listed(args["prefix"])) or len(prefixes) != len(listed(args["gateway"])):
         raise ModuleError("pods: gateway and prefix give one value per family, in the same order")
     try:
         ips = [ipaddress.ip_address(a) for a in pod.get("ips") or [pod["ip"]]]

@@ -80,7 +80,7 @@ class RoutesModule(Module):
 
 def _v6(facts: Facts) -> list[Route]:
     """The IPv6 routes, when they were asked for and the node has IPv6."""
-    six = facts.get(Routes6()) if Routes6() in facts else None
+    six = facts.get(Routes6())
     return six or []
 
 

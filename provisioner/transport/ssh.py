@@ -46,6 +46,12 @@ class LockError(HostError):
     """Another run holds the node's lock."""
 
 
+# How long a thread that waits on a node sleeps between looks when nothing wakes it. Paramiko's own
+# reader thread wakes every 0.1 s and our output loop every 0.05 s: with 100 hosts in flight those idle
+# looks were most of what the controller's CPU per node grew by from 20 to 200 nodes (bench/README.md).
+# Data, EOF and a closed channel wake a waiter at once, so this bounds only keepalives and deadlines.
+IDLE_LOOK = 1.0
+
 _APPEND = threading.Lock()  # hosts connect in parallel; their accept-new lines must not interleave
 # paramiko's transport threads log their failures (with tracebacks) through logging: without a handler of its
 # own, Python prints them to stderr, over the status line. Every failure reaches the user as one message instead.
@@ -149,6 +155,23 @@ def _send_all(chan: paramiko.Channel, data: bytes | memoryview) -> None:
         view = view[sent:]
 
 
+def _settle(transport: paramiko.Transport) -> None:
+    """An open connection's pace: a keepalive every 5 s (a dead peer shows up as a failed send), and its
+    reader thread looking at an idle socket once an IDLE_LOOK instead of ten times a second."""
+    transport.set_keepalive(5)
+    transport.sock.settimeout(IDLE_LOOK)
+
+
+def _wait(chan: paramiko.Channel, deadline: float | None) -> None:
+    """Sleep until ``chan`` has output, its EOF or its end, at most IDLE_LOOK and never past ``deadline``.
+    After EOF the channel's pipe stays readable, so the wait is then for the exit status (or the close)."""
+    left = IDLE_LOOK if deadline is None else max(0.0, min(IDLE_LOOK, deadline - time.monotonic()))
+    if chan.eof_received:
+        chan.status_event.wait(left)
+    else:
+        select.select([chan], [], [], left)
+
+
 class _Lines:
     """Lines from a channel's stdout, read as they arrive (the lock channel's answers)."""
 
@@ -164,7 +187,7 @@ class _Lines:
         elif deadline is not None and time.monotonic() > deadline:
             raise TimeoutError("the node did not answer in time")
         else:
-            select.select([self.chan], [], [], 0.05)
+            _wait(self.chan, deadline)
         return True
 
     def marked(self, nonce: str, wait: float | None) -> str | None:
@@ -259,7 +282,7 @@ class SSHTransport:
             self.conn.connect_kwargs.update(banner_timeout=min(30, limit * 3), auth_timeout=min(30, limit * 3))
             try:
                 self._open_once()
-                self.conn.client.get_transport().set_keepalive(5)  # a dead peer shows up as a failed send
+                _settle(self.conn.client.get_transport())
                 return
             except _Retryable as exc:
                 left = self._left()
@@ -278,7 +301,7 @@ class SSHTransport:
             jc.connect_kwargs.update(banner_timeout=self.conn.connect_kwargs.get("banner_timeout", 30),
                                      auth_timeout=self.conn.connect_kwargs.get("auth_timeout", 30))
             self._open_checked(jc, label, f"{label}: its host key")
-            jc.client.get_transport().set_keepalive(5)
+            _settle(jc.client.get_transport())
         try:
             chan = jc.client.get_transport().open_channel(
                 "direct-tcpip", (self.node.address, self.node.port), ("127.0.0.1", 0), timeout=self.conn.connect_timeout)
@@ -427,7 +450,7 @@ class SSHTransport:
             else:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError
-                select.select([chan], [], [], 0.05)
+                _wait(chan, deadline)
 
     @contextlib.contextmanager
     def lock(self, path: str, timeout: float, facts_script: str | None = None,
