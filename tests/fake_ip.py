@@ -189,5 +189,24 @@ def neigh(s, space, ns, verb, rest, details):
     fail(f"fake ip: unsupported neigh {verb}")
 
 
+def batch(argv: list[str]) -> None:
+    """``ip [-n NS] -batch -``: each line of stdin is one command (with the options before -batch); the first that
+    fails ends the batch, as ip's does ("Command failed -:LINE")."""
+    at = argv.index("-batch")
+    if argv[at + 1:] != ["-"]:
+        fail("fake ip: -batch reads only stdin (-batch -)")
+    for n, line in enumerate(sys.stdin.read().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            main(argv[:at] + line.split())
+        except SystemExit as exc:
+            if exc.code:
+                fail(f"Command failed -:{n}", 1)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if "-batch" in sys.argv[1:]:
+        batch(sys.argv[1:])
+    else:
+        main(sys.argv[1:])

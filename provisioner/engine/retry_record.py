@@ -49,7 +49,7 @@ def _record(path: Path, inventory: Path, mode: str, results: list[HostResult]) -
         return  # a read-only inventory directory must not fail the run; --retry-failed will say so
     try:
         with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(doc, indent=2) + "\n")
+            fh.write(json.dumps(doc) + "\n")  # indent would use json's pure-Python encoder: quadratic in hosts, as each host rewrites it
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):

@@ -52,7 +52,8 @@ class LockError(HostError):
 # Data, EOF and a closed channel wake a waiter at once, so this bounds only keepalives and deadlines.
 IDLE_LOOK = 1.0
 
-_APPEND = threading.Lock()  # hosts connect in parallel; their accept-new lines must not interleave
+_APPEND = threading.Lock()
+_PARSING = threading.Lock()  # hosts connect in parallel; their accept-new lines must not interleave
 # paramiko's transport threads log their failures (with tracebacks) through logging: without a handler of its
 # own, Python prints them to stderr, over the status line. Every failure reaches the user as one message instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -132,7 +133,8 @@ def trusted_keys(keys: paramiko.HostKeys, path: Path, names: list[str]) -> Known
         stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
     except OSError:
         stamp = None
-    shared, found = _parsed(str(path), stamp)
+    with _PARSING:  # hosts connect at once: the first parses, the rest wait for it instead of parsing too
+        shared, found = _parsed(str(path), stamp)
     for name in names:
         for keytype, key in (shared.lookup(name) or {}).items():
             keys.add(name, keytype, key)

@@ -183,6 +183,31 @@ def test_routes_reverse_only_ours():
     assert cmds(MODULES["routes"].reverse(RT, facts)) == ["ip route del 10.244.2.0/24 proto 147"]
 
 
+def test_many_routes_go_in_one_ip_batch_and_reset_removes_them_the_same_way():
+    """A mesh of many nodes: one `ip -batch -` (one process, one step) instead of a command per route."""
+    many = {"routes": [{"dst": f"10.244.{i}.0/24", "via": f"192.168.56.{10 + i}"} for i in range(2, 12)]}
+    o = MODULES["routes"].plan(many, {Routes(): [route("10.244.99.0/24", "192.168.56.99")]})
+    (step,) = o.steps
+    assert step.argv == ("ip", "-batch", "-")
+    assert step.stdin.splitlines() == [f"route replace 10.244.{i}.0/24 via 192.168.56.{10 + i} proto 147"
+                                       for i in range(2, 12)] + ["route del 10.244.99.0/24 proto 147"]
+    assert len(o.parts) == 11  # graph --live still sees each route
+    have = [route(f"10.244.{i}.0/24", f"192.168.56.{10 + i}") for i in range(2, 12)] + [route("10.50.0.0/16", "192.168.56.1", "boot")]
+    (gone,) = MODULES["routes"].reverse(many, {Routes(): have}).steps
+    assert gone.stdin.splitlines() == [f"route del 10.244.{i}.0/24 proto 147" for i in range(2, 12)]
+    few = MODULES["routes"].plan({"routes": many["routes"][:8]}, {Routes(): []})
+    assert [s.argv[:3] for s in few.steps] == [("ip", "route", "replace")] * 8  # as the manual steps write them
+
+
+def test_ip_batch_takes_only_words_that_split_back_the_same():
+    from provisioner.modules.routes import route_steps
+    assert route_steps([("route", "del", "10.0.0.0/8")] * 9)[0].stdin.count("\n") == 9
+    with pytest.raises(ModuleError, match="cannot go through ip -batch"):
+        route_steps([("route", "del", "10.0.0.0/8 dev x")] * 9)
+    with pytest.raises(ModuleError, match="cannot go through ip -batch"):
+        route_steps([("route", "del", "10.0.0.0/8\nlink del eth0")] * 9)
+
+
 # -- pods -------------------------------------------------------------------
 PODS = {"bridge": "v-net-0", "gateway": "10.244.1.1", "prefix": 24,
         "pods": [{"name": "web", "ip": "10.244.1.2"}, {"name": "cnipod", "ip": "10.244.1.3", "via": "cni"}]}

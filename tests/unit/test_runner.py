@@ -6,6 +6,7 @@ one exec for facts, one for apply, a converged node answering the next run
 with one exec, and failures reported at the step where they happened.
 """
 
+import ipaddress
 import json
 import re
 
@@ -53,6 +54,25 @@ def test_apply_fresh_node_is_two_execs_and_converges(base_inventory, tmp_path):
     (res,), _ = run(base_inventory, "apply", {"node2": again})
     assert len(again.scripts) == 1 and res.count("ok") == 5, [(t.name, t.reason, t.error) for t in res.tasks]
     assert again.locks == ["/run/provisioner.lock"]  # the facts ran inside the lock's exec
+
+
+def test_a_mesh_of_many_nodes_gets_its_routes_in_one_ip_batch_and_reset_takes_them_away(base_inventory, tmp_path):
+    from dataclasses import replace
+    extra = [replace(base_inventory.nodes[0], name=f"node{i}", address=f"192.168.56.{10 + i}",
+                     ips=(ipaddress.ip_address(f"192.168.56.{10 + i}"),),
+                     pod_subnets=(ipaddress.ip_network(f"10.244.{i}.0/24"),))
+             for i in range(4, 14)]
+    inv = replace(base_inventory, nodes=base_inventory.nodes + tuple(extra))
+    node = ShellNode(tmp_path)
+    (res,), _ = run(inv, "apply", {"node2": node})
+    assert not res.failed, [t.error for t in res.tasks]
+    assert node.scripts[1].count("ip -batch -") == 1 and "ip route replace" not in node.scripts[1]
+    routes = {r["dst"] for r in node.network()["ns"][""]["routes"] if r["protocol"] == "147"}
+    assert routes == {"10.244.1.0/24", "10.244.3.0/24"} | {f"10.244.{i}.0/24" for i in range(4, 14)}
+    again = ShellNode.__new__(ShellNode)
+    again.__dict__.update(node.__dict__, scripts=[], locks=[])
+    (res,), _ = run(inv, "reset", {"node2": again})
+    assert not res.failed and not [r for r in again.network()["ns"][""]["routes"] if r["protocol"] == "147"]
 
 
 def test_the_boot_unit_makes_again_what_apply_made_after_a_reboot(base_inventory, tmp_path):
