@@ -23,7 +23,7 @@ from ..facts.system import IptablesRules, SystemdUnit
 from ..inventory.model import Endpoint, Service, ServicePort
 from ..service_rules import JUMPS, PREFIX, filter_rules, nat_rules, restore_text
 from ..steps import Cmd
-from .base import IP, Module, ModuleError, Outcome, schema
+from .base import IP, Module, ModuleError, Outcome, Part, schema
 
 JUMP_COMMENT = "provisioner services"
 _PORT = {"type": "object", "additionalProperties": False, "required": ["port", "target_port", "protocol"],
@@ -50,6 +50,11 @@ def _same(lines: list[str]) -> list[str]:
     with eleven decimals (0.33333333349 for 1/3)."""
     return sorted(re.sub(r"--probability ([0-9.]+)", lambda m: f"--probability {float(m.group(1)):.6f}", x)
                   for x in lines)
+
+
+def _of(rules: list[str], service: Service) -> list[str]:
+    """The rules of one service: each carries ``namespace/name:port`` in its comment."""
+    return [x for x in rules if f'--comment "{service.key}:' in x]
 
 
 def jump_rule(table: str, builtin: str, ours: str) -> str:
@@ -91,6 +96,7 @@ class ServicesModule(Module):
             raise ModuleError("iptables-save could not read the tables (is iptables installed and usable here?)")
         stale: dict[str, list[str]] = {}
         differs = False
+        parts: list[Part] = []
         for table, (chains, rules) in wanted.items():
             have = current[table] or []
             have_chains = [x[1:].split()[0] for x in have if x.startswith(":")]
@@ -98,6 +104,9 @@ class ServicesModule(Module):
             stale[table] = [c for c in have_chains if c not in chains]
             if sorted(have_chains) != sorted(chains) or _same(have_rules) != _same(rules):
                 differs = True
+                for sv in services:  # which services' rules are off (graph --live puts it on them)
+                    if _same(_of(have_rules, sv)) != _same(_of(rules, sv)) and all(x.name != sv.key for x in parts):
+                        parts.append(Part("service", sv.key, f"{sv.key}: its {table} rules are missing or differ here"))
         if differs:
             steps.append(Cmd(("iptables-restore", "--noflush"), stdin=restore_text(services, stale)))
         for table, jumps in JUMPS.items():
@@ -108,7 +117,9 @@ class ServicesModule(Module):
         listed = ", ".join(f"{s.key} {s.cluster_ip}" for s in services) or "none"
         if not steps:
             return Outcome(reason=f"service rules already in place: {listed}")
-        return Outcome(steps, f"service rules for {listed}")
+        if len(steps) > int(differs):
+            parts.append(Part("services", "jumps", "the jumps into the PROV chains are missing here"))
+        return Outcome(steps, f"service rules for {listed}", parts=parts)
 
     def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
         steps: list[Cmd] = []

@@ -178,6 +178,7 @@ def test_the_module_applies_once_changes_nothing_after_and_reset_leaves_no_rule(
         subprocess.run(enter + ["iptables", "-t", "nat", "-D", *shlex.split(victim[3:])], check=True)
         mend = m.plan(args, facts())
         assert [s.argv[0] for s in mend.steps] == ["iptables-restore"]
+        assert [(p.kind, p.name) for p in mend.parts] == [("service", victim.split('"')[1].split(":")[0])]  # graph --live
         run(mend)
         assert not m.plan(args, facts()).changed
         fewer = {**args, "services": args["services"][:1]}  # a service left out: its chains go
@@ -197,3 +198,18 @@ def test_a_node_with_kube_proxy_is_left_to_it(write):
 
     o = MODULES["services"].plan(module_args(load_inventory(write(SERVICES))), {SystemdUnit("kube-proxy"): True})
     assert not o.changed and "kube-proxy is installed on this node" in o.reason
+
+
+def test_graph_draws_each_service_once_with_an_edge_to_each_endpoint(write):
+    from provisioner import graph
+    inv = load_inventory(write(SERVICES))
+    g = graph.plan_graph(inv)
+    web = next(n for n in g["nodes"] if n["id"] == "service:default/web")
+    assert web["kind"] == "service" and "80/TCP→8080" in web["label"] and "53/UDP" in web["label"]
+    ends = {e["to"] for e in g["edges"] if e["kind"] == "endpoint" and e["from"] == "service:default/web"}
+    assert ends == {f"pod:{n.name}:web" for n in inv.nodes if any(p.name == "web" for p in n.pods)}
+    empty = next(n for n in g["nodes"] if n["id"] == "service:default/empty")
+    assert "no endpoints: refused" in empty["label"]
+    one_node = graph.plan_graph(inv, [inv.nodes[0].name])  # --limit: no edge to a pod not drawn
+    assert all(e["to"].startswith(f"pod:{inv.nodes[0].name}:") for e in one_node["edges"] if e["kind"] == "endpoint")
+    graph.to_dot(g, "t").source  # every kind has a shape
