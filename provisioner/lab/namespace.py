@@ -367,9 +367,12 @@ def start_dns(lab: str) -> None:
     log_path = state / "dns.log"
     log_path.write_text("")
     log = open(log_path, "a")
+    # run from the directory holding this very package: `-m` looks in the working directory first, where another
+    # checkout's provisioner/ may lie
+    home = Path(__file__).resolve().parents[2]
     subprocess.Popen(["ip", "netns", "exec", f"{lab}-{where['node']}", sys.executable, "-m", "provisioner.lab.dns",
                       where["inventory"], where["address"], str(log_path)],
-                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)
     log.close()
     if not _wait(lambda: "answering" in log_path.read_text(), START_SECONDS):
         raise LabError(f"the lab's DNS server did not start on {where['address']}: {log_path.read_text().strip()}")
