@@ -98,8 +98,13 @@ def restore_text(services: Sequence[Service], stale: dict[str, list[str]] | None
     """The input of ``iptables-restore --noflush``: each table's chains declared (emptied) and filled again,
     and ``stale`` chains of ours ({table: [chain]}) no longer wanted, emptied and deleted, in one commit per
     table: a reader never sees half of it."""
+    return restore_of({"nat": nat_rules(services), "filter": filter_rules(services)}, stale)
+
+
+def restore_of(wanted: dict[str, tuple[list[str], list[str]]], stale: dict[str, list[str]] | None = None) -> str:
+    """:func:`restore_text` of any ``{table: (chains, rules)}``."""
     out = []
-    for table, (chains, rules) in (("nat", nat_rules(services)), ("filter", filter_rules(services))):
+    for table, (chains, rules) in wanted.items():
         gone = [c for c in (stale or {}).get(table, []) if c not in chains]
         out.append(f"*{table}")
         out += [f":{c} - [0:0]" for c in chains + gone]
@@ -107,6 +112,53 @@ def restore_text(services: Sequence[Service], stale: dict[str, list[str]] | None
         out += [f"-X {c}" for c in gone]
         out.append("COMMIT")
     return "\n".join(out) + "\n"
+
+
+# -- ipvs mode -------------------------------------------------------------------
+IPVS_LINK = "prov-ipvs0"  # the dummy link holding the cluster IPs (kube-proxy's is kube-ipvs0)
+
+
+def _hostport(address: object, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in str(address) else f"{address}:{port}"
+
+
+def ipvs_services(services: Sequence[Service]) -> dict[str, list[str]]:
+    """``{"-t VIP:PORT": [lines]}``: each virtual service (round robin) and its real servers (masquerading,
+    weight 1), as ``ipvsadm-save -n`` prints them. A service without endpoints has none: its cluster IP is
+    still on IPVS_LINK, so a connection to it is refused by the node itself."""
+    out: dict[str, list[str]] = {}
+    for s in services:
+        if not s.endpoints:
+            continue
+        for p in s.ports:
+            key = f"{'-t' if p.protocol == 'TCP' else '-u'} {_hostport(s.cluster_ip, p.port)}"
+            out[key] = [f"-A {key} -s rr"] + [f"-a {key} -r {_hostport(e.ip, p.target_port)} -m -w 1" for e in s.endpoints]
+    return out
+
+
+def ipvs_key(line: str) -> str | None:
+    """The virtual service a ``ipvsadm-save -n`` line belongs to (``-t VIP:PORT``), or None."""
+    words = line.split()
+    return f"{words[1]} {words[2]}" if len(words) >= 3 and words[0] in ("-A", "-a") and words[1] in ("-t", "-u") else None
+
+
+def ipvs_vip(key: str) -> str:
+    """``-t 10.96.0.5:80`` → ``10.96.0.5``; ``-u [fd00::5]:53`` → ``fd00::5``."""
+    where = key.split()[1]
+    return where[1:where.index("]")] if where.startswith("[") else where.rsplit(":", 1)[0]
+
+
+def ipvs_nat_rules(services: Sequence[Service]) -> tuple[list[str], list[str]]:
+    """The nat table in ipvs mode: a pod that reaches itself through a service is masqueraded (its answer must come
+    back through IPVS), as kube-proxy's KUBE-LOOP-BACK set does; nothing else is NATed."""
+    rules, seen = [], set()
+    for s in services:
+        for e in s.endpoints:
+            if e.ip not in seen:
+                seen.add(e.ip)
+                rules.append(f"-A {POSTROUTING} -s {_ip(e.ip, e.ip.version)} -d {_ip(e.ip, e.ip.version)} -m comment "
+                             f'--comment "{port_key(s, s.ports[0])} hairpin" -j MASQUERADE')
+    return [POSTROUTING], rules
 
 
 def endpoint_text(e: Endpoint) -> str:

@@ -97,3 +97,19 @@ class IptablesRules(Fact[list[str] | None]):
         return [line for line in stdout.splitlines()
                 if line.startswith(f":{self.prefix}") or line.startswith(f"-A {self.prefix}")
                 or (line.startswith("-A ") and (mine in line))]
+
+
+@dataclass(frozen=True)
+class IpvsRules(Fact[list[str] | None]):
+    """``ipvsadm -S -n`` lines (virtual services and real servers); ``[]`` where IPVS is not loaded (never loaded
+    by looking: ipvsadm would modprobe it); None where ipvsadm is missing or fails."""
+
+    def command(self) -> str:
+        return "if [ -e /proc/net/ip_vs ]; then ipvsadm -S -n; else echo no-ipvs; fi"
+
+    def process(self, stdout: str, rc: int) -> list[str] | None:
+        if rc != 0:
+            return None
+        if stdout.strip() == "no-ipvs":
+            return []
+        return [line.strip() for line in stdout.splitlines() if line.strip().startswith(("-A ", "-a "))]

@@ -91,7 +91,7 @@ class Listener:
 class Ask:
     """One question a pod asks, and what it got (one answer per time)."""
 
-    kind: str          # "ip", "name", "spread", "refused", "resolve", "pod-name"
+    kind: str          # "ip", "name", "spread", "refused", "resolve", "pod-name", "dns-probe"
     service: str       # namespace/name (or the pod name asked for)
     host: str          # address or name asked
     port: int = 0
@@ -101,7 +101,7 @@ class Ask:
     answers: list[str] = field(default_factory=list)
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": "resolve" if self.kind in ("resolve", "pod-name") else "ask", "host": self.host,
+        return {"kind": "resolve" if self.kind in ("resolve", "pod-name", "dns-probe") else "ask", "host": self.host,
                 "port": self.port, "proto": self.protocol, "times": self.times, "wait": WAIT}
 
 
@@ -184,6 +184,8 @@ def asks(inv: Inventory, services: list[Service], node: Node, pods: dict[str, st
                                 spread_times(len(s.endpoints), askers)))
                 mine.append(Ask("name", s.key, f"{s.name}.{s.namespace}", p.port, p.protocol))
         if k == 0:
+            probe = service_fqdn("kube-dns", "kube-system", domain)  # is a cluster DNS there at all?
+            mine.append(Ask("dns-probe", "kube-system/kube-dns", probe, want=str(inv.cluster.dns_ip)))
             mine += [Ask("resolve", s.key, service_fqdn(s.name, s.namespace, domain), want=str(s.cluster_ip))
                      for s in services]
             if peer_pod:

@@ -30,7 +30,7 @@ def test_services_by_hand_answer_by_ip_and_by_name_and_reset_leaves_no_rule(make
     lab = make_lab(3)
     with_services(lab)
     p = lab.provision("apply", check=True)
-    assert "service rules for default/web" in p.stdout, p.stdout
+    assert "service rules (iptables mode) for default/web" in p.stdout, p.stdout
     listed = lab.node_sh("node1", "iptables -t nat -L -n | grep default/web")  # the manual procedure's look
     assert "default/web:http cluster IP" in listed and "statistic mode random probability 0.33333333349" in listed
     assert "shop/api" in lab.node_sh("node3", "iptables -t nat -L -n")

@@ -48,6 +48,7 @@ def test_the_first_pod_asks_more_and_every_pod_asks_each_port(base_inventory):
     assert ("refused", "10.96.3.5", 80) in kinds and ("ip", "10.96.3.4", 80) in kinds and ("ip", "10.96.3.4", 53) in kinds
     assert ("name", "web.default", 80) in kinds and ("resolve", "web.default.svc.cluster.local", 0) in kinds
     assert ("pod-name", "10-244-9-9.default.pod.cluster.local", 0) in kinds
+    assert ("dns-probe", "kube-dns.kube-system.svc.cluster.local", 0) in kinds
     for other in rest:
         assert sorted(a.kind for a in by_pod[other]) == ["ip", "ip"]
 

@@ -213,3 +213,107 @@ def test_graph_draws_each_service_once_with_an_edge_to_each_endpoint(write):
     one_node = graph.plan_graph(inv, [inv.nodes[0].name])  # --limit: no edge to a pod not drawn
     assert all(e["to"].startswith(f"pod:{inv.nodes[0].name}:") for e in one_node["edges"] if e["kind"] == "endpoint")
     graph.to_dot(g, "t").source  # every kind has a shape
+
+
+# -- ipvs mode ------------------------------------------------------------------
+def ipvs_facts(nat=None, filt=None, ipvs=None, links=None, addrs=None, created=(), missing=(), loaded=False, ct=None):
+    from provisioner.facts.files import Created, Exists, Sysctl
+    from provisioner.facts.net import Addrs, Links
+    from provisioner.facts.system import Commands, IptablesRules, IpvsRules, SystemdUnit
+    return {SystemdUnit("kube-proxy"): False, IptablesRules("nat"): nat or [], IptablesRules("filter"): filt or [],
+            IpvsRules(): ipvs if ipvs is not None else [], Links(): links or {}, Addrs(): addrs or {},
+            Created(): frozenset(created), Commands(("ipvsadm", "ipvsadm-restore")): frozenset(missing),
+            Exists("/proc/net/ip_vs"): loaded, Sysctl("net.ipv4.vs.conntrack"): ct}
+
+
+def test_ipvs_mode_makes_a_dummy_link_virtual_services_and_the_hairpin_masquerade(write):
+    from provisioner.modules import MODULES
+    inv = load_inventory(write(SERVICES))
+    args = {**module_args(inv), "mode": "ipvs"}
+    o = MODULES["services"].plan(args, ipvs_facts())
+    shown = [s.show() for s in o.steps]
+    assert shown[:3] == ["modprobe ip_vs", "printf '%s\\n' 1 > /proc/sys/net/ipv4/vs/conntrack",
+                         "ip link add prov-ipvs0 type dummy"]
+    assert o.steps[2].creates == ("link", "prov-ipvs0")  # reset takes away only a link apply made
+    web, api, empty = inv.services
+    assert f"ip addr add {empty.cluster_ip}/32 dev prov-ipvs0" in shown  # no endpoints: refused by the node itself
+    (ipvs,) = [s for s in o.steps if s.argv == ("ipvsadm-restore",)]
+    lines = ipvs.stdin.splitlines()
+    assert f"-A -t {web.cluster_ip}:80 -s rr" in lines and f"-A -u {web.cluster_ip}:53 -s rr" in lines
+    assert [x for x in lines if x.startswith(f"-a -t {web.cluster_ip}:80 ")] == [
+        f"-a -t {web.cluster_ip}:80 -r {e.ip}:8080 -m -w 1" for e in web.endpoints]
+    assert not any(str(empty.cluster_ip) in x for x in lines)
+    (restore,) = [s for s in o.steps if s.argv[0] == "iptables-restore"]
+    assert "MASQUERADE" in restore.stdin and "PROV-SERVICES" not in restore.stdin and "DNAT" not in restore.stdin
+    assert shown[-1] == "iptables -t nat -I POSTROUTING 1 -m comment --comment 'provisioner services' -j PROV-POSTROUTING"
+    assert "PROV-SERVICES" not in " ".join(shown)
+
+
+def test_ipvs_mode_settles_mends_one_service_and_reset_removes_only_ours(write):
+    from provisioner.facts.values import Link
+    from provisioner.modules import MODULES
+    from provisioner import service_rules as sr
+    inv = load_inventory(write(SERVICES))
+    args = {**module_args(inv), "mode": "ipvs"}
+    web, api, empty = inv.services
+    lines = [x for block in sr.ipvs_services(inv.services).values() for x in block]
+    chains, nat = sr.ipvs_nat_rules(inv.services)
+    have_nat = [f":{c} - [0:0]" for c in chains] + nat + [
+        '-A POSTROUTING -m comment --comment "provisioner services" -j PROV-POSTROUTING']
+    foreign = ["-A -t 10.0.0.1:80 -s wlc", "-a -t 10.0.0.1:80 -r 10.0.0.9:80 -g -w 1"]  # someone else's IPVS
+    settled = dict(nat=have_nat, ipvs=list(reversed(lines)) + foreign, loaded=True, ct="1",
+                   links={"prov-ipvs0": Link(kind="dummy")}, created=[("link", "prov-ipvs0")],
+                   addrs={"prov-ipvs0": [f"{s.cluster_ip}/32" for s in inv.services]})
+    again = MODULES["services"].plan(args, ipvs_facts(**settled))
+    assert not again.changed, [s.show() for s in again.steps]
+    lost = dict(settled, ipvs=[x for x in settled["ipvs"] if not x.startswith(f"-a -t {api.cluster_ip}:443")])
+    mend = MODULES["services"].plan(args, ipvs_facts(**lost))
+    (step,) = mend.steps
+    assert step.stdin.splitlines() == [f"-D -t {api.cluster_ip}:443", f"-A -t {api.cluster_ip}:443 -s rr",
+                                       f"-a -t {api.cluster_ip}:443 -r {api.endpoints[0].ip}:443 -m -w 1"]
+    assert [(p.kind, p.name) for p in mend.parts] == [("service", "shop/api")]
+    gone = MODULES["services"].reverse(args, ipvs_facts(**settled))
+    shown = [s.show() for s in gone.steps]
+    assert shown[0].startswith("ipvsadm-restore") and "10.0.0.1" not in gone.steps[0].stdin
+    assert sorted(gone.steps[0].stdin.splitlines()) == sorted(f"-D {k}" for k in sr.ipvs_services(inv.services))
+    assert "ip link del prov-ipvs0" in shown
+    not_ours = MODULES["services"].reverse(args, ipvs_facts(**dict(settled, created=[])))
+    assert "ip link del prov-ipvs0" not in [s.show() for s in not_ours.steps]  # a link apply did not record making
+
+
+def test_from_iptables_mode_to_ipvs_the_old_chains_go_after_their_jumps(write):
+    from provisioner.modules import MODULES
+    from provisioner import service_rules as sr
+    inv = load_inventory(write(SERVICES))
+    nat_chains, nat = sr.nat_rules(inv.services)
+    f_chains, filt = sr.filter_rules(inv.services)
+    jumps = {t: [f'-A {b} -m comment --comment "provisioner services" -j {c}' for b, c in sr.JUMPS[t]] for t in sr.JUMPS}
+    facts = ipvs_facts(nat=[f":{c} - [0:0]" for c in nat_chains] + nat + jumps["nat"],
+                       filt=[f":{c} - [0:0]" for c in f_chains] + filt + jumps["filter"], loaded=True, ct="1")
+    o = MODULES["services"].plan({**module_args(inv), "mode": "ipvs"}, facts)
+    shown = [s.show() for s in o.steps]
+    first_restore = next(i for i, s in enumerate(o.steps) if s.argv[0] == "iptables-restore")
+    deletes = [i for i, x in enumerate(shown) if x.startswith("iptables -t") and " -D " in x]
+    assert len(deletes) == 4 and max(deletes) < first_restore  # PREROUTING, OUTPUT (nat); FORWARD, OUTPUT (filter)
+    assert "-X PROV-SERVICES" in o.steps[first_restore].stdin
+    back = MODULES["services"].plan(module_args(inv), ipvs_facts(
+        ipvs=[x for b in sr.ipvs_services(inv.services).values() for x in b], created=[("link", "prov-ipvs0")],
+        links={"prov-ipvs0": __import__("provisioner.facts.values", fromlist=["Link"]).Link(kind="dummy")},
+        addrs={"prov-ipvs0": [f"{s.cluster_ip}/32" for s in inv.services]}))
+    assert [s.argv[0] for s in back.steps[:2]] == ["ipvsadm-restore", "ip"]  # ipvs mode's leftovers go first
+
+
+def test_ipvs_mode_without_ipvsadm_says_what_to_install(write):
+    from provisioner.modules import MODULES
+    with pytest.raises(Exception, match=r"ipvs mode needs ipvsadm, ipvsadm-restore on the node \(Debian: apt install ipvsadm\)"):
+        MODULES["services"].plan({**module_args(load_inventory(write(SERVICES))), "mode": "ipvs"},
+                                 ipvs_facts(missing=("ipvsadm", "ipvsadm-restore")))
+
+
+def test_the_ipvs_fact_never_loads_ipvs_by_looking():
+    from provisioner.facts.system import IpvsRules
+    f = IpvsRules()
+    assert f.command().startswith("if [ -e /proc/net/ip_vs ]")
+    assert f.process("no-ipvs\n", 0) == [] and f.process("", 127) is None
+    assert f.process("-A -t 10.96.0.5:80 -s rr\n-a -t 10.96.0.5:80 -r 10.244.1.2:80 -m -w 1\n", 0) == [
+        "-A -t 10.96.0.5:80 -s rr", "-a -t 10.96.0.5:80 -r 10.244.1.2:80 -m -w 1"]
