@@ -3,10 +3,11 @@
 1. **serve**: every endpoint pod of the node listens on its target port (TCP or UDP) for a while, and
    answers each connection (datagram) with ``NODE/POD PEER``: who answered, and the address it saw the
    client come from;
-2. **ask**: every pod of every node asks each service once by its cluster IP; each node's first pod also
-   asks each service by name (``NAME.NAMESPACE``, through the search path of resolv.conf), resolves its
-   full name and one pod name, asks each service SPREAD times by IP (across the cluster every endpoint must
-   answer), and asks each service without endpoints, which must be refused at once, not time out;
+2. **ask**: every pod of every node asks each service once by its cluster IP and once by name
+   (``NAME.NAMESPACE``, through the search path of resolv.conf; only where a cluster DNS answers for
+   kube-dns.kube-system); each node's first pod also resolves each full name and one pod name, asks each
+   service SPREAD times by IP (across the cluster every endpoint must answer), and asks each service
+   without endpoints, which must be refused at once, not time out;
 3. **stop**: the listeners are stopped (they also end by themselves after LIFETIME seconds).
 
 The scripts are built here (pure: inputs in, text out); values reach the node as quoted arguments, and the
@@ -25,7 +26,7 @@ from ..inventory import Inventory, Node
 from ..inventory.model import Service
 from ..shell import quote
 
-LIFETIME = 120    # seconds a listener lives at most (verify stops them sooner)
+LIFETIME = 600    # seconds a listener lives at most (verify stops them when it is done)
 WAIT = 3          # seconds an ask waits for an answer: "refused" comes at once, a hang takes this long
 SERVE_DIR = "/tmp/.provision-verify-svc."  # mktemp -d adds a random suffix
 
@@ -73,9 +74,16 @@ ASK = ("import socket,sys,json\n"
        "  return ','.join(sorted({a[4][0] for a in socket.getaddrinfo(c['host'],None)}))\n"
        " except socket.gaierror as e:\n"
        "  return 'noname' if e.errno==socket.EAI_NONAME else 'dns-silent' if e.errno==socket.EAI_AGAIN else 'dns-error'\n"
+       "dns=True\n"
        "for i,c in enumerate(json.loads(sys.argv[1])):\n"
        " for _ in range(c.get('times',1)):\n"
-       "  print('answer',i,resolve(c) if c['kind']=='resolve' else ask(c),flush=True)\n")
+       "  if c['kind']=='dns-probe':\n"
+       "   got=resolve(c);dns=got==c['want']\n"
+       "  elif c['named'] and not dns:\n"
+       "   got='no-dns'\n"
+       "  else:\n"
+       "   got=resolve(c) if c['kind']=='resolve' else ask(c)\n"
+       "  print('answer',i,got,flush=True)\n")
 
 
 @dataclass(frozen=True)
@@ -101,8 +109,9 @@ class Ask:
     answers: list[str] = field(default_factory=list)
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": "resolve" if self.kind in ("resolve", "pod-name", "dns-probe") else "ask", "host": self.host,
-                "port": self.port, "proto": self.protocol, "times": self.times, "wait": WAIT}
+        kind = "dns-probe" if self.kind == "dns-probe" else "resolve" if self.kind in ("resolve", "pod-name") else "ask"
+        return {"kind": kind, "host": self.host, "port": self.port, "proto": self.protocol, "times": self.times,
+                "wait": WAIT, "want": self.want, "named": self.kind in ("name", "resolve", "pod-name")}
 
 
 def checked(inv: Inventory, hosts: list[str]) -> tuple[list[Service], dict[str, str]]:
@@ -170,6 +179,7 @@ def asks(inv: Inventory, services: list[Service], node: Node, pods: dict[str, st
     domain = inv.cluster.domain
     out: dict[str, list[Ask]] = {}
     named = [p for p in node.pods if pods.get(p.name)]
+    probe = service_fqdn("kube-dns", "kube-system", domain)
     for k, pod in enumerate(named):
         mine = out.setdefault(pod.name, [])
         for s in services:
@@ -182,10 +192,11 @@ def asks(inv: Inventory, services: list[Service], node: Node, pods: dict[str, st
             if k == 0:
                 mine.append(Ask("spread", s.key, str(s.cluster_ip), p.port, p.protocol,
                                 spread_times(len(s.endpoints), askers)))
-                mine.append(Ask("name", s.key, f"{s.name}.{s.namespace}", p.port, p.protocol))
+        # names last, after a probe: is a cluster DNS there at all? (without one, each name would wait it out)
+        mine.append(Ask("dns-probe", "kube-system/kube-dns", probe, want=str(inv.cluster.dns_ip)))
+        mine += [Ask("name", s.key, f"{s.name}.{s.namespace}", s.ports[0].port, s.ports[0].protocol)
+                 for s in services if s.endpoints]
         if k == 0:
-            probe = service_fqdn("kube-dns", "kube-system", domain)  # is a cluster DNS there at all?
-            mine.append(Ask("dns-probe", "kube-system/kube-dns", probe, want=str(inv.cluster.dns_ip)))
             mine += [Ask("resolve", s.key, service_fqdn(s.name, s.namespace, domain), want=str(s.cluster_ip))
                      for s in services]
             if peer_pod:
@@ -201,7 +212,8 @@ def ask_script(by_pod: dict[str, list[Ask]]) -> str:
     lines = []
     for pod, mine in by_pod.items():
         if mine:
-            lines.append(f"echo pod {q(pod)}; ip netns exec {q(pod)} python3 -c {q(ASK)} "
+            # a resolver that gives up soon (glibc's default is 5 s, twice, per nameserver): an answer is quick
+            lines.append(f"echo pod {q(pod)}; RES_OPTIONS='timeout:2 attempts:1' ip netns exec {q(pod)} python3 -c {q(ASK)} "
                          f"{q(json.dumps([a.spec() for a in mine]))} || echo failed {q(pod)}")
     return "\n".join(lines) + "\n"
 

@@ -50,7 +50,7 @@ def test_the_first_pod_asks_more_and_every_pod_asks_each_port(base_inventory):
     assert ("pod-name", "10-244-9-9.default.pod.cluster.local", 0) in kinds
     assert ("dns-probe", "kube-dns.kube-system.svc.cluster.local", 0) in kinds
     for other in rest:
-        assert sorted(a.kind for a in by_pod[other]) == ["ip", "ip"]
+        assert [a.kind for a in by_pod[other]] == ["ip", "ip", "dns-probe", "name"]  # names after the probe
 
 
 def test_spread_asks_enough_that_a_missed_endpoint_is_a_real_fault():
@@ -97,5 +97,10 @@ def test_the_python_of_the_asks_and_the_listener_run(tmp_path):
         assert lines[0] == "answer 0 node1/web 127.0.0.1" and lines[1] == "answer 1 refused"
         assert lines[2].startswith("answer 2 ") and "127.0.0.1" in lines[2]
         assert lines[3:] == ["answer 3 node1/web 127.0.0.1"] * 2
+        # no cluster DNS (the probe's answer is not the one wanted): the names after it are not waited for
+        specs = [sc.Ask("dns-probe", "k", "localhost", want="192.0.2.1").spec(), sc.Ask("resolve", "k", "localhost").spec(),
+                 sc.Ask("name", "k", "localhost", port).spec(), sc.Ask("ip", "k", "127.0.0.1", port).spec()]
+        out = subprocess.run([sys.executable, "-c", sc.ASK, json.dumps(specs)], capture_output=True, text=True, timeout=30).stdout
+        assert out.splitlines()[1:] == ["answer 1 no-dns", "answer 2 no-dns", "answer 3 node1/web 127.0.0.1"]
     finally:
         srv.kill()

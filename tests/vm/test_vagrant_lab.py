@@ -64,7 +64,17 @@ class VMLab:
         return p
 
     def json(self, *args: str) -> dict:
-        return json.loads(self.provision(*args, "--json").stdout)
+        p = self.provision(*args, "--json", check=False)
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError:
+            raise AssertionError(f"provision {' '.join(args)} exited {p.returncode}, not JSON:\n{p.stdout[-3000:]}\n"
+                                 f"{p.stderr[-3000:]}") from None
+        if p.returncode != 0:  # the failed tasks' own errors, not the tail of the document
+            raise AssertionError(f"provision {' '.join(args)} exited {p.returncode}: " + "; ".join(
+                f"{h}: {r.get('error') or ''} " + " ".join(f"[{t['name']}: {t['error']}]" for t in r["tasks"] if t["error"])
+                for h, r in doc.get("hosts", {}).items()))
+        return doc
 
     def sh(self, node: str, command: str, check: bool = True, stdin: bytes | None = None) -> str:
         p = subprocess.run([*PROVISION, "ssh", str(self.inventory), node, command], input=stdin,
