@@ -29,7 +29,10 @@ from ..steps import Cmd
 from .base import IP, Module, ModuleError, Outcome, Part, created_by_apply, schema
 
 JUMP_COMMENT = "provisioner services"
-IPVS_COMMANDS = ("ipvsadm", "ipvsadm-restore")
+IPVS_COMMANDS = ("ipvsadm",)
+# ipvsadm -R, never Debian's ipvsadm-restore: that script runs `ipvsadm -C` first, clearing every virtual service
+# on the node (anyone's: keepalived's, a real kube-proxy's) before restoring ours (found on the VM lab)
+IPVS_RESTORE = ("ipvsadm", "-R")
 VS_CONNTRACK = "net.ipv4.vs.conntrack"  # IPVS connections seen by conntrack, so that iptables can masquerade them
 _PORT = {"type": "object", "additionalProperties": False, "required": ["port", "target_port", "protocol"],
          "properties": {"name": {"anyOf": [{"type": "string", "pattern": r"\A[a-z0-9-]{1,63}\Z"}, {"type": "null"}]},
@@ -153,7 +156,7 @@ class ServicesModule(Module):
                 if s is not None and all(p.name != s.key for p in parts):
                     parts.append(Part("service", s.key, f"{s.key}: its IPVS virtual service is missing or differs here"))
         if lines:
-            steps.append(Cmd(("ipvsadm-restore",), stdin="\n".join(lines) + "\n"))
+            steps.append(Cmd(IPVS_RESTORE, stdin="\n".join(lines) + "\n"))
         return steps
 
     def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
@@ -181,7 +184,7 @@ def _ipvs_gone(facts: Facts) -> list[Cmd]:
     found = facts.get(IpvsRules())
     rules = found or []
     keys = sorted({k for k in map(ipvs_key, rules) if k is not None and ipvs_vip(k) in vips})
-    steps = [Cmd(("ipvsadm-restore",), stdin="".join(f"-D {k}\n" for k in keys))] if keys else []
+    steps = [Cmd(IPVS_RESTORE, stdin="".join(f"-D {k}\n" for k in keys))] if keys else []
     links = facts.get(Links())
     if IPVS_LINK in (links or {}) and created_by_apply("link", IPVS_LINK, facts):
         steps.append(Cmd(("ip", "link", "del", IPVS_LINK)))

@@ -222,7 +222,7 @@ def ipvs_facts(nat=None, filt=None, ipvs=None, links=None, addrs=None, created=(
     from provisioner.facts.system import Commands, IptablesRules, IpvsRules, SystemdUnit
     return {SystemdUnit("kube-proxy"): False, IptablesRules("nat"): nat or [], IptablesRules("filter"): filt or [],
             IpvsRules(): ipvs if ipvs is not None else [], Links(): links or {}, Addrs(): addrs or {},
-            Created(): frozenset(created), Commands(("ipvsadm", "ipvsadm-restore")): frozenset(missing),
+            Created(): frozenset(created), Commands(("ipvsadm",)): frozenset(missing),
             Exists("/proc/net/ip_vs"): loaded, Sysctl("net.ipv4.vs.conntrack"): ct}
 
 
@@ -237,7 +237,8 @@ def test_ipvs_mode_makes_a_dummy_link_virtual_services_and_the_hairpin_masquerad
     assert o.steps[2].creates == ("link", "prov-ipvs0")  # reset takes away only a link apply made
     web, api, empty = inv.services
     assert f"ip addr add {empty.cluster_ip}/32 dev prov-ipvs0" in shown  # no endpoints: refused by the node itself
-    (ipvs,) = [s for s in o.steps if s.argv == ("ipvsadm-restore",)]
+    (ipvs,) = [s for s in o.steps if s.argv == ("ipvsadm", "-R")]  # never ipvsadm-restore: it clears all first
+    assert not any(s.argv[0] == "ipvsadm-restore" for s in o.steps)
     lines = ipvs.stdin.splitlines()
     assert f"-A -t {web.cluster_ip}:80 -s rr" in lines and f"-A -u {web.cluster_ip}:53 -s rr" in lines
     assert [x for x in lines if x.startswith(f"-a -t {web.cluster_ip}:80 ")] == [
@@ -274,7 +275,7 @@ def test_ipvs_mode_settles_mends_one_service_and_reset_removes_only_ours(write):
     assert [(p.kind, p.name) for p in mend.parts] == [("service", "shop/api")]
     gone = MODULES["services"].reverse(args, ipvs_facts(**settled))
     shown = [s.show() for s in gone.steps]
-    assert shown[0].startswith("ipvsadm-restore") and "10.0.0.1" not in gone.steps[0].stdin
+    assert shown[0].startswith("ipvsadm -R") and "10.0.0.1" not in gone.steps[0].stdin
     assert sorted(gone.steps[0].stdin.splitlines()) == sorted(f"-D {k}" for k in sr.ipvs_services(inv.services))
     assert "ip link del prov-ipvs0" in shown
     not_ours = MODULES["services"].reverse(args, ipvs_facts(**dict(settled, created=[])))
@@ -300,14 +301,14 @@ def test_from_iptables_mode_to_ipvs_the_old_chains_go_after_their_jumps(write):
         ipvs=[x for b in sr.ipvs_services(inv.services).values() for x in b], created=[("link", "prov-ipvs0")],
         links={"prov-ipvs0": __import__("provisioner.facts.values", fromlist=["Link"]).Link(kind="dummy")},
         addrs={"prov-ipvs0": [f"{s.cluster_ip}/32" for s in inv.services]}))
-    assert [s.argv[0] for s in back.steps[:2]] == ["ipvsadm-restore", "ip"]  # ipvs mode's leftovers go first
+    assert [s.argv[:2] for s in back.steps[:2]] == [("ipvsadm", "-R"), ("ip", "link")]  # ipvs mode's leftovers go first
 
 
 def test_ipvs_mode_without_ipvsadm_says_what_to_install(write):
     from provisioner.modules import MODULES
-    with pytest.raises(Exception, match=r"ipvs mode needs ipvsadm, ipvsadm-restore on the node \(Debian: apt install ipvsadm\)"):
+    with pytest.raises(Exception, match=r"ipvs mode needs ipvsadm on the node \(Debian: apt install ipvsadm\)"):
         MODULES["services"].plan({**module_args(load_inventory(write(SERVICES))), "mode": "ipvs"},
-                                 ipvs_facts(missing=("ipvsadm", "ipvsadm-restore")))
+                                 ipvs_facts(missing=("ipvsadm",)))
 
 
 def test_the_ipvs_fact_never_loads_ipvs_by_looking():

@@ -31,6 +31,7 @@ CLUSTER = "pvmt"
 PROVISION = [sys.executable, "-m", "provisioner.cli"]
 TIMES: dict[str, float] = {}  # measured, printed at the end (README "The Vagrant lab" quotes them)
 IMAGE = "localhost/provisioner-pause:1"
+FOREIGN_IPVS = "10.0.0.1:80"  # a virtual service that is not ours (keepalived's, say)
 PODMAN_CONF = ('[network]\nnetwork_backend = "cni"\ncni_plugin_dirs = ["/etc/cni/bin"]\n'
                'network_config_dir = "/etc/cni/net.d"\n')
 
@@ -234,8 +235,10 @@ def test_services_in_ipvs_mode_on_the_vms_own_kernel(vmlab):
         {"name": "api", "namespace": "shop", "cluster_ip": "10.96.7.7", "ports": [{"port": 8443}], "pods": ["node2/api"]},
         {"name": "nothing", "ports": [{"port": 80}]}]
     vmlab.inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+    vmlab.sh("node3", f"sudo ipvsadm -A -t {FOREIGN_IPVS} -s wlc")  # someone else's: never touched (reset checks)
     doc = vmlab.json("apply")
     assert doc["ok"], {h: r["error"] or [t["error"] for t in r["tasks"] if t["error"]] for h, r in doc["hosts"].items()}
+    assert FOREIGN_IPVS in vmlab.sh("node3", "sudo ipvsadm -Sn")
     table = vmlab.sh("node1", "sudo ipvsadm -Ln")
     assert "10.96.7.7:8443 rr" in table and "UDP" in table and "Masq" in table, table
     assert "10.96.7.7/32" in vmlab.sh("node3", "ip -4 addr show dev prov-ipvs0")
@@ -251,6 +254,8 @@ def test_reset_then_reboot_leaves_no_trace(vmlab):
         vmlab.sh(node, "sudo podman rmi -f " + IMAGE + " >/dev/null; sudo rm -f /etc/containers/containers.conf")
     doc = vmlab.json("reset")
     assert doc["ok"], {h: r["error"] for h, r in doc["hosts"].items()}
+    assert vmlab.sh("node3", "sudo ipvsadm -Sn").splitlines() == [f"-A -t {FOREIGN_IPVS} -s wlc"]  # only ours went
+    vmlab.sh("node3", f"sudo ipvsadm -D -t {FOREIGN_IPVS}")
     vmlab.reboot("node1")
     trace = vmlab.sh("node1", "ls -d /etc/provisioner /var/lib/provisioner /etc/systemd/system/provisioner-* "
                               "/etc/systemd/system/multi-user.target.wants/provisioner-* /etc/dhcp/dhclient-exit-hooks.d/provisioner* "
