@@ -10,6 +10,7 @@ Everything here takes and returns :mod:`ipaddress` objects; nothing touches a ho
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -47,6 +48,28 @@ def dns_ip_for(service_cidr: Net) -> Addr:
 def api_ip_for(service_cidr: Net) -> Addr:
     """The ``kubernetes`` API service takes the first address of the service range."""
     return nth(service_cidr, 1)
+
+
+def service_ip(service_cidr: Net, key: str, taken: set[Addr]) -> Addr:
+    """A service's cluster IP when none is given: the same for the same ``namespace/name`` on every run and
+    whatever other services the inventory lists (a hash of the name picks the start; the next free address
+    after it when taken), never the network, first, broadcast or a taken address.
+
+    >>> str(service_ip(ipaddress.ip_network("10.96.0.0/12"), "default/web", set()))
+    '10.108.209.100'
+    """
+    size = service_cidr.num_addresses
+    usable = size - (2 if service_cidr.version == 4 and size > 2 else 1)
+    if usable <= len(taken) + 1:
+        raise ValueError(f"{service_cidr} has no free address left for it")
+    start = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % min(size, 1 << 64)
+    for k in range(size):
+        candidate = service_cidr.network_address + (start + k) % size
+        if (candidate not in taken and candidate != service_cidr.network_address
+                and candidate != api_ip_for(service_cidr)
+                and not (service_cidr.version == 4 and candidate == service_cidr.broadcast_address)):
+            return candidate
+    raise ValueError(f"{service_cidr} has no free address left for it")
 
 
 def gateway_for(subnet: Net) -> Addr:

@@ -67,6 +67,15 @@ def plan_graph(inv: Inventory, hosts: list[str] | None = None) -> dict[str, Any]
             edges.append({"id": f"route:{n.name}:{r['dst']}", "kind": "route", "from": f"node:{n.name}",
                           "to": f"node:{target}" if target in names else "net", "label": f"{r['dst']} via {r['via']}",
                           "dst": r["dst"], "via": r["via"]})
+    for sv in inv.services:  # drawn once for the cluster: every node forwards its cluster IP alike
+        ports = ", ".join(f"{p.port}/{p.protocol}" + (f"→{p.target_port}" if p.target_port != p.port else "")
+                          for p in sv.ports)
+        nodes.append({"id": f"service:{sv.key}", "kind": "service",
+                      "label": f"{sv.key}\n{sv.cluster_ip}\n{ports}" + ("" if sv.endpoints else "\nno endpoints: refused")})
+        for e in sv.endpoints:
+            if e.node in names:
+                edges.append({"id": f"endpoint:{sv.key}:{e.node}:{e.pod}", "kind": "endpoint", "from": f"service:{sv.key}",
+                              "to": f"pod:{e.node}:{e.pod}", "label": ""})
     return {"nodes": nodes, "edges": edges, "drift": [], "notes": []}
 
 
@@ -105,6 +114,8 @@ def _element(node: Node, part: Part) -> str:
         return f"pod:{node.name}:{part.name}"
     if part.kind in ("bridge", "routes"):
         return f"{part.kind}:{node.name}"
+    if part.kind == "service":
+        return f"service:{part.name}"
     return f"node:{node.name}"
 
 
@@ -148,7 +159,7 @@ def mark(graph: dict[str, Any], found: dict[str, list[dict[str, Any]]]) -> dict[
 
 SHAPES = {"network": ("ellipse", "#e8f0fe"), "services": ("note", "#fff7e0"), "node": ("box3d", "#eeeeee"),
           "router": ("doubleoctagon", "#ffe0e0"), "bridge": ("box", "#e0f5e0"), "pod": ("component", "#ffffff"),
-          "routes": ("note", "#f4f8ff")}
+          "routes": ("note", "#f4f8ff"), "service": ("hexagon", "#fdebd0")}
 
 
 def to_dot(graph: dict[str, Any], title: str) -> graphviz.Graph:
@@ -178,6 +189,9 @@ def to_dot(graph: dict[str, Any], title: str) -> graphviz.Graph:
                      "arrowsize": "0.6", "tooltip": text}
         elif e["kind"] == "table":
             attrs = {"id": e["id"], "style": "dotted", "arrowhead": "none"}
+        elif e["kind"] == "endpoint":  # a service's traffic goes to this pod
+            attrs = {"id": e["id"], "style": "dashed", "color": "#d35400", "dir": "forward", "constraint": "false",
+                     "arrowsize": "0.6"}
         if e.get("drift"):
             attrs.update(color=RED, fontcolor=RED, penwidth="2")
         g.edge(ids[e["from"]], ids[e["to"]], **attrs)

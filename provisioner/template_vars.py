@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .inventory.model import CNI, Cluster, Inventory, Node
+from .inventory.model import CNI, Cluster, Inventory, Node, Service
 from .routing import pod_routes
 
 
@@ -35,12 +35,22 @@ def template_vars(inv: Inventory, node: Node, shared: dict[str, Any] | None = No
         "cni_conflist": cni_conflist(inv, node),
         "kubernetes": inv.kubernetes,
         "dns": inv.dns,
+        "services": shared["services"],
     }
 
 
 def shared_vars(inv: Inventory) -> dict[str, Any]:
     """What every node's templates see alike: ``nodes`` and ``groups``."""
-    return {"nodes": [node_vars(n) for n in inv.nodes], "groups": inv.groups()}
+    return {"nodes": [node_vars(n) for n in inv.nodes], "groups": inv.groups(),
+            "services": [service_vars(s) for s in inv.services]}
+
+
+def service_vars(s: Service) -> dict[str, Any]:
+    """A service as templates (and the ``services`` module) see it: plain values."""
+    return {"name": s.name, "namespace": s.namespace, "cluster_ip": str(s.cluster_ip),
+            "ports": [{"name": p.name, "port": p.port, "target_port": p.target_port, "protocol": p.protocol}
+                      for p in s.ports],
+            "endpoints": [{"node": e.node, "pod": e.pod, "ip": str(e.ip)} for e in s.endpoints]}
 
 
 def cni_conflist(inv: Inventory, node: Node) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build a Vagrant box (libvirt provider) of Debian 12 offline, from Debian packages only,
 # with what a node needs when its VM has no way out: containerd, runc, the CNI plugins,
-# podman and busybox (a container image made on the node), python3 (verify's TCP check).
+# podman and busybox (a container image made on the node), python3 (verify's TCP check), ipvsadm (services in
+# kube-proxy's ipvs mode).
 #
 #   ./scripts/vm-box.sh            # prints the path of the .box file (built once, then cached)
 #   vagrant box add --name provisioner/debian12 "$(./scripts/vm-box.sh)"
@@ -40,7 +41,7 @@ trap cleanup EXIT
 
 PACKAGES=systemd,systemd-sysv,dbus,libpam-systemd,udev,openssh-server,sudo,linux-image-amd64,\
 ifupdown,isc-dhcp-client,iproute2,iputils-ping,iptables,kmod,procps,netbase,ca-certificates,\
-containerd,runc,containernetworking-plugins,podman,busybox-static,python3
+containerd,runc,containernetworking-plugins,podman,busybox-static,python3,ipvsadm
 echo "vm-box: debootstrap from $MIRROR" >&2
 debootstrap --variant=minbase --include="$PACKAGES" bookworm "$WORK/root" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
   || { tail -n 30 "$WORK/debootstrap.log" >&2; exit 1; }

@@ -70,7 +70,10 @@ def link_json(links: dict, details: bool) -> list[dict]:
     return [{"ifindex": v["index"], "ifname": k, "flags": ["UP"] if v["up"] else [], "mtu": v.get("mtu", 1500),
              **({"master": v["master"]} if v.get("master") else {}),
              **({"link_index": v["peer"]} if v.get("peer") else {}),
-             **({"linkinfo": {"info_kind": v["kind"]}} if details and v["kind"] else {})} for k, v in links.items()]
+             **({"linkinfo": {"info_kind": v["kind"],
+                              **({"info_slave_kind": "bridge", "info_slave_data": {"hairpin": bool(v.get("hairpin"))}}
+                                 if v.get("master") else {})}} if details and v["kind"] else {})}
+            for k, v in links.items()]
 
 
 def link(s, space, ns, verb, rest, details):
@@ -110,6 +113,10 @@ def link(s, space, ns, verb, rest, details):
             links[rest[0]]["master"] = words[words.index("master") + 1]
         if "mtu" in words:
             links[rest[0]]["mtu"] = int(words[words.index("mtu") + 1])
+        if words[:2] == ["type", "bridge_slave"]:
+            if not links[rest[0]].get("master"):
+                fail("Error: argument \"bridge_slave\" is wrong: not a bridge port", 2)
+            links[rest[0]]["hairpin"] = words[words.index("hairpin") + 1] == "on"
         return None
     fail(f"fake ip: unsupported link {verb}")
 

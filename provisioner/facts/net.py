@@ -81,8 +81,18 @@ def parse_links(text: str, rc: int) -> dict[str, Link] | None:
             mac=_maybe_str(link.get("address"), "address"),
             index=_int(link.get("ifindex"), "ifindex"),
             peer=_int(link.get("link_index"), "link_index"),
+            hairpin=_hairpin(info),
         )
     return out
+
+
+def _hairpin(info: dict[str, Any]) -> bool | None:
+    if info.get("info_slave_kind") != "bridge":
+        return None
+    data = info.get("info_slave_data") or {}
+    if not isinstance(data, dict) or not isinstance(data.get("hairpin", False), bool):
+        raise ValueError("info_slave_data of the wrong type")
+    return bool(data.get("hairpin", False))
 
 
 def parse_addrs(text: str, rc: int) -> dict[str, list[str]] | None:

@@ -76,3 +76,40 @@ class Commands(Fact[frozenset[str]]):
 
     def process(self, stdout: str, rc: int) -> frozenset[str]:
         return frozenset(n for n in stdout.split() if n in self.names)
+
+
+@dataclass(frozen=True)
+class IptablesRules(Fact[list[str] | None]):
+    """The ``-A``/``:`` lines of one iptables table that concern chains named ``PREFIX-…`` (ours), or jump to
+    them, as ``iptables-save`` prints them; None where there is no iptables (or it cannot be read)."""
+
+    table: str
+    prefix: str = "PROV-"
+    family: int = 4
+
+    def command(self) -> str:
+        return sh("{} -t {}", "iptables-save" if self.family == 4 else "ip6tables-save", self.table)
+
+    def process(self, stdout: str, rc: int) -> list[str] | None:
+        if rc != 0:
+            return None
+        mine = f"-j {self.prefix}"
+        return [line for line in stdout.splitlines()
+                if line.startswith(f":{self.prefix}") or line.startswith(f"-A {self.prefix}")
+                or (line.startswith("-A ") and (mine in line))]
+
+
+@dataclass(frozen=True)
+class IpvsRules(Fact[list[str] | None]):
+    """``ipvsadm -S -n`` lines (virtual services and real servers); ``[]`` where IPVS is not loaded (never loaded
+    by looking: ipvsadm would modprobe it); None where ipvsadm is missing or fails."""
+
+    def command(self) -> str:
+        return "if [ -e /proc/net/ip_vs ]; then ipvsadm -S -n; else echo no-ipvs; fi"
+
+    def process(self, stdout: str, rc: int) -> list[str] | None:
+        if rc != 0:
+            return None
+        if stdout.strip() == "no-ipvs":
+            return []
+        return [line.strip() for line in stdout.splitlines() if line.strip().startswith(("-A ", "-a "))]

@@ -34,6 +34,7 @@ class Link:
     mac: str | None = None
     index: int | None = None
     peer: int | None = None
+    hairpin: bool | None = None  # a bridge port's hairpin mode (None: not a bridge port)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..addressing import Addr, Net
 from ..errors import InputError, InventoryError, Problem
 from ..yaml_lines import Document, load_file, schema_problems
 from ..node_plugin import PLUGIN_NAME
-from .model import CNI, Cluster, Inventory, Jump, Node, Pod, SSHSettings
+from .model import CNI, Cluster, Endpoint, Inventory, Jump, Node, Pod, Service, ServicePort, SSHSettings
 
 
 @lru_cache(maxsize=1)
@@ -296,7 +296,82 @@ class _Checker:
         dns = self.dns(data["dns"], cluster) if cluster else None
         if self.problems or cluster is None or nodes is None or cni is None or dns is None:
             return None
-        return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes), cni, kube, dns, tuple(self.warnings))
+        services = self.services(data["services"], cluster, nodes)
+        if self.problems:
+            return None
+        return Inventory(Path(self.doc.file), cluster, ssh, tuple(nodes), cni, kube, dns, tuple(self.warnings),
+                         tuple(services))
+
+    # -- services ------------------------------------------------------------
+    def services(self, items: list[dict[str, Any]], cluster: Cluster, nodes: list[Node]) -> list[Service]:
+        """Each service with its cluster IP (given, or the same one every run: see :func:`ad.service_ip`) and
+        its endpoints, the lab pods it names."""
+        svc = cluster.service_cidr
+        reserved = {svc.network_address: "the network address", ad.api_ip_for(svc): "the kubernetes API service's",
+                    cluster.dns_ip: "the cluster DNS address"}
+        taken: dict[Addr, int] = {}
+        given: dict[int, Addr] = {}
+        seen: dict[str, int] = {}
+        for i, s in enumerate(items):
+            key = f"{s['namespace']}/{s['name']}"
+            if key in seen:
+                self.bad(("services", i, "name"), f"duplicate service {key} (also services[{seen[key]}])")
+            seen.setdefault(key, i)
+            names = [p.get("name") for p in s["ports"]]
+            if len(names) > 1 and (None in names or len(set(names)) != len(names)):
+                self.bad(("services", i, "ports"), f"service {key} has {len(names)} ports: each needs a name of its own "
+                                                   "(as in Kubernetes)")
+            wanted = [(p["port"], p["protocol"]) for p in s["ports"]]
+            for j, w in enumerate(wanted):
+                if w in wanted[:j]:
+                    self.bad(("services", i, "ports", j, "port"), f"port {w[0]}/{w[1]} twice in service {key}")
+            if "cluster_ip" in s:
+                ip = self.addr(("services", i, "cluster_ip"), s["cluster_ip"])
+                if ip is None:
+                    continue
+                where = ("services", i, "cluster_ip")
+                if ip.version != svc.version or ip not in svc:
+                    self.bad(where, f"{ip} is outside cluster.service_cidr {svc}")
+                elif ip in reserved or (svc.version == 4 and ip == svc.broadcast_address):
+                    self.bad(where, f"{ip} is {reserved.get(ip, 'the broadcast address')} of {svc}")
+                elif ip in taken:
+                    self.bad(where, f"{ip} is services[{taken[ip]}]'s cluster IP too")
+                else:
+                    taken[ip], given[i] = i, ip
+        out = []
+        for i, s in enumerate(items):
+            key = f"{s['namespace']}/{s['name']}"
+            ip = given.get(i)
+            if ip is None and "cluster_ip" not in s:
+                try:
+                    ip = ad.service_ip(svc, key, set(taken) | set(reserved))
+                except ValueError as exc:
+                    self.bad(("services", i), f"service {key}: {exc}")
+                    continue
+                taken[ip] = i
+            if ip is None:
+                continue
+            ports = tuple(ServicePort(p.get("name"), p["port"], p.get("target_port", p["port"]), p["protocol"])
+                          for p in s["ports"])
+            out.append(Service(s["name"], s["namespace"], ip, ports, self.endpoints(i, s["pods"], key, nodes)))
+        return out
+
+    def endpoints(self, i: int, names: list[str], key: str, nodes: list[Node]) -> tuple[Endpoint, ...]:
+        """The pods ``names`` picks: ``web`` (the pod web of every node that has one) or ``node2/web``."""
+        out: list[Endpoint] = []
+        for j, name in enumerate(names):
+            node, _, pod = name.rpartition("/")
+            found = [(n, p) for n in nodes for p in n.pods if p.name == pod and (not node or n.name == node)]
+            if not found:
+                self.bad(("services", i, "pods", j), f"service {key}: no lab pod {name}"
+                                                     + ("" if node else " on any node"))
+            for n, p in found:
+                if p.via == "cni":
+                    self.bad(("services", i, "pods", j), f"service {key}: {n.name}/{p.name} gets its address from "
+                                                         "IPAM at apply, so a service cannot name it; use a hand-made pod")
+                elif all((e.node, e.pod) != (n.name, p.name) for e in out):
+                    out.append(Endpoint(n.name, p.name, p.ip))
+        return tuple(out)
 
     # -- kubernetes and dns --------------------------------------------------
     def kubernetes(self, k: dict[str, Any]) -> dict[str, Any]:

@@ -160,6 +160,39 @@ class CNI:
 
 
 @dataclass(frozen=True)
+class ServicePort:
+    name: str | None
+    port: int
+    target_port: int
+    protocol: str  # TCP or UDP
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A lab pod behind a service: where it runs and the address traffic is sent to."""
+
+    node: str
+    pod: str
+    ip: Addr
+
+
+@dataclass(frozen=True)
+class Service:
+    """A ClusterIP service made by hand (``services:``): a virtual IP of the service range forwarded to pods."""
+
+    name: str
+    namespace: str
+    cluster_ip: Addr
+    ports: tuple[ServicePort, ...]
+    endpoints: tuple[Endpoint, ...]
+
+    @property
+    def key(self) -> str:
+        """``namespace/name``, as kube-proxy's rule comments and ``kubectl`` name it."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class Inventory:
     path: Path
     cluster: Cluster
@@ -169,6 +202,7 @@ class Inventory:
     kubernetes: dict[str, Any] = field(compare=False)  # schema defaults filled in; cni_flags decided at load
     dns: dict[str, Any] = field(compare=False)
     warnings: tuple[str, ...] = ()
+    services: tuple[Service, ...] = ()
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

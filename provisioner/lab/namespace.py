@@ -12,6 +12,7 @@ links ``plab-node1``…, bridge ``plab-br``, state in ``/run/provisioner-lab/pla
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -21,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -184,6 +186,7 @@ def up(count: int, out: Path, subnet: str = "10.213.0.0/24", name: str = "plab",
         out.parent.mkdir(parents=True, exist_ok=True)
         data = inventory(name, state, subnet, ips, pods, cni_pods, cni_type, family, ips6)
         write_local(out, MARKER + "\n" + yaml.safe_dump(data, sort_keys=False))
+        _service_network(name, node_names(count), v4, v6, out)
         (state / "state.json").write_text(json.dumps({"name": name, "nodes": count, "subnet": subnet, "inventory": str(out),
                                                           "used": used, "family": family, "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}))
     except BaseException:
@@ -333,6 +336,48 @@ def _launch(lab: str, state: Path, node: str) -> None:
     log.close()
 
 
+def _service_network(lab: str, nodes: list[str], v4: list[Any], v6: list[Any], out: Path) -> None:
+    """What a real node has and a lab node lacks for services: a way out for the service range (a real node's
+    default route; here the range on-link on eth0, so a packet no rule catches dies in the lab), and the cluster
+    DNS (:mod:`provisioner.lab.dns`, run in the first node, holding the cluster DNS address; the other nodes
+    route that address to it). Only the lab's own namespaces change."""
+    from ..inventory import load_inventory  # the lab's inventory, as apply will read it
+
+    inv = load_inventory(out)
+    for node in nodes:
+        for net in inv.cluster.service_cidrs:
+            _run("ip", "-n", f"{lab}-{node}", "route", "add", str(net), "dev", "eth0")
+    dns = inv.cluster.dns_ip
+    holder = (v4 if dns.version == 4 else v6)[0]
+    _run("ip", "-n", f"{lab}-{nodes[0]}", "addr", "add", f"{dns}/{dns.max_prefixlen}", "dev", "lo")
+    for node in nodes[1:]:
+        _run("ip", "-n", f"{lab}-{node}", "route", "add", f"{dns}/{dns.max_prefixlen}", "via", str(holder))
+    state = ROOT / lab
+    (state / "dns.json").write_text(json.dumps({"node": nodes[0], "address": str(dns), "inventory": str(out)}))
+    start_dns(lab)
+
+
+def start_dns(lab: str) -> None:
+    """Start the lab's DNS server in its node (again, after that node was stopped) and wait until it answers."""
+    state = ROOT / lab
+    try:
+        where = json.loads((state / "dns.json").read_text())
+    except (OSError, ValueError):
+        return  # a lab brought up before the lab had a DNS server
+    log_path = state / "dns.log"
+    log_path.write_text("")
+    log = open(log_path, "a")
+    # run from the directory holding this very package: `-m` looks in the working directory first, where another
+    # checkout's provisioner/ may lie
+    home = Path(__file__).resolve().parents[2]
+    subprocess.Popen(["ip", "netns", "exec", f"{lab}-{where['node']}", sys.executable, "-m", "provisioner.lab.dns",
+                      where["inventory"], where["address"], str(log_path)],
+                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)
+    log.close()
+    if not _wait(lambda: "answering" in log_path.read_text(), START_SECONDS):
+        raise LabError(f"the lab's DNS server did not start on {where['address']}: {log_path.read_text().strip()}")
+
+
 def stop_node(lab: str, node: str) -> None:
     """Kill the node's sshd and everything in it (its files go with its overlay); the network stays."""
     _kill({int(p) for p in _run("ip", "netns", "pids", f"{lab}-{node}", check=False).stdout.split()})
@@ -342,6 +387,9 @@ def start_node(lab: str, node: str, address: str) -> None:
     """Bring a stopped node back: fresh namespaces and sshd on the same address."""
     _launch(lab, ROOT / lab, node)
     _wait_port(address, 22, START_SECONDS)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads((ROOT / lab / "dns.json").read_text())["node"] == node:
+            start_dns(lab)  # stopping the node killed the DNS server running in its namespace
 
 
 def _wait_port(host: str, port: int, seconds: float) -> None:

@@ -11,13 +11,14 @@ from .containerd import ContainerdCNIModule
 from .kube import ControlPlaneFlagsModule, KubeletModule, KubeProxyModule, ServiceModule
 from .pods import PodsModule
 from .routes import RoutesModule
+from .services import ServicesModule
 from .sysctl import SysctlModule
 
 MODULES: dict[str, Module] = {m.name: m for m in (
     SysctlModule(), BridgeModule(), PodsModule(), RoutesModule(), PodNetworkBootModule(), FileModule(),
     CNIPluginsModule(), CNIConfigModule(), CNIPodsModule(),
     KubeletModule(), ContainerdCNIModule(), KubeProxyModule(), ControlPlaneFlagsModule(), ServiceModule(),
-    ResolvConfModule(), CoreDNSModule(), CreatedDirsModule(),
+    ResolvConfModule(), CoreDNSModule(), CreatedDirsModule(), ServicesModule(),
 )}
 
 __all__ = ["MODULES", "Module", "ModuleError", "Outcome"]

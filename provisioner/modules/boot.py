@@ -58,7 +58,8 @@ def boot_script(a: dict[str, Any]) -> str:
                   f"[ -e {q('/run/netns/' + name)} ] || ip netns add {q(name)}",
                   f"ip link show {q(veth)} >/dev/null 2>&1 || ip link add {q(veth)}{mtu} type veth peer name {POD_IF}{mtu} "
                   f"netns {q(name)}",
-                  f"ip link set {q(veth)} master {q(br)} up"]
+                  f"ip link set {q(veth)} master {q(br)} up",
+                  f"ip link set {q(veth)} type bridge_slave hairpin on"]
         lines += [f"ip -n {q(name)} addr replace {q(address)} dev {POD_IF}{_nodad(address)}"
                   for address in pod_addresses(pod, a)]
         lines += [f"ip -n {q(name)} link set {POD_IF} up",

@@ -5,6 +5,7 @@ The manual steps for pod ``web`` with 10.244.1.2 on bridge v-net-0::
     ip netns add web
     ip link add veth-web mtu 1500 type veth peer name eth0 mtu 1500 netns web   # cni.mtu
     ip link set veth-web master v-net-0 up
+    ip link set veth-web type bridge_slave hairpin on      # a pod reaching itself through a service
     ip -n web addr add 10.244.1.2/24 dev eth0
     ip -n web link set eth0 up ; ip -n web link set lo up
     ip -n web route replace default via 10.244.1.1
@@ -125,6 +126,10 @@ class PodsModule(Module):
             steps.append(Cmd(in_pod + ("link", "set", POD_IF, "mtu", str(args["mtu"]))))
         if host is None or not host.up:
             steps.append(Cmd(("ip", "link", "set", veth, "up")))
+        if host is None or host.master != bridge or not host.hairpin:
+            # a pod that reaches itself through a service: its packet, DNATed back to it, must leave by the
+            # bridge port it came in on (kubelet's hairpin-veth does the same)
+            steps.append(Cmd(("ip", "link", "set", veth, "type", "bridge_slave", "hairpin", "on")))
         families = families_of(args)
         have = [a for a in (facts.get(Addrs(name)) or {}).get(POD_IF, []) if ip_family(a) in families] if exists else []
         steps += [Cmd(in_pod + ("addr", "del", a, "dev", POD_IF)) for a in have if a not in wanted]

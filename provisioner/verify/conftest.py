@@ -76,6 +76,14 @@ def sysctls(inv: Inventory) -> tuple[str, ...]:
     return (SYSCTLS if 4 in inv.cluster.families else ()) + (SYSCTLS6 if 6 in inv.cluster.families else ())
 
 
+def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
+    """The service checks only where the inventory has services (a pod network alone is not reported as
+    six skipped checks per node)."""
+    if collection_path.name == "test_services.py" and not _inventory().services:
+        return True
+    return None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "node_name" in metafunc.fixturenames:
         metafunc.parametrize("node_name", [n.name for n in _inventory().nodes])
@@ -249,6 +257,55 @@ def survey(inventory: Inventory) -> dict[str, dict[str, Any]]:
         s["heard"] = heard[n.name]
         s["port"] = PORT
     return seen
+
+
+@pytest.fixture(scope="session")
+def services_survey(inventory: Inventory, survey: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``{"services": [Service], "left": {key: why}, "asks": {node: {pod: [Ask]}}, "failed": {node: [pod]},
+    "not_ready": {node: [text]}, "python": {node: bool}}`` (see :mod:`provisioner.verify.service_checks`)."""
+    from provisioner.verify import service_checks as sc
+    nodes = list(inventory.nodes)
+    services, left = sc.checked(inventory, [n.name for n in nodes])
+    out: dict[str, Any] = {"services": services, "left": left, "asks": {}, "failed": {}, "not_ready": {}}
+    if not services:
+        return out
+    pods = {n.name: survey[n.name]["pods"] for n in nodes}
+    askers = sum(1 for n in nodes if any(pods[n.name].values()))
+    with ThreadPoolExecutor(max_workers=max(1, min(64, len(nodes)))) as pool:
+        python = dict(zip([n.name for n in nodes], pool.map(
+            lambda n: host_of(n.name).run("command -v python3").rc == 0, nodes)))
+        out["python"] = python
+
+        def serve(n: Node) -> str | None:
+            mine = sc.listeners(services, n)
+            if not mine or not python[n.name]:
+                return None
+            r = host_of(n.name).run(sc.serve_script(mine))
+            out["not_ready"][n.name] = [ln for ln in r.stdout.splitlines() if not ln.startswith("svcdir ")]
+            where = [ln.split(" ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith(f"svcdir {sc.SERVE_DIR}")]
+            return where[0] if where else None
+
+        def ask(i_n: tuple[int, Node]) -> None:
+            i, n = i_n
+            if not python[n.name]:
+                return
+            peer = nodes[(i + 1) % len(nodes)].name
+            peer_pod = next((ip for ip in pods[peer].values() if ip), None) if peer != n.name else None
+            by_pod = sc.asks(inventory, services, n, pods[n.name], askers, peer_pod)
+            r = host_of(n.name).run(sc.ask_script(by_pod))
+            out["failed"][n.name] = sc.read_answers(r.stdout, by_pod)
+            out["asks"][n.name] = by_pod
+
+        dirs = dict(zip([n.name for n in nodes], pool.map(serve, nodes)))
+        try:
+            list(pool.map(ask, enumerate(nodes)))
+        finally:
+            def stop(n: Node) -> None:
+                where = dirs[n.name]
+                if where is not None:
+                    host_of(n.name).run(sc.stop_script(where))
+            list(pool.map(stop, nodes))
+    return out
 
 
 def _heard(node: str, where: str | None, families: tuple[int, ...]) -> dict[int, str]:

@@ -1,4 +1,4 @@
-"""Kubernetes node files and cluster DNS on the lab, with a real DNS server at the cluster DNS IP."""
+"""Kubernetes node files and cluster DNS on the lab (names through the lab's DNS server: test_services.py)."""
 
 from __future__ import annotations
 
@@ -25,22 +25,3 @@ def test_node_files_written_once_and_resolv_conf_restored_exactly(lab3):
         assert rc == 0, doc
     assert lab3.node_sh("node1", "sha256sum /etc/resolv.conf; ls -l /etc/resolv.conf | cut -c1-10") == before
     assert lab3.node_sh("node1", f"ls {FILES} 2>/dev/null || true") == ""
-
-
-def test_names_resolve_from_a_node_and_from_a_pod(lab3):
-    assert lab3.provision("apply").returncode == 0
-    node1_ip = lab3.data()["nodes"][0]["address"]
-    # A real DNS server at the cluster DNS IP on node1: it answers for a test service and
-    # forwards the rest to the upstreams the tool saved (never for cluster.local).
-    lab3.node_sh("node1", "ip addr add 10.96.0.10/32 dev lo && "
-                 "dnsmasq --listen-address=10.96.0.10 --bind-interfaces --port=53 --user=root --no-hosts "
-                 "--resolv-file=/etc/provisioner/resolv.conf.upstream --local=/cluster.local/ "
-                 "--host-record=web.default.svc.cluster.local,10.96.0.50 --pid-file=/run/dnsmasq-e2e.pid "
-                 "</dev/null >/dev/null 2>&1")
-    for node in ("node2", "node3"):
-        lab3.node_sh(node, f"ip route add 10.96.0.10/32 via {node1_ip}")
-    for node in ("node1", "node2"):
-        assert lab3.node_sh(node, "getent hosts web.default.svc.cluster.local").split()[0] == "10.96.0.50"
-        assert lab3.node_sh(node, "getent hosts web").split()[0] == "10.96.0.50"          # the search path
-        assert lab3.node_sh(node, "ip netns exec api getent hosts web").split()[0] == "10.96.0.50"  # from a pod
-    assert "10.96.0.50" in lab3.node_sh("node3", "ip netns exec web getent hosts web.default.svc.cluster.local")

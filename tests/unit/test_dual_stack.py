@@ -222,7 +222,7 @@ def test_a_lab_pod_gets_an_address_and_a_default_route_of_each_family():
     assert ("ip", "-n", "web", "route", "replace", "default", "via", "fd00:10:244:1::1") in fresh
     up = Link("veth", None, True, 1500, None, 7, None)
     done = {Netns(): ["web"], Links(): {"v-net-0": Link("bridge", None, True, 1500, None, 5, None),
-                                        "veth-web": Link("veth", "v-net-0", True, 1500, None, 8, None)},
+                                        "veth-web": Link("veth", "v-net-0", True, 1500, None, 8, None, True)},
             Links("web"): {"eth0": up, "lo": up}, Addrs("web"): {"eth0": ["10.244.1.2/24", "fd00:10:244:1::2/64"]},
             Routes("web"): [Route("default", "10.244.1.1", "eth0", "boot")],
             Routes6("web"): [Route("::/0", "fd00:10:244:1::1", "eth0", "boot")], Created(): set()}

@@ -46,6 +46,8 @@ FULL = {  # every key of the schema, with a valid value
                "jump": "bastion.example",
                "pods": ["web", {"name": "db", "via": "cni"}, {"name": "api", "ip": "10.244.1.3"}]},
               {"name": "node2", "address": "192.168.56.12", "pods": ["web"]}],
+    "services": [{"name": "web", "namespace": "shop", "cluster_ip": "10.96.0.50",
+                  "ports": [{"name": "http", "port": 80, "target_port": 8080, "protocol": "TCP"}], "pods": ["node1/web"]}],
     "cni": {"type": "bridge", "bin_dir": "/etc/cni/bin", "conf_dir": "/etc/cni/net.d", "config_name": "10-demo.conflist",
             "source": "/usr/lib/cni", "plugins": ["bridge", "host-local", "loopback"],
             "sha256": {"bridge": "a" * 64}, "tarball_sha256": "b" * 64, "bridge": "v-net-0", "is_gateway": True,

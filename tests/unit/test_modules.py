@@ -14,8 +14,10 @@ def cmds(outcome):
     return [s.shell() if isinstance(s, Cmd) else s.show() for s in outcome.steps]
 
 
-def link(kind=None, master=None, up=True, mtu=1500):
-    return Link(kind=kind, master=master, up=up, mtu=mtu, mac="aa:bb:cc:dd:ee:ff")
+def link(kind=None, master=None, up=True, mtu=1500, hairpin=None):
+    """A link as apply leaves it: a bridge port in hairpin mode (unless ``hairpin`` says otherwise)."""
+    return Link(kind=kind, master=master, up=up, mtu=mtu, mac="aa:bb:cc:dd:ee:ff",
+                hairpin=(master is not None) if hairpin is None else hairpin)
 
 
 # -- bridge -----------------------------------------------------------------
@@ -220,6 +222,7 @@ def test_pod_made_from_nothing():
         "provisioner_created link veth-web\nip link add veth-web type veth peer name eth0 netns web",
         "ip link set veth-web master v-net-0",
         "ip link set veth-web up",
+        "ip link set veth-web type bridge_slave hairpin on",
         "ip -n web addr add 10.244.1.2/24 dev eth0",
         "ip -n web link set eth0 up",
         "ip -n web link set lo up",
@@ -237,6 +240,14 @@ def done_pod_facts():
 def test_pod_noop_reason():
     o = MODULES["pods"].plan(PODS, done_pod_facts())
     assert not o.changed and o.reason == "pods already wired to v-net-0: web (10.244.1.2)"
+
+
+def test_a_pod_port_out_of_hairpin_mode_is_put_back_alone():
+    """A pod reaching itself through a service needs its bridge port in hairpin mode (the DNATed packet goes
+    back out of the port it came in on)."""
+    f = done_pod_facts()
+    f[Links()]["veth-web"] = link("veth", "v-net-0", hairpin=False)
+    assert cmds(MODULES["pods"].plan(PODS, f)) == ["ip link set veth-web type bridge_slave hairpin on"]
 
 
 def test_pod_half_made_is_repaired_not_duplicated():
@@ -355,4 +366,5 @@ def test_commands_quote_hostile_values():
 def test_pod_put_back_on_a_new_bridge_forgets_the_old_gateway_mac():
     f = done_pod_facts()
     f[Links()]["veth-web"] = link("veth", None)  # the bridge was deleted: the port is free
-    assert cmds(MODULES["pods"].plan(PODS, f)) == ["ip link set veth-web master v-net-0", "ip -n web neigh flush dev eth0"]
+    assert cmds(MODULES["pods"].plan(PODS, f)) == ["ip link set veth-web master v-net-0", "ip -n web neigh flush dev eth0",
+                                                   "ip link set veth-web type bridge_slave hairpin on"]

@@ -122,7 +122,7 @@ print(json.dumps(out))
 def test_default_playbook_is_tagged_by_concern_and_a_partial_reset_keeps_the_records(base_inventory):
     site = load_playbook(resolve_path(None))
     plays, partial = select_tasks(site, Selection())
-    assert not partial and {t for p, _ in plays for t in p.tags} == {"always", "network", "cni", "kubernetes", "dns"}
+    assert not partial and {t for p, _ in plays for t in p.tags} == {"always", "network", "cni", "kubernetes", "dns", "services"}
     full = {t.module: t for t in bind(site, base_inventory)["node1"]}
     assert full["created_dirs"].args["partial"] is False
     only = bind(site, base_inventory, selection=Selection(frozenset({"cni"})))["node1"]
@@ -146,7 +146,7 @@ def test_list_tasks_contacts_no_node_and_reads_as_ansibles(write, capsys):
     assert "Kernel forwards" not in out
     assert cli.main(["reset", str(inv), "--list-tasks", "--json", "--skip-tags", "dns,kubernetes"]) == 0
     listing = json.loads(capsys.readouterr().out)
-    assert [p["name"] for p in listing["plays"] if p["tasks"]] == ["CNI network", "Pod network", "Bookkeeping"]
+    assert [p["name"] for p in listing["plays"] if p["tasks"]] == ["Services", "CNI network", "Pod network", "Bookkeeping"]
     assert cli.main(["reset", str(inv), "--start-at-task", "x"]) == 2
     assert "reset runs the playbook backwards" in capsys.readouterr().err
 
