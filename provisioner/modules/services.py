@@ -113,7 +113,7 @@ class ServicesModule(Module):
         else:
             steps += _ipvs_gone(facts)  # what ipvs mode made, when the cluster went back to iptables
             wanted = {"nat": nat_rules(services), "filter": filter_rules(services)}
-            jumps = {t: j for t, j in JUMPS.items()}
+            jumps = dict(JUMPS)
         steps += _tables(wanted, jumps, services, facts, parts)
         listed = ", ".join(f"{s.key} {s.cluster_ip}" for s in services) or "none"
         if not steps:
@@ -160,18 +160,8 @@ class ServicesModule(Module):
         return steps
 
     def reverse(self, args: dict[str, Any], facts: Facts) -> Outcome:
-        steps = _ipvs_gone(facts)
-        lines: list[str] = []
-        for table in JUMPS:
-            have = facts[IptablesRules(table)] or []
-            for x in have:  # the jumps first: a chain something jumps to cannot be deleted
-                if x.startswith("-A ") and not x.startswith(f"-A {PREFIX}") and f"-j {PREFIX}" in x:
-                    steps.append(Cmd(("iptables", "-t", table, "-D", *shlex.split(x[3:]))))
-            chains = [x[1:].split()[0] for x in have if x.startswith(":")]
-            if chains:
-                lines += [f"*{table}"] + [f":{c} - [0:0]" for c in chains] + [f"-X {c}" for c in chains] + ["COMMIT"]
-        if lines:
-            steps.append(Cmd(("iptables-restore", "--noflush"), stdin="\n".join(lines) + "\n"))
+        # none of our chains wanted and no jumps: every PROV chain goes, after the jumps into it
+        steps = _ipvs_gone(facts) + _tables({t: ([], []) for t in JUMPS}, {}, [], facts, [])
         return Outcome(steps, "remove the service rules (our PROV-… chains and the jumps to them, our IPVS services "
                               f"and {IPVS_LINK})") if steps else Outcome(reason="no service rules of ours left")
 
