@@ -214,7 +214,7 @@ def _silent(stdout: str) -> list[tuple[str, str]]:
 @pytest.fixture(scope="session")
 def survey(inventory: Inventory) -> dict[str, dict[str, Any]]:
     """``{node: {bridge, routes, conf, sysctl …, plugin …, pods: {pod: ip}, pods_by_family, silent: [(src, ip)],
-    nat: {family: …}, heard: {family: …}, connect_failed: {family, …}}}``."""
+    nat: {family: …}, heard: {family: …}, connect_failed: {family, …}, python: bool}}``."""
     nodes = list(inventory.nodes)
     families = inventory.cluster.families
     with ThreadPoolExecutor(max_workers=max(1, min(64, len(nodes)))) as pool:  # all probes at once: listeners wait for connectors
@@ -256,6 +256,7 @@ def survey(inventory: Inventory) -> dict[str, dict[str, Any]]:
         s["nat"] = {f: nat_pairs[f].get(n.name, {}) for f in families}
         s["heard"] = heard[n.name]
         s["port"] = PORT
+        s["python"] = python[n.name]  # the service checks run python3 too
     return seen
 
 
@@ -271,11 +272,9 @@ def services_survey(inventory: Inventory, survey: dict[str, dict[str, Any]]) -> 
         return out
     pods = {n.name: survey[n.name]["pods"] for n in nodes}
     askers = sum(1 for n in nodes if any(pods[n.name].values()))
+    python = {n.name: survey[n.name]["python"] for n in nodes}  # asked once, by the survey
+    out["python"] = python
     with ThreadPoolExecutor(max_workers=max(1, min(64, len(nodes)))) as pool:
-        python = dict(zip([n.name for n in nodes], pool.map(
-            lambda n: host_of(n.name).run("command -v python3").rc == 0, nodes)))
-        out["python"] = python
-
         def serve(n: Node) -> str | None:
             mine = sc.listeners(services, n)
             if not mine or not python[n.name]:
