@@ -12,7 +12,6 @@ links ``plab-node1``…, bridge ``plab-br``, state in ``/run/provisioner-lab/pla
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import json
@@ -357,13 +356,16 @@ def _service_network(lab: str, nodes: list[str], v4: list[Any], v6: list[Any], o
     start_dns(lab)
 
 
-def start_dns(lab: str) -> None:
-    """Start the lab's DNS server in its node (again, after that node was stopped) and wait until it answers."""
+def start_dns(lab: str, node: str | None = None) -> None:
+    """Start the lab's DNS server in its node (again, after that node was stopped: with ``node``, only if the
+    server lives there) and wait until it answers."""
     state = ROOT / lab
     try:
         where = json.loads((state / "dns.json").read_text())
     except (OSError, ValueError):
         return  # a lab brought up before the lab had a DNS server
+    if node is not None and where.get("node") != node:
+        return
     log_path = state / "dns.log"
     log_path.write_text("")
     log = open(log_path, "a")
@@ -387,9 +389,7 @@ def start_node(lab: str, node: str, address: str) -> None:
     """Bring a stopped node back: fresh namespaces and sshd on the same address."""
     _launch(lab, ROOT / lab, node)
     _wait_port(address, 22, START_SECONDS)
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads((ROOT / lab / "dns.json").read_text())["node"] == node:
-            start_dns(lab)  # stopping the node killed the DNS server running in its namespace
+    start_dns(lab, node)  # stopping the node killed the DNS server, if it runs in the node's namespace
 
 
 def _wait_port(host: str, port: int, seconds: float) -> None:
