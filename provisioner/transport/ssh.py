@@ -52,8 +52,8 @@ class LockError(HostError):
 # Data, EOF and a closed channel wake a waiter at once, so this bounds only keepalives and deadlines.
 IDLE_LOOK = 1.0
 
-_APPEND = threading.Lock()
-_PARSING = threading.Lock()  # hosts connect in parallel; their accept-new lines must not interleave
+_APPEND = threading.Lock()  # hosts connect in parallel; their accept-new lines must not interleave
+_PARSING = threading.Lock()  # … and known_hosts is parsed by the first of them, the others waiting for it
 # paramiko's transport threads log their failures (with tracebacks) through logging: without a handler of its
 # own, Python prints them to stderr, over the status line. Every failure reaches the user as one message instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
