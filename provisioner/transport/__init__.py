@@ -1,6 +1,6 @@
 """How the runner talks to a node: a small interface and its implementations.
 
-``ssh.SSHTransport`` (the only importer of fabric and paramiko) and
+``ssh.SSHTransport`` (the only importer of paramiko) and
 ``fake.FakeTransport`` (canned answers for unit tests); ``openssh`` writes the
 ssh_config the OpenSSH client uses (verify, ``provision ssh``).
 """
