@@ -30,6 +30,8 @@ from typing import Any, Callable
 
 import yaml
 
+from .yaml_lines import SAFE_LOADER
+
 
 # -- YAML --------------------------------------------------------------------
 class _Dumper(yaml.SafeDumper):
@@ -55,7 +57,7 @@ class MergeError(ValueError):
 def load_mapping(text: str) -> dict[str, Any]:
     """The YAML mapping in ``text`` (empty text is ``{}``); anything else is a :class:`MergeError`."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

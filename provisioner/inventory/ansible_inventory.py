@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from ..yaml_lines import read_text
+from ..yaml_lines import SAFE_LOADER, read_text
 
 VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")  # ansible-core's order: a bare name (a directory) first
 MAX_HOSTS = 20_000  # hosts one inventory may name (far more than provision can load: it says so, quickly)
@@ -44,7 +44,7 @@ class Vaulted(str):
     """A ``!vault`` value: encrypted, and provision has no vault password."""
 
 
-class _VarsLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class _VarsLoader(SAFE_LOADER):  # type: ignore[misc,valid-type]
     """YAML as Ansible writes vars files: ``!unsafe`` is a plain string, ``!vault`` an opaque value."""
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError, printable
-from ..yaml_lines import MAX_VALUES, write_local
+from ..yaml_lines import MAX_VALUES, SAFE_LOADER, write_local
 from . import ansible_inventory
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
@@ -434,7 +434,7 @@ def _cluster_vars(nodes: list[dict[str, Any]], source: str, warnings: list[str])
     return out
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where PyYAML has it: big inventories stay quick
+_LOADER = SAFE_LOADER  # libyaml where PyYAML has it: big inventories stay quick
 
 
 def _values(data: Any) -> int:
