@@ -385,12 +385,14 @@ def _render(value: Any, ctx: dict[str, Any], doc: Document, path: PathT) -> Any:
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return value
+        whole = _WHOLE.match(value)  # one expression: keep its type (a list stays a list, "1.30" stays a string)
+        out = _lookup(whole["expr"], ctx) if whole else _MISSING
+        if out is not _MISSING:  # a plain path: no template runs, so no time limit to set (most values)
+            return _checked_size(out, value, doc, path)
         try:
             with _time_limit(MAX_SECONDS):
-                whole = _WHOLE.match(value)
-                if whole:  # one expression: keep its type (a list stays a list, "1.30" stays a string)
-                    out = _lookup(whole["expr"], ctx)
-                    out = _expression(whole["expr"])(**ctx) if out is _MISSING else out
+                if whole:
+                    out = _expression(whole["expr"])(**ctx)
                     if isinstance(out, jinja2.Undefined):
                         str(out)  # StrictUndefined raises here
                 else:
@@ -401,14 +403,18 @@ def _render(value: Any, ctx: dict[str, Any], doc: Document, path: PathT) -> Any:
             raise PlaybookError([doc.problem(path, f"template {value!r}: {exc}")]) from None
         except Exception as exc:  # noqa: BLE001 - whatever a template does wrong is the playbook's error
             raise PlaybookError([doc.problem(path, f"template {value!r}: {type(exc).__name__}: {exc}")]) from None
-        if len(repr(out)) > MAX_TEXT:
-            raise PlaybookError([doc.problem(path, f"template {value!r} gives more than {MAX_TEXT} characters")])
-        return out
+        return _checked_size(out, value, doc, path)
     if isinstance(value, dict):
         return {k: _render(v, ctx, doc, path + (k,)) for k, v in value.items()}
     if isinstance(value, list):
         return [_render(v, ctx, doc, path + (i,)) for i, v in enumerate(value)]
     return value
+
+
+def _checked_size(out: Any, value: str, doc: Document, path: PathT) -> Any:
+    if len(repr(out)) > MAX_TEXT:
+        raise PlaybookError([doc.problem(path, f"template {value!r} gives more than {MAX_TEXT} characters")])
+    return out
 
 
 def _when(expr: str, ctx: dict[str, Any], doc: Document, path: PathT) -> bool:
@@ -530,6 +536,7 @@ def _validator(module: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator({**args_schema, "properties": props} if arrays else args_schema)
 
 
+# (module, array key or "" for the whole arguments, repr of the value) → its problems, for this process
 _ITEM_PROBLEMS: dict[tuple[str, str, str], list[tuple[tuple[str | int, ...], str]]] = {}
 
 
@@ -539,19 +546,29 @@ def _arg_problems(module: str, args: dict[str, Any]) -> list[tuple[tuple[str | i
     Each distinct item of an array argument is checked once per run (keyed by its ``repr``, which tells
     ``1`` from ``True`` and ``{1: …}`` from ``{"1": …}``): a mesh of N nodes has N-1 routes on every node
     but only N distinct ones, and checking each node's list whole was N² work, the largest part of binding
-    200 nodes."""
+    200 nodes. Arguments without such arrays are checked once per distinct value (most tasks bind the same
+    arguments on every node)."""
+    arrays = _item_arrays(module)
+    if not arrays:
+        memo = (module, "", repr(args))
+        if memo not in _ITEM_PROBLEMS:
+            _remember(memo, [(tuple(e.absolute_path), e.message) for e in _validator(module).iter_errors(args)])
+        return list(_ITEM_PROBLEMS[memo])
     found = [(tuple(e.absolute_path), e.message) for e in _validator(module).iter_errors(args)]
-    for key in _item_arrays(module):
+    for key in arrays:
         items = args.get(key) if isinstance(args, dict) else None  # args that are not a mapping: reported above
         for i, item in enumerate(items if isinstance(items, list) else []):
             memo = (module, key, repr(item))
             if memo not in _ITEM_PROBLEMS:
-                if len(_ITEM_PROBLEMS) > 20000:
-                    _ITEM_PROBLEMS.clear()
-                _ITEM_PROBLEMS[memo] = [(tuple(e.absolute_path), e.message)
-                                        for e in _item_validator(module, key).iter_errors(item)]
+                _remember(memo, [(tuple(e.absolute_path), e.message) for e in _item_validator(module, key).iter_errors(item)])
             found += [((key, i) + path, message) for path, message in _ITEM_PROBLEMS[memo]]
     return found
+
+
+def _remember(memo: tuple[str, str, str], problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+    if len(_ITEM_PROBLEMS) > 20000:
+        _ITEM_PROBLEMS.clear()
+    _ITEM_PROBLEMS[memo] = problems
 
 
 @functools.lru_cache(maxsize=None)

@@ -213,3 +213,20 @@ def test_item_memo_finds_what_jsonschema_finds(which, items, rest):
     for not_a_mapping in ("routes", [args], None, 7):  # a task whose arguments are not a mapping at all
         assert [m for _, m in playbook._arg_problems(module, not_a_mapping)] == [
             e.message for e in plain.iter_errors(not_a_mapping)]
+
+
+PLAIN_MODULES = sorted(m for m in MODULES if not playbook._item_arrays(m))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(module=st.sampled_from(PLAIN_MODULES), args=st.one_of(st.dictionaries(TEXTS, VALUES, max_size=4), VALUES))
+def test_whole_args_memo_finds_what_jsonschema_finds(module, args):
+    """Arguments without item arrays are checked once per distinct value (most tasks bind the same arguments on
+    every node): the problems are exactly jsonschema's, the first time and from the memo, and a caller that
+    changes the list it got changes nothing for the next."""
+    plain = jsonschema.Draft202012Validator(MODULES[module].args)
+    want = sorted((tuple(map(str, e.absolute_path)), e.message) for e in plain.iter_errors(args))
+    for _ in range(2):
+        got = playbook._arg_problems(module, args)
+        assert sorted((tuple(map(str, path)), message) for path, message in got) == want
+        got.append((("x",), "spoiled"))
