@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a host failed or was unreachable, 2 bad input.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -21,7 +22,22 @@ if TYPE_CHECKING:  # the CLI imports the engine only for the commands that use i
     from ..inventory import Inventory
 
 
+# Python's cyclic GC walks the young objects every 700 allocations: a run builds most of its objects at the start
+# (imports, the inventory, every host's bound tasks), and those walks were 12% of a 20-node no-op's start. Fewer
+# walks while provision runs; garbage without cycles is freed at once as always.
+GC_THRESHOLD = (10_000, 10, 10)
+
+
 def main(argv: list[str] | None = None) -> int:
+    previous = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        return _main(argv)
+    finally:
+        gc.set_threshold(*previous)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
