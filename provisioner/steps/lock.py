@@ -70,11 +70,13 @@ def lock_script(nonce: str, timeout: float, owner: str, then: str | None = None,
         "  fi",
         "done",
         f"t=; {{ read -r t < {LOCK_TOKEN}; }} 2>/dev/null",  # read by the shell itself: no cat to start
-        f'[ "$t" = {q(nonce)} ] && rm -f {LOCK_TOKEN}',
+        # the fence goes first; the owner with it where no apply script of this lease has started (one rm, the
+        # no-op case); one that starts in between is still waited for below, only its owner line is gone
+        f'if [ "$t" = {q(nonce)} ]; then if [ -e {mine} ]; then rm -f {LOCK_TOKEN}; else rm -f {LOCK_TOKEN} {LOCK_OWNER}; fi; fi',
         f'while read -r pid id < {mine} 2>/dev/null && [ -n "$id" ] && [ "$(provisioner_procid "$pid")" = "$id" ]; do',
         "  sleep 0.2",
         "done",
-        f"rm -f {mine} {LOCK_OWNER}",
+        f"if [ -e {mine} ] || [ -e {LOCK_OWNER} ]; then rm -f {mine} {LOCK_OWNER}; fi",
     ]) + "\n"
 
 
