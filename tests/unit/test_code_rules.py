@@ -3,6 +3,8 @@
 - A regular expression that checks a whole value is anchored with ``\\A…\\Z``: ``^…$`` lets a trailing newline
   through (``re.match(r"^[a-z]+$", "plab\\n")`` matches), and ``$`` anywhere but the end is a mistake too.
 - Shell text is made in one place: only provisioner/shell.py calls ``shlex.quote``.
+- The SSH library is one module's business: only provisioner/transport/ssh.py imports paramiko; everything else
+  talks to the Transport protocol.
 """
 
 import ast
@@ -49,3 +51,14 @@ def test_only_the_shell_module_quotes():
 
 def test_the_anchor_rule_catches_what_it_should():
     assert re.match(r"^[a-z]+$", "plab\n") and not re.match(r"\A[a-z]+\Z", "plab\n")
+
+
+def test_only_the_ssh_transport_imports_paramiko():
+    users = []
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("paramiko", "fabric") for n in names):
+                users.append(str(path.relative_to(ROOT)))
+    assert users == ["provisioner/transport/ssh.py"], users
