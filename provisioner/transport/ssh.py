@@ -177,12 +177,12 @@ class _Lines:
     """Lines from a channel's stdout, read as they arrive (the lock channel's answers)."""
 
     def __init__(self, chan: paramiko.Channel):
-        self.chan, self.buf = chan, b""
+        self.chan, self.buf = chan, bytearray()
 
-    def _more(self, deadline: float | None) -> bool:
-        """Read what has arrived; False when the channel has ended."""
+    def _more(self, deadline: float | None, into: bytearray | None = None) -> bool:
+        """Read what has arrived (onto ``into``, else the buffer); False when the channel has ended."""
         if self.chan.recv_ready():
-            self.buf += self.chan.recv(65536)
+            (self.buf if into is None else into).extend(self.chan.recv(65536))
         elif self.chan.exit_status_ready() or self.chan.closed:
             return False
         elif deadline is not None and time.monotonic() > deadline:
@@ -197,28 +197,38 @@ class _Lines:
         prefix = nonce.encode() + b" "
         while True:
             while b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
+                line, _, rest = bytes(self.buf).partition(b"\n")
+                self.buf = bytearray(rest)
                 if line.startswith(prefix):
                     return line[len(prefix):].decode(errors="replace").strip()
             if not self._more(deadline):
                 return None if not self.buf.startswith(prefix) else self.buf[len(prefix):].decode(errors="replace").strip()
 
     def until(self, marker: str, wait: float | None) -> tuple[str, int | None]:
-        """Everything before the line ``marker<rc>``, and that rc (None when the channel ended first)."""
+        """Everything before the line ``marker<rc>``, and that rc (None when the channel ended first).
+
+        Only what arrived since the last look is searched (a facts script's output comes in hundreds of pieces:
+        searching it whole after each one was quadratic)."""
         deadline = None if wait is None else time.monotonic() + wait
         end = b"\n" + marker.encode()
+        data = bytearray(b"\n") + self.buf
+        self.buf = bytearray()
+        look = 0
         while True:
-            data = b"\n" + self.buf
-            at = data.find(end)
-            if at >= 0 and b"\n" in data[at + len(end):]:
-                tail = data[at + len(end):]
-                code, _, rest = tail.partition(b"\n")
-                self.buf = rest
-                try:
-                    return data[1:at + 1].decode(errors="replace"), int(code)
-                except ValueError:
-                    return data[1:at + 1].decode(errors="replace"), 255
-            if not self._more(deadline):
+            at = data.find(end, look)
+            if at >= 0:
+                nl = data.find(b"\n", at + len(end))
+                if nl >= 0:
+                    code, self.buf = bytes(data[at + len(end):nl]), data[nl + 1:]
+                    text = data[1:at + 1].decode(errors="replace")
+                    try:
+                        return text, int(code)
+                    except ValueError:
+                        return text, 255
+                look = at  # the marker is here; its line is not whole yet
+            else:
+                look = max(0, len(data) - len(end) + 1)
+            if not self._more(deadline, data):
                 return data[1:].decode(errors="replace"), None
 
 
