@@ -17,6 +17,7 @@ from typing import Any
 
 import contextlib
 import functools
+import hmac
 import logging
 import os
 import secrets
@@ -232,17 +233,11 @@ class _Lines:
                 return data[1:].decode(errors="replace"), None
 
 
-# AES-GCM first: an AEAD cipher is checked inside the cryptography library, where paramiko's CTR modes spend
-# more than half of its CPU on an HMAC and a byte-by-byte MAC comparison in Python for every packet. The
-# others stay, after it, for servers without it (OpenSSH has it since 6.2).
-PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
-
-
-def _transport(sock: Any, **kwargs: Any) -> paramiko.Transport:
-    t = paramiko.Transport(sock, **kwargs)
-    options = t.get_security_options()
-    options.ciphers = PREFERRED_CIPHERS + tuple(c for c in options.ciphers if c not in PREFERRED_CIPHERS)
-    return t
+# paramiko checks the MAC of every packet it receives with a byte-by-byte loop in Python (60 calls per packet):
+# more than half of its CPU in a no-op run. hmac.compare_digest is the same constant-time comparison, in C.
+# (Preferring AES-GCM, checked inside cryptography, saved as much, but measured slower for a fresh apply of
+# 20 nodes: 5.6 s against 4.9 s, median of 10 interleaved runs; the ciphers stay paramiko's choice.)
+paramiko.util.constant_time_bytes_eq = hmac.compare_digest  # type: ignore[assignment]
 
 
 class Connection:
@@ -270,8 +265,7 @@ class Connection:
         return t
 
     def open(self) -> None:
-        self.client.connect(self.host, self.port, self.user, timeout=self.connect_timeout, transport_factory=_transport,
-                            **self.connect_kwargs)
+        self.client.connect(self.host, self.port, self.user, timeout=self.connect_timeout, **self.connect_kwargs)
 
     def close(self) -> None:
         self.client.close()
