@@ -198,8 +198,7 @@ class _Lines:
         prefix = nonce.encode() + b" "
         while True:
             while b"\n" in self.buf:
-                line, _, rest = bytes(self.buf).partition(b"\n")
-                self.buf = bytearray(rest)
+                line, _, self.buf = self.buf.partition(b"\n")
                 if line.startswith(prefix):
                     return line[len(prefix):].decode(errors="replace").strip()
             if not self._more(deadline):
